@@ -1,0 +1,334 @@
+"""The policy gate: run policy packs exactly as the Pulumi engine does, over gRPC.
+
+Each pack is started as `python -u -m pulumi.policy <engine-address> <pack-dir>`, its port is
+read from stdout, and it is driven with the analyzer stubs that ship in the Pulumi SDK:
+GetAnalyzerInfo, ConfigureStack, Configure (the merged policy config), Analyze once per
+resource (inputs) and AnalyzeStack once (outputs, parents, dependencies). The engine address
+points at a small Engine service that collects what packs log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import jsonschema
+import yaml
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc, plugin_pb2
+
+LEVELS = {"advisory": 0, "mandatory": 1, "disabled": 2, "remediate": 3}
+LEVEL_NAMES = {v: k for k, v in LEVELS.items()}
+_RESOURCE_REF_SIG = "5cf8f73096256a8f31e491e813e095eb"
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+START_TIMEOUT_S = 60
+
+
+class GateError(Exception):
+    """The gate could not run (a pack failed to start or answer); one-line message."""
+
+
+class PolicyConfigError(Exception):
+    """Bad policy-pack config; the message names the file, the key and the rule."""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    pack: str
+    policy: str
+    level: str
+    message: str
+    urn: str
+
+    @property
+    def mandatory(self) -> bool:
+        return self.level == "mandatory"
+
+
+@dataclass
+class PackInfo:
+    directory: Path
+    name: str = ""
+    version: str = ""
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class GateResult:
+    packs: list[PackInfo]
+    diagnostics: list[Diagnostic]
+    engine_log: list[str]
+
+    @property
+    def violations(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.mandatory]
+
+    @property
+    def passed(self) -> bool:
+        return not self.violations
+
+
+class _Engine(engine_pb2_grpc.EngineServicer):
+    def __init__(self):
+        self.messages: list[str] = []
+
+    def Log(self, request, context):
+        self.messages.append(request.message)
+        return empty_pb2.Empty()
+
+    def GetRootResource(self, request, context):
+        from pulumi.runtime.proto import engine_pb2
+        return engine_pb2.GetRootResourceResponse()
+
+    def SetRootResource(self, request, context):
+        from pulumi.runtime.proto import engine_pb2
+        return engine_pb2.SetRootResourceResponse()
+
+
+def flatten_resource_refs(value: Any) -> Any:
+    """Replace resource references with their id (custom) or URN (component), as the engine
+    does before it sends properties to analyzers."""
+    if isinstance(value, list):
+        return [flatten_resource_refs(v) for v in value]
+    if isinstance(value, dict):
+        if value.get(_SIG_KEY) == _RESOURCE_REF_SIG:
+            return value.get("id") or value.get("urn")
+        return {k: flatten_resource_refs(v) for k, v in value.items()}
+    return value
+
+
+def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    json_format.ParseDict(flatten_resource_refs(value), struct)
+    return struct
+
+
+def load_policy_config(path: Path | None) -> dict[str, Any]:
+    """Read a file in the format `pulumi preview --policy-pack-config` takes."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise PolicyConfigError(f"{path}: cannot read policy config ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise PolicyConfigError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise PolicyConfigError(f"{path}: must be a JSON object of policy names to levels or settings")
+    return data
+
+
+def merge_policy_config(info: PackInfo, user: dict[str, Any], source: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The full per-policy config the engine sends with Configure: each policy's level (its own,
+    overridden by `all`, overridden by its entry) and its properties (schema defaults overridden
+    by its entry), validated against the policy's config schema."""
+    def level_of(key: str, value: Any) -> str:
+        if value not in LEVELS:
+            raise PolicyConfigError(
+                f"{source}: {key}: enforcement level {value!r} is not one of {', '.join(LEVELS)}")
+        return value
+
+    for key in user:
+        if key != "all" and key not in info.policies:
+            raise PolicyConfigError(
+                f"{source}: '{key}' is not a policy of pack {info.name} (policies: {', '.join(sorted(info.policies))})")
+    if "all" in user and not isinstance(user["all"], str):
+        raise PolicyConfigError(f"{source}: all: must be an enforcement level string")
+    merged: dict[str, tuple[str, dict[str, Any]]] = {}
+    for name, policy in info.policies.items():
+        level = policy["enforcementLevel"]
+        if "all" in user:
+            level = level_of("all", user["all"])
+        schema = policy.get("configSchema") or {}
+        properties = {k: v["default"] for k, v in (schema.get("properties") or {}).items() if "default" in v}
+        entry = user.get(name)
+        if isinstance(entry, str):
+            level = level_of(name, entry)
+        elif isinstance(entry, dict):
+            entry = dict(entry)
+            if "enforcementLevel" in entry:
+                level = level_of(f"{name}.enforcementLevel", entry.pop("enforcementLevel"))
+            properties.update(entry)
+        elif entry is not None:
+            raise PolicyConfigError(f"{source}: {name}: must be an enforcement level or an object of settings")
+        if schema.get("properties") or properties:
+            full_schema = {"type": "object", "properties": schema.get("properties") or {},
+                           "required": schema.get("required") or [], "additionalProperties": False}
+            try:
+                jsonschema.validate(properties, full_schema)
+            except jsonschema.ValidationError as exc:
+                where = ".".join(str(p) for p in exc.absolute_path)
+                raise PolicyConfigError(f"{source}: {name}{'.' + where if where else ''}: {exc.message}") from None
+        merged[name] = (level, properties)
+    return merged
+
+
+class PolicyGate:
+    """Start packs early (they boot while the program runs), then analyze a recorded stack."""
+
+    def __init__(self, pack_dirs: list[Path], *, project: str, stack: str, dry_run: bool,
+                 stack_config: dict[str, str], policy_configs: dict[Path, Path | None] | None = None,
+                 python: str = sys.executable):
+        self.pack_dirs = [Path(p).resolve() for p in pack_dirs]
+        self.project, self.stack, self.dry_run = project, stack, dry_run
+        self.stack_config = stack_config
+        self.policy_configs = {Path(k).resolve(): v for k, v in (policy_configs or {}).items()}
+        self.python = python
+        self._engine = _Engine()
+        self._server: grpc.Server | None = None
+        self._procs: list[subprocess.Popen] = []
+        self._channels: list[grpc.Channel] = []
+
+    # ----- lifecycle -----------------------------------------------------------------------
+
+    def __enter__(self) -> "PolicyGate":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> None:
+        if self._server is not None:
+            return
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        engine_pb2_grpc.add_EngineServicer_to_server(self._engine, self._server)
+        port = self._server.add_insecure_port("127.0.0.1:0")
+        self._server.start()
+        env = dict(os.environ)
+        env.update(
+            PULUMI_PROJECT=self.project,
+            PULUMI_STACK=self.stack,
+            PULUMI_DRY_RUN="true" if self.dry_run else "false",
+            PULUMI_CONFIG=json.dumps(self.stack_config),
+            PYTHONDONTWRITEBYTECODE="1",
+        )
+        for pack_dir in self.pack_dirs:
+            if not (pack_dir / "PulumiPolicy.yaml").exists():
+                raise GateError(f"{pack_dir}: not a policy pack (no PulumiPolicy.yaml)")
+            self._procs.append(subprocess.Popen(
+                [self.python, "-u", "-m", "pulumi.policy", f"127.0.0.1:{port}", str(pack_dir)],
+                cwd=pack_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            ))
+
+    def close(self) -> None:
+        for channel in self._channels:
+            channel.close()
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream:
+                    stream.close()
+        if self._server is not None:
+            self._server.stop(0)
+        self._procs, self._channels, self._server = [], [], None
+
+    def _connect(self, proc: subprocess.Popen, pack_dir: Path) -> analyzer_pb2_grpc.AnalyzerStub:
+        line: list[bytes] = []
+        reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(START_TIMEOUT_S)
+        port = line[0].strip() if line else b""
+        if not port.isdigit():
+            proc.kill()
+            detail = (proc.stderr.read().decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+            raise GateError(f"policy pack {pack_dir.name} did not start: {detail}")
+        channel = grpc.insecure_channel(f"127.0.0.1:{int(port)}")
+        self._channels.append(channel)
+        return analyzer_pb2_grpc.AnalyzerStub(channel)
+
+    # ----- analysis ------------------------------------------------------------------------
+
+    def analyze(self, resources: list[dict[str, Any]]) -> GateResult:
+        self.start()
+        by_urn = {r["urn"]: r for r in resources}
+        packs: list[PackInfo] = []
+        diagnostics: list[Diagnostic] = []
+        for proc, pack_dir in zip(self._procs, self.pack_dirs):
+            stub = self._connect(proc, pack_dir)
+            try:
+                info = self._describe(stub, pack_dir)
+                packs.append(info)
+                self._configure(stub, info)
+                diagnostics += self._run(stub, info, resources, by_urn)
+            except grpc.RpcError as exc:
+                raise GateError(f"policy pack {pack_dir.name} failed: {exc.details()}") from None
+        return GateResult(packs, diagnostics, list(self._engine.messages))
+
+    def _describe(self, stub, pack_dir: Path) -> PackInfo:
+        reply = stub.GetAnalyzerInfo(empty_pb2.Empty())
+        # As the CLI does, the version in PulumiPolicy.yaml wins over the SDK's placeholder.
+        manifest = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text()) or {}
+        info = PackInfo(pack_dir, reply.name, str(manifest.get("version") or reply.version or "0.0.1"))
+        default_level = "advisory"
+        for policy in reply.policies:
+            info.policies[policy.name] = {
+                "enforcementLevel": LEVEL_NAMES.get(policy.enforcementLevel, default_level),
+                "description": policy.description,
+                "configSchema": json_format.MessageToDict(policy.configSchema) if policy.HasField("configSchema") else {},
+            }
+        return info
+
+    def _configure(self, stub, info: PackInfo) -> None:
+        stub.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(
+            stack=self.stack, project=self.project, organization="organization", dry_run=self.dry_run,
+            config={k: v for k, v in self.stack_config.items()},
+        ))
+        config_path = self.policy_configs.get(info.directory)
+        source = str(config_path) if config_path else info.name
+        merged = merge_policy_config(info, load_policy_config(config_path), source)
+        request = analyzer_pb2.ConfigureAnalyzerRequest()
+        for name, (level, properties) in merged.items():
+            request.policyConfig[name].CopyFrom(
+                analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[level], properties=_struct(properties)))
+        stub.Configure(request)
+
+    def _provider(self, record, by_urn) -> analyzer_pb2.AnalyzerProviderResource | None:
+        provider = by_urn.get(record.get("provider") or "")
+        if provider is None:
+            return None
+        return analyzer_pb2.AnalyzerProviderResource(
+            type=provider["type"], urn=provider["urn"], name=provider["name"],
+            properties=_struct(provider["inputs"]))
+
+    def _options(self, record) -> analyzer_pb2.AnalyzerResourceOptions:
+        return analyzer_pb2.AnalyzerResourceOptions(protect=record["protect"], parent=record["parent"] or "")
+
+    def _run(self, stub, info: PackInfo, resources, by_urn) -> list[Diagnostic]:
+        replies = []
+        for record in resources:
+            if record["type"] == "pulumi:pulumi:Stack":
+                continue
+            replies.append(stub.Analyze(analyzer_pb2.AnalyzeRequest(
+                type=record["type"], urn=record["urn"], name=record["name"],
+                properties=_struct(record["inputs"]), options=self._options(record),
+                provider=self._provider(record, by_urn),
+            )))
+        stack_request = analyzer_pb2.AnalyzeStackRequest()
+        for record in resources:
+            resource = stack_request.resources.add(
+                type=record["type"], urn=record["urn"], name=record["name"],
+                properties=_struct(record["outputs"]), options=self._options(record),
+                parent=record["parent"] or "", dependencies=record["dependencies"],
+            )
+            provider = self._provider(record, by_urn)
+            if provider is not None:
+                resource.provider.CopyFrom(provider)
+            for prop, urns in record["propertyDependencies"].items():
+                resource.propertyDependencies[prop].urns.extend(urns)
+        replies.append(stub.AnalyzeStack(stack_request))
+        return [
+            Diagnostic(d.policyPackName or info.name, d.policyName, LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
+                       d.message, d.urn)
+            for reply in replies for d in reply.diagnostics
+        ]

@@ -1,0 +1,225 @@
+"""Mocks that stand in for the Pulumi engine and the AWS provider offline.
+
+`ScannerMocks` answers resource registrations with ids, ARNs and computed outputs shaped like
+the provider's (a VPC id is `vpc-` and 17 hex digits, a role's ARN is an IAM ARN), fills in
+auto-names as the provider's Check would, and answers the zone, account, region and partition
+look-ups from the stack's region. In preview mode it behaves like a first `pulumi preview`:
+ids and computed outputs are unknown, inputs and auto-names are known.
+
+`RecordingMonitor` keeps every registration exactly as the SDK sent it (wire form), with the
+parent, provider, dependencies and the `protect` / `retainOnDelete` options.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+from pulumi.runtime import mocks
+
+ACCOUNT_ID = "123456789012"
+_REGIONS = json.loads((Path(__file__).with_name("regions.json")).read_text())
+
+
+class UnmockedInvokeError(Exception):
+    pass
+
+
+def region_zones(region: str) -> list[dict[str, str]]:
+    """Zones of a region as the look-up lists them: standard zones, then opt-in Local Zones."""
+    entry = _REGIONS.get(region, {"standard": ["a", "b", "c"], "local": []})
+    prefix = "".join(part[0] for part in region.split("-")[:-1]) + region.split("-")[-1]
+    zones = [
+        {"name": f"{region}{letter}", "zoneId": f"{prefix}-az{i + 1}", "optInStatus": "opt-in-not-required",
+         "groupName": region}
+        for i, letter in enumerate(entry["standard"])
+    ]
+    zones += [
+        {"name": name, "zoneId": f"{prefix}-{name.split('-')[-2]}-az1", "optInStatus": "opted-in",
+         "groupName": name[:-1]}
+        for name in entry["local"]
+    ]
+    # The real look-up has been seen to return a Local Zone first: keep that order here.
+    return zones[len(entry["standard"]):] + zones[: len(entry["standard"])]
+
+
+def _hex(seed: str, length: int) -> str:
+    return hashlib.sha256(seed.encode()).hexdigest()[:length]
+
+
+# type token -> (id prefix, ARN resource path or None, auto-named property or None)
+_SHAPES: dict[str, tuple[str, str | None, str | None]] = {
+    "aws:ec2/vpc:Vpc": ("vpc-", "vpc/{id}", None),
+    "aws:ec2/subnet:Subnet": ("subnet-", "subnet/{id}", None),
+    "aws:ec2/routeTable:RouteTable": ("rtb-", "route-table/{id}", None),
+    "aws:ec2/route:Route": ("r-rtb-", None, None),
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": ("rtbassoc-", None, None),
+    "aws:ec2/internetGateway:InternetGateway": ("igw-", "internet-gateway/{id}", None),
+    "aws:ec2/eip:Eip": ("eipalloc-", "elastic-ip/{id}", None),
+    "aws:ec2/natGateway:NatGateway": ("nat-", "natgateway/{id}", None),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ("vpce-", "vpc-endpoint/{id}", None),
+    "aws:ec2/securityGroup:SecurityGroup": ("sg-", "security-group/{id}", "name"),
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": ("sg-", "security-group/{id}", None),
+    "aws:ec2/vpcIpv4CidrBlockAssociation:VpcIpv4CidrBlockAssociation": ("vpc-cidr-assoc-", None, None),
+    "aws:ec2/flowLog:FlowLog": ("fl-", "vpc-flow-log/{id}", None),
+    "aws:iam/role:Role": ("", None, "name"),
+    "aws:iam/rolePolicy:RolePolicy": ("", None, "name"),
+    "aws:cloudwatch/logGroup:LogGroup": ("", None, "name"),
+}
+
+
+class ScannerMocks(mocks.Mocks):
+    def __init__(self, region: str, preview: bool):
+        self.region = region
+        self.preview = preview
+
+    # ----- invokes -------------------------------------------------------------------------
+
+    def call(self, args: mocks.MockCallArgs):
+        token, a = args.token, args.args
+        region = a.get("region") or self.region
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            zones = region_zones(region)
+            for flt in a.get("filters") or []:
+                if flt["name"] == "opt-in-status":
+                    zones = [z for z in zones if z["optInStatus"] in flt["values"]]
+            if not a.get("allAvailabilityZones"):
+                zones = [z for z in zones if z["optInStatus"] != "not-opted-in"]
+            return {
+                "id": region,
+                "region": region,
+                "names": [z["name"] for z in zones],
+                "zoneIds": [z["zoneId"] for z in zones],
+                "groupNames": sorted({z["groupName"] for z in zones}),
+                "state": a.get("state"),
+            }
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "id": ACCOUNT_ID,
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/deployer/offline",
+                "userId": "AROAOFFLINEDEPLOYER:offline",
+            }
+        if token == "aws:index/getRegion:getRegion":
+            return {"id": region, "name": region, "region": region,
+                    "endpoint": f"ec2.{region}.amazonaws.com", "description": region}
+        if token == "aws:index/getPartition:getPartition":
+            return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com",
+                    "reverseDnsPrefix": "com.amazonaws"}
+        raise UnmockedInvokeError(f"the offline mocks do not answer the invoke {token}; add it to offline/mocks.py")
+
+    # ----- resources -----------------------------------------------------------------------
+
+    def new_resource(self, args: mocks.MockResourceArgs):
+        if not args.custom:
+            return "", {}  # components have no id; their outputs are what they register
+        state = dict(args.inputs)
+        shape = _SHAPES.get(args.typ)
+        seed = f"{args.typ}::{args.name}"
+        if shape and shape[2] and not state.get(shape[2]):
+            # Auto-naming happens in the provider's Check, so it is known during preview too.
+            state[shape[2]] = f"{args.name}-{_hex(seed, 7)}"
+        if args.typ.startswith("pulumi:providers:"):
+            return ("" if self.preview else _uuid(seed)), state
+        if self.preview:
+            return "", state
+        resource_id = self._id(args.typ, seed, state, shape)
+        state.update(self._computed(args.typ, resource_id, seed, state, shape))
+        return resource_id, state
+
+    def _id(self, typ: str, seed: str, state: dict[str, Any], shape) -> str:
+        if typ == "aws:iam/role:Role" or typ == "aws:cloudwatch/logGroup:LogGroup":
+            return state["name"]
+        if typ == "aws:iam/rolePolicy:RolePolicy":
+            return f"{state.get('role', 'role')}:{state['name']}"
+        prefix = shape[0] if shape else ""
+        return f"{prefix}{_hex(seed, 17)}" if shape else f"{seed.split('::')[-1]}-{_hex(seed, 8)}"
+
+    def _computed(self, typ: str, rid: str, seed: str, state: dict[str, Any], shape) -> dict[str, Any]:
+        service = typ.split(":")[1].split("/")[0]
+        out: dict[str, Any] = {}
+        if shape and shape[1]:
+            out["arn"] = f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:{shape[1].format(id=rid)}"
+        elif typ == "aws:iam/role:Role":
+            out["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:role/{rid}"
+            out["uniqueId"] = "AROA" + _hex(seed, 17).upper()
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            out["arn"] = f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{rid}"
+        elif not shape:
+            out["arn"] = f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{rid}"
+        if typ == "aws:ec2/vpc:Vpc":
+            out.update(
+                defaultSecurityGroupId="sg-" + _hex(seed + "sg", 17),
+                defaultRouteTableId="rtb-" + _hex(seed + "rtb", 17),
+                mainRouteTableId="rtb-" + _hex(seed + "rtb", 17),
+                defaultNetworkAclId="acl-" + _hex(seed + "acl", 17),
+                ownerId=ACCOUNT_ID,
+            )
+        elif typ == "aws:ec2/subnet:Subnet":
+            zones = {z["name"]: z["zoneId"] for z in region_zones(self.region)}
+            out.update(availabilityZoneId=zones.get(state.get("availabilityZone"), ""), ownerId=ACCOUNT_ID)
+        elif typ == "aws:ec2/eip:Eip":
+            out.update(allocationId=rid, publicIp=_documentation_ip(seed), domain="vpc")
+        elif typ == "aws:ec2/natGateway:NatGateway":
+            out.update(publicIp=_documentation_ip(seed), networkInterfaceId="eni-" + _hex(seed, 17))
+        elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint" and state.get("vpcEndpointType") == "Gateway":
+            out.update(prefixListId="pl-" + _hex(seed, 8), state="available")
+        elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            service_name = state.get("serviceName", "")
+            out.update(
+                state="available",
+                networkInterfaceIds=["eni-" + _hex(seed + s, 17) for s in state.get("subnetIds", [])],
+                dnsEntries=[{"dnsName": f"{rid}.{service_name.split('.', 3)[-1]}.{self.region}.vpce.amazonaws.com",
+                             "hostedZoneId": "Z7HUB22UULQXV"}],
+            )
+        elif typ in ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"):
+            out.update(ownerId=ACCOUNT_ID)
+        return out
+
+
+def _uuid(seed: str) -> str:
+    h = _hex(seed, 32)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _documentation_ip(seed: str) -> str:
+    return f"198.51.100.{int(_hex(seed, 2), 16) % 254 + 1}"
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    """A mock monitor that records every registration in Pulumi's wire form (camelCase)."""
+
+    def __init__(self, mocks_: mocks.Mocks):
+        super().__init__(mocks_)
+        self.records: list[dict[str, Any]] = []
+        self._by_urn: dict[str, dict[str, Any]] = {}
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        record = {
+            "urn": response.urn,
+            "type": request.type,
+            "name": request.name,
+            "parent": request.parent or None,
+            "provider": request.provider.rsplit("::", 1)[0] if request.provider else None,
+            "custom": bool(request.custom),
+            "id": response.id or None,
+            "dependencies": list(request.dependencies),
+            "propertyDependencies": {k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            "protect": request.protect if request.HasField("protect") else False,
+            "retainOnDelete": request.retainOnDelete if request.HasField("retainOnDelete") else False,
+            "inputs": json_format.MessageToDict(request.object),
+            "outputs": json_format.MessageToDict(response.object) if request.custom else {},
+        }
+        self.records.append(record)
+        self._by_urn[record["urn"]] = record
+        return response
+
+    def RegisterResourceOutputs(self, request):
+        record = self._by_urn.get(request.urn)
+        if record is not None:
+            record["outputs"] = json_format.MessageToDict(request.outputs)
+        return super().RegisterResourceOutputs(request)

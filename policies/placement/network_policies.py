@@ -1,0 +1,141 @@
+"""All-AZ placement rules for the network tier."""
+
+from __future__ import annotations
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from stack_graph import (
+    NAT_GATEWAY,
+    ROUTE_TABLE,
+    SUBNET,
+    VPC_ENDPOINT,
+    TIER_TAG,
+    StackGraph,
+    known,
+    network_zones,
+    scopes,
+    short,
+    tag,
+)
+
+
+def _config(args: StackValidationArgs, key: str, default):
+    return (args.get_config() or {}).get(key, default)
+
+
+def subnet_tiers_every_az(args: StackValidationArgs, report: ReportViolation) -> None:
+    graph = StackGraph(args.resources)
+    tiers = _config(args, "requiredTiers", ["public", "private", "isolated"])
+    minimum = _config(args, "minimumZones", 3)
+    for network in scopes(graph):
+        where = short(network) if network else "the stack"
+        zones = network_zones(graph, network)
+        urn = network.urn if network else None
+        if len(zones) < minimum:
+            report(f"{where} spans {len(zones)} zone(s) ({', '.join(zones) or 'none'}); "
+                   f"place it in at least {minimum} so it survives the loss of one.", urn)
+        present: dict[str, set[str]] = {zone: set() for zone in zones}
+        for subnet in graph.of_type(SUBNET, network):
+            zone, tier = graph.subnet_zone(subnet), tag(subnet, TIER_TAG)
+            if zone not in present:
+                report(f"{short(subnet)} is in zone {zone}, which is not one of the zones of {where} "
+                       f"({', '.join(zones)}); move it or add the zone.", subnet.urn)
+                continue
+            present[zone].add(tier)
+        for zone in zones:
+            for tier in tiers:
+                if tier not in present[zone]:
+                    report(f"zone {zone} of {where} has no {tier} subnet; every zone needs a "
+                           f"{', '.join(tiers)} subnet so losing one zone leaves the others whole.", urn)
+
+
+def nat_per_az(args: StackValidationArgs, report: ReportViolation) -> None:
+    graph = StackGraph(args.resources)
+    for network in scopes(graph):
+        where = short(network) if network else "the stack"
+        mode = known(network, "natMode", "per-az") if network else "per-az"
+        zones = network_zones(graph, network)
+        nats = graph.of_type(NAT_GATEWAY, network)
+        if mode == "single":
+            report(f"{where} uses natMode 'single': every zone's egress depends on one NAT gateway; "
+                   "use 'per-az' or 'regional'.", network.urn if network else None)
+            continue
+        if mode == "per-az":
+            nat_zones = {graph.nat_zone(n) for n in nats}
+            for zone in zones:
+                if zone not in nat_zones:
+                    report(f"zone {zone} of {where} has no NAT gateway of its own; add one in its public subnet.",
+                           network.urn if network else None)
+        for table in graph.of_type(ROUTE_TABLE, network):
+            if graph.route_table_tier(table) != "private":
+                continue
+            table_zones = graph.route_table_zones(table)
+            targets = graph.default_route_targets(table)
+            if not targets:
+                report(f"private {short(table)} has no default route through a NAT gateway.", table.urn)
+                continue
+            for nat in targets:
+                if mode == "regional":
+                    if known(nat, "availabilityMode", "zonal") != "regional":
+                        report(f"private {short(table)} routes through zonal {short(nat)} although the network "
+                               "uses a regional NAT gateway.", table.urn)
+                    continue
+                nat_zone = graph.nat_zone(nat)
+                if nat_zone not in table_zones:
+                    report(f"private {short(table)} in zone {', '.join(sorted(table_zones)) or 'unknown'} sends "
+                           f"0.0.0.0/0 to {short(nat)} in zone {nat_zone}; route each zone through its own "
+                           "zone's NAT so one zone's outage cuts no other off.", table.urn)
+
+
+def s3_endpoint_every_route_table(args: StackValidationArgs, report: ReportViolation) -> None:
+    graph = StackGraph(args.resources)
+    tiers = _config(args, "routeTableTiers", ["private", "isolated"])
+    for network in scopes(graph):
+        endpoints = [e for e in graph.of_type(VPC_ENDPOINT, network)
+                     if str(known(e, "serviceName", "")).endswith(".s3")
+                     and known(e, "vpcEndpointType", "Gateway") == "Gateway"]
+        attached = {t.urn for e in endpoints for t in e.property_dependencies.get("routeTableIds", [])}
+        for table in graph.of_type(ROUTE_TABLE, network):
+            tier = graph.route_table_tier(table)
+            if tier in tiers and table.urn not in attached:
+                report(f"{tier} {short(table)} is not attached to an S3 gateway endpoint; image layers and "
+                       "repository archives would go through NAT. Add it to the endpoint's routeTableIds.",
+                       table.urn)
+
+
+POLICIES = [
+    StackValidationPolicy(
+        name="network-subnet-tiers-every-az",
+        description="Requires a public, a private and an isolated subnet in every zone of the network.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=subnet_tiers_every_az,
+        config_schema=PolicyConfigSchema(properties={
+            "minimumZones": {"type": "integer", "minimum": 1, "default": 3},
+            "requiredTiers": {"type": "array", "items": {"type": "string"},
+                              "default": ["public", "private", "isolated"]},
+        }),
+    ),
+    StackValidationPolicy(
+        name="network-nat-per-az",
+        description="Requires private egress that survives a zone loss: a NAT per zone used by that zone's "
+                    "private route table, or a regional NAT gateway.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=nat_per_az,
+    ),
+    StackValidationPolicy(
+        name="network-s3-endpoint-every-route-table",
+        description="Requires the S3 gateway endpoint on every private and isolated route table.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=s3_endpoint_every_route_table,
+        config_schema=PolicyConfigSchema(properties={
+            "routeTableTiers": {"type": "array", "items": {"type": "string"},
+                                "default": ["private", "isolated"]},
+        }),
+    ),
+]

@@ -1,0 +1,124 @@
+"""Reading a stack the way the placement rules need it, on the first preview as on an update.
+
+Ids are unknown during a first preview, so resources are tied together through the engine's
+property dependencies (URNs), and zones come from inputs known at preview (a subnet's
+`availabilityZone`). Nothing here reads an id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pulumi_policy import PolicyResource
+from pulumi_policy.proxy import UnknownValueError
+
+#: Tags the network component writes; keep in step with components/network.py.
+TIER_TAG = "scanner.io/tier"
+ZONE_TAG = "scanner.io/zone"
+
+NETWORK = "scanner:network:Network"
+SUBNET = "aws:ec2/subnet:Subnet"
+ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
+ROUTE = "aws:ec2/route:Route"
+ASSOCIATION = "aws:ec2/routeTableAssociation:RouteTableAssociation"
+NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
+VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+
+
+def known(resource: PolicyResource, key: str, default: Any = None) -> Any:
+    """A property's value, or `default` when it is absent or unknown during preview."""
+    try:
+        value = resource.props.get(key, default)
+        return default if value is None else value
+    except UnknownValueError:
+        return default
+
+
+def tag(resource: PolicyResource, key: str) -> str | None:
+    tags = known(resource, "tags", {}) or {}
+    try:
+        return tags.get(key)
+    except UnknownValueError:
+        return None
+
+
+def short(resource: PolicyResource) -> str:
+    return f"{resource.resource_type.split(':')[-1]} '{resource.name}'"
+
+
+class StackGraph:
+    def __init__(self, resources: Iterable[PolicyResource]):
+        self.resources = list(resources)
+
+    def of_type(self, type_: str, within: PolicyResource | None = None) -> list[PolicyResource]:
+        return [r for r in self.resources
+                if r.resource_type == type_ and (within is None or is_descendant(r, within))]
+
+    def networks(self) -> list[PolicyResource]:
+        return self.of_type(NETWORK)
+
+    def referencing(self, type_: str, prop: str, target: PolicyResource) -> list[PolicyResource]:
+        """Resources of `type_` whose `prop` depends on `target`."""
+        return [r for r in self.of_type(type_) if target in r.property_dependencies.get(prop, [])]
+
+    def subnet_zone(self, subnet: PolicyResource) -> str | None:
+        return known(subnet, "availabilityZone")
+
+    def route_table_subnets(self, table: PolicyResource) -> list[PolicyResource]:
+        subnets: list[PolicyResource] = []
+        for association in self.referencing(ASSOCIATION, "routeTableId", table):
+            subnets += [d for d in association.property_dependencies.get("subnetId", [])
+                        if d.resource_type == SUBNET]
+        return subnets
+
+    def route_table_zones(self, table: PolicyResource) -> set[str]:
+        zones = {z for z in (self.subnet_zone(s) for s in self.route_table_subnets(table)) if z}
+        if not zones and tag(table, ZONE_TAG):
+            zones = {tag(table, ZONE_TAG)}
+        return zones
+
+    def route_table_tier(self, table: PolicyResource) -> str | None:
+        tier = tag(table, TIER_TAG)
+        if tier:
+            return tier
+        tiers = {tag(s, TIER_TAG) for s in self.route_table_subnets(table)} - {None}
+        return tiers.pop() if len(tiers) == 1 else None
+
+    def nat_zone(self, nat: PolicyResource) -> str | None:
+        subnets = [d for d in nat.property_dependencies.get("subnetId", []) if d.resource_type == SUBNET]
+        return self.subnet_zone(subnets[0]) if subnets else None
+
+    def default_route_targets(self, table: PolicyResource) -> list[PolicyResource]:
+        """NAT gateways a route table's default route (0.0.0.0/0) points at."""
+        targets: list[PolicyResource] = []
+        for route in self.referencing(ROUTE, "routeTableId", table):
+            if known(route, "destinationCidrBlock") == "0.0.0.0/0":
+                targets += [d for d in route.property_dependencies.get("natGatewayId", [])
+                            if d.resource_type == NAT_GATEWAY]
+        # Inline routes on the table itself.
+        targets += [d for d in table.property_dependencies.get("routes", []) if d.resource_type == NAT_GATEWAY]
+        return targets
+
+
+def is_descendant(resource: PolicyResource, ancestor: PolicyResource) -> bool:
+    parent = resource.parent
+    while parent is not None:
+        if parent.urn == ancestor.urn:
+            return True
+        parent = parent.parent
+    return False
+
+
+def network_zones(graph: StackGraph, network: PolicyResource | None) -> list[str]:
+    """The zones a network must cover: those it declares, else every zone its subnets use."""
+    if network is not None:
+        declared = known(network, "availabilityZones")
+        if declared:
+            return list(declared)
+    return sorted({z for z in (graph.subnet_zone(s) for s in graph.of_type(SUBNET, network)) if z})
+
+
+def scopes(graph: StackGraph) -> list[PolicyResource | None]:
+    """Each network component, or the whole stack (None) when there is none."""
+    return graph.networks() or [None]

@@ -1,0 +1,339 @@
+"""The stack configuration: one typed model, read once, validated before any resource exists.
+
+Keys live in the project namespace (`scanner:<key>`) plus the provider's `aws:region`, and
+are declared with their types in `Pulumi.yaml`. Every rule failure becomes a `ConfigError`:
+one line that names the key and the rule, reported by Pulumi without a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from typing import Any, Literal, Mapping
+
+import pulumi
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from components import network_plan
+from components.network_plan import NatMode, PlanError
+
+PROJECT = "scanner"
+
+#: Retention periods CloudWatch Logs accepts (PutRetentionPolicy).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)
+
+#: Range AWS allows beside any primary VPC CIDR and EKS recommends for pod custom networking.
+POD_CIDR_RANGE = ipaddress.IPv4Network("100.64.0.0/10")
+
+DEFAULT_INTERFACE_ENDPOINTS = (
+    "ecr.api", "ecr.dkr", "sts", "logs", "ec2", "sqs", "secretsmanager",
+    "elasticloadbalancing", "ssm", "eks", "eks-auth",
+)
+
+_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
+_ENDPOINT_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
+
+
+class ConfigError(pulumi.RunError):
+    """Bad stack configuration. Pulumi prints a RunError's message without a traceback."""
+
+
+class StackConfig(BaseModel):
+    """Typed view of `scanner:*` stack config (camelCase keys) and `aws:region`."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    region: str = Field(alias="region")
+    """AWS region (`aws:region`). Required."""
+    stack: str = Field(alias="stack")
+    """Stack name, set by the loader, not by config."""
+
+    environment: Literal["production", "staging", "development"]
+    """Required. `production` demands at least 3 zones and a zone-resilient NAT mode."""
+    owner: str = Field(min_length=1)
+    """Required. Team that owns the stack; becomes the `owner` default tag."""
+    cost_center: str = Field(min_length=1)
+    """Required. Cost centre for billing; becomes the `cost-center` default tag."""
+
+    availability_zones: tuple[str, ...] | None = None
+    """Zones to use. Default: every standard zone of the region (opt-in-not-required)."""
+    vpc_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.0.0.0/16")
+    """Primary VPC CIDR, /16 to /28, private range. Default 10.0.0.0/16."""
+    private_subnet_prefix: PositiveInt = 20
+    """Prefix length of each zone's private (nodes and pods) subnet. Default 20."""
+    public_subnet_prefix: PositiveInt = 24
+    """Prefix length of each zone's public subnet. Default 24."""
+    isolated_subnet_prefix: PositiveInt = 24
+    """Prefix length of each zone's isolated (data) subnet. Default 24."""
+    pod_cidr: ipaddress.IPv4Network | None = None
+    """Secondary CIDR inside 100.64.0.0/10 for pod addresses; each zone gets 1/8 of it. Default none."""
+    target_pods_per_zone: PositiveInt = 2000
+    """Pods each zone must be able to address; checked against the plan. Default 2000."""
+    nat_mode: NatMode = "per-az"
+    """`per-az` (default), `single` (one NAT, not for production) or `regional`."""
+    interface_endpoints: tuple[str, ...] = DEFAULT_INTERFACE_ENDPOINTS
+    """Interface VPC endpoint services (short names such as `ecr.api`)."""
+    flow_log_retention_days: PositiveInt = 365
+    """Retention of the VPC flow log group; a value CloudWatch Logs accepts. Default 365."""
+    cluster_name: str | None = None
+    """EKS cluster name used in discovery tags. Default `scanner-<stack>`."""
+
+    # ----- field rules -------------------------------------------------------------------
+
+    @field_validator("vpc_cidr", "pod_cidr", mode="before")
+    @classmethod
+    def _strict_network(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return ipaddress.IPv4Network(value, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not a valid IPv4 network CIDR ({exc})") from None
+        return value
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _vpc_cidr_range(cls, value: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+        if not 16 <= value.prefixlen <= 28:
+            raise ValueError(f"{value} must have a prefix between /16 and /28 (AWS VPC limits)")
+        if not (value.is_private or value.subnet_of(POD_CIDR_RANGE)):
+            raise ValueError(f"{value} is not a private (RFC 1918) or shared (100.64.0.0/10) address range")
+        return value
+
+    @field_validator("pod_cidr")
+    @classmethod
+    def _pod_cidr_range(cls, value: ipaddress.IPv4Network | None) -> ipaddress.IPv4Network | None:
+        if value is None:
+            return value
+        if not value.subnet_of(POD_CIDR_RANGE):
+            raise ValueError(f"{value} must lie inside {POD_CIDR_RANGE}")
+        if not 16 <= value.prefixlen <= 25:
+            raise ValueError(f"{value} must have a prefix between /16 and /25 so each of 8 zone slots is at least a /28")
+        return value
+
+    @field_validator("private_subnet_prefix", "public_subnet_prefix", "isolated_subnet_prefix")
+    @classmethod
+    def _subnet_prefix(cls, value: int) -> int:
+        if not 16 <= value <= 28:
+            raise ValueError(f"/{value} is outside the /16 to /28 AWS allows for a subnet")
+        return value
+
+    @field_validator("availability_zones")
+    @classmethod
+    def _zones_unique(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return value
+        if not value:
+            raise ValueError("must list at least one zone, or be left out to use every zone")
+        duplicates = sorted({z for z in value if value.count(z) > 1})
+        if duplicates:
+            raise ValueError(f"lists {', '.join(duplicates)} more than once")
+        return value
+
+    @field_validator("interface_endpoints")
+    @classmethod
+    def _endpoints(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not _ENDPOINT_NAME.match(name):
+                raise ValueError(f"{name!r} is not a service short name such as 'ecr.api'")
+            if name == "s3":
+                raise ValueError("'s3' is served by the gateway endpoint the network always creates")
+        duplicates = sorted({n for n in value if value.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"lists {', '.join(duplicates)} more than once")
+        return value
+
+    @field_validator("flow_log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a retention CloudWatch Logs accepts ({', '.join(map(str, LOG_RETENTION_DAYS))})")
+        return value
+
+    @field_validator("cluster_name")
+    @classmethod
+    def _cluster_name(cls, value: str | None) -> str | None:
+        if value is not None and not _CLUSTER_NAME.match(value):
+            raise ValueError(f"{value!r} must be 1-100 letters, digits, '-' or '_', starting with a letter or digit")
+        return value
+
+    # ----- cross-field rules -------------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "StackConfig":
+        pattern = network_plan.zone_letter_pattern(self.region)
+        for zone in self.availability_zones or ():
+            if not pattern.match(zone):
+                raise _KeyedError("availabilityZones", f"{zone!r} is not a zone of region {self.region}")
+            try:
+                network_plan.zone_slot(zone, self.region)
+            except PlanError as exc:
+                raise _KeyedError("availabilityZones", str(exc)) from None
+        if self.availability_zones is not None:
+            self.check_zone_count(len(self.availability_zones))
+        if self.environment == "production" and self.nat_mode == "single":
+            raise _KeyedError("natMode", "'single' is a single point of failure; production needs 'per-az' or 'regional'")
+        try:
+            network_plan.check_layout(self.vpc_cidr, self.subnet_prefixes)
+        except PlanError as exc:
+            raise _KeyedError("vpcCidr", f"{self.vpc_cidr} is too small for the subnet plan: {exc}") from None
+        if self.pod_cidr is not None and self.pod_cidr.overlaps(self.vpc_cidr):
+            raise _KeyedError("podCidr", f"{self.pod_cidr} overlaps vpcCidr {self.vpc_cidr}")
+        capacity = self.pod_addresses_per_zone
+        if self.target_pods_per_zone > capacity:
+            where = "the pod subnet" if self.pod_cidr else f"the private /{self.private_subnet_prefix}"
+            raise _KeyedError(
+                "targetPodsPerZone",
+                f"{self.target_pods_per_zone} pods do not fit {where} of a zone ({capacity} addresses); "
+                "set podCidr (a secondary CIDR in 100.64.0.0/10) or a shorter privateSubnetPrefix",
+            )
+        return self
+
+    def check_zone_count(self, count: int) -> None:
+        if self.environment == "production" and count < 3:
+            raise _KeyedError("availabilityZones", f"a production stack needs at least 3 zones, got {count}")
+
+    # ----- derived values ----------------------------------------------------------------
+
+    @property
+    def subnet_prefixes(self) -> dict[str, int]:
+        return {
+            "private": self.private_subnet_prefix,
+            "public": self.public_subnet_prefix,
+            "isolated": self.isolated_subnet_prefix,
+        }
+
+    @property
+    def pod_addresses_per_zone(self) -> int:
+        if self.pod_cidr is not None:
+            return network_plan.usable_addresses(network_plan.zone_block(self.pod_cidr, 0))
+        return 2 ** (32 - self.private_subnet_prefix) - network_plan.AWS_RESERVED_PER_SUBNET
+
+    @property
+    def eks_cluster_name(self) -> str:
+        return self.cluster_name or f"{PROJECT}-{self.stack}"
+
+    def default_tags(self) -> dict[str, str]:
+        return {
+            "project": PROJECT,
+            "stack": self.stack,
+            "environment": self.environment,
+            "owner": self.owner,
+            "cost-center": self.cost_center,
+            "managed-by": "pulumi",
+        }
+
+    def resolve_zones(self, available: list[str]) -> list[str]:
+        """The zones every component uses: the configured list checked against the region's
+        standard zones, or all of them. Raises ConfigError before any resource exists."""
+        if self.availability_zones is None:
+            zones = sorted(available)
+            if not zones:
+                raise ConfigError(f"aws:region: region {self.region} reports no standard availability zones")
+            _raise_keyed(lambda: self.check_zone_count(len(zones)))
+            for zone in zones:
+                _raise_keyed(lambda: _slot_or_raise(zone, self.region))
+            return zones
+        missing = [z for z in self.availability_zones if z not in available]
+        if missing:
+            raise ConfigError(
+                f"{PROJECT}:availabilityZones: {', '.join(missing)} is not an available standard zone of "
+                f"{self.region} (available: {', '.join(sorted(available))})"
+            )
+        return list(self.availability_zones)
+
+
+class _KeyedError(ValueError):
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+def _slot_or_raise(zone: str, region: str) -> None:
+    try:
+        network_plan.zone_slot(zone, region)
+    except PlanError as exc:
+        raise _KeyedError("availabilityZones", str(exc)) from None
+
+
+def _raise_keyed(check) -> None:
+    try:
+        check()
+    except _KeyedError as exc:
+        raise ConfigError(f"{_full_key(exc.key)}: {exc}") from None
+
+
+_LIST_KEYS = {"availabilityZones", "interfaceEndpoints"}
+_KNOWN_KEYS = {field.alias for name, field in StackConfig.model_fields.items() if name not in ("region", "stack")}
+
+
+def _full_key(key: str) -> str:
+    return "aws:region" if key == "region" else f"{PROJECT}:{key}"
+
+
+def _decode(key: str, raw: Any) -> Any:
+    """Pulumi hands config to programs as strings; lists arrive JSON-encoded."""
+    if key in _LIST_KEYS and isinstance(raw, str):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ConfigError(f"{_full_key(key)}: must be a list, got {raw!r}") from None
+        if not isinstance(value, list):
+            raise ConfigError(f"{_full_key(key)}: must be a list, got {raw!r}")
+        return value
+    return raw
+
+
+def parse(raw_config: Mapping[str, Any], stack: str) -> StackConfig:
+    """Build the model from flat Pulumi config (`ns:key` -> value). Raises ConfigError."""
+    values: dict[str, Any] = {"stack": stack}
+    if "aws:region" in raw_config:
+        values["region"] = raw_config["aws:region"]
+    for full_key, raw in sorted(raw_config.items()):
+        namespace, _, key = full_key.partition(":")
+        if namespace != PROJECT:
+            continue
+        if key not in _KNOWN_KEYS:
+            close = difflib.get_close_matches(key, sorted(_KNOWN_KEYS), n=1)
+            hint = f" (did you mean {PROJECT}:{close[0]}?)" if close else ""
+            raise ConfigError(f"{full_key}: unknown key{hint}")
+        values[key] = _decode(key, raw)
+    try:
+        return StackConfig.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(_first_error(exc)) from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, _KeyedError):
+        return f"{_full_key(cause.key)}: {cause}"
+    key = str(error["loc"][0]) if error["loc"] else "config"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "required key is missing"
+    return f"{_full_key(key)}: {message}"
+
+
+def load_from_pulumi() -> StackConfig:
+    """Read the running stack's whole config (every namespace) and parse it."""
+    from pulumi.runtime import config as runtime_config
+
+    raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    return parse(raw, pulumi.get_stack())
