@@ -31,7 +31,7 @@ class UnmockedInvokeError(Exception):
 def region_zones(region: str) -> list[dict[str, str]]:
     """Zones of a region as the look-up lists them: standard zones, then opt-in Local Zones."""
     entry = _REGIONS.get(region, {"standard": ["a", "b", "c"], "local": []})
-    prefix = "".join(part[0] for part in region.split("-")[:-1]) + region.split("-")[-1]
+    prefix = _zone_id_prefix(region)
     zones = [
         {"name": f"{region}{letter}", "zoneId": f"{prefix}-az{i + 1}", "optInStatus": "opt-in-not-required",
          "groupName": region}
@@ -44,6 +44,16 @@ def region_zones(region: str) -> list[dict[str, str]]:
     ]
     # The real look-up has been seen to return a Local Zone first: keep that order here.
     return zones[len(entry["standard"]):] + zones[: len(entry["standard"])]
+
+
+_DIRECTIONS = {"east": "e", "west": "w", "north": "n", "south": "s", "central": "c",
+               "northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw"}
+
+
+def _zone_id_prefix(region: str) -> str:
+    """us-east-1 -> use1, ap-southeast-2 -> apse2, as AWS zone ids are spelled."""
+    area, direction, number = region.split("-")
+    return f"{area}{_DIRECTIONS.get(direction, direction[:1])}{number}"
 
 
 def _hex(seed: str, length: int) -> str:

@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=["preview", "update", "both"], default="preview",
                         help="preview: ids and computed outputs unknown, as in a first `pulumi preview`; "
                              "update: everything known, as after `pulumi up`; default preview")
+    parser.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a stack config value for this run, as `pulumi preview -c` would "
+                             "(lists as JSON), e.g. -c scanner:natMode=regional")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every registered resource to PATH")
     parser.add_argument("--diagram", type=Path, metavar="PATH",
                         help="write the Mermaid diagram to PATH (default build/<stack>-diagram.md)")
@@ -62,6 +65,11 @@ def preview_stack(stack: str, mode: str, args, out=sys.stdout) -> int:
     from offline.program import run_program
 
     config = load_stack_config(stack)
+    for item in args.config:
+        key, sep, value = item.partition("=")
+        if not sep or ":" not in key:
+            raise _BadInput(f"--config: {item!r} must be namespace:key=value, e.g. scanner:natMode=regional")
+        config[key] = value
     packs = [] if args.no_gate else [p.resolve() for p in (args.policy_pack or default_packs())]
     config_dir = args.policy_config_dir or PROJECT_DIR / "policies" / "config" / stack
     policy_configs = {}

@@ -1,0 +1,49 @@
+"""Shared fixtures: programs run under the offline mocks, and the policy gate."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from offline.gate import PolicyGate  # noqa: E402
+from offline.program import StackRecord, load_stack_config, run_program  # noqa: E402
+
+PLACEMENT = ROOT / "policies" / "placement"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+def run(stack: str = "prod", mode: str = "update", **overrides: str) -> StackRecord:
+    config = load_stack_config(stack)
+    config.update(overrides)
+    return run_program(stack, mode, config=config)  # type: ignore[arg-type]
+
+
+def gate(record: StackRecord, packs=(PLACEMENT,), policy_config: Path | None = None):
+    configs = {Path(p): policy_config for p in packs}
+    with PolicyGate(list(packs), project=record.project, stack=record.stack, dry_run=record.mode == "preview",
+                    stack_config=record.config, policy_configs=configs) as g:
+        return g.analyze(record.resources)
+
+
+def of_type(record: StackRecord, type_: str) -> list[dict]:
+    return [r for r in record.resources if r["type"] == type_]
+
+
+def by_urn(record: StackRecord) -> dict[str, dict]:
+    return {r["urn"]: r for r in record.resources}
+
+
+@pytest.fixture(scope="session")
+def prod_update() -> StackRecord:
+    return run("prod", "update")
+
+
+@pytest.fixture(scope="session")
+def prod_preview() -> StackRecord:
+    return run("prod", "preview")

@@ -1,0 +1,136 @@
+"""Stack config: one line naming the key and the rule for each bad input, nothing registered."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+import stack_config
+from stack_config import ConfigError, StackConfig, parse
+
+from conftest import ROOT, run
+
+BASE = {
+    "aws:region": "us-east-1",
+    "scanner:environment": "production",
+    "scanner:owner": "platform-team",
+    "scanner:costCenter": "cc-1",
+}
+
+BAD = [
+    ({"scanner:vpcCidr": "10.0.0.0/33"}, "scanner:vpcCidr: '10.0.0.0/33' is not a valid IPv4 network CIDR"),
+    ({"scanner:vpcCidr": "10.0.0.5/16"}, "scanner:vpcCidr: '10.0.0.5/16' is not a valid IPv4 network CIDR (10.0.0.5/16 has host bits set)"),
+    ({"scanner:vpcCidr": "8.8.0.0/16"}, "scanner:vpcCidr: 8.8.0.0/16 is not a private (RFC 1918) or shared (100.64.0.0/10) address range"),
+    ({"scanner:vpcCidr": "10.0.0.0/12"}, "scanner:vpcCidr: 10.0.0.0/12 must have a prefix between /16 and /28 (AWS VPC limits)"),
+    ({"scanner:vpcCidr": "10.0.0.0/21"}, "scanner:vpcCidr: 10.0.0.0/21 is too small for the subnet plan: a zone slot of /24 cannot hold the private /20, the public /24, the isolated /24"),
+    ({"scanner:podCidr": "100.64.0.0/16", "scanner:vpcCidr": "100.64.0.0/16"}, "scanner:podCidr: 100.64.0.0/16 overlaps vpcCidr 100.64.0.0/16"),
+    ({"scanner:podCidr": "192.168.0.0/16"}, "scanner:podCidr: 192.168.0.0/16 must lie inside 100.64.0.0/10"),
+    ({"scanner:availabilityZones": '["us-east-1a", "us-west-2b", "us-east-1c"]'}, "scanner:availabilityZones: 'us-west-2b' is not a zone of region us-east-1"),
+    ({"scanner:availabilityZones": '["us-east-1a", "us-east-1b"]'}, "scanner:availabilityZones: a production stack needs at least 3 zones, got 2"),
+    ({"scanner:availabilityZones": '["us-east-1a", "us-east-1a", "us-east-1b"]'}, "scanner:availabilityZones: lists us-east-1a more than once"),
+    ({"scanner:availabilityZones": "us-east-1a"}, "scanner:availabilityZones: must be a list, got 'us-east-1a'"),
+    ({"scanner:natMode": "single"}, "scanner:natMode: 'single' is a single point of failure; production needs 'per-az' or 'regional'"),
+    ({"scanner:natMode": "two"}, "scanner:natMode: Input should be 'per-az', 'single' or 'regional'"),
+    ({"scanner:natMod": "per-az"}, "scanner:natMod: unknown key (did you mean scanner:natMode?)"),
+    ({"scanner:privateSubnetPrefix": "twenty"}, "scanner:privateSubnetPrefix: Input should be a valid integer, unable to parse string as an integer"),
+    ({"scanner:privateSubnetPrefix": "0"}, "scanner:privateSubnetPrefix: Input should be greater than 0"),
+    ({"scanner:targetPodsPerZone": "-5"}, "scanner:targetPodsPerZone: Input should be greater than 0"),
+    ({"scanner:targetPodsPerZone": "5000"}, "scanner:targetPodsPerZone: 5000 pods do not fit the private /20 of a zone (4091 addresses); set podCidr (a secondary CIDR in 100.64.0.0/10) or a shorter privateSubnetPrefix"),
+    ({"scanner:flowLogRetentionDays": "0"}, "scanner:flowLogRetentionDays: Input should be greater than 0"),
+    ({"scanner:flowLogRetentionDays": "45"}, "scanner:flowLogRetentionDays: 45 is not a retention CloudWatch Logs accepts"),
+    ({"scanner:interfaceEndpoints": '["s3"]'}, "scanner:interfaceEndpoints: 's3' is served by the gateway endpoint the network always creates"),
+    ({"scanner:clusterName": "-bad"}, "scanner:clusterName: '-bad' must be 1-100 letters, digits, '-' or '_'"),
+    ({"scanner:environment": "prod"}, "scanner:environment: Input should be 'production', 'staging' or 'development'"),
+    ({"scanner:owner": ""}, "scanner:owner: String should have at least 1 character"),
+]
+
+
+@pytest.mark.parametrize("change,message", BAD, ids=[next(iter(c)) + "=" + str(next(iter(c.values()))) for c, _ in BAD])
+def test_bad_input_names_key_and_rule_in_one_line(change, message):
+    with pytest.raises(ConfigError) as caught:
+        parse({**BASE, **change}, "prod")
+    text = str(caught.value)
+    assert text.startswith(message), text
+    assert "\n" not in text
+
+
+@pytest.mark.parametrize("missing", ["aws:region", "scanner:environment", "scanner:owner", "scanner:costCenter"])
+def test_required_keys(missing):
+    config = {k: v for k, v in BASE.items() if k != missing}
+    with pytest.raises(ConfigError, match=f"^{missing}: required key is missing$"):
+        parse(config, "prod")
+
+
+def test_other_namespaces_are_left_alone():
+    parsed = parse({**BASE, "aws:profile": "x", "pulumi:tags": "{}"}, "prod")
+    assert parsed.region == "us-east-1"
+
+
+def test_defaults_are_the_highly_available_ones():
+    parsed = parse(BASE, "prod")
+    assert parsed.nat_mode == "per-az"
+    assert parsed.availability_zones is None  # every standard zone of the region
+    assert parsed.eks_cluster_name == "scanner-prod"
+    assert set(stack_config.DEFAULT_INTERFACE_ENDPOINTS) >= {
+        "ecr.api", "ecr.dkr", "sts", "logs", "ec2", "sqs", "secretsmanager", "elasticloadbalancing"}
+    assert parsed.default_tags()["cost-center"] == "cc-1"
+
+
+def test_zone_not_offered_by_the_region_is_refused_after_lookup():
+    parsed = parse({**BASE, "scanner:availabilityZones": '["us-east-1a","us-east-1b","us-east-1g"]'}, "prod")
+    with pytest.raises(ConfigError, match=r"^scanner:availabilityZones: us-east-1g is not an available standard zone of us-east-1 \(available: us-east-1a, us-east-1b\)$"):
+        parsed.resolve_zones(["us-east-1a", "us-east-1b"])
+
+
+def test_production_with_default_zones_needs_three_in_the_region():
+    parsed = parse({**BASE, "aws:region": "us-west-1"}, "prod")
+    with pytest.raises(ConfigError, match="^scanner:availabilityZones: a production stack needs at least 3 zones, got 2$"):
+        parsed.resolve_zones(["us-west-1a", "us-west-1c"])
+
+
+def test_pulumi_yaml_declares_exactly_the_model_keys_with_matching_types():
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    fields = {f.alias: f for n, f in StackConfig.model_fields.items() if n not in ("region", "stack")}
+    assert set(declared) == set(fields)
+    for key, field in fields.items():
+        annotation = str(field.annotation)
+        expected = "array" if "tuple" in annotation else "integer" if "int" in annotation else "string"
+        assert declared[key]["type"] == expected, key
+        assert "default" not in declared[key], f"{key}: defaults live in stack_config.py only"
+
+
+@pytest.mark.parametrize("stack_file", sorted(ROOT.glob("Pulumi.*.yaml")), ids=lambda p: p.name)
+def test_every_stack_file_parses(stack_file: Path):
+    from offline.program import load_stack_config
+
+    stack = stack_file.name.split(".")[1]
+    assert parse(load_stack_config(stack), stack).stack == stack
+
+
+def test_bad_config_registers_nothing(monkeypatch):
+    from offline import mocks
+
+    monitors = []
+    original = mocks.RecordingMonitor.__init__
+
+    def capture(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        monitors.append(self)
+
+    monkeypatch.setattr(mocks.RecordingMonitor, "__init__", capture)
+    with pytest.raises(ConfigError, match="^scanner:vpcCidr: "):
+        run("prod", "preview", **{"scanner:vpcCidr": "10.0.0.0/22"})
+    registered = [r["type"] for r in monitors[-1].records if r["type"] != "pulumi:pulumi:Stack"]
+    assert registered == []
+
+
+def test_bad_zone_after_lookup_registers_nothing(monkeypatch):
+    from offline import mocks
+
+    monitors = []
+    original = mocks.RecordingMonitor.__init__
+    monkeypatch.setattr(mocks.RecordingMonitor, "__init__",
+                        lambda self, *a, **k: (original(self, *a, **k), monitors.append(self))[0])
+    with pytest.raises(ConfigError, match="us-east-1h is not an available standard zone"):
+        run("prod", "preview", **{"scanner:availabilityZones": '["us-east-1a","us-east-1b","us-east-1h"]'})
+    assert [r for r in monitors[-1].records if r["type"] != "pulumi:pulumi:Stack"] == []
