@@ -165,7 +165,7 @@ class Network(pulumi.ComponentResource):
             tags=tags("endpoints"),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[pod_cidr_association] if pod_cidr_association else []),
         )
-        private_subnet_ids = [subnets[("private", zone)].id for zone in zones]
+        private_subnet_ids = [s.id for (tier, _), s in subnets.items() if tier == "private"]
         for service in args.interface_endpoints:
             aws.ec2.VpcEndpoint(
                 f"{name}-{service.replace('.', '-')}",

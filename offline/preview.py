@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def preview_stack(stack: str, mode: str, args, out=sys.stdout) -> int:
+def preview_stack(stack: str, mode: str, args, out) -> int:
     """One stack in one mode. Returns the exit status."""
     import pulumi
 
@@ -106,9 +106,10 @@ def preview_stack(stack: str, mode: str, args, out=sys.stdout) -> int:
     return EXIT_OK if result is None or result.passed else EXIT_VIOLATION
 
 
-def main(argv: list[str] | None = None, out=sys.stdout) -> int:
+def main(argv: list[str] | None = None, out=None) -> int:
     from offline.gate import GateError, PolicyConfigError
 
+    out = out or sys.stdout
     try:
         args = _parser().parse_args(argv)
         stacks = stack_names() if args.all_stacks else [args.stack]
