@@ -154,7 +154,7 @@ def diagram(record: StackRecord) -> str:
             if zone:
                 out.append(f'    subgraph {_node_id((component_urn or "stack") + zone)}["{zone}"]')
                 indent = "      "
-            drawn = [r for r in members if r["type"] in _DRAWN]
+            drawn = sorted((r for r in members if r["type"] in _DRAWN), key=lambda r: (r["type"], r["name"]))
             for r in drawn:
                 out.append(f'{indent}{_node_id(r["urn"])}["{_label(r)}"]')
             rest = Counter(r["type"].split(":")[-1] for r in members if r["type"] not in _DRAWN)

@@ -73,3 +73,10 @@ def test_bad_input_is_one_line_exit_2_without_traceback(argv, message):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_committed_diagram_is_current(prod_preview):
+    from offline import report
+
+    assert (ROOT / "docs" / "prod-diagram.md").read_text() == report.diagram(prod_preview), \
+        "regenerate with: python -m offline.preview --stack prod --diagram docs/prod-diagram.md"
