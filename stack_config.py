@@ -140,10 +140,7 @@ class StackConfig(BaseModel):
             return value
         if not value:
             raise ValueError("must list at least one zone, or be left out to use every zone")
-        duplicates = sorted({z for z in value if value.count(z) > 1})
-        if duplicates:
-            raise ValueError(f"lists {', '.join(duplicates)} more than once")
-        return value
+        return _no_duplicates(value)
 
     @field_validator("interface_endpoints")
     @classmethod
@@ -153,10 +150,7 @@ class StackConfig(BaseModel):
                 raise ValueError(f"{name!r} is not a service short name such as 'ecr.api'")
             if name == "s3":
                 raise ValueError("'s3' is served by the gateway endpoint the network always creates")
-        duplicates = sorted({n for n in value if value.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"lists {', '.join(duplicates)} more than once")
-        return value
+        return _no_duplicates(value)
 
     @field_validator("flow_log_retention_days")
     @classmethod
@@ -256,6 +250,13 @@ class StackConfig(BaseModel):
                 f"{self.region} (available: {', '.join(sorted(available))})"
             )
         return list(self.availability_zones)
+
+
+def _no_duplicates(values: tuple[str, ...]) -> tuple[str, ...]:
+    duplicates = sorted({v for v in values if values.count(v) > 1})
+    if duplicates:
+        raise ValueError(f"lists {', '.join(duplicates)} more than once")
+    return values
 
 
 class _KeyedError(ValueError):
