@@ -170,16 +170,8 @@ class StackConfig(BaseModel):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "StackConfig":
-        pattern = network_plan.zone_letter_pattern(self.region)
-        for zone in self.availability_zones or ():
-            if not pattern.match(zone):
-                raise _KeyedError("availabilityZones", f"{zone!r} is not a zone of region {self.region}")
-            try:
-                network_plan.zone_slot(zone, self.region)
-            except PlanError as exc:
-                raise _KeyedError("availabilityZones", str(exc)) from None
         if self.availability_zones is not None:
-            self.check_zone_count(len(self.availability_zones))
+            self._check_zones(self.availability_zones)
         if self.environment == "production" and self.nat_mode == "single":
             raise _KeyedError("natMode", "'single' is a single point of failure; production needs 'per-az' or 'regional'")
         try:
@@ -198,9 +190,18 @@ class StackConfig(BaseModel):
             )
         return self
 
-    def check_zone_count(self, count: int) -> None:
-        if self.environment == "production" and count < 3:
-            raise _KeyedError("availabilityZones", f"a production stack needs at least 3 zones, got {count}")
+    def _check_zones(self, zones) -> None:
+        """Names of this region, each with a CIDR slot, and enough of them for the environment."""
+        pattern = network_plan.zone_letter_pattern(self.region)
+        for zone in zones:
+            if not pattern.match(zone):
+                raise _KeyedError("availabilityZones", f"{zone!r} is not a zone of region {self.region}")
+            try:
+                network_plan.zone_slot(zone, self.region)
+            except PlanError as exc:
+                raise _KeyedError("availabilityZones", str(exc)) from None
+        if self.environment == "production" and len(zones) < 3:
+            raise _KeyedError("availabilityZones", f"a production stack needs at least 3 zones, got {len(zones)}")
 
     # ----- derived values ----------------------------------------------------------------
 
@@ -239,9 +240,10 @@ class StackConfig(BaseModel):
             zones = sorted(available)
             if not zones:
                 raise ConfigError(f"aws:region: region {self.region} reports no standard availability zones")
-            _raise_keyed(lambda: self.check_zone_count(len(zones)))
-            for zone in zones:
-                _raise_keyed(lambda: _slot_or_raise(zone, self.region))
+            try:
+                self._check_zones(zones)
+            except _KeyedError as exc:
+                raise ConfigError(f"{_full_key(exc.key)}: {exc}") from None
             return zones
         missing = [z for z in self.availability_zones if z not in available]
         if missing:
@@ -263,20 +265,6 @@ class _KeyedError(ValueError):
     def __init__(self, key: str, message: str):
         super().__init__(message)
         self.key = key
-
-
-def _slot_or_raise(zone: str, region: str) -> None:
-    try:
-        network_plan.zone_slot(zone, region)
-    except PlanError as exc:
-        raise _KeyedError("availabilityZones", str(exc)) from None
-
-
-def _raise_keyed(check) -> None:
-    try:
-        check()
-    except _KeyedError as exc:
-        raise ConfigError(f"{_full_key(exc.key)}: {exc}") from None
 
 
 _LIST_KEYS = {"availabilityZones", "interfaceEndpoints"}

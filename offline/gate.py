@@ -23,7 +23,7 @@ import grpc
 import jsonschema
 import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
-from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc, plugin_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, engine_pb2_grpc
 
 LEVELS = {"advisory": 0, "mandatory": 1, "disabled": 2, "remediate": 3}
 LEVEL_NAMES = {v: k for k, v in LEVELS.items()}
@@ -85,11 +85,9 @@ class _Engine(engine_pb2_grpc.EngineServicer):
         return empty_pb2.Empty()
 
     def GetRootResource(self, request, context):
-        from pulumi.runtime.proto import engine_pb2
         return engine_pb2.GetRootResourceResponse()
 
     def SetRootResource(self, request, context):
-        from pulumi.runtime.proto import engine_pb2
         return engine_pb2.SetRootResourceResponse()
 
 

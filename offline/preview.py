@@ -71,13 +71,13 @@ def preview_stack(stack: str, mode: str, args, out) -> int:
             raise _BadInput(f"--config: {item!r} must be namespace:key=value, e.g. scanner:natMode=regional")
         config[key] = value
     packs = [] if args.no_gate else [p.resolve() for p in (args.policy_pack or default_packs())]
+    if args.policy_config_dir and not args.policy_config_dir.is_dir():
+        raise _BadInput(f"--policy-config-dir: {args.policy_config_dir} is not a directory")
     config_dir = args.policy_config_dir or PROJECT_DIR / "policies" / "config" / stack
     policy_configs = {}
     for pack in packs:
         candidate = config_dir / f"{pack.name}.json"
         policy_configs[pack] = candidate if candidate.exists() else None
-    if args.policy_config_dir and not args.policy_config_dir.is_dir():
-        raise _BadInput(f"--policy-config-dir: {args.policy_config_dir} is not a directory")
 
     gate = PolicyGate(packs, project=load_project()["name"], stack=stack, dry_run=mode == "preview",
                       stack_config=config, policy_configs=policy_configs) if packs else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import runpy
 import sys
@@ -51,7 +52,9 @@ def _config_string(value: Any) -> str:
     return str(value)
 
 
+@functools.lru_cache(maxsize=None)
 def load_project(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """Pulumi.yaml, read once per process (callers only read it)."""
     path = project_dir / "Pulumi.yaml"
     try:
         return yaml.safe_load(path.read_text())

@@ -6,12 +6,11 @@ import re
 from collections import Counter, defaultdict
 from typing import Any
 
+from pulumi.runtime.rpc import UNKNOWN
+
+from components.network import TIER_TAG, ZONE_TAG
 from offline.gate import GateResult
 from offline.program import StackRecord
-
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-ZONE_TAG = "scanner.io/zone"
-TIER_TAG = "scanner.io/tier"
 
 #: Types drawn as their own node in the diagram; others are counted per group.
 _DRAWN = {
