@@ -7,8 +7,12 @@ nothing registered.
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
 import stack_config
+from components import eks_versions
+from components.cluster import Cluster, ClusterArgs
+from components.karpenter import Karpenter, KarpenterArgs
 from components.network import Network, NetworkArgs
 
 config = stack_config.load_from_pulumi()
@@ -21,6 +25,7 @@ zone_lookup = aws.get_availability_zones(
 )
 zones = config.resolve_zones(list(zone_lookup.names))
 account_id = aws.get_caller_identity().account_id
+partition = aws.get_partition().partition
 
 # Every AWS resource goes through this provider, so the default tags reach all of them.
 provider = aws.Provider(
@@ -48,8 +53,60 @@ network = Network(
     opts=with_provider,
 )
 
+cluster = Cluster(
+    "cluster",
+    ClusterArgs(
+        cluster_name=config.eks_cluster_name,
+        availability_zones=zones,
+        vpc_id=network.vpc_id,
+        private_subnet_ids=network.subnet_ids["private"],
+        kubernetes_version=config.kubernetes_version,
+        public_access_cidrs=config.cluster_public_access_cidrs,
+        admin_role_arns=config.cluster_admin_role_arns,
+        system_instance_types=config.system_node_instance_types,
+        system_nodes_per_zone=config.system_nodes_per_zone,
+        log_retention_days=config.control_plane_log_retention_days,
+        deletion_protection=config.environment == "production",
+    ),
+    opts=with_provider,
+)
+
+# Everything inside the cluster goes through this provider, built from the cluster's kubeconfig.
+kubernetes = k8s.Provider(
+    "kubernetes",
+    kubeconfig=cluster.kubeconfig_json,
+    enable_server_side_apply=True,
+    opts=pulumi.ResourceOptions(parent=cluster),
+)
+
+karpenter = Karpenter(
+    "karpenter",
+    KarpenterArgs(
+        cluster_name=cluster.cluster_name,
+        cluster_name_value=config.eks_cluster_name,
+        partition=partition,
+        region=config.region,
+        account_id=account_id,
+        availability_zones=zones,
+        ami_alias=f"al2023@{eks_versions.AL2023_AMI_RELEASE}",
+        scan_limits=config.scan_pool_limits,
+        services_limits=config.services_pool_limits,
+        scan_consolidate_after=config.scan_pool_consolidate_after,
+        scan_fallback_percent=config.scan_on_demand_fallback_percent,
+        node_tags=config.default_tags(),
+    ),
+    k8s_provider=kubernetes,
+    # Karpenter runs on the system nodes and needs the Pod Identity agent for its credentials.
+    opts=pulumi.ResourceOptions(providers=[provider],
+                                depends_on=[cluster.system_node_group, cluster.pod_identity_agent]),
+)
+
 pulumi.export("availabilityZones", zones)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("subnetIds", network.subnet_ids)
 pulumi.export("natGatewayIds", network.nat_gateway_ids)
 pulumi.export("podAddressesPerZone", config.pod_addresses_per_zone)
+pulumi.export("clusterName", cluster.cluster_name)
+pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig_json))
+pulumi.export("karpenterInterruptionQueue", karpenter.queue_name)
+pulumi.export("karpenterNodePools", sorted(karpenter.node_pools))

@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components import network_plan
+from components import eks_versions, karpenter_plan, network_plan
 from components.network_plan import NatMode, PlanError
 
 PROJECT = "scanner"
@@ -44,6 +44,8 @@ DEFAULT_INTERFACE_ENDPOINTS = (
     "elasticloadbalancing", "ssm", "eks", "eks-auth",
 )
 
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
 _ENDPOINT_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
 
@@ -93,6 +95,30 @@ class StackConfig(BaseModel):
     """Retention of the VPC flow log group; a value CloudWatch Logs accepts. Default 365."""
     cluster_name: str | None = None
     """EKS cluster name used in discovery tags. Default `scanner-<stack>`."""
+    control_plane_log_retention_days: PositiveInt = 90
+    """Retention of the EKS control-plane log group; a value CloudWatch Logs accepts. Default 90."""
+    kubernetes_version: str = eks_versions.DEFAULT_KUBERNETES_VERSION
+    """EKS Kubernetes version; one with pinned add-on versions in components/eks_versions.py."""
+    cluster_public_access_cidrs: tuple[str, ...] = ()
+    """CIDRs allowed to reach the public API endpoint. Default none: the endpoint is private only."""
+    cluster_admin_role_arns: tuple[str, ...] = ()
+    """IAM roles given cluster-admin access entries (the deploying identity always is). Default none."""
+    system_node_instance_types: tuple[str, ...] = ("m7i.large", "m6i.large", "m5.large")
+    """Instance types of the on-demand system node group, in order of preference."""
+    system_nodes_per_zone: PositiveInt = 1
+    """System nodes per zone; the node group's minimum is this times the zone count. Default 1."""
+    scan_pool_cpu_limit: PositiveInt = 1000
+    """vCPUs the spot scan pool may hold at once. Default 1000."""
+    scan_pool_memory_gib: PositiveInt = 4000
+    """Memory (GiB) the spot scan pool may hold at once. Default 4000."""
+    scan_on_demand_fallback_percent: int = Field(default=25, ge=0, le=100)
+    """Share of the scan limits the on-demand fallback pool may use when spot runs dry; 0 turns it off. Default 25."""
+    scan_pool_consolidate_after: str = "1m"
+    """How long a scan node stays empty or underused before Karpenter removes it. Default 1m."""
+    services_pool_cpu_limit: PositiveInt = 128
+    """vCPUs the on-demand services pool may hold. Default 128."""
+    services_pool_memory_gib: PositiveInt = 512
+    """Memory (GiB) the on-demand services pool may hold. Default 512."""
 
     # ----- field rules -------------------------------------------------------------------
 
@@ -152,7 +178,7 @@ class StackConfig(BaseModel):
                 raise ValueError("'s3' is served by the gateway endpoint the network always creates")
         return _no_duplicates(value)
 
-    @field_validator("flow_log_retention_days")
+    @field_validator("flow_log_retention_days", "control_plane_log_retention_days")
     @classmethod
     def _retention(cls, value: int) -> int:
         if value not in LOG_RETENTION_DAYS:
@@ -165,6 +191,57 @@ class StackConfig(BaseModel):
         if value is not None and not _CLUSTER_NAME.match(value):
             raise ValueError(f"{value!r} must be 1-100 letters, digits, '-' or '_', starting with a letter or digit")
         return value
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _kubernetes_version(cls, value: str) -> str:
+        if value not in eks_versions.ADDON_VERSIONS:
+            raise ValueError(f"{value!r} has no pinned add-on versions (supported: {', '.join(eks_versions.ADDON_VERSIONS)})")
+        return value
+
+    @field_validator("cluster_public_access_cidrs")
+    @classmethod
+    def _public_access(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            try:
+                network = ipaddress.IPv4Network(cidr, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not a valid IPv4 network CIDR ({exc})") from None
+            if network.prefixlen < 8:
+                raise ValueError(f"{cidr} opens the Kubernetes API to a large part of the internet; list your own egress ranges (/8 or longer)")
+            if not network.is_global:
+                raise ValueError(f"{cidr} is not a public range; private clients reach the private endpoint")
+        return _no_duplicates(value)
+
+    @field_validator("cluster_admin_role_arns")
+    @classmethod
+    def _admin_roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for arn in value:
+            if not _ROLE_ARN.match(arn):
+                raise ValueError(f"{arn!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+        return _no_duplicates(value)
+
+    @field_validator("system_node_instance_types")
+    @classmethod
+    def _instance_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must list at least one instance type")
+        for name in value:
+            if not _INSTANCE_TYPE.match(name):
+                raise ValueError(f"{name!r} is not an EC2 instance type such as 'm7i.large'")
+        return _no_duplicates(value)
+
+    @field_validator("system_nodes_per_zone")
+    @classmethod
+    def _nodes_per_zone(cls, value: int) -> int:
+        if value > 10:
+            raise ValueError(f"{value} system nodes per zone is more than the 10 this node group is sized for")
+        return value
+
+    @field_validator("scan_pool_consolidate_after")
+    @classmethod
+    def _consolidate_after(cls, value: str) -> str:
+        return karpenter_plan.check_duration(value)
 
     # ----- cross-field rules -------------------------------------------------------------
 
@@ -223,6 +300,14 @@ class StackConfig(BaseModel):
     def eks_cluster_name(self) -> str:
         return self.cluster_name or f"{PROJECT}-{self.stack}"
 
+    @property
+    def scan_pool_limits(self) -> karpenter_plan.PoolLimits:
+        return karpenter_plan.PoolLimits(self.scan_pool_cpu_limit, self.scan_pool_memory_gib)
+
+    @property
+    def services_pool_limits(self) -> karpenter_plan.PoolLimits:
+        return karpenter_plan.PoolLimits(self.services_pool_cpu_limit, self.services_pool_memory_gib)
+
     def default_tags(self) -> dict[str, str]:
         return {
             "project": PROJECT,
@@ -267,7 +352,8 @@ class _KeyedError(ValueError):
         self.key = key
 
 
-_LIST_KEYS = {"availabilityZones", "interfaceEndpoints"}
+#: Keys whose values are lists (Pulumi hands them to programs JSON-encoded).
+_LIST_KEYS = {field.alias for field in StackConfig.model_fields.values() if "tuple" in str(field.annotation)}
 _KNOWN_KEYS = {field.alias for name, field in StackConfig.model_fields.items() if name not in ("region", "stack")}
 
 

@@ -20,6 +20,8 @@ from typing import Any
 from google.protobuf import json_format
 from pulumi.runtime import mocks
 
+from offline import remote
+
 ACCOUNT_ID = "123456789012"
 _REGIONS = json.loads((Path(__file__).with_name("regions.json")).read_text())
 
@@ -78,6 +80,11 @@ _SHAPES: dict[str, tuple[str, str | None, str | None]] = {
     "aws:iam/role:Role": ("", None, "name"),
     "aws:iam/rolePolicy:RolePolicy": ("", None, "name"),
     "aws:cloudwatch/logGroup:LogGroup": ("", None, "name"),
+    "aws:ec2/launchTemplate:LaunchTemplate": ("lt-", "launch-template/{id}", "name"),
+    "aws:iam/policy:Policy": ("", None, "name"),
+    "aws:sqs/queue:Queue": ("", None, "name"),
+    "aws:cloudwatch/eventRule:EventRule": ("", None, "name"),
+    "aws:kms/key:Key": ("", None, None),
 }
 
 
@@ -85,6 +92,8 @@ class ScannerMocks(mocks.Mocks):
     def __init__(self, region: str, preview: bool):
         self.region = region
         self.preview = preview
+        #: The emulated child of the remote component being registered (see offline/remote.py).
+        self.pending_child: dict[str, Any] | None = None
 
     # ----- invokes -------------------------------------------------------------------------
 
@@ -124,6 +133,8 @@ class ScannerMocks(mocks.Mocks):
     # ----- resources -----------------------------------------------------------------------
 
     def new_resource(self, args: mocks.MockResourceArgs):
+        if args.typ == remote.EKS_CLUSTER:
+            return "", remote.eks_cluster_outputs(self.pending_child, self.preview)
         if not args.custom:
             return "", {}  # components have no id; their outputs are what they register
         state = dict(args.inputs)
@@ -141,8 +152,17 @@ class ScannerMocks(mocks.Mocks):
         return resource_id, state
 
     def _id(self, typ: str, seed: str, state: dict[str, Any], shape) -> str:
-        if typ == "aws:iam/role:Role" or typ == "aws:cloudwatch/logGroup:LogGroup":
+        if typ in ("aws:iam/role:Role", "aws:cloudwatch/logGroup:LogGroup", "aws:cloudwatch/eventRule:EventRule"):
             return state["name"]
+        if typ == "aws:kms/key:Key":
+            return _uuid(seed)
+        if typ == "aws:sqs/queue:Queue":
+            return f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{state['name']}"
+        if typ == "aws:eks/cluster:Cluster":
+            return state["name"]
+        if typ.startswith("kubernetes:"):
+            metadata = state.get("metadata") or {}
+            return "/".join(p for p in (metadata.get("namespace"), metadata.get("name") or state.get("name")) if p)
         if typ == "aws:iam/rolePolicy:RolePolicy":
             return f"{state.get('role', 'role')}:{state['name']}"
         prefix = shape[0] if shape else ""
@@ -158,8 +178,24 @@ class ScannerMocks(mocks.Mocks):
             out["uniqueId"] = "AROA" + _hex(seed, 17).upper()
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
             out["arn"] = f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{rid}"
+        elif typ == "aws:iam/policy:Policy":
+            out["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:policy/{state['name']}"
+        elif typ == "aws:sqs/queue:Queue":
+            out.update(arn=f"arn:aws:sqs:{self.region}:{ACCOUNT_ID}:{state['name']}", url=rid)
+        elif typ == "aws:cloudwatch/eventRule:EventRule":
+            out["arn"] = f"arn:aws:events:{self.region}:{ACCOUNT_ID}:rule/{rid}"
+        elif typ == "aws:kms/key:Key":
+            out.update(arn=f"arn:aws:kms:{self.region}:{ACCOUNT_ID}:key/{rid}", keyId=rid)
+        elif typ == "aws:eks/cluster:Cluster":
+            out.update(remote.eks_cluster_computed(self.region, ACCOUNT_ID, rid, seed))
+        elif typ.startswith("kubernetes:"):
+            pass
         elif not shape:
             out["arn"] = f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{rid}"
+        if typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            out.update(latestVersion=1, defaultVersion=1)
+        elif typ == "aws:eks/nodeGroup:NodeGroup":
+            out.update(nodeGroupName=state.get("nodeGroupName") or rid, status="ACTIVE")
         if typ == "aws:ec2/vpc:Vpc":
             out.update(
                 defaultSecurityGroupId="sg-" + _hex(seed + "sg", 17),
@@ -208,6 +244,14 @@ class RecordingMonitor(mocks.MockMonitor):
         self._by_urn: dict[str, dict[str, Any]] = {}
 
     def RegisterResource(self, request):
+        child = None
+        if request.type == remote.EKS_CLUSTER:
+            # pulumi-eks is a remote component: under the real engine its provider registers an
+            # aws:eks/cluster:Cluster child (with our transforms applied). Emulate that child so the
+            # policies and tests see the shape the engine shows.
+            urn = self.make_urn(request.parent, request.type, request.name)
+            child = remote.emulate_eks_cluster(self, urn, request, self.mocks)
+            self.mocks.pending_child = child
         response = super().RegisterResource(request)
         record = {
             "urn": response.urn,
@@ -226,6 +270,10 @@ class RecordingMonitor(mocks.MockMonitor):
         }
         self.records.append(record)
         self._by_urn[record["urn"]] = record
+        if child is not None:
+            self.records.append(child)
+            self._by_urn[child["urn"]] = child
+            self.mocks.pending_child = None
         return response
 
     def RegisterResourceOutputs(self, request):

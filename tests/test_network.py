@@ -118,8 +118,8 @@ def test_interface_endpoints_in_every_private_subnet_with_private_dns(prod_updat
 
 def test_flow_logs_capture_all_traffic_to_a_retained_log_group(prod_update):
     [flow] = of_type(prod_update, "aws:ec2/flowLog:FlowLog")
-    [group] = of_type(prod_update, "aws:cloudwatch/logGroup:LogGroup")
-    [role] = of_type(prod_update, "aws:iam/role:Role")
+    [group] = [g for g in of_type(prod_update, "aws:cloudwatch/logGroup:LogGroup") if g["name"].startswith("network-")]
+    [role] = [r for r in of_type(prod_update, "aws:iam/role:Role") if r["name"].startswith("network-")]
     assert flow["inputs"]["trafficType"] == "ALL"
     assert flow["inputs"]["logDestination"] == group["outputs"]["arn"]
     assert flow["inputs"]["iamRoleArn"] == role["outputs"]["arn"]

@@ -1,0 +1,27 @@
+"""Pinned versions of everything the cluster runs, in one place.
+
+Upgrading Kubernetes means adding a row to `ADDON_VERSIONS` with the add-on builds EKS lists
+for the new version (`aws eks describe-addon-versions --kubernetes-version <v> --addon-name <a>`),
+then setting `scanner:kubernetesVersion`. Versions are never resolved at deploy time: a
+`most_recent` look-up would change the cluster between two runs of the same commit.
+"""
+
+from __future__ import annotations
+
+#: Kubernetes version new stacks get: in EKS standard support until 2027-03-27.
+DEFAULT_KUBERNETES_VERSION = "1.35"
+
+#: EKS managed add-on builds per Kubernetes version.
+ADDON_VERSIONS: dict[str, dict[str, str]] = {
+    "1.35": {
+        "vpc-cni": "v1.21.1-eksbuild.7",
+        "kube-proxy": "v1.35.3-eksbuild.13",
+        "coredns": "v1.14.3-eksbuild.3",
+        "eks-pod-identity-agent": "v1.3.10-eksbuild.2",
+    },
+}
+
+#: AL2023 EKS-optimised AMI release used by Karpenter's node class and the system node group's
+#: release. Pinned, not `latest`: a new AMI then arrives as a reviewed change (Karpenter rolls
+#: the scan nodes through drift, within the disruption budgets).
+AL2023_AMI_RELEASE = "v20260930"
