@@ -15,6 +15,9 @@ from offline.gate import PolicyGate  # noqa: E402
 from offline.program import StackRecord, load_stack_config, run_program  # noqa: E402
 
 PLACEMENT = ROOT / "policies" / "placement"
+SECURITY = ROOT / "policies" / "security"
+#: CRD schemas shipped beside the checkout (CI has them; a bare clone may not).
+CRD_DIR = ROOT.parent / "shared" / "schemas" / "crds"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
@@ -47,3 +50,13 @@ def prod_update() -> StackRecord:
 @pytest.fixture(scope="session")
 def prod_preview() -> StackRecord:
     return run("prod", "preview")
+
+
+@pytest.fixture(scope="session")
+def crds():
+    """The Karpenter and KEDA CRDs, or a skip that says why."""
+    if not CRD_DIR.is_dir():
+        pytest.skip(f"CRD schemas not found at {CRD_DIR} (they ship in ../shared beside the checkout)")
+    from offline.crds import CrdSet
+
+    return CrdSet(CRD_DIR)

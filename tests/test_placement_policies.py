@@ -24,9 +24,11 @@ def test_prod_passes_and_every_policy_decides(mode):
     # Nothing skipped as "can't run during preview": the rules decide on unknown ids too.
     assert result.diagnostics == []
     [pack] = result.packs
-    assert (pack.name, pack.version) == ("scanner-placement", "0.1.0")
+    assert (pack.name, pack.version) == ("scanner-placement", "0.2.0")
     assert set(pack.policies) == {"network-subnet-tiers-every-az", "network-nat-per-az",
-                                  "network-s3-endpoint-every-route-table"}
+                                  "network-s3-endpoint-every-route-table", "eks-cluster-subnets-every-az",
+                                  "eks-node-group-every-az", "karpenter-node-pool-every-az",
+                                  "karpenter-scan-pool-offers-spot"}
 
 
 def drop_private_subnet_in_b(original):
@@ -52,13 +54,18 @@ FAULTS = {
 }
 
 
+#: A zone without a private subnet also leaves the cluster and its nodes a zone short.
+ALSO_REFUSED = {"missing-subnet": {"eks-cluster-subnets-every-az", "eks-node-group-every-az"}}
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_each_fault_is_refused_by_its_policy(fault, mode, monkeypatch):
     function, make, policy, message = FAULTS[fault]
     monkeypatch.setattr(network_plan, function, make(getattr(network_plan, function)))
     result = gate(run("prod", mode))
-    assert violations(result) == [(policy, "mandatory")]
+    expected = {policy} | ALSO_REFUSED.get(fault, set())
+    assert violations(result) == sorted((p, "mandatory") for p in expected)
     assert any(message in d.message for d in result.diagnostics if d.policy == policy), \
         [d.message for d in result.diagnostics]
 
@@ -99,7 +106,8 @@ def test_all_key_lowers_every_level(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("content,message", [
-    ({"network-nat-per-zone": "advisory"}, "'network-nat-per-zone' is not a policy of pack scanner-placement (policies: network-nat-per-az, "
+    ({"network-nat-per-zone": "advisory"}, "'network-nat-per-zone' is not a policy of pack scanner-placement (policies: eks-cluster-subnets-every-az, "
+     "eks-node-group-every-az, karpenter-node-pool-every-az, karpenter-scan-pool-offers-spot, network-nat-per-az, "
      "network-s3-endpoint-every-route-table, network-subnet-tiers-every-az)"),
     ({"network-nat-per-az": "loud"}, "network-nat-per-az: enforcement level 'loud' is not one of advisory, mandatory, disabled, remediate"),
     ({"network-subnet-tiers-every-az": {"minimumZones": "three"}}, "network-subnet-tiers-every-az.minimumZones: 'three' is not of type 'integer'"),

@@ -1,4 +1,4 @@
-"""Reading a stack the way the placement rules need it, on the first preview as on an update.
+"""Reading a stack the way the policy packs need it, on the first preview as on an update.
 
 Ids are unknown during a first preview, so resources are tied together through the engine's
 property dependencies (URNs), and zones come from inputs known at preview (a subnet's
@@ -31,6 +31,29 @@ def known(resource: PolicyResource, key: str, default: Any = None) -> Any:
     try:
         value = resource.props.get(key, default)
         return default if value is None else value
+    except UnknownValueError:
+        return default
+
+
+def present(props: Any, key: str) -> bool:
+    """Whether a property is set at all, even to a value unknown during preview (a key ARN)."""
+    try:
+        return key in list(props) and props.get(key, None) is not None
+    except UnknownValueError:
+        return True
+
+
+def path(props: Any, dotted: str, default: Any = None) -> Any:
+    """A nested value (`vpcConfig.publicAccessCidrs`), or `default` when absent or unknown."""
+    value = props
+    try:
+        for part in dotted.split("."):
+            if not hasattr(value, "get"):
+                return default
+            value = value.get(part, None)
+            if value is None:
+                return default
+        return value
     except UnknownValueError:
         return default
 
@@ -108,6 +131,24 @@ def is_descendant(resource: PolicyResource, ancestor: PolicyResource) -> bool:
             return True
         parent = parent.parent
     return False
+
+
+def stack_zones(graph: StackGraph) -> list[str]:
+    """Every zone the stack's networks declare (or, without a network component, every zone a
+    subnet is in): what each tier must cover."""
+    zones: set[str] = set()
+    for network in scopes(graph):
+        zones.update(network_zones(graph, network))
+    return sorted(zones)
+
+
+def subnet_zones(graph: StackGraph, resource: PolicyResource, *props: str) -> set[str] | None:
+    """Zones of the subnets a resource's properties depend on; None when it depends on none
+    (subnet ids given as literals the graph cannot place)."""
+    subnets = [d for p in props for d in resource.property_dependencies.get(p, []) if d.resource_type == SUBNET]
+    if not subnets:
+        return None
+    return {z for z in (graph.subnet_zone(s) for s in subnets) if z}
 
 
 def network_zones(graph: StackGraph, network: PolicyResource | None) -> list[str]:
