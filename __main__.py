@@ -7,7 +7,6 @@ nothing registered.
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 
 import stack_config
 from components import eks_versions
@@ -60,6 +59,7 @@ cluster = Cluster(
         availability_zones=zones,
         vpc_id=network.vpc_id,
         private_subnet_ids=network.subnet_ids["private"],
+        pod_subnet_ids=network.subnet_ids.get("pods"),
         kubernetes_version=config.kubernetes_version,
         public_access_cidrs=config.cluster_public_access_cidrs,
         admin_role_arns=config.cluster_admin_role_arns,
@@ -69,14 +69,6 @@ cluster = Cluster(
         deletion_protection=config.environment == "production",
     ),
     opts=with_provider,
-)
-
-# Everything inside the cluster goes through this provider, built from the cluster's kubeconfig.
-kubernetes = k8s.Provider(
-    "kubernetes",
-    kubeconfig=cluster.kubeconfig_json,
-    enable_server_side_apply=True,
-    opts=pulumi.ResourceOptions(parent=cluster),
 )
 
 karpenter = Karpenter(
@@ -94,8 +86,9 @@ karpenter = Karpenter(
         scan_consolidate_after=config.scan_pool_consolidate_after,
         scan_fallback_percent=config.scan_on_demand_fallback_percent,
         node_tags=config.default_tags(),
+        custom_networking=config.pod_cidr is not None,
     ),
-    k8s_provider=kubernetes,
+    k8s_provider=cluster.provider,
     # Karpenter runs on the system nodes and needs the Pod Identity agent for its credentials.
     opts=pulumi.ResourceOptions(providers=[provider],
                                 depends_on=[cluster.system_node_group, cluster.pod_identity_agent]),

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
+import pulumi_kubernetes as k8s
 
 from components import eks_versions, karpenter_plan
 
@@ -49,6 +50,9 @@ class ClusterArgs:
     vpc_id: pulumi.Input[str]
     private_subnet_ids: dict[str, pulumi.Input[str]]
     """Zone -> private subnet id."""
+    pod_subnet_ids: dict[str, pulumi.Input[str]] | None = None
+    """Zone -> pod subnet id (secondary pod CIDR). When set, the VPC CNI uses custom networking:
+    pods get addresses from these subnets, nodes keep theirs in the private ones. Default none."""
     kubernetes_version: str = eks_versions.DEFAULT_KUBERNETES_VERSION
     """Pinned Kubernetes version; add-on builds come from `eks_versions.ADDON_VERSIONS`."""
     public_access_cidrs: tuple[str, ...] = ()
@@ -70,6 +74,8 @@ class Cluster(pulumi.ComponentResource):
 
     cluster_name: pulumi.Output[str]
     kubeconfig_json: pulumi.Output[str]
+    provider: k8s.Provider
+    """Kubernetes provider for everything inside the cluster."""
     cluster_security_group_id: pulumi.Output[str]
     pod_identity_agent: aws.eks.Addon
     system_node_group: aws.eks.NodeGroup
@@ -134,6 +140,7 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group], transforms=[enable_zonal_shift]),
         )
         cluster_name = self._cluster.eks_cluster.name
+        self.cluster_security_group_id = self._cluster.cluster_security_group_id
 
         # Karpenter finds the node security group by this tag.
         aws.ec2.Tag(
@@ -168,13 +175,27 @@ class Cluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
             )
 
+        self.provider = k8s.Provider(
+            f"{name}-kubernetes",
+            kubeconfig=self._cluster.kubeconfig_json,
+            enable_server_side_apply=True,
+            opts=child,
+        )
+
         # Networking add-ons first: nodes cannot become Ready without them.
-        vpc_cni = addon("vpc-cni")
+        custom_networking = bool(args.pod_subnet_ids)
+        vpc_cni = addon("vpc-cni", {"env": {
+            # Pods take addresses from the pod subnet of their node's zone (ENIConfig named after the zone).
+            "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true",
+            "ENI_CONFIG_LABEL_DEF": "topology.kubernetes.io/zone",
+        }} if custom_networking else None)
         kube_proxy = addon("kube-proxy")
         self.pod_identity_agent = addon("eks-pod-identity-agent")
+        before_nodes: list[pulumi.Resource] = [vpc_cni, kube_proxy, self.pod_identity_agent]
+        if custom_networking:
+            before_nodes += self._eni_configs(name, args, zones, vpc_cni)
 
-        self.system_node_group = self._system_nodes(
-            name, args, cluster_name, subnet_ids, depends_on=[vpc_cni, kube_proxy, self.pod_identity_agent])
+        self.system_node_group = self._system_nodes(name, args, cluster_name, subnet_ids, depends_on=before_nodes)
 
         # CoreDNS needs nodes to become healthy, and belongs on the system nodes.
         addon(
@@ -190,12 +211,27 @@ class Cluster(pulumi.ComponentResource):
 
         self.cluster_name = cluster_name
         self.kubeconfig_json = self._cluster.kubeconfig_json
-        self.cluster_security_group_id = self._cluster.cluster_security_group_id
         self.register_outputs({
             "clusterName": cluster_name,
             "clusterSecurityGroupId": self.cluster_security_group_id,
             "systemNodeGroup": self.system_node_group.node_group_name,
         })
+
+    def _eni_configs(self, name: str, args: ClusterArgs, zones: list[str], vpc_cni) -> list[pulumi.Resource]:
+        """One ENIConfig per zone, named after it, before any node starts: a node that boots
+        without one puts its pods in the node subnet until it is replaced."""
+        assert args.pod_subnet_ids is not None
+        return [
+            k8s.apiextensions.CustomResource(
+                f"{name}-eniconfig-{zone}",
+                api_version="crd.k8s.amazonaws.com/v1alpha1",
+                kind="ENIConfig",
+                metadata={"name": zone},
+                spec={"subnet": args.pod_subnet_ids[zone], "securityGroups": [self.cluster_security_group_id]},
+                opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[vpc_cni]),
+            )
+            for zone in zones if zone in args.pod_subnet_ids
+        ]
 
     def _system_nodes(self, name: str, args: ClusterArgs, cluster_name, subnet_ids, depends_on) -> aws.eks.NodeGroup:
         """On-demand nodes in every zone for cluster-critical pods only (taint CriticalAddonsOnly)."""

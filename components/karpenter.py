@@ -35,6 +35,8 @@ class KarpenterArgs:
     scan_fallback_percent: int = 25
     node_tags: dict[str, str] | None = None
     """Tags on every instance, volume and interface Karpenter launches."""
+    custom_networking: bool = False
+    """Whether pods use the VPC CNI's custom networking (one ENI per node reserved for the node)."""
 
 
 class Karpenter(pulumi.ComponentResource):
@@ -131,7 +133,8 @@ class Karpenter(pulumi.ComponentResource):
             namespace=plan.KARPENTER_NAMESPACE,
             # The CRDs come from the karpenter-crd release, which (unlike a chart's crds/) upgrades them.
             skip_crds=True,
-            values=queue.name.apply(lambda q: plan.helm_values(args.cluster_name_value, q, args.availability_zones)),
+            values=queue.name.apply(lambda q: plan.helm_values(args.cluster_name_value, q,
+                                                               custom_networking=args.custom_networking)),
             atomic=True,
             timeout=600,
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,

@@ -338,11 +338,16 @@ def policy_size(document: dict[str, Any]) -> int:
 
 # ----- Helm values -----------------------------------------------------------------------
 
-def helm_values(cluster_name: str, queue_name: str, zones: list[str]) -> dict[str, Any]:
+def helm_values(cluster_name: str, queue_name: str, custom_networking: bool = False) -> dict[str, Any]:
     """Controller values: on the system nodes only, spread over zones, credentials from EKS Pod
     Identity (no role annotation on the service account)."""
+    settings: dict[str, Any] = {"clusterName": cluster_name, "interruptionQueue": queue_name}
+    if custom_networking:
+        # With VPC CNI custom networking the node's primary ENI holds no pods: Karpenter must
+        # leave it out when it computes how many pods an instance type fits.
+        settings["reservedENIs"] = "1"
     return {
-        "settings": {"clusterName": cluster_name, "interruptionQueue": queue_name},
+        "settings": settings,
         "serviceAccount": {"create": True, "name": KARPENTER_SERVICE_ACCOUNT},
         "replicas": 2,
         "nodeSelector": {"kubernetes.io/os": "linux", **SYSTEM_LABEL},

@@ -230,3 +230,29 @@ def _number(text: str):
     """Wire numbers are floats; the API server sees integers where the manifest has them."""
     value = float(text)
     return int(value) if value.is_integer() else value
+
+
+def test_pod_cidr_turns_on_custom_networking_with_an_eniconfig_per_zone():
+    record = run("dev", "update", **{"scanner:podCidr": "100.64.0.0/16"})
+    pod_subnets = {s["inputs"]["availabilityZone"]: s["id"] for s in of_type(record, SUBNET)
+                   if s["inputs"]["tags"]["scanner.io/tier"] == "pods"}
+    configs = {c["inputs"]["metadata"]["name"]: c for c in of_type(record, "kubernetes:crd.k8s.amazonaws.com/v1alpha1:ENIConfig")}
+    assert set(configs) == set(pod_subnets) and len(configs) >= 3
+    security_group = one(record, "aws:ec2/tag:Tag")["inputs"]["resourceId"]
+    for zone, config in configs.items():
+        assert config["inputs"]["spec"] == {"subnet": pod_subnets[zone], "securityGroups": [security_group]}
+    [cni] = [a for a in of_type(record, "aws:eks/addon:Addon") if a["inputs"]["addonName"] == "vpc-cni"]
+    assert json.loads(cni["inputs"]["configurationValues"])["env"] == {
+        "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true", "ENI_CONFIG_LABEL_DEF": "topology.kubernetes.io/zone"}
+    group = one(record, "aws:eks/nodeGroup:NodeGroup")
+    assert {c["urn"] for c in configs.values()} <= set(group["dependencies"])
+    release = one(record, "kubernetes:helm.sh/v3:Release", "karpenter-controller")["inputs"]
+    assert release["values"]["settings"]["reservedENIs"] == "1"
+
+
+def test_without_pod_cidr_the_cni_keeps_its_defaults(prod_update):
+    assert of_type(prod_update, "kubernetes:crd.k8s.amazonaws.com/v1alpha1:ENIConfig") == []
+    [cni] = [a for a in of_type(prod_update, "aws:eks/addon:Addon") if a["inputs"]["addonName"] == "vpc-cni"]
+    assert "configurationValues" not in cni["inputs"]
+    release = one(prod_update, "kubernetes:helm.sh/v3:Release", "karpenter-controller")["inputs"]
+    assert "reservedENIs" not in release["values"]["settings"]

@@ -144,7 +144,7 @@ def test_node_class_requires_imdsv2_and_encrypts_the_root_volume():
 
 
 def test_helm_values_pin_the_controller_to_system_nodes():
-    values = plan.helm_values("scanner-prod", "karpenter-interruption-1", ZONES)
+    values = plan.helm_values("scanner-prod", "karpenter-interruption-1")
     assert values["settings"] == {"clusterName": "scanner-prod", "interruptionQueue": "karpenter-interruption-1"}
     assert values["serviceAccount"]["name"] == plan.KARPENTER_SERVICE_ACCOUNT
     assert values["nodeSelector"][next(iter(plan.SYSTEM_LABEL))] == "system"
