@@ -22,13 +22,12 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 from components import eks_versions, karpenter_plan
+from components.node_role import node_role
 
 #: Every control-plane log type EKS offers.
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 EKS_CLUSTER_TYPE = "aws:eks/cluster:Cluster"
 ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonEKS_CNI_Policy",
-                 "AmazonSSMManagedInstanceCore")
 
 
 def enable_zonal_shift(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
@@ -235,25 +234,7 @@ class Cluster(pulumi.ComponentResource):
 
     def _system_nodes(self, name: str, args: ClusterArgs, cluster_name, subnet_ids, depends_on) -> aws.eks.NodeGroup:
         """On-demand nodes in every zone for cluster-critical pods only (taint CriticalAddonsOnly)."""
-        role = aws.iam.Role(
-            f"{name}-system-node",
-            assume_role_policy=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
-                               "Action": "sts:AssumeRole"}],
-            }),
-            description=f"System nodes of EKS cluster {args.cluster_name}",
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-system-node-{policy}",
-                role=role.name,
-                policy_arn=f"arn:aws:iam::aws:policy/{policy}",
-                opts=pulumi.ResourceOptions(parent=role),
-            )
-            for policy in NODE_POLICIES
-        ]
+        role, attachments = node_role(f"{name}-system-node", f"System nodes of EKS cluster {args.cluster_name}", self)
         launch_template = aws.ec2.LaunchTemplate(
             f"{name}-system-node",
             description="System nodes: IMDSv2 only, encrypted gp3 root volume",

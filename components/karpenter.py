@@ -13,7 +13,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import karpenter_plan as plan
-from components.cluster import NODE_POLICIES
+from components.node_role import node_role as make_node_role
 
 
 @dataclass(frozen=True)
@@ -56,20 +56,8 @@ class Karpenter(pulumi.ComponentResource):
 
         queue = self._interruption_queue(name, child)
 
-        node_role = aws.iam.Role(
-            f"{name}-node",
-            assume_role_policy=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
-                               "Action": "sts:AssumeRole"}],
-            }),
-            description=f"Nodes Karpenter launches for EKS cluster {args.cluster_name_value}",
-            opts=child,
-        )
-        for policy in NODE_POLICIES:
-            aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=node_role.name,
-                                         policy_arn=f"arn:{args.partition}:iam::aws:policy/{policy}",
-                                         opts=pulumi.ResourceOptions(parent=node_role))
+        node_role, _ = make_node_role(f"{name}-node", f"Nodes Karpenter launches for EKS cluster {args.cluster_name_value}",
+                                      self, args.partition)
         # Without this entry the nodes Karpenter launches can never join the cluster.
         node_access = aws.eks.AccessEntry(f"{name}-node", cluster_name=args.cluster_name,
                                           principal_arn=node_role.arn, type="EC2_LINUX", opts=child)
