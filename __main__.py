@@ -10,9 +10,14 @@ import pulumi_aws as aws
 
 import stack_config
 from components import eks_versions
+from components.backup import Backup, BackupArgs
 from components.cluster import Cluster, ClusterArgs
+from components.data_access import DataAccess, DataAccessArgs
 from components.karpenter import Karpenter, KarpenterArgs
 from components.network import Network, NetworkArgs
+from components.postgres import Postgres, PostgresArgs
+from components.rabbitmq import RabbitMq, RabbitMqArgs
+from components.redis import Redis, RedisArgs
 
 config = stack_config.load_from_pulumi()
 
@@ -94,6 +99,96 @@ karpenter = Karpenter(
                                 depends_on=[cluster.system_node_group, cluster.pod_identity_agent]),
 )
 
+# ----- data tier: reachable only from the cluster's nodes ---------------------------------
+name_prefix = f"{stack_config.PROJECT}-{config.stack}"
+protect = config.protect_stateful_resources
+postgres = Postgres(
+    "postgres",
+    PostgresArgs(
+        identifier=name_prefix,
+        availability_zones=zones,
+        vpc_id=network.vpc_id,
+        subnet_ids=network.subnet_ids["isolated"],
+        client_security_group_id=cluster.cluster_security_group_id,
+        engine_version=config.database_engine_version,
+        deployment=config.database_deployment,
+        instance_class=config.db_instance_class,
+        allocated_storage_gib=config.database_allocated_storage_gib,
+        max_allocated_storage_gib=config.database_max_allocated_storage_gib,
+        backup_retention_days=config.database_backup_retention_days,
+        read_replica=config.database_read_replica,
+        protect=protect,
+    ),
+    opts=with_provider,
+)
+rabbitmq = RabbitMq(
+    "rabbitmq",
+    RabbitMqArgs(
+        identifier=name_prefix,
+        availability_zones=zones,
+        vpc_id=network.vpc_id,
+        subnet_ids=network.subnet_ids["private"],
+        client_security_group_id=cluster.cluster_security_group_id,
+        instance_type=config.broker_instance_type,
+        engine_version=config.broker_engine_version,
+        protect=protect,
+    ),
+    opts=with_provider,
+)
+redis = Redis(
+    "redis",
+    RedisArgs(
+        identifier=name_prefix,
+        availability_zones=zones,
+        vpc_id=network.vpc_id,
+        subnet_ids=network.subnet_ids["isolated"],
+        client_security_group_id=cluster.cluster_security_group_id,
+        node_type=config.cache_node_type,
+        engine_version=config.cache_engine_version,
+        snapshot_retention_days=config.cache_snapshot_retention_days,
+        protect=protect,
+    ),
+    opts=with_provider,
+)
+backup = Backup(
+    "backup",
+    BackupArgs(
+        identifier=name_prefix,
+        resource_arns=[postgres.database_arn],
+        copy_region=config.backup_copy_region,
+        frequency_hours=config.backup_frequency_hours,
+        retention_days=config.backup_retention_days,
+        copy_supported=config.database_deployment == "multi-az-instance",
+        protect=protect,
+    ),
+    opts=with_provider,
+)
+data_settings = {
+    "POSTGRES_HOST": postgres.writer_endpoint,
+    "POSTGRES_READER_HOST": postgres.reader_endpoint,
+    "POSTGRES_PORT": "5432",
+    "POSTGRES_SECRET_ARN": postgres.secret_arn,
+    "RABBITMQ_AMQPS_ENDPOINT": rabbitmq.amqps_endpoint,
+    "RABBITMQ_MANAGEMENT_URL": rabbitmq.management_url,
+    "RABBITMQ_SECRET_ARN": rabbitmq.secret_arn,
+    "REDIS_HOST": redis.primary_endpoint,
+    "REDIS_READER_HOST": redis.reader_endpoint,
+    "REDIS_PORT": "6379",
+    "REDIS_SECRET_ARN": redis.secret_arn,
+}
+DataAccess(
+    "data-access",
+    DataAccessArgs(
+        cluster_name=cluster.cluster_name,
+        account_id=account_id,
+        settings=data_settings,
+        secret_arns=[postgres.secret_arn, rabbitmq.secret_arn, redis.secret_arn],
+        kms_key_arns=[postgres.kms_key_arn, rabbitmq.kms_key_arn, redis.kms_key_arn],
+    ),
+    k8s_provider=cluster.provider,
+    opts=with_provider,
+)
+
 pulumi.export("availabilityZones", zones)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("subnetIds", network.subnet_ids)
@@ -103,3 +198,13 @@ pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig_json))
 pulumi.export("karpenterInterruptionQueue", karpenter.queue_name)
 pulumi.export("karpenterNodePools", sorted(karpenter.node_pools))
+pulumi.export("dataTier", {
+    "postgresWriterEndpoint": postgres.writer_endpoint,
+    "postgresReaderEndpoint": postgres.reader_endpoint,
+    "postgresSecretArn": postgres.secret_arn,
+    "rabbitmqAmqpsEndpoint": rabbitmq.amqps_endpoint,
+    "rabbitmqSecretArn": rabbitmq.secret_arn,
+    "redisPrimaryEndpoint": redis.primary_endpoint,
+    "redisSecretArn": redis.secret_arn,
+    "backupVaultArn": backup.vault_arn,
+})

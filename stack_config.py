@@ -44,10 +44,18 @@ DEFAULT_INTERFACE_ENDPOINTS = (
     "elasticloadbalancing", "ssm", "eks", "eks-auth",
 )
 
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
 _ENDPOINT_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
+
+
+DatabaseDeployment = Literal["multi-az-instance", "multi-az-cluster"]
+
+#: Instance families a Multi-AZ DB cluster runs on (local NVMe for the write-ahead log).
+_CLUSTER_CLASS = re.compile(r"^db\.(m5d|r5d|m6gd|r6gd|c6gd|m6id|r6id|x2iedn)\.[a-z0-9]+$")
+_DB_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
 
 
 class ConfigError(pulumi.RunError):
@@ -119,6 +127,40 @@ class StackConfig(BaseModel):
     """vCPUs the on-demand services pool may hold. Default 128."""
     services_pool_memory_gib: PositiveInt = 512
     """Memory (GiB) the on-demand services pool may hold. Default 512."""
+
+    protect_stateful_resources: bool = True
+    """Deletion protection, Pulumi `protect` and `retainOnDelete` on databases, brokers, caches,
+    their keys and secrets, and backup vaults. Opt out only explicitly (throwaway stacks). Default true."""
+    database_deployment: DatabaseDeployment = "multi-az-instance"
+    """`multi-az-instance` (primary + standby, plus a read replica) or `multi-az-cluster` (two readable standbys)."""
+    database_engine_version: str = "17.7"
+    """PostgreSQL version (major.minor). Default 17.7."""
+    database_instance_class: str | None = None
+    """DB instance class. Default db.m7g.large (instance) or db.m6gd.large (cluster, which needs local NVMe)."""
+    database_allocated_storage_gib: int = Field(default=100, ge=20, le=65536)
+    """Initial storage (GiB). Default 100."""
+    database_max_allocated_storage_gib: int = Field(default=1000, ge=20, le=65536)
+    """Ceiling of storage autoscaling (GiB); instance deployment only. Default 1000."""
+    database_backup_retention_days: int = Field(default=14, ge=1, le=35)
+    """Automated backup retention (days, point-in-time recovery window); production needs at least 7. Default 14."""
+    database_read_replica: bool = True
+    """A read replica in another zone than the primary (instance deployment). Default true."""
+    backup_copy_region: str | None = None
+    """Second region that AWS Backup copies snapshots to; required in production. Default none."""
+    backup_frequency_hours: int = Field(default=4, ge=1, le=24)
+    """Hours between AWS Backup snapshots. Default 4."""
+    backup_retention_days: int = Field(default=35, ge=7, le=3650)
+    """Days AWS Backup keeps each snapshot and each copy. Default 35."""
+    broker_instance_type: str = "mq.m7g.large"
+    """Amazon MQ instance size; RabbitMQ 4 runs on mq.m7g only. Default mq.m7g.large."""
+    broker_engine_version: str = "4.2"
+    """RabbitMQ engine version on Amazon MQ (4.x). Default 4.2."""
+    cache_node_type: str = "cache.m7g.large"
+    """ElastiCache node type. Default cache.m7g.large."""
+    cache_engine_version: str = "7.1"
+    """Redis OSS engine version. Default 7.1."""
+    cache_snapshot_retention_days: int = Field(default=7, ge=1, le=35)
+    """Days ElastiCache keeps daily snapshots. Default 7."""
 
     # ----- field rules -------------------------------------------------------------------
 
@@ -243,6 +285,55 @@ class StackConfig(BaseModel):
     def _consolidate_after(cls, value: str) -> str:
         return karpenter_plan.check_duration(value)
 
+    @field_validator("database_engine_version")
+    @classmethod
+    def _engine_version(cls, value: str) -> str:
+        if not re.match(r"^(1[4-9])\.\d+$", value):
+            raise ValueError(f"{value!r} is not a PostgreSQL major.minor version from 14 on, such as '17.7'")
+        return value
+
+    @field_validator("database_instance_class")
+    @classmethod
+    def _db_class(cls, value: str | None) -> str | None:
+        if value is not None and not _DB_CLASS.match(value):
+            raise ValueError(f"{value!r} is not a DB instance class such as 'db.m7g.large'")
+        return value
+
+    @field_validator("backup_copy_region")
+    @classmethod
+    def _copy_region(cls, value: str | None) -> str | None:
+        if value is not None and not _REGION.match(value):
+            raise ValueError(f"{value!r} is not an AWS region name such as 'us-west-2'")
+        return value
+
+    @field_validator("broker_instance_type")
+    @classmethod
+    def _broker_type(cls, value: str) -> str:
+        if not value.startswith("mq.m7g."):
+            raise ValueError(f"{value!r} cannot run RabbitMQ 4; Amazon MQ runs it on mq.m7g sizes only")
+        return value
+
+    @field_validator("broker_engine_version")
+    @classmethod
+    def _broker_version(cls, value: str) -> str:
+        if not re.match(r"^4\.\d+$", value):
+            raise ValueError(f"{value!r} is not a RabbitMQ 4 version such as '4.2'")
+        return value
+
+    @field_validator("cache_node_type")
+    @classmethod
+    def _cache_type(cls, value: str) -> str:
+        if not re.match(r"^cache\.[a-z0-9]+\.[a-z0-9]+$", value):
+            raise ValueError(f"{value!r} is not an ElastiCache node type such as 'cache.m7g.large'")
+        return value
+
+    @field_validator("cache_engine_version")
+    @classmethod
+    def _cache_version(cls, value: str) -> str:
+        if not re.match(r"^[67]\.\d+$", value):
+            raise ValueError(f"{value!r} is not a Redis OSS 6 or 7 version such as '7.1'")
+        return value
+
     # ----- cross-field rules -------------------------------------------------------------
 
     @model_validator(mode="after")
@@ -257,6 +348,7 @@ class StackConfig(BaseModel):
             raise _KeyedError("vpcCidr", f"{self.vpc_cidr} is too small for the subnet plan: {exc}") from None
         if self.pod_cidr is not None and self.pod_cidr.overlaps(self.vpc_cidr):
             raise _KeyedError("podCidr", f"{self.pod_cidr} overlaps vpcCidr {self.vpc_cidr}")
+        self._check_data_tier()
         capacity = self.pod_addresses_per_zone
         if self.target_pods_per_zone > capacity:
             where = "the pod subnet" if self.pod_cidr else f"the private /{self.private_subnet_prefix}"
@@ -266,6 +358,25 @@ class StackConfig(BaseModel):
                 "set podCidr (a secondary CIDR in 100.64.0.0/10) or a shorter privateSubnetPrefix",
             )
         return self
+
+    def _check_data_tier(self) -> None:
+        if self.environment == "production":
+            if self.database_backup_retention_days < 7:
+                raise _KeyedError("databaseBackupRetentionDays",
+                                  f"{self.database_backup_retention_days} days is below the 7 production needs")
+            if self.backup_copy_region is None:
+                raise _KeyedError("backupCopyRegion", "production needs a second region for backup copies (region-level recovery)")
+        if self.backup_copy_region == self.region:
+            raise _KeyedError("backupCopyRegion", f"must be another region than the stack's own ({self.region})")
+        if self.database_deployment == "multi-az-cluster":
+            if self.database_instance_class and not _CLUSTER_CLASS.match(self.database_instance_class):
+                raise _KeyedError("databaseInstanceClass",
+                                  f"{self.database_instance_class} cannot run a Multi-AZ DB cluster; use a class with local "
+                                  "NVMe storage such as db.m6gd.large or db.r6gd.large")
+        if self.database_max_allocated_storage_gib < self.database_allocated_storage_gib:
+            raise _KeyedError("databaseMaxAllocatedStorageGib",
+                              f"{self.database_max_allocated_storage_gib} is below databaseAllocatedStorageGib "
+                              f"{self.database_allocated_storage_gib}")
 
     def _check_zones(self, zones) -> None:
         """Names of this region, each with a CIDR slot, and enough of them for the environment."""
@@ -299,6 +410,12 @@ class StackConfig(BaseModel):
     @property
     def eks_cluster_name(self) -> str:
         return self.cluster_name or f"{PROJECT}-{self.stack}"
+
+    @property
+    def db_instance_class(self) -> str:
+        if self.database_instance_class:
+            return self.database_instance_class
+        return "db.m6gd.large" if self.database_deployment == "multi-az-cluster" else "db.m7g.large"
 
     @property
     def scan_pool_limits(self) -> karpenter_plan.PoolLimits:

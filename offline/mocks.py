@@ -85,6 +85,19 @@ _SHAPES: dict[str, tuple[str, str | None, str | None]] = {
     "aws:sqs/queue:Queue": ("", None, "name"),
     "aws:cloudwatch/eventRule:EventRule": ("", None, "name"),
     "aws:kms/key:Key": ("", None, None),
+    "aws:rds/instance:Instance": ("", None, "identifier"),
+    "aws:rds/cluster:Cluster": ("", None, "clusterIdentifier"),
+    "aws:rds/subnetGroup:SubnetGroup": ("", None, "name"),
+    "aws:rds/parameterGroup:ParameterGroup": ("", None, "name"),
+    "aws:rds/clusterParameterGroup:ClusterParameterGroup": ("", None, "name"),
+    "aws:rds/proxy:Proxy": ("", None, "name"),
+    "aws:elasticache/subnetGroup:SubnetGroup": ("", None, "name"),
+    "aws:elasticache/replicationGroup:ReplicationGroup": ("", None, "replicationGroupId"),
+    "aws:mq/broker:Broker": ("b-", None, "brokerName"),
+    "aws:secretsmanager/secret:Secret": ("", None, "name"),
+    "aws:backup/vault:Vault": ("", None, "name"),
+    "aws:backup/plan:Plan": ("", None, None),
+    "random:index/randomPassword:RandomPassword": ("", None, None),
 }
 
 
@@ -154,8 +167,17 @@ class ScannerMocks(mocks.Mocks):
     def _id(self, typ: str, seed: str, state: dict[str, Any], shape) -> str:
         if typ in ("aws:iam/role:Role", "aws:cloudwatch/logGroup:LogGroup", "aws:cloudwatch/eventRule:EventRule"):
             return state["name"]
-        if typ == "aws:kms/key:Key":
-            return _uuid(seed)
+        if typ in ("aws:kms/key:Key", "aws:backup/plan:Plan", "aws:mq/broker:Broker"):
+            return _uuid(seed) if typ != "aws:mq/broker:Broker" else "b-" + _uuid(seed)
+        if typ in ("aws:rds/instance:Instance", "aws:rds/cluster:Cluster", "aws:rds/subnetGroup:SubnetGroup",
+                   "aws:rds/parameterGroup:ParameterGroup", "aws:rds/clusterParameterGroup:ClusterParameterGroup",
+                   "aws:rds/proxy:Proxy", "aws:elasticache/subnetGroup:SubnetGroup",
+                   "aws:elasticache/replicationGroup:ReplicationGroup", "aws:backup/vault:Vault"):
+            return state[shape[2]]
+        if typ == "aws:secretsmanager/secret:Secret":
+            return f"arn:aws:secretsmanager:{self.region}:{ACCOUNT_ID}:secret:{state['name']}-{_hex(seed, 6)}"
+        if typ == "random:index/randomPassword:RandomPassword":
+            return "none"
         if typ == "aws:sqs/queue:Queue":
             return f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{state['name']}"
         if typ == "aws:eks/cluster:Cluster":
@@ -170,7 +192,11 @@ class ScannerMocks(mocks.Mocks):
 
     def _computed(self, typ: str, rid: str, seed: str, state: dict[str, Any], shape) -> dict[str, Any]:
         service = typ.split(":")[1].split("/")[0]
+        region = state.get("region") or self.region  # pulumi-aws 7 places a resource in its own region when asked
         out: dict[str, Any] = {}
+        data = self._data_tier(typ, rid, seed, state, region)
+        if data is not None:
+            return data
         if shape and shape[1]:
             out["arn"] = f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:{shape[1].format(id=rid)}"
         elif typ == "aws:iam/role:Role":
@@ -184,8 +210,6 @@ class ScannerMocks(mocks.Mocks):
             out.update(arn=f"arn:aws:sqs:{self.region}:{ACCOUNT_ID}:{state['name']}", url=rid)
         elif typ == "aws:cloudwatch/eventRule:EventRule":
             out["arn"] = f"arn:aws:events:{self.region}:{ACCOUNT_ID}:rule/{rid}"
-        elif typ == "aws:kms/key:Key":
-            out.update(arn=f"arn:aws:kms:{self.region}:{ACCOUNT_ID}:key/{rid}", keyId=rid)
         elif typ == "aws:eks/cluster:Cluster":
             out.update(remote.eks_cluster_computed(self.region, ACCOUNT_ID, rid, seed))
         elif typ.startswith("kubernetes:"):
@@ -224,6 +248,53 @@ class ScannerMocks(mocks.Mocks):
         elif typ in ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"):
             out.update(ownerId=ACCOUNT_ID)
         return out
+
+
+    def _data_tier(self, typ: str, rid: str, seed: str, state: dict[str, Any], region: str) -> dict[str, Any] | None:
+        """Computed outputs of the data-tier resources, shaped as AWS returns them."""
+        host = f"{rid}.c{_hex(seed, 12)}.{region}.rds.amazonaws.com"
+        if typ == "aws:rds/instance:Instance":
+            return {"arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:db:{rid}", "address": host, "endpoint": f"{host}:5432",
+                    "port": 5432, "resourceId": "db-" + _hex(seed, 26).upper(), "status": "available",
+                    "identifier": rid}
+        if typ == "aws:rds/cluster:Cluster":
+            return {"arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:cluster:{rid}", "endpoint": host,
+                    "readerEndpoint": host.replace(f"{rid}.", f"{rid}.cluster-ro-"), "port": 5432,
+                    "clusterIdentifier": rid, "clusterResourceId": "cluster-" + _hex(seed, 26).upper()}
+        if typ == "aws:rds/proxy:Proxy":
+            return {"arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:db-proxy:prx-{_hex(seed, 17)}",
+                    "endpoint": f"{rid}.proxy-c{_hex(seed, 12)}.{region}.rds.amazonaws.com"}
+        if typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup",
+                   "aws:rds/clusterParameterGroup:ClusterParameterGroup"):
+            kind = {"aws:rds/subnetGroup:SubnetGroup": "subgrp", "aws:rds/parameterGroup:ParameterGroup": "pg"}.get(typ, "cluster-pg")
+            return {"arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:{kind}:{rid}"}
+        if typ == "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup":
+            return {"name": "default", "arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:target-group:prx-tg-{_hex(seed, 17)}"}
+        if typ == "aws:mq/broker:Broker":
+            host = f"{rid}.mq.{region}.on.aws"
+            return {"arn": f"arn:aws:mq:{region}:{ACCOUNT_ID}:broker:{state.get('brokerName')}:{rid}",
+                    "instances": [{"consoleUrl": f"https://{host}", "endpoints": [f"amqps://{host}:5671"], "ipAddress": ""}]}
+        if typ == "aws:elasticache/replicationGroup:ReplicationGroup":
+            return {"arn": f"arn:aws:elasticache:{region}:{ACCOUNT_ID}:replicationgroup:{rid}",
+                    "primaryEndpointAddress": f"master.{rid}.{_hex(seed, 6)}.use1.cache.amazonaws.com",
+                    "readerEndpointAddress": f"replica.{rid}.{_hex(seed, 6)}.use1.cache.amazonaws.com",
+                    "memberClusters": [f"{rid}-{i + 1:03d}" for i in range(int(state.get("numCacheClusters", 1)))]}
+        if typ == "aws:elasticache/subnetGroup:SubnetGroup":
+            return {"arn": f"arn:aws:elasticache:{region}:{ACCOUNT_ID}:subnetgroup:{rid}"}
+        if typ == "aws:secretsmanager/secret:Secret":
+            return {"arn": rid}
+        if typ == "aws:secretsmanager/secretVersion:SecretVersion":
+            return {"versionId": _uuid(seed), "arn": state.get("secretId")}
+        if typ == "random:index/randomPassword:RandomPassword":
+            # Deterministic and free of every character the consumers refuse.
+            return {"result": "Offline" + _hex(seed, int(state.get("length", 16)) - 7), "bcryptHash": ""}
+        if typ == "aws:kms/key:Key":
+            return {"arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{rid}", "keyId": rid}
+        if typ == "aws:backup/vault:Vault":
+            return {"arn": f"arn:aws:backup:{region}:{ACCOUNT_ID}:backup-vault:{rid}", "recoveryPoints": 0}
+        if typ == "aws:backup/plan:Plan":
+            return {"arn": f"arn:aws:backup:{region}:{ACCOUNT_ID}:backup-plan:{rid}", "version": _hex(seed, 32)}
+        return None
 
 
 def _uuid(seed: str) -> str:

@@ -41,7 +41,7 @@ def test_control_plane_is_private_encrypted_logged_and_in_every_zone(mode, prod_
 
 
 def test_secrets_key_rotates_and_its_arn_reaches_the_cluster(prod_update):
-    key = one(prod_update, "aws:kms/key:Key")
+    key = one(prod_update, "aws:kms/key:Key", "cluster-secrets")
     assert key["inputs"]["enableKeyRotation"] is True
     assert one(prod_update, "eks:index:Cluster")["inputs"]["encryptionConfigKeyArn"] == key["outputs"]["arn"]
 
@@ -146,7 +146,7 @@ def test_controller_role_is_assumed_through_pod_identity_by_the_release_service_
     trust = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     assert set(trust["Action"]) == {"sts:AssumeRole", "sts:TagSession"}
-    association = one(prod_update, "aws:eks/podIdentityAssociation:PodIdentityAssociation")["inputs"]
+    association = one(prod_update, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "karpenter-controller")["inputs"]
     release = one(prod_update, "kubernetes:helm.sh/v3:Release", "karpenter-controller")["inputs"]
     assert association["roleArn"] == role["outputs"]["arn"]
     assert association["namespace"] == release["namespace"] == plan.KARPENTER_NAMESPACE
@@ -195,7 +195,7 @@ def test_release_is_pinned_and_points_at_the_cluster_and_queue(prod_update):
 
 
 def test_release_runs_in_its_own_namespace_with_api_priority(prod_update):
-    namespace = one(prod_update, "kubernetes:core/v1:Namespace")["inputs"]["metadata"]["name"]
+    namespace = one(prod_update, "kubernetes:core/v1:Namespace", "karpenter-namespace")["inputs"]["metadata"]["name"]
     assert namespace == plan.KARPENTER_NAMESPACE != "kube-system"
     schemas = of_type(prod_update, "kubernetes:flowcontrol.apiserver.k8s.io/v1:FlowSchema")
     subjects = {json.dumps(s["inputs"]["spec"]["rules"][0]["subjects"], sort_keys=True) for s in schemas}

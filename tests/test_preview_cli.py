@@ -47,7 +47,9 @@ def test_summary_counts_by_zone_and_diagram(tmp_path, capsys):
         assert (public, private, isolated, nat, tables) == (1, 1, 1, 1, 3), row
     assert "scanner-placement 0.2.0: 7 policies, 0 mandatory violation(s)" in out
     text = diagram.read_text()
-    assert text.count('["us-east-1') == 3 and "```mermaid" in text
+    assert text.count('subgraph nnetworkus_east_1') == 3 and "```mermaid" in text
+    # The primary and its replica are drawn in different zones.
+    assert 'subgraph npostgresus_east_1a' in text and 'subgraph npostgresus_east_1c' in text
     # Each private subnet's default route goes to its own zone's NAT.
     for zone in ("us_east_1a", "us_east_1b", "us_east_1c"):
         assert f"nnetwork_private_{zone} --> nnetwork_nat_{zone}" in text

@@ -15,6 +15,7 @@ BASE = {
     "scanner:environment": "production",
     "scanner:owner": "platform-team",
     "scanner:costCenter": "cc-1",
+    "scanner:backupCopyRegion": "us-west-2",
 }
 
 BAD = [
@@ -42,7 +43,37 @@ BAD = [
     ({"scanner:clusterName": "-bad"}, "scanner:clusterName: '-bad' must be 1-100 letters, digits, '-' or '_'"),
     ({"scanner:environment": "prod"}, "scanner:environment: Input should be 'production', 'staging' or 'development'"),
     ({"scanner:owner": ""}, "scanner:owner: String should have at least 1 character"),
+    # cluster
+    ({"scanner:clusterPublicAccessCidrs": '["0.0.0.0/0"]'}, "scanner:clusterPublicAccessCidrs: 0.0.0.0/0 opens the Kubernetes API to a large part of the internet"),
+    ({"scanner:clusterPublicAccessCidrs": '["10.0.0.0/8"]'}, "scanner:clusterPublicAccessCidrs: 10.0.0.0/8 is not a public range"),
+    ({"scanner:clusterAdminRoleArns": '["arn:aws:iam::123456789012:user/bob"]'}, "scanner:clusterAdminRoleArns: 'arn:aws:iam::123456789012:user/bob' is not an IAM role ARN"),
+    ({"scanner:kubernetesVersion": "1.29"}, "scanner:kubernetesVersion: '1.29' has no pinned add-on versions (supported: 1.35)"),
+    ({"scanner:systemNodeInstanceTypes": "[]"}, "scanner:systemNodeInstanceTypes: must list at least one instance type"),
+    ({"scanner:systemNodesPerZone": "11"}, "scanner:systemNodesPerZone: 11 system nodes per zone is more than the 10"),
+    ({"scanner:scanOnDemandFallbackPercent": "101"}, "scanner:scanOnDemandFallbackPercent: Input should be less than or equal to 100"),
+    ({"scanner:scanPoolConsolidateAfter": "one minute"}, "scanner:scanPoolConsolidateAfter: 'one minute' is not a duration"),
+    ({"scanner:controlPlaneLogRetentionDays": "10"}, "scanner:controlPlaneLogRetentionDays: 10 is not a retention CloudWatch Logs accepts"),
+    # data tier
+    ({"scanner:backupCopyRegion": "us-east-1"}, "scanner:backupCopyRegion: must be another region than the stack's own (us-east-1)"),
+    ({"scanner:backupCopyRegion": "west"}, "scanner:backupCopyRegion: 'west' is not an AWS region name"),
+    ({"scanner:databaseBackupRetentionDays": "5"}, "scanner:databaseBackupRetentionDays: 5 days is below the 7 production needs"),
+    ({"scanner:databaseBackupRetentionDays": "36"}, "scanner:databaseBackupRetentionDays: Input should be less than or equal to 35"),
+    ({"scanner:databaseDeployment": "single-az"}, "scanner:databaseDeployment: Input should be 'multi-az-instance' or 'multi-az-cluster'"),
+    ({"scanner:databaseDeployment": "multi-az-cluster", "scanner:databaseInstanceClass": "db.r7g.large"}, "scanner:databaseInstanceClass: db.r7g.large cannot run a Multi-AZ DB cluster"),
+    ({"scanner:databaseEngineVersion": "12.1"}, "scanner:databaseEngineVersion: '12.1' is not a PostgreSQL major.minor version from 14 on"),
+    ({"scanner:databaseMaxAllocatedStorageGib": "50"}, "scanner:databaseMaxAllocatedStorageGib: 50 is below databaseAllocatedStorageGib 100"),
+    ({"scanner:brokerInstanceType": "mq.m5.large"}, "scanner:brokerInstanceType: 'mq.m5.large' cannot run RabbitMQ 4"),
+    ({"scanner:brokerEngineVersion": "3.13"}, "scanner:brokerEngineVersion: '3.13' is not a RabbitMQ 4 version"),
+    ({"scanner:cacheNodeType": "m7g.large"}, "scanner:cacheNodeType: 'm7g.large' is not an ElastiCache node type"),
+    ({"scanner:protectStatefulResources": "maybe"}, "scanner:protectStatefulResources: Input should be a valid boolean"),
 ]
+
+
+def test_production_needs_a_backup_copy_region():
+    config = {k: v for k, v in BASE.items() if k != "scanner:backupCopyRegion"}
+    with pytest.raises(ConfigError, match="^scanner:backupCopyRegion: production needs a second region"):
+        parse(config, "prod")
+    assert parse({**config, "scanner:environment": "development"}, "dev").backup_copy_region is None
 
 
 @pytest.mark.parametrize("change,message", BAD, ids=[next(iter(c)) + "=" + str(next(iter(c.values()))) for c, _ in BAD])
@@ -74,6 +105,9 @@ def test_defaults_are_the_highly_available_ones():
     assert set(stack_config.DEFAULT_INTERFACE_ENDPOINTS) >= {
         "ecr.api", "ecr.dkr", "sts", "logs", "ec2", "sqs", "secretsmanager", "elasticloadbalancing"}
     assert parsed.default_tags()["cost-center"] == "cc-1"
+    assert parsed.protect_stateful_resources is True
+    assert parsed.database_deployment == "multi-az-instance" and parsed.database_read_replica is True
+    assert parsed.cluster_public_access_cidrs == ()
 
 
 def test_zone_not_offered_by_the_region_is_refused_after_lookup():
@@ -94,7 +128,8 @@ def test_pulumi_yaml_declares_exactly_the_model_keys_with_matching_types():
     assert set(declared) == set(fields)
     for key, field in fields.items():
         annotation = str(field.annotation)
-        expected = "array" if "tuple" in annotation else "integer" if "int" in annotation else "string"
+        expected = ("array" if "tuple" in annotation else "boolean" if "bool" in annotation
+                    else "integer" if "int" in annotation else "string")
         assert declared[key]["type"] == expected, key
         assert "default" not in declared[key], f"{key}: defaults live in stack_config.py only"
 

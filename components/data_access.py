@@ -1,0 +1,81 @@
+"""How service workloads find the data tier: a namespace, a ConfigMap of endpoints and secret
+ARNs, and a service account whose IAM role (EKS Pod Identity) may read those secrets.
+
+Secret values never enter Kubernetes: pods read them from Secrets Manager at start-up with
+the service account's credentials, so rotation needs no redeploy of a Kubernetes Secret.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+NAMESPACE = "scanner-services"
+SERVICE_ACCOUNT = "data-client"
+CONFIG_MAP = "data-endpoints"
+
+
+@dataclass(frozen=True)
+class DataAccessArgs:
+    cluster_name: pulumi.Input[str]
+    account_id: str
+    settings: dict[str, pulumi.Input[str]]
+    """ConfigMap entries: endpoints, ports and secret ARNs (never secret values)."""
+    secret_arns: list[pulumi.Input[str]]
+    kms_key_arns: list[pulumi.Input[str]]
+
+
+class DataAccess(pulumi.ComponentResource):
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: DataAccessArgs, k8s_provider: k8s.Provider,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("scanner:services:DataAccess", name, {"namespace": NAMESPACE}, opts)
+        in_cluster = pulumi.ResourceOptions(parent=self, provider=k8s_provider)
+
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+                "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}}}]}),
+            description="Service workloads reading data-tier credentials (EKS Pod Identity)",
+            opts=pulumi.ResourceOptions(parent=self))
+        aws.iam.RolePolicy(
+            f"{name}-secrets",
+            role=role.id,
+            policy=pulumi.Output.all(pulumi.Output.all(*args.secret_arns), pulumi.Output.all(*args.kms_key_arns)).apply(
+                lambda arns: json.dumps({"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                     "Resource": sorted(arns[0])},
+                    {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": sorted(arns[1]),
+                     "Condition": {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}}},
+                ]})),
+            opts=pulumi.ResourceOptions(parent=role))
+
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={
+                "pod-security.kubernetes.io/enforce": "restricted"}),
+            opts=in_cluster)
+        in_namespace = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[namespace])
+        k8s.core.v1.ServiceAccount(
+            f"{name}-service-account",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVICE_ACCOUNT, namespace=NAMESPACE),
+            automount_service_account_token=False,
+            opts=in_namespace)
+        aws.eks.PodIdentityAssociation(
+            f"{name}-identity", cluster_name=args.cluster_name, namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT, role_arn=role.arn, opts=pulumi.ResourceOptions(parent=self))
+        k8s.core.v1.ConfigMap(
+            f"{name}-endpoints",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CONFIG_MAP, namespace=NAMESPACE),
+            data={key: pulumi.Output.from_input(value).apply(str) for key, value in args.settings.items()},
+            opts=in_namespace)
+
+        self.role_arn = role.arn
+        self.register_outputs({"roleArn": role.arn, "namespace": NAMESPACE})
