@@ -92,11 +92,12 @@ karpenter = Karpenter(
         scan_fallback_percent=config.scan_on_demand_fallback_percent,
         node_tags=config.default_tags(),
         custom_networking=config.pod_cidr is not None,
+        # Karpenter runs on the system nodes, resolves names through CoreDNS and gets its
+        # credentials from the Pod Identity agent.
+        install_after=(cluster.system_node_group, cluster.coredns, cluster.pod_identity_agent),
     ),
     k8s_provider=cluster.provider,
-    # Karpenter runs on the system nodes and needs the Pod Identity agent for its credentials.
-    opts=pulumi.ResourceOptions(providers=[provider],
-                                depends_on=[cluster.system_node_group, cluster.pod_identity_agent]),
+    opts=with_provider,
 )
 
 # ----- data tier: reachable only from the cluster's nodes ---------------------------------

@@ -77,6 +77,7 @@ class Cluster(pulumi.ComponentResource):
     """Kubernetes provider for everything inside the cluster."""
     cluster_security_group_id: pulumi.Output[str]
     pod_identity_agent: aws.eks.Addon
+    coredns: aws.eks.Addon
     system_node_group: aws.eks.NodeGroup
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
@@ -156,7 +157,8 @@ class Cluster(pulumi.ComponentResource):
             aws.eks.AccessPolicyAssociation(
                 f"{name}-admin-{index}",
                 cluster_name=cluster_name,
-                principal_arn=role_arn,
+                # Through the entry's output, so the association waits for the entry it needs.
+                principal_arn=entry.principal_arn,
                 policy_arn=ADMIN_POLICY,
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                 opts=pulumi.ResourceOptions(parent=entry),
@@ -197,7 +199,7 @@ class Cluster(pulumi.ComponentResource):
         self.system_node_group = self._system_nodes(name, args, cluster_name, subnet_ids, depends_on=before_nodes)
 
         # CoreDNS needs nodes to become healthy, and belongs on the system nodes.
-        addon(
+        self.coredns = addon(
             "coredns",
             {
                 "replicaCount": max(2, len(zones)),

@@ -21,7 +21,8 @@ ADDON_VERSIONS: dict[str, dict[str, str]] = {
     },
 }
 
-#: AL2023 EKS-optimised AMI release used by Karpenter's node class and the system node group's
-#: release. Pinned, not `latest`: a new AMI then arrives as a reviewed change (Karpenter rolls
-#: the scan nodes through drift, within the disruption budgets).
+#: AL2023 EKS-optimised AMI release of Karpenter's node class. Pinned, not `latest`: a new AMI
+#: arrives as a reviewed change that Karpenter rolls through the pools as drift, within the
+#: disruption budgets. (The system node group takes the AMI release EKS offers for the
+#: Kubernetes version when it is created or upgraded.)
 AL2023_AMI_RELEASE = "v20260930"

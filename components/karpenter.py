@@ -37,6 +37,9 @@ class KarpenterArgs:
     """Tags on every instance, volume and interface Karpenter launches."""
     custom_networking: bool = False
     """Whether pods use the VPC CNI's custom networking (one ENI per node reserved for the node)."""
+    install_after: tuple[pulumi.Resource, ...] = ()
+    """What must be running before the controller is installed (system nodes, CoreDNS, Pod Identity
+    agent). Applied to the release itself: a component's `depends_on` does not reach its children."""
 
 
 class Karpenter(pulumi.ComponentResource):
@@ -56,11 +59,13 @@ class Karpenter(pulumi.ComponentResource):
 
         queue = self._interruption_queue(name, child)
 
-        node_role, _ = make_node_role(f"{name}-node", f"Nodes Karpenter launches for EKS cluster {args.cluster_name_value}",
+        node_role, node_policies = make_node_role(f"{name}-node", f"Nodes Karpenter launches for EKS cluster {args.cluster_name_value}",
                                       self, args.partition)
         # Without this entry the nodes Karpenter launches can never join the cluster.
-        node_access = aws.eks.AccessEntry(f"{name}-node", cluster_name=args.cluster_name,
-                                          principal_arn=node_role.arn, type="EC2_LINUX", opts=child)
+        node_access = aws.eks.AccessEntry(
+            f"{name}-node", cluster_name=args.cluster_name, principal_arn=node_role.arn, type="EC2_LINUX",
+            # A node must not boot before its role can pull images and run the CNI.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=node_policies))
 
         controller_role = aws.iam.Role(
             f"{name}-controller",
@@ -111,7 +116,8 @@ class Karpenter(pulumi.ComponentResource):
             chart=plan.KARPENTER_CHART + "-crd",
             version=plan.KARPENTER_VERSION,
             namespace=plan.KARPENTER_NAMESPACE,
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[namespace]),
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
+                                        depends_on=[namespace, *args.install_after]),
         )
         release = k8s.helm.v3.Release(
             f"{name}-controller",
@@ -121,12 +127,13 @@ class Karpenter(pulumi.ComponentResource):
             namespace=plan.KARPENTER_NAMESPACE,
             # The CRDs come from the karpenter-crd release, which (unlike a chart's crds/) upgrades them.
             skip_crds=True,
-            values=queue.name.apply(lambda q: plan.helm_values(args.cluster_name_value, q,
+            values=queue.name.apply(lambda q: plan.helm_values(args.cluster_name_value, q, args.region,
                                                                custom_networking=args.custom_networking)),
             atomic=True,
             timeout=600,
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
-                                        depends_on=[crds, identity, node_access, *attachments, *flow_schemas]),
+                                        depends_on=[crds, identity, node_access, *attachments, *flow_schemas,
+                                                    *args.install_after]),
         )
 
         after_release = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[release])
@@ -206,12 +213,13 @@ class Karpenter(pulumi.ComponentResource):
                 name=plan.KARPENTER_SERVICE_ACCOUNT, namespace=plan.KARPENTER_NAMESPACE),
         )
         schemas = []
-        for schema_name, priority, precedence, rule in (
+        everything = [k8s.flowcontrol.v1.NonResourcePolicyRuleArgs(non_resource_urls=["*"], verbs=["*"])]
+        for schema_name, priority, precedence, rule, non_resource in (
             ("karpenter-leader-election", "leader-election", 200, k8s.flowcontrol.v1.ResourcePolicyRuleArgs(
                 api_groups=["coordination.k8s.io"], namespaces=["*"], resources=["leases"],
-                verbs=["get", "create", "update"])),
+                verbs=["get", "create", "update"]), None),
             ("karpenter-workload", "workload-high", 1000, k8s.flowcontrol.v1.ResourcePolicyRuleArgs(
-                api_groups=["*"], cluster_scope=True, namespaces=["*"], resources=["*"], verbs=["*"])),
+                api_groups=["*"], cluster_scope=True, namespaces=["*"], resources=["*"], verbs=["*"]), everything),
         ):
             schemas.append(k8s.flowcontrol.v1.FlowSchema(
                 f"{name}-{schema_name}",
@@ -221,8 +229,8 @@ class Karpenter(pulumi.ComponentResource):
                     matching_precedence=precedence,
                     priority_level_configuration=k8s.flowcontrol.v1.PriorityLevelConfigurationReferenceArgs(
                         name=priority),
-                    rules=[k8s.flowcontrol.v1.PolicyRulesWithSubjectsArgs(resource_rules=[rule],
-                                                                          subjects=[subject])],
+                    rules=[k8s.flowcontrol.v1.PolicyRulesWithSubjectsArgs(
+                        resource_rules=[rule], non_resource_rules=non_resource, subjects=[subject])],
                 ),
                 opts=in_cluster,
             ))

@@ -338,9 +338,11 @@ def policy_size(document: dict[str, Any]) -> int:
 
 # ----- Helm values -----------------------------------------------------------------------
 
-def helm_values(cluster_name: str, queue_name: str, custom_networking: bool = False) -> dict[str, Any]:
+def helm_values(cluster_name: str, queue_name: str, region: str, custom_networking: bool = False) -> dict[str, Any]:
     """Controller values: on the system nodes only, spread over zones, credentials from EKS Pod
-    Identity (no role annotation on the service account)."""
+    Identity (no role annotation on the service account). The region is given outright: Pod
+    Identity supplies credentials but no region, and the nodes' metadata service is out of the
+    pods' reach (hop limit 1), where Karpenter would otherwise look it up."""
     settings: dict[str, Any] = {"clusterName": cluster_name, "interruptionQueue": queue_name}
     if custom_networking:
         # With VPC CNI custom networking the node's primary ENI holds no pods: Karpenter must
@@ -366,8 +368,10 @@ def helm_values(cluster_name: str, queue_name: str, custom_networking: bool = Fa
         }],
         "podDisruptionBudget": {"name": "karpenter", "maxUnavailable": 1},
         "priorityClassName": "system-cluster-critical",
-        "controller": {"resources": {"requests": {"cpu": "1", "memory": "1Gi"},
-                                     "limits": {"cpu": "1", "memory": "1Gi"}}},
+        "controller": {
+            "env": [{"name": "AWS_REGION", "value": region}],
+            "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+        },
         "dnsPolicy": "ClusterFirst",
         "logLevel": "info",
     }

@@ -9,7 +9,9 @@ Two layers, both from the CRD's `openAPIV3Schema`:
   (those reading `oldSelf`) only apply to updates and are skipped. The Kubernetes CEL
   extensions the rules use (`find`, `split`) are supplied here.
 
-Defaults are not applied, so a field the API server would default is not required here either.
+Unknown fields are errors (the API server would prune them, or refuse them under strict field
+validation, either way losing the setting). Defaults are not applied, so a field the API server
+would default is not required here either.
 """
 
 from __future__ import annotations
@@ -76,11 +78,6 @@ def _structural(schema: dict[str, Any], body: dict[str, Any]) -> list[Problem]:
             for e in sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))]
 
 
-@functools.lru_cache(maxsize=None)
-def _translate_cached(key: int) -> None:  # pragma: no cover - placeholder for cache identity
-    return None
-
-
 def _to_json_schema(node: Any) -> Any:
     if isinstance(node, list):
         return [_to_json_schema(n) for n in node]
@@ -93,6 +90,10 @@ def _to_json_schema(node: Any) -> Any:
         out.setdefault("anyOf", [{"type": "integer"}, {"type": "string"}])
     if node.get("x-kubernetes-preserve-unknown-fields"):
         out.pop("additionalProperties", None)
+    elif "properties" in node and "additionalProperties" not in node:
+        # A structural schema prunes (or, with strict field validation, refuses) unknown fields:
+        # a misspelt field would silently drop a setting, so it is an error here.
+        out["additionalProperties"] = False
     if node.get("nullable") and "type" in out:
         out["type"] = [out["type"], "null"]
     if out.get("format") not in (None, "int32", "int64"):

@@ -25,6 +25,8 @@ EKS_CLUSTER = "eks:index:Cluster"
 EKS_CLUSTER_CHILD = "aws:eks/cluster:Cluster"
 _RESOURCE_SIG_KEY = "4dabf18193072939515e22adb298388d"
 _RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+#: Pulumi's wire sentinel for a value unknown during preview.
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def _hex(seed: str, n: int) -> str:
@@ -46,18 +48,20 @@ def child_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
         "name": inputs.get("name"),
         "version": inputs.get("version"),
         "vpcConfig": vpc_config,
-        "accessConfig": {
-            "authenticationMode": inputs.get("authenticationMode", "CONFIG_MAP"),
-            "bootstrapClusterCreatorAdminPermissions": True,
-        },
         "enabledClusterLogTypes": inputs.get("enabledClusterLogTypes") or [],
         "bootstrapSelfManagedAddons": inputs.get("bootstrapSelfManagedAddons", True),
         "upgradePolicy": inputs.get("upgradePolicy") or {"supportType": "EXTENDED"},
         "deletionProtection": inputs.get("deletionProtection", False),
         "tags": inputs.get("tags") or {},
     }
-    if inputs.get("encryptionConfigKeyArn"):
-        child["encryptionConfig"] = {"provider": {"keyArn": inputs["encryptionConfigKeyArn"]}, "resources": ["secrets"]}
+    if inputs.get("authenticationMode"):  # pulumi-eks sets accessConfig only when a mode is given
+        child["accessConfig"] = {"authenticationMode": inputs["authenticationMode"],
+                                 "bootstrapClusterCreatorAdminPermissions": True}
+    key_arn = inputs.get("encryptionConfigKeyArn")
+    if key_arn:
+        # pulumi-eks builds this object inside an apply on the key ARN: wholly unknown until the key exists.
+        child["encryptionConfig"] = UNKNOWN if key_arn == UNKNOWN else {"provider": {"keyArn": key_arn},
+                                                                         "resources": ["secrets"]}
     return {k: v for k, v in child.items() if v is not None}
 
 

@@ -40,6 +40,11 @@ def test_control_plane_is_private_encrypted_logged_and_in_every_zone(mode, prod_
     assert zones_of(record, one(record, "eks:index:Cluster"), "subnetIds") == ZONES
 
 
+def test_on_a_first_preview_the_child_encryption_config_is_unknown_as_under_pulumi_eks(prod_preview):
+    from conftest import UNKNOWN
+    assert one(prod_preview, "aws:eks/cluster:Cluster")["inputs"]["encryptionConfig"] == UNKNOWN
+
+
 def test_secrets_key_rotates_and_its_arn_reaches_the_cluster(prod_update):
     key = one(prod_update, "aws:kms/key:Key", "cluster-secrets")
     assert key["inputs"]["enableKeyRotation"] is True
@@ -47,6 +52,8 @@ def test_secrets_key_rotates_and_its_arn_reaches_the_cluster(prod_update):
 
 
 def test_zonal_shift_is_set_on_the_cluster_child_by_the_transform(prod_update):
+    # The child is the offline emulation of pulumi-eks's (offline/remote.py), with the program's
+    # transform applied as the engine would: this proves the transform is passed and applied.
     child = one(prod_update, "aws:eks/cluster:Cluster")
     assert child["inputs"]["zonalShiftConfig"] == {"enabled": True}
     assert child["parent"] == one(prod_update, "eks:index:Cluster")["urn"]
@@ -78,9 +85,10 @@ def test_admin_roles_get_cluster_admin_access_entries():
     record = run("prod", "update", **{"scanner:clusterAdminRoleArns": json.dumps([arn])})
     entry = one(record, "aws:eks/accessEntry:AccessEntry", "cluster-admin-0")
     assert (entry["inputs"]["principalArn"], entry["inputs"]["type"]) == (arn, "STANDARD")
-    association = one(record, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")["inputs"]
-    assert association["policyArn"].endswith("/AmazonEKSClusterAdminPolicy")
-    assert association["accessScope"] == {"type": "cluster"}
+    association = one(record, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    assert association["inputs"]["policyArn"].endswith("/AmazonEKSClusterAdminPolicy")
+    assert association["inputs"]["accessScope"] == {"type": "cluster"}
+    assert entry["urn"] in association["propertyDependencies"]["principalArn"]  # created after its entry
 
 
 def test_core_addons_are_managed_and_pinned(prod_update):
@@ -185,13 +193,24 @@ def test_release_is_pinned_and_points_at_the_cluster_and_queue(prod_update):
     assert inputs["chart"] == plan.KARPENTER_CHART and inputs["skipCrds"] is True
     queue = one(prod_update, "aws:sqs/queue:Queue")
     assert inputs["values"]["settings"] == {"clusterName": "scanner-prod", "interruptionQueue": queue["outputs"]["name"]}
-    # Installed after its identity, its node access, the CRDs and the system nodes.
+    assert {"name": "AWS_REGION", "value": "us-east-1"} in inputs["values"]["controller"]["env"]
+    # The release itself (a component's depends_on does not reach its children) waits for its
+    # identity, its node access, the CRDs, the system nodes, CoreDNS and the Pod Identity agent.
     resources = by_urn(prod_update)
     after = {resources[u]["type"] for u in release["dependencies"]}
     assert {"aws:eks/podIdentityAssociation:PodIdentityAssociation", "aws:eks/accessEntry:AccessEntry",
             "kubernetes:helm.sh/v3:Release"} <= after
-    karpenter = one(prod_update, "scanner:eks:Karpenter")
-    assert one(prod_update, "aws:eks/nodeGroup:NodeGroup")["urn"] in karpenter["dependencies"]
+    addons = {a["inputs"]["addonName"]: a["urn"] for a in of_type(prod_update, "aws:eks/addon:Addon")}
+    for urn in (one(prod_update, "aws:eks/nodeGroup:NodeGroup")["urn"], addons["coredns"], addons["eks-pod-identity-agent"]):
+        assert urn in release["dependencies"]
+
+
+def test_karpenter_nodes_wait_for_their_role_policies(prod_update):
+    role = one(prod_update, "aws:iam/role:Role", "karpenter-node")
+    entry = one(prod_update, "aws:eks/accessEntry:AccessEntry", "karpenter-node")
+    attachments = [a["urn"] for a in of_type(prod_update, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                   if a["parent"] == role["urn"]]
+    assert len(attachments) == 4 and set(attachments) <= set(entry["dependencies"])
 
 
 def test_release_runs_in_its_own_namespace_with_api_priority(prod_update):
@@ -201,6 +220,8 @@ def test_release_runs_in_its_own_namespace_with_api_priority(prod_update):
     subjects = {json.dumps(s["inputs"]["spec"]["rules"][0]["subjects"], sort_keys=True) for s in schemas}
     assert len(schemas) == 2 and len(subjects) == 1
     assert f'"namespace": "{plan.KARPENTER_NAMESPACE}"' in subjects.pop()
+    [workload] = [s for s in schemas if s["inputs"]["metadata"]["name"] == "karpenter-workload"]
+    assert workload["inputs"]["spec"]["rules"][0]["nonResourceRules"] == [{"nonResourceURLs": ["*"], "verbs": ["*"]}]
 
 
 def test_node_pools_allow_every_zone_and_take_limits_from_config():

@@ -93,7 +93,28 @@ def scan_pool_on_demand_only(monkeypatch):
     monkeypatch.setattr(karpenter_plan, "node_pool", node_pool)
 
 
+def node_group_without_launch_template(monkeypatch):
+    original = aws.eks.NodeGroup.__init__
+
+    def init(self, resource_name, opts=None, **kwargs):
+        kwargs.pop("launch_template", None)
+        original(self, resource_name, opts=opts, **kwargs)
+    monkeypatch.setattr(aws.eks.NodeGroup, "__init__", init)
+
+
+def endpoint_open_in_halves(monkeypatch):
+    original = eks.Cluster.__init__
+
+    def init(self, resource_name, opts=None, **kwargs):
+        kwargs.update(endpoint_public_access=True, public_access_cidrs=["0.0.0.0/1", "128.0.0.0/1"])
+        original(self, resource_name, opts=opts, **kwargs)
+    monkeypatch.setattr(eks.Cluster, "__init__", init)
+
+
 FAULTS = {
+    "node-group-default-template": (node_group_without_launch_template, {"ec2-imdsv2-required"},
+                                    "uses the launch template EKS generates"),
+    "endpoint-open-in-halves": (endpoint_open_in_halves, {"eks-endpoint-not-world-open"}, "open to 0.0.0.0/1, 128.0.0.0/1"),
     "node-pool-one-zone": (pool_pinned_to_one_zone, {"karpenter-node-pool-every-az"},
                            "NodePool 'scan-jobs' requires topology.kubernetes.io/zone In ['us-east-1a'], which leaves out us-east-1b, us-east-1c"),
     "node-group-two-zones": (node_group_in_two_zones, {"eks-node-group-every-az"},
@@ -112,7 +133,7 @@ FAULTS = {
 def test_prod_passes_both_packs_with_every_policy_deciding(mode):
     result = gate(run("prod", mode), packs=PACKS)
     assert result.passed and result.diagnostics == [], result.diagnostics
-    assert {p.name: p.version for p in result.packs} == {"scanner-placement": "0.2.0", "scanner-security": "0.1.0"}
+    assert {p.name: p.version for p in result.packs} == {"scanner-placement": "0.3.0", "scanner-security": "0.2.0"}
 
 
 @pytest.mark.parametrize("mode", MODES)

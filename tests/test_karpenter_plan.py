@@ -144,8 +144,10 @@ def test_node_class_requires_imdsv2_and_encrypts_the_root_volume():
 
 
 def test_helm_values_pin_the_controller_to_system_nodes():
-    values = plan.helm_values("scanner-prod", "karpenter-interruption-1")
+    values = plan.helm_values("scanner-prod", "karpenter-interruption-1", "eu-west-1")
     assert values["settings"] == {"clusterName": "scanner-prod", "interruptionQueue": "karpenter-interruption-1"}
+    # Pod Identity gives no region and IMDS is out of reach (hop limit 1): the region is set outright.
+    assert {"name": "AWS_REGION", "value": "eu-west-1"} in values["controller"]["env"]
     assert values["serviceAccount"]["name"] == plan.KARPENTER_SERVICE_ACCOUNT
     assert values["nodeSelector"][next(iter(plan.SYSTEM_LABEL))] == "system"
     assert {"key": plan.SYSTEM_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"} in values["tolerations"]
@@ -163,6 +165,9 @@ def test_every_planned_custom_resource_validates_against_its_crd(crds, index):
 
 
 BROKEN = [
+    ("misspelt field", "EC2NodeClass",
+     lambda m: m["spec"]["metadataOptions"].update(httpPutResponseHopLimitt=5),
+     "spec.metadataOptions: Additional properties are not allowed ('httpPutResponseHopLimitt' was unexpected)"),
     ("node class accepting IMDSv1", "EC2NodeClass", lambda m: m["spec"]["metadataOptions"].update(httpTokens="maybe"),
      "spec.metadataOptions.httpTokens: 'maybe' is not one of ['required', 'optional']"),
     ("node class with a reserved tag", "EC2NodeClass",

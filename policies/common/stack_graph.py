@@ -43,8 +43,14 @@ def present(props: Any, key: str) -> bool:
         return True
 
 
-def path(props: Any, dotted: str, default: Any = None) -> Any:
-    """A nested value (`vpcConfig.publicAccessCidrs`), or `default` when absent or unknown."""
+#: What `path` returns, when asked to, for a value unknown during preview.
+UNKNOWN = object()
+
+
+def path(props: Any, dotted: str, default: Any = None, unknown: Any = None) -> Any:
+    """A nested value (`vpcConfig.publicAccessCidrs`): `default` when absent, `unknown` when it
+    (or an object on the way to it) is unknown during preview. Rules that must not mistake an
+    unknown for a default pass `unknown=UNKNOWN` and skip the check on it."""
     value = props
     try:
         for part in dotted.split("."):
@@ -55,7 +61,7 @@ def path(props: Any, dotted: str, default: Any = None) -> Any:
                 return default
         return value
     except UnknownValueError:
-        return default
+        return default if unknown is None else unknown
 
 
 def tag(resource: PolicyResource, key: str) -> str | None:

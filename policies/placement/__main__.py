@@ -13,11 +13,12 @@ sys.path[:0] = [_HERE, os.path.join(os.path.dirname(_HERE), "common")]
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
+import data_policies  # noqa: E402
 import eks_policies  # noqa: E402
 import network_policies  # noqa: E402
 
 PolicyPack(
     name="scanner-placement",
     enforcement_level=EnforcementLevel.MANDATORY,
-    policies=[*network_policies.POLICIES, *eks_policies.POLICIES],
+    policies=[*network_policies.POLICIES, *eks_policies.POLICIES, *data_policies.POLICIES],
 )

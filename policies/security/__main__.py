@@ -1,4 +1,4 @@
-"""Policy pack: security baseline of the scanning service (cluster API exposure, encryption, instance metadata).
+"""Policy pack: security baseline of the scanning service (cluster API exposure, encryption, instance metadata, data-tier exposure and TLS).
 
 Run with the Pulumi CLI: `pulumi preview --policy-pack policies/security`.
 """
@@ -13,10 +13,11 @@ sys.path[:0] = [_HERE, os.path.join(os.path.dirname(_HERE), "common")]
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
+import data_security  # noqa: E402
 import eks_security  # noqa: E402
 
 PolicyPack(
     name="scanner-security",
     enforcement_level=EnforcementLevel.MANDATORY,
-    policies=[*eks_security.POLICIES],
+    policies=[*eks_security.POLICIES, *data_security.POLICIES],
 )

@@ -12,43 +12,45 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from stack_graph import path, present
+from stack_graph import UNKNOWN, path, present
 
 EKS_COMPONENT = "eks:index:Cluster"
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 
 
-def _world_open(cidrs) -> list[str]:
-    open_ = []
+def _too_wide(cidrs, minimum_prefix: int) -> list[str]:
+    wide = []
     for cidr in cidrs:
         try:
-            if ipaddress.ip_network(str(cidr), strict=False).prefixlen == 0:
-                open_.append(str(cidr))
+            if ipaddress.ip_network(str(cidr), strict=False).prefixlen < minimum_prefix:
+                wide.append(str(cidr))
         except ValueError:
             continue
-    return open_
+    return wide
 
 
 def endpoint_not_world_open(args: ResourceValidationArgs, report: ReportViolation) -> None:
     # Both pulumi-eks and EKS default to a public endpoint open to 0.0.0.0/0 when nothing is said.
     if args.resource_type == EKS_COMPONENT:
-        public = path(args.props, "endpointPublicAccess", True)
-        cidrs = path(args.props, "publicAccessCidrs", None)
+        prefix = ""
     elif args.resource_type == EKS_CLUSTER:
-        public = path(args.props, "vpcConfig.endpointPublicAccess", True)
-        cidrs = path(args.props, "vpcConfig.publicAccessCidrs", None)
+        prefix = "vpcConfig."
     else:
         return
-    if not public:
-        return
+    public = path(args.props, f"{prefix}endpointPublicAccess", True, unknown=UNKNOWN)
+    cidrs = path(args.props, f"{prefix}publicAccessCidrs", None, unknown=UNKNOWN)
+    if public is UNKNOWN or cidrs is UNKNOWN or not public:
+        return  # computed during preview: decided on the update, and on the component's own inputs
+    minimum = (args.get_config() or {}).get("minimumPrefixLength", 8)
     cidrs = list(cidrs) if cidrs is not None else ["0.0.0.0/0"]
-    opened = _world_open(cidrs)
-    if opened:
-        report(f"the public API endpoint is open to {', '.join(opened)}; turn the public endpoint off or list "
-               "only your own egress ranges in publicAccessCidrs.")
+    wide = _too_wide(cidrs, minimum)
+    if wide:
+        report(f"the public API endpoint is open to {', '.join(wide)}; turn the public endpoint off or list "
+               f"only your own egress ranges (/{minimum} or narrower) in publicAccessCidrs.")
 
 
 def secrets_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -56,8 +58,10 @@ def secrets_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> 
         if not present(args.props, "encryptionConfigKeyArn"):
             report("Kubernetes secrets are not envelope-encrypted; set encryptionConfigKeyArn to a KMS key.")
     elif args.resource_type == EKS_CLUSTER:
-        resources = path(args.props, "encryptionConfig.resources", []) or []
-        if "secrets" not in list(resources):
+        # pulumi-eks derives the child's encryptionConfig from the key ARN, so it is unknown on a
+        # first preview; the component's own input decides then.
+        resources = path(args.props, "encryptionConfig.resources", [], unknown=UNKNOWN)
+        if resources is not UNKNOWN and "secrets" not in list(resources or []):
             report("Kubernetes secrets are not envelope-encrypted; add an encryptionConfig for 'secrets' with a KMS key.")
 
 
@@ -66,13 +70,21 @@ def imdsv2_required(args: ResourceValidationArgs, report: ReportViolation) -> No
     node's credentials); a hop limit above 1 lets pods reach the node's metadata."""
     max_hops = (args.get_config() or {}).get("maxHopLimit", 1)
     if args.resource_type in (LAUNCH_TEMPLATE, INSTANCE):
-        tokens = path(args.props, "metadataOptions.httpTokens", "optional")  # EC2 defaults to optional
-        hops = path(args.props, "metadataOptions.httpPutResponseHopLimit", 1)
+        # EC2 defaults to IMDSv1 allowed; an unset hop limit takes the AMI's default (2 on AL2023).
+        tokens = path(args.props, "metadataOptions.httpTokens", "optional", unknown=UNKNOWN)
+        hops = path(args.props, "metadataOptions.httpPutResponseHopLimit", 2, unknown=UNKNOWN)
     elif args.resource_type == NODE_CLASS:
-        tokens = path(args.props, "spec.metadataOptions.httpTokens", "required")  # Karpenter defaults to required
-        hops = path(args.props, "spec.metadataOptions.httpPutResponseHopLimit", 1)
+        tokens = path(args.props, "spec.metadataOptions.httpTokens", "required", unknown=UNKNOWN)  # Karpenter's default
+        hops = path(args.props, "spec.metadataOptions.httpPutResponseHopLimit", 1, unknown=UNKNOWN)
+    elif args.resource_type == NODE_GROUP:
+        if "launchTemplate" not in list(args.props):
+            report("the node group uses the launch template EKS generates, which allows a metadata hop limit of 2 "
+                   "(pods reach the node's credentials); give it a launch template with IMDSv2 and hop limit 1.")
+        return
     else:
         return
+    if tokens is UNKNOWN or hops is UNKNOWN:
+        return  # computed during preview; decided on the update
     if tokens != "required":
         report(f"instance metadata accepts IMDSv1 (httpTokens '{tokens}'); set httpTokens to 'required'.")
     if hops is not None and hops > max_hops:
@@ -83,9 +95,12 @@ def imdsv2_required(args: ResourceValidationArgs, report: ReportViolation) -> No
 POLICIES = [
     ResourceValidationPolicy(
         name="eks-endpoint-not-world-open",
-        description="Refuses an EKS API endpoint that is public to 0.0.0.0/0.",
+        description="Refuses a public EKS API endpoint open to 0.0.0.0/0 or any range wider than minimumPrefixLength.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=endpoint_not_world_open,
+        config_schema=PolicyConfigSchema(properties={
+            "minimumPrefixLength": {"type": "integer", "minimum": 0, "maximum": 32, "default": 8},
+        }),
     ),
     ResourceValidationPolicy(
         name="eks-secrets-encryption",
@@ -95,7 +110,8 @@ POLICIES = [
     ),
     ResourceValidationPolicy(
         name="ec2-imdsv2-required",
-        description="Requires IMDSv2 with a hop limit of 1 on launch templates, instances and Karpenter node classes.",
+        description="Requires IMDSv2 with a hop limit of 1 on launch templates, instances, managed node groups and "
+                    "Karpenter node classes.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=imdsv2_required,
         config_schema=PolicyConfigSchema(properties={

@@ -1,0 +1,120 @@
+"""Nothing lost: protection, final snapshots, backups and encryption on stateful resources."""
+
+from __future__ import annotations
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+
+from stack_graph import path
+
+DB_INSTANCE = "aws:rds/instance:Instance"
+DB_CLUSTER = "aws:rds/cluster:Cluster"
+BROKER = "aws:mq/broker:Broker"
+CACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+BACKUP_VAULT = "aws:backup/vault:Vault"
+SECRET = "aws:secretsmanager/secret:Secret"
+KMS_KEY = "aws:kms/key:Key"
+
+#: Resources whose loss loses data: they must carry Pulumi's `protect`.
+STATEFUL = [DB_INSTANCE, DB_CLUSTER, BROKER, CACHE_GROUP, BACKUP_VAULT,
+            "aws:efs/fileSystem:FileSystem", "aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"]
+
+
+def _replica(args: ResourceValidationArgs) -> bool:
+    return args.resource_type == DB_INSTANCE and "replicateSourceDb" in list(args.props)
+
+
+def stateful_protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    types = (args.get_config() or {}).get("types", STATEFUL)
+    if args.resource_type in types and not _replica(args) and not args.opts.protect:
+        report("this stateful resource is not protected: a `pulumi destroy` or a replacing change would delete it. "
+               "Set the `protect` resource option (and retainOnDelete).")
+
+
+def deletion_protection(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type in (DB_INSTANCE, DB_CLUSTER) and path(args.props, "deletionProtection", False) is not True:
+        report("the database can be deleted through the API; set deletionProtection.")
+
+
+def final_snapshot(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type in (DB_INSTANCE, DB_CLUSTER) and not _replica(args):
+        if path(args.props, "skipFinalSnapshot", False) is True or "finalSnapshotIdentifier" not in list(args.props):
+            report("deleting the database would take no final snapshot; set finalSnapshotIdentifier and leave "
+                   "skipFinalSnapshot false.")
+    elif args.resource_type == CACHE_GROUP and "finalSnapshotIdentifier" not in list(args.props):
+        report("deleting the cache would take no final snapshot; set finalSnapshotIdentifier.")
+
+
+def backup_retention(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    config = args.get_config() or {}
+    if args.resource_type in (DB_INSTANCE, DB_CLUSTER) and not _replica(args):
+        minimum = config.get("minimumDatabaseDays", 7)
+        days = path(args.props, "backupRetentionPeriod", 0 if args.resource_type == DB_INSTANCE else 1)
+        if days < minimum:
+            report(f"automated backups are kept {int(days)} day(s); keep them at least {int(minimum)} "
+                   "(backupRetentionPeriod), or point-in-time recovery falls short.")
+        if args.resource_type == DB_INSTANCE and path(args.props, "deleteAutomatedBackups", True) is not False:
+            report("automated backups would be deleted with the instance; set deleteAutomatedBackups to false.")
+    elif args.resource_type == CACHE_GROUP:
+        minimum = config.get("minimumCacheDays", 1)
+        days = path(args.props, "snapshotRetentionLimit", 0)
+        if days < minimum:
+            report(f"cache snapshots are kept {int(days)} day(s); keep them at least {int(minimum)} (snapshotRetentionLimit).")
+
+
+def encrypted_at_rest(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type in (DB_INSTANCE, DB_CLUSTER) and not _replica(args):
+        if path(args.props, "storageEncrypted", False) is not True:
+            report("database storage is not encrypted; set storageEncrypted with a KMS key.")
+    elif args.resource_type == CACHE_GROUP and path(args.props, "atRestEncryptionEnabled", False) is not True:
+        report("cache data is not encrypted at rest; set atRestEncryptionEnabled with a KMS key.")
+    elif args.resource_type == BROKER and path(args.props, "encryptionOptions.useAwsOwnedKey", True) is not False:
+        report("the broker is encrypted with an AWS-owned key you cannot audit or revoke; set encryptionOptions "
+               "with a customer managed kmsKeyId.")
+
+
+POLICIES = [
+    ResourceValidationPolicy(
+        name="stateful-resources-protected",
+        description="Requires Pulumi's protect option on databases, brokers, caches, file systems, buckets and backup vaults.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=stateful_protected,
+        config_schema=PolicyConfigSchema(properties={
+            "types": {"type": "array", "items": {"type": "string"}, "default": STATEFUL},
+        }),
+    ),
+    ResourceValidationPolicy(
+        name="rds-deletion-protection",
+        description="Requires deletion protection on every database.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=deletion_protection,
+    ),
+    ResourceValidationPolicy(
+        name="final-snapshot-on-delete",
+        description="Requires a final snapshot when a database or cache is deleted.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=final_snapshot,
+    ),
+    ResourceValidationPolicy(
+        name="backup-retention",
+        description="Requires automated database backups and cache snapshots kept at least the configured days, "
+                    "and database backups that outlive the instance.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=backup_retention,
+        config_schema=PolicyConfigSchema(properties={
+            "minimumDatabaseDays": {"type": "integer", "minimum": 1, "maximum": 35, "default": 7},
+            "minimumCacheDays": {"type": "integer", "minimum": 1, "maximum": 35, "default": 1},
+        }),
+    ),
+    ResourceValidationPolicy(
+        name="encryption-at-rest",
+        description="Requires databases, caches and brokers encrypted at rest with customer managed keys.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=encrypted_at_rest,
+    ),
+]
