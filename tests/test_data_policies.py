@@ -1,0 +1,110 @@
+"""Data-tier rules of the placement, data-safety and security packs through the gRPC gate: prod
+passes all three; each deliberate fault is refused by name; dev's opt-outs are explicit."""
+
+import pulumi_aws as aws
+import pytest
+
+from offline import preview
+from conftest import PLACEMENT, ROOT, SECURITY, gate, run
+
+DATA_SAFETY = ROOT / "policies" / "data-safety"
+PACKS = (PLACEMENT, DATA_SAFETY, SECURITY)
+MODES = ["preview", "update"]
+
+
+def violations(result):
+    return sorted({d.policy for d in result.diagnostics if d.level == "mandatory"})
+
+
+def change(cls, resource_name: str, **overrides):
+    """A fault: one resource of the real program declared with `overrides`."""
+    def inject(monkeypatch):
+        original = cls.__init__
+
+        def init(self, name, opts=None, **kwargs):
+            if name == resource_name:
+                kwargs.update(overrides)
+            original(self, name, opts=opts, **kwargs)
+        monkeypatch.setattr(cls, "__init__", init)
+    return inject
+
+
+FAULTS = {
+    "single-az-database": (change(aws.rds.Instance, "postgres-primary", multi_az=False), {"rds-multi-az"},
+                           "the database runs in one zone"),
+    "replica-in-primary-zone": (change(aws.rds.Instance, "postgres-replica", availability_zone="us-east-1a"),
+                                {"rds-replica-other-az"}, "is in us-east-1a, the zone of its primary"),
+    "single-instance-broker": (change(aws.mq.Broker, "rabbitmq-broker", deployment_mode="SINGLE_INSTANCE"),
+                               {"mq-cluster-multi-az"}, "is deployed as SINGLE_INSTANCE"),
+    "public-broker": (change(aws.mq.Broker, "rabbitmq-broker", publicly_accessible=True), {"data-not-public"},
+                      "publicly accessible"),
+    "cache-without-failover": (change(aws.elasticache.ReplicationGroup, "redis-group", automatic_failover_enabled=False),
+                               {"elasticache-failover-multi-az"}, "has automatic failover off"),
+    "backups-off": (change(aws.rds.Instance, "postgres-primary", backup_retention_period=0), {"backup-retention"},
+                    "automated backups are kept 0 day(s)"),
+    "no-deletion-protection": (change(aws.rds.Instance, "postgres-primary", deletion_protection=False),
+                               {"rds-deletion-protection"}, "can be deleted through the API"),
+    "no-final-snapshot": (change(aws.rds.Instance, "postgres-primary", skip_final_snapshot=True),
+                          {"final-snapshot-on-delete"}, "would take no final snapshot"),
+    "unencrypted-cache": (change(aws.elasticache.ReplicationGroup, "redis-group", at_rest_encryption_enabled=False,
+                                 kms_key_id=None), {"encryption-at-rest"}, "not encrypted at rest"),
+    "plaintext-cache": (change(aws.elasticache.ReplicationGroup, "redis-group", transit_encryption_enabled=False,
+                               transit_encryption_mode=None, auth_token=None), {"elasticache-tls-required"},
+                        "accepts plain-text connections"),
+    "tls-not-forced": (change(aws.rds.ParameterGroup, "postgres-params", parameters=[]), {"rds-tls-forced"},
+                       "does not force TLS"),
+}
+
+
+def unprotected_database(monkeypatch):
+    """`protect` is a resource option, not an input: lift it on the primary only."""
+    import pulumi
+    original = aws.rds.Instance.__init__
+
+    def init(self, name, opts=None, **kwargs):
+        if name == "postgres-primary":
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=False))
+        original(self, name, opts=opts, **kwargs)
+    monkeypatch.setattr(aws.rds.Instance, "__init__", init)
+
+
+FAULTS["unprotected-database"] = (unprotected_database, {"stateful-resources-protected"}, "is not protected")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_prod_passes_all_three_packs_with_every_policy_deciding(mode):
+    result = gate(run("prod", mode), packs=PACKS)
+    assert result.passed and result.diagnostics == [], [(d.policy, d.message) for d in result.diagnostics]
+    assert {p.name for p in result.packs} == {"scanner-placement", "scanner-data-safety", "scanner-security"}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_each_fault_is_refused_by_its_policy(fault, mode, monkeypatch):
+    inject, policies, message = FAULTS[fault]
+    inject(monkeypatch)
+    result = gate(run("prod", mode), packs=PACKS)
+    assert violations(result) == sorted(policies), [(d.policy, d.message) for d in result.diagnostics]
+    assert any(message in d.message for d in result.diagnostics if d.policy in policies)
+
+
+@pytest.mark.parametrize("fault", ["single-az-database", "replica-in-primary-zone", "single-instance-broker",
+                                   "public-broker", "cache-without-failover", "backups-off", "no-deletion-protection"])
+def test_preview_command_exits_non_zero_naming_the_policy(fault, monkeypatch, capsys, tmp_path):
+    inject, policies, _ = FAULTS[fault]
+    inject(monkeypatch)
+    status = preview.main(["--stack", "prod", "--diagram", str(tmp_path / "d.md")])
+    out = capsys.readouterr().out
+    assert status == 1
+    for policy in policies:
+        assert f"[mandatory] {policy}:" in out
+    assert out.splitlines()[-1].startswith("Result: FAIL")
+
+
+def test_dev_opt_out_is_refused_without_its_recorded_override():
+    record = run("dev", "preview")
+    strict = gate(record, packs=(DATA_SAFETY,))
+    assert violations(strict) == ["backup-retention", "rds-deletion-protection", "stateful-resources-protected"]
+    relaxed = gate(record, packs=(DATA_SAFETY,), policy_config=ROOT / "policies" / "config" / "dev" / "data-safety.json")
+    assert relaxed.passed
+    assert {d.policy for d in relaxed.diagnostics} == {"rds-deletion-protection", "stateful-resources-protected"}
