@@ -18,10 +18,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE_IMPORT = (
-    "import grpc, pydantic, yaml, jsonschema, pulumi, pulumi_policy, pulumi_aws, pulumi_eks, pulumi_kubernetes; "
+    "import grpc, pydantic, yaml, pulumi, pulumi_policy, pulumi_aws, pulumi_eks, pulumi_kubernetes, pulumi_random; "
     # The SDKs load a submodule on first attribute access: touch the ones the program uses.
     "pulumi_aws.ec2.Vpc; pulumi_aws.iam.Role; pulumi_aws.cloudwatch.LogGroup; pulumi_aws.eks.NodeGroup; "
-    "pulumi_aws.kms.Key; pulumi_aws.sqs.Queue; pulumi_kubernetes.helm.v3.Release; "
+    "pulumi_aws.kms.Key; pulumi_aws.sqs.Queue; pulumi_aws.rds.Instance; pulumi_aws.mq.Broker; "
+    "pulumi_aws.elasticache.ReplicationGroup; pulumi_aws.backup.Plan; pulumi_aws.secretsmanager.Secret; "
+    "pulumi_random.RandomPassword; pulumi_kubernetes.helm.v3.Release; "
     "pulumi_kubernetes.apiextensions.CustomResource; pulumi_kubernetes.flowcontrol.v1.FlowSchema; "
     "pulumi_kubernetes.core.v1.Namespace; pulumi_kubernetes.meta.v1.ObjectMetaArgs"
 )
