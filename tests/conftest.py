@@ -34,6 +34,30 @@ def gate(record: StackRecord, packs=(PLACEMENT,), policy_config: Path | None = N
         return g.analyze(record.resources)
 
 
+def one(record: StackRecord, type_: str, name: str | None = None) -> dict:
+    """The single registration of a type (and name); fails naming what was found instead."""
+    matches = [r for r in of_type(record, type_) if name is None or r["name"] == name]
+    assert len(matches) == 1, (type_, name, [m["name"] for m in matches])
+    return matches[0]
+
+
+def mandatory(result) -> list[str]:
+    """Names of the policies with a mandatory violation."""
+    return sorted({d.policy for d in result.diagnostics if d.level == "mandatory"})
+
+
+def assert_preview_refuses(policies, capsys, tmp_path) -> None:
+    """`python -m offline.preview --stack prod` exits 1 and names each policy."""
+    from offline import preview
+
+    status = preview.main(["--stack", "prod", "--diagram", str(tmp_path / "d.md")])
+    out = capsys.readouterr().out
+    assert status == 1
+    for policy in policies:
+        assert f"[mandatory] {policy}:" in out
+    assert out.splitlines()[-1].startswith("Result: FAIL")
+
+
 def of_type(record: StackRecord, type_: str) -> list[dict]:
     return [r for r in record.resources if r["type"] == type_]
 

@@ -6,16 +6,10 @@ import pytest
 
 from components import eks_versions, karpenter_plan as plan
 from components.cluster import CONTROL_PLANE_LOGS, enable_zonal_shift
-from conftest import by_urn, of_type, run
+from conftest import by_urn, of_type, one, run
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 SUBNET = "aws:ec2/subnet:Subnet"
-
-
-def one(record, type_, name=None):
-    matches = [r for r in of_type(record, type_) if name is None or r["name"] == name]
-    assert len(matches) == 1, (type_, name, [m["name"] for m in matches])
-    return matches[0]
 
 
 def zones_of(record, resource, prop):

@@ -4,16 +4,11 @@ passes all three; each deliberate fault is refused by name; dev's opt-outs are e
 import pulumi_aws as aws
 import pytest
 
-from offline import preview
-from conftest import PLACEMENT, ROOT, SECURITY, gate, run
+from conftest import PLACEMENT, ROOT, SECURITY, assert_preview_refuses, gate, mandatory, run
 
 DATA_SAFETY = ROOT / "policies" / "data-safety"
 PACKS = (PLACEMENT, DATA_SAFETY, SECURITY)
 MODES = ["preview", "update"]
-
-
-def violations(result):
-    return sorted({d.policy for d in result.diagnostics if d.level == "mandatory"})
 
 
 def change(cls, resource_name: str, **overrides):
@@ -84,7 +79,7 @@ def test_each_fault_is_refused_by_its_policy(fault, mode, monkeypatch):
     inject, policies, message = FAULTS[fault]
     inject(monkeypatch)
     result = gate(run("prod", mode), packs=PACKS)
-    assert violations(result) == sorted(policies), [(d.policy, d.message) for d in result.diagnostics]
+    assert mandatory(result) == sorted(policies), [(d.policy, d.message) for d in result.diagnostics]
     assert any(message in d.message for d in result.diagnostics if d.policy in policies)
 
 
@@ -93,18 +88,13 @@ def test_each_fault_is_refused_by_its_policy(fault, mode, monkeypatch):
 def test_preview_command_exits_non_zero_naming_the_policy(fault, monkeypatch, capsys, tmp_path):
     inject, policies, _ = FAULTS[fault]
     inject(monkeypatch)
-    status = preview.main(["--stack", "prod", "--diagram", str(tmp_path / "d.md")])
-    out = capsys.readouterr().out
-    assert status == 1
-    for policy in policies:
-        assert f"[mandatory] {policy}:" in out
-    assert out.splitlines()[-1].startswith("Result: FAIL")
+    assert_preview_refuses(policies, capsys, tmp_path)
 
 
 def test_dev_opt_out_is_refused_without_its_recorded_override():
     record = run("dev", "preview")
     strict = gate(record, packs=(DATA_SAFETY,))
-    assert violations(strict) == ["backup-retention", "rds-deletion-protection", "stateful-resources-protected"]
+    assert mandatory(strict) == ["backup-retention", "rds-deletion-protection", "stateful-resources-protected"]
     relaxed = gate(record, packs=(DATA_SAFETY,), policy_config=ROOT / "policies" / "config" / "dev" / "data-safety.json")
     assert relaxed.passed
     assert {d.policy for d in relaxed.diagnostics} == {"rds-deletion-protection", "stateful-resources-protected"}

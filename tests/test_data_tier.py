@@ -5,17 +5,11 @@ import json
 import pytest
 
 from components.data_access import CONFIG_MAP, NAMESPACE, SERVICE_ACCOUNT
-from conftest import by_urn, of_type, run
+from conftest import by_urn, of_type, one, run
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 SUBNET = "aws:ec2/subnet:Subnet"
 DB = "aws:rds/instance:Instance"
-
-
-def one(record, type_, name=None):
-    matches = [r for r in of_type(record, type_) if name is None or r["name"] == name]
-    assert len(matches) == 1, (type_, name, [m["name"] for m in matches])
-    return matches[0]
 
 
 def subnet_zones(record, resource, prop="subnetIds", tier=None):

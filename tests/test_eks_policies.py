@@ -8,15 +8,10 @@ import pulumi_eks as eks
 import pytest
 
 from components import cluster as cluster_module, karpenter_plan
-from offline import preview
-from conftest import PLACEMENT, SECURITY, gate, run
+from conftest import PLACEMENT, SECURITY, assert_preview_refuses, gate, mandatory, run
 
 MODES = ["preview", "update"]
 PACKS = (PLACEMENT, SECURITY)
-
-
-def violations(result):
-    return sorted({d.policy for d in result.diagnostics if d.level == "mandatory"})
 
 
 # ----- faults, each one change to the real program ------------------------------------------
@@ -142,7 +137,7 @@ def test_each_fault_is_refused_by_its_policy(fault, mode, monkeypatch):
     inject, policies, message = FAULTS[fault]
     inject(monkeypatch)
     result = gate(run("prod", mode), packs=PACKS)
-    assert violations(result) == sorted(policies), [(d.policy, d.message) for d in result.diagnostics]
+    assert mandatory(result) == sorted(policies), [(d.policy, d.message) for d in result.diagnostics]
     assert any(message in d.message for d in result.diagnostics), [d.message for d in result.diagnostics]
 
 
@@ -150,12 +145,7 @@ def test_each_fault_is_refused_by_its_policy(fault, mode, monkeypatch):
 def test_preview_command_exits_non_zero_naming_the_policy(fault, monkeypatch, capsys, tmp_path):
     inject, policies, _ = FAULTS[fault]
     inject(monkeypatch)
-    status = preview.main(["--stack", "prod", "--diagram", str(tmp_path / "d.md")])
-    out = capsys.readouterr().out
-    assert status == 1
-    for policy in policies:
-        assert f"[mandatory] {policy}:" in out
-    assert out.splitlines()[-1].startswith("Result: FAIL")
+    assert_preview_refuses(policies, capsys, tmp_path)
 
 
 def without_cluster_child(record):
@@ -185,6 +175,6 @@ def test_cluster_short_of_a_zone_is_refused_on_either_shape(monkeypatch):
     record = run("prod", "update")
     for shape in (record, without_cluster_child(record)):
         result = gate(shape, packs=PACKS)
-        assert violations(result) == ["eks-cluster-subnets-every-az"]
+        assert mandatory(result) == ["eks-cluster-subnets-every-az"]
         [diagnostic] = result.diagnostics
         assert "but not in us-east-1c" in diagnostic.message
