@@ -72,6 +72,7 @@ cluster = Cluster(
         system_nodes_per_zone=config.system_nodes_per_zone,
         log_retention_days=config.control_plane_log_retention_days,
         deletion_protection=config.environment == "production",
+        protect_key=config.protect_stateful_resources,
     ),
     opts=with_provider,
 )

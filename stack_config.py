@@ -133,8 +133,8 @@ class StackConfig(BaseModel):
     their keys and secrets, and backup vaults. Opt out only explicitly (throwaway stacks). Default true."""
     database_deployment: DatabaseDeployment = "multi-az-instance"
     """`multi-az-instance` (primary + standby, plus a read replica) or `multi-az-cluster` (two readable standbys)."""
-    database_engine_version: str = "17.7"
-    """PostgreSQL version (major.minor). Default 17.7."""
+    database_engine_version: str = "17"
+    """PostgreSQL major version (minor versions arrive by automatic minor upgrade), or major.minor. Default 17."""
     database_instance_class: str | None = None
     """DB instance class. Default db.m7g.large (instance) or db.m6gd.large (cluster, which needs local NVMe)."""
     database_allocated_storage_gib: int = Field(default=100, ge=20, le=65536)
@@ -288,8 +288,8 @@ class StackConfig(BaseModel):
     @field_validator("database_engine_version")
     @classmethod
     def _engine_version(cls, value: str) -> str:
-        if not re.match(r"^(1[4-9])\.\d+$", value):
-            raise ValueError(f"{value!r} is not a PostgreSQL major.minor version from 14 on, such as '17.7'")
+        if not re.match(r"^(1[4-9])(\.\d+)?$", value):
+            raise ValueError(f"{value!r} is not a PostgreSQL version from 14 on, such as '17' or '17.7'")
         return value
 
     @field_validator("database_instance_class")
@@ -304,6 +304,13 @@ class StackConfig(BaseModel):
     def _copy_region(cls, value: str | None) -> str | None:
         if value is not None and not _REGION.match(value):
             raise ValueError(f"{value!r} is not an AWS region name such as 'us-west-2'")
+        return value
+
+    @field_validator("backup_frequency_hours")
+    @classmethod
+    def _frequency(cls, value: int) -> int:
+        if 24 % value:
+            raise ValueError(f"{value} does not divide the day; use 1, 2, 3, 4, 6, 8, 12 or 24")
         return value
 
     @field_validator("broker_instance_type")
@@ -369,6 +376,10 @@ class StackConfig(BaseModel):
         if self.backup_copy_region == self.region:
             raise _KeyedError("backupCopyRegion", f"must be another region than the stack's own ({self.region})")
         if self.database_deployment == "multi-az-cluster":
+            if self.backup_copy_region is not None:
+                raise _KeyedError("databaseDeployment", "multi-az-cluster cannot have its backups copied to "
+                                  "backupCopyRegion (AWS Backup does not copy Multi-AZ DB cluster snapshots); use "
+                                  "multi-az-instance where region-level recovery is required")
             if self.database_instance_class and not _CLUSTER_CLASS.match(self.database_instance_class):
                 raise _KeyedError("databaseInstanceClass",
                                   f"{self.database_instance_class} cannot run a Multi-AZ DB cluster; use a class with local "

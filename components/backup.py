@@ -1,9 +1,10 @@
 """AWS Backup for the data tier: frequent snapshots kept in this region and copied to a second
 one, so a region-wide loss still leaves restorable copies.
 
-Two rules: continuous backup (point-in-time restore, up to 35 days) and a snapshot every few
-hours, each snapshot copied to the vault in the copy region. The vaults and their keys are
-retained on destroy: a recovery point must outlive the stack it protects.
+A snapshot every few hours, each copied to the vault in the copy region. Point-in-time restore
+comes from the database's own automated backups (their retention has one owner, the stack
+config: an AWS Backup continuous rule would take them over and fight it). The vaults and their
+keys are retained on destroy: a recovery point must outlive the stack it protects.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ class BackupArgs:
     """Second region for copies. Default none (no copies)."""
     frequency_hours: int = 4
     retention_days: int = 35
-    continuous_days: int = 35
-    """Point-in-time window of continuous backup (1-35 days)."""
     copy_supported: bool = True
     """False where AWS Backup cannot copy the resource (Multi-AZ DB cluster snapshots)."""
     protect: bool = True
@@ -42,7 +41,9 @@ class Backup(pulumi.ComponentResource):
 
         key = aws.kms.Key(f"{name}-key", description=f"{args.identifier} backup vault", enable_key_rotation=True,
                           deletion_window_in_days=30, opts=keep)
-        vault = aws.backup.Vault(f"{name}-vault", name=f"{args.identifier}-data", kms_key_arn=key.arn, opts=keep)
+        # A vault holding recovery points cannot be deleted; a throwaway stack empties it on destroy.
+        vault = aws.backup.Vault(f"{name}-vault", name=f"{args.identifier}-data", kms_key_arn=key.arn,
+                                 force_destroy=not args.protect, opts=keep)
 
         copy_actions = []
         self.copy_vault_arn = None
@@ -51,7 +52,8 @@ class Backup(pulumi.ComponentResource):
                                    description=f"{args.identifier} backup copies from another region",
                                    enable_key_rotation=True, deletion_window_in_days=30, opts=keep)
             copy_vault = aws.backup.Vault(f"{name}-copy-vault", region=args.copy_region,
-                                          name=f"{args.identifier}-data-copy", kms_key_arn=copy_key.arn, opts=keep)
+                                          name=f"{args.identifier}-data-copy", kms_key_arn=copy_key.arn,
+                                          force_destroy=not args.protect, opts=keep)
             self.copy_vault_arn = copy_vault.arn
             copy_actions = [aws.backup.PlanRuleCopyActionArgs(
                 destination_vault_arn=copy_vault.arn,
@@ -62,17 +64,10 @@ class Backup(pulumi.ComponentResource):
             name=f"{args.identifier}-data",
             rules=[
                 aws.backup.PlanRuleArgs(
-                    rule_name="continuous",
-                    target_vault_name=vault.name,
-                    schedule="cron(0 5 * * ? *)",
-                    enable_continuous_backup=True,
-                    lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=args.continuous_days),
-                ),
-                aws.backup.PlanRuleArgs(
                     rule_name=f"every-{args.frequency_hours}h",
                     target_vault_name=vault.name,
-                    schedule=f"cron(0 */{args.frequency_hours} * * ? *)" if args.frequency_hours < 24
-                    else "cron(0 3 * * ? *)",
+                    # From 01:00 UTC, clear of the database's own backup window (00:00-00:30).
+                    schedule=snapshot_schedule(args.frequency_hours),
                     start_window=60,
                     completion_window=180,
                     lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=args.retention_days),
@@ -98,3 +93,7 @@ class Backup(pulumi.ComponentResource):
 
         self.vault_arn = vault.arn
         self.register_outputs({"vaultArn": vault.arn, "copyVaultArn": self.copy_vault_arn})
+
+
+def snapshot_schedule(frequency_hours: int) -> str:
+    return f"cron(0 1/{frequency_hours} * * ? *)" if frequency_hours < 24 else "cron(0 1 * * ? *)"

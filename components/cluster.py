@@ -66,6 +66,8 @@ class ClusterArgs:
     """Retention of the control-plane log group. Default 90."""
     deletion_protection: bool = True
     """EKS deletion protection. Default on."""
+    protect_key: bool = True
+    """Protect and retain the secrets-encryption key (without it the cluster's secrets are unreadable). Default on."""
 
 
 class Cluster(pulumi.ComponentResource):
@@ -98,7 +100,7 @@ class Cluster(pulumi.ComponentResource):
             description=f"Envelope encryption of Kubernetes secrets in EKS cluster {args.cluster_name}",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_key, retain_on_delete=args.protect_key),
         )
         aws.kms.Alias(f"{name}-secrets", name=f"alias/{args.cluster_name}-eks-secrets",
                       target_key_id=secrets_key.key_id, opts=child)

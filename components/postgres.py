@@ -43,7 +43,8 @@ class PostgresArgs:
     """Zone -> isolated (data) subnet id."""
     client_security_group_id: pulumi.Input[str]
     """Security group of the clients (the EKS nodes); the only source admitted."""
-    engine_version: str = "17.7"
+    engine_version: str = "17"
+    """Major version (minor versions arrive through automatic minor upgrades), or major.minor."""
     deployment: Literal["multi-az-instance", "multi-az-cluster"] = "multi-az-instance"
     instance_class: str = "db.m7g.large"
     allocated_storage_gib: int = 100
@@ -117,8 +118,11 @@ class Postgres(pulumi.ComponentResource):
                                                       description="PostgreSQL from RDS Proxy and EKS nodes")],
             opts=child)
 
+        # Not protected: rotating the password is a replacement of this resource (README).
         password = random.RandomPassword(f"{name}-master", length=32, special=True,
-                                         override_special=PASSWORD_SPECIALS, opts=keep)
+                                         override_special=PASSWORD_SPECIALS, opts=child)
+        # Final snapshot names must be new for every database a stack ever creates.
+        snapshot_suffix = random.RandomId(f"{name}-final-snapshot", byte_length=4, opts=child)
         secret = aws.secretsmanager.Secret(
             f"{name}-master", description=f"{args.identifier} PostgreSQL master credentials",
             kms_key_id=key.arn, recovery_window_in_days=30, opts=keep)
@@ -128,7 +132,7 @@ class Postgres(pulumi.ComponentResource):
             assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"Service": "monitoring.rds.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
             opts=child)
-        aws.iam.RolePolicyAttachment(
+        monitoring_policy = aws.iam.RolePolicyAttachment(
             f"{name}-monitoring", role=monitoring_role.name,
             policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
             opts=pulumi.ResourceOptions(parent=monitoring_role))
@@ -141,12 +145,13 @@ class Postgres(pulumi.ComponentResource):
             master_username=args.master_username,
             master_password=password.result,
             backup_retention_period=args.backup_retention_days,
-            preferred_backup_window="03:00-04:00",
+            # Clear of the AWS Backup snapshots, which start at 01:00 and every few hours after.
+            preferred_backup_window="00:00-00:30",
             preferred_maintenance_window="sun:04:30-sun:05:30",
             copy_tags_to_snapshot=True,
             deletion_protection=args.protect,
             skip_final_snapshot=False,
-            final_snapshot_identifier=f"{args.identifier}-postgres-final",
+            final_snapshot_identifier=snapshot_suffix.hex.apply(lambda h: f"{args.identifier}-postgres-final-{h}"),
             iam_database_authentication_enabled=True,
             performance_insights_enabled=True,
             performance_insights_retention_period=7,
@@ -159,6 +164,8 @@ class Postgres(pulumi.ComponentResource):
             auto_minor_version_upgrade=True,
             apply_immediately=False,
         )
+        # RDS refuses an enhanced-monitoring role whose policy is not attached yet.
+        keep = pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=[monitoring_policy]))
         replica = None
         if cluster_mode:
             database = aws.rds.Cluster(
@@ -182,9 +189,8 @@ class Postgres(pulumi.ComponentResource):
                 identifier=f"{args.identifier}-postgres",
                 db_name=args.database_name,
                 instance_class=args.instance_class,
+                # A standby in another zone; AWS chooses both zones (it refuses a fixed zone here).
                 multi_az=True,
-                # The primary starts in the first zone; AWS places its standby in another one.
-                availability_zone=zones[0],
                 allocated_storage=args.allocated_storage_gib,
                 max_allocated_storage=args.max_allocated_storage_gib,
                 storage_type="gp3",
@@ -202,9 +208,11 @@ class Postgres(pulumi.ComponentResource):
                     identifier=f"{args.identifier}-postgres-replica",
                     replicate_source_db=database.identifier,
                     instance_class=args.instance_class,
-                    # Not the primary's zone: a zone loss must not take the primary and the replica together.
-                    availability_zone=zones[2] if len(zones) > 2 else zones[1],
+                    # Pinned to the last zone: any zone loss leaves either the replica or the
+                    # primary with its standby, which AWS keeps in two other zones.
+                    availability_zone=zones[-1],
                     multi_az=False,
+                    max_allocated_storage=args.max_allocated_storage_gib,
                     storage_encrypted=True,
                     kms_key_id=key.arn,
                     parameter_group_name=parameter_group.name,
@@ -223,12 +231,12 @@ class Postgres(pulumi.ComponentResource):
                     iam_database_authentication_enabled=True,
                     enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
                     auto_minor_version_upgrade=True,
-                    opts=pulumi.ResourceOptions(parent=self),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[monitoring_policy]),
                 )
                 reader_endpoint = replica.address
 
         host = database.endpoint if cluster_mode else database.address
-        aws.secretsmanager.SecretVersion(
+        secret_version = aws.secretsmanager.SecretVersion(
             f"{name}-master",
             secret_id=secret.id,
             secret_string=pulumi.Output.all(password.result, host).apply(lambda v: json.dumps({
@@ -237,7 +245,7 @@ class Postgres(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=secret),
         )
 
-        proxy = self._proxy(name, args, subnet_ids, proxy_sg, secret, key, database, cluster_mode)
+        proxy = self._proxy(name, args, subnet_ids, proxy_sg, secret, key, database, cluster_mode, secret_version)
 
         self.writer_endpoint = proxy.endpoint
         self.reader_endpoint = reader_endpoint
@@ -251,7 +259,8 @@ class Postgres(pulumi.ComponentResource):
             "databaseArn": database.arn,
         })
 
-    def _proxy(self, name, args: PostgresArgs, subnet_ids, proxy_sg, secret, key, database, cluster_mode) -> aws.rds.Proxy:
+    def _proxy(self, name, args: PostgresArgs, subnet_ids, proxy_sg, secret, key, database, cluster_mode,
+               secret_version) -> aws.rds.Proxy:
         """Clients connect to the proxy, which holds their sessions while the standby takes over, so
         a failover costs a pause instead of a reconnect storm."""
         role = aws.iam.Role(
@@ -259,7 +268,7 @@ class Postgres(pulumi.ComponentResource):
             assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"Service": "rds.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
             opts=pulumi.ResourceOptions(parent=self))
-        aws.iam.RolePolicy(
+        role_policy = aws.iam.RolePolicy(
             f"{name}-proxy",
             role=role.id,
             policy=pulumi.Output.all(secret.arn, key.arn).apply(lambda arns: json.dumps({
@@ -267,7 +276,7 @@ class Postgres(pulumi.ComponentResource):
                 "Statement": [
                     {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": arns[0]},
                     {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": arns[1],
-                     "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}}},
+                     "Condition": {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}}},
                 ]})),
             opts=pulumi.ResourceOptions(parent=role))
         proxy = aws.rds.Proxy(
@@ -281,7 +290,7 @@ class Postgres(pulumi.ComponentResource):
             idle_client_timeout=1800,
             auths=[aws.rds.ProxyAuthArgs(auth_scheme="SECRETS", secret_arn=secret.arn, iam_auth="DISABLED",
                                          client_password_auth_type="POSTGRES_SCRAM_SHA_256")],
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]))
         target_group = aws.rds.ProxyDefaultTargetGroup(
             f"{name}-proxy",
             db_proxy_name=proxy.name,
@@ -290,8 +299,9 @@ class Postgres(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=proxy))
         target = dict(db_cluster_identifier=database.cluster_identifier) if cluster_mode else \
             dict(db_instance_identifier=database.identifier)
+        # The target registers once the secret holds the credentials it will log in with.
         aws.rds.ProxyTarget(f"{name}-proxy", db_proxy_name=proxy.name, target_group_name=target_group.name,
-                            **target, opts=pulumi.ResourceOptions(parent=proxy))
+                            **target, opts=pulumi.ResourceOptions(parent=proxy, depends_on=[secret_version]))
         return proxy
 
 

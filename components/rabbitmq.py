@@ -47,7 +47,7 @@ class RabbitMq(pulumi.ComponentResource):
         # One subnet per zone (the API wants them in different zones), at most the three the nodes use.
         subnet_ids = [args.subnet_ids[z] for z in args.availability_zones if z in args.subnet_ids][:3]
 
-        key = aws.kms.Key(f"{name}-key", description=f"{args.identifier} Amazon MQ storage and credentials",
+        key = aws.kms.Key(f"{name}-key", description=f"{args.identifier} Amazon MQ credentials",
                           enable_key_rotation=True, deletion_window_in_days=30, opts=keep)
         security_group = aws.ec2.SecurityGroup(
             f"{name}-broker", vpc_id=args.vpc_id, description="RabbitMQ: AMQPS and management API from the cluster nodes",
@@ -57,8 +57,10 @@ class RabbitMq(pulumi.ComponentResource):
                 for port, what in ((AMQPS_PORT, "AMQPS from EKS nodes"), (MANAGEMENT_PORT, "management API from EKS nodes"))
             ],
             opts=child)
+        # Changing the broker's users replaces the broker: rotate this password through the
+        # RabbitMQ management API, not by replacing it here.
         password = random.RandomPassword(f"{name}-admin", length=32, special=True,
-                                         override_special=PASSWORD_SPECIALS, opts=keep)
+                                         override_special=PASSWORD_SPECIALS, opts=child)
         broker = aws.mq.Broker(
             f"{name}-broker",
             broker_name=f"{args.identifier}-rabbitmq",
@@ -75,7 +77,8 @@ class RabbitMq(pulumi.ComponentResource):
                 day_of_week="SUNDAY", time_of_day="04:00", time_zone="UTC"),
             # General logs only: Amazon MQ has no audit log for RabbitMQ and refuses the setting.
             logs=aws.mq.BrokerLogsArgs(general=True),
-            encryption_options=aws.mq.BrokerEncryptionOptionsArgs(use_aws_owned_key=False, kms_key_id=key.arn),
+            # Amazon MQ encrypts RabbitMQ brokers at rest with an AWS-owned key; its documentation
+            # says customer managed keys do not apply to RabbitMQ, so none is requested here.
             users=[aws.mq.BrokerUserArgs(username=args.admin_username, password=password.result)],
             apply_immediately=False,
             opts=keep,

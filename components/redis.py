@@ -58,7 +58,8 @@ class Redis(pulumi.ComponentResource):
                                                       description="Redis (TLS) from EKS nodes")],
             opts=child)
         token = random.RandomPassword(f"{name}-token", length=64, special=True, override_special=TOKEN_SPECIALS,
-                                      opts=keep)
+                                      opts=child)
+        snapshot_suffix = random.RandomId(f"{name}-final-snapshot", byte_length=4, opts=child)
         slow_log = aws.cloudwatch.LogGroup(f"{name}-slow-log", retention_in_days=30, opts=child)
         group = aws.elasticache.ReplicationGroup(
             f"{name}-group",
@@ -83,7 +84,7 @@ class Redis(pulumi.ComponentResource):
             snapshot_retention_limit=args.snapshot_retention_days,
             snapshot_window="02:00-03:00",
             maintenance_window="sun:05:00-sun:06:00",
-            final_snapshot_identifier=f"{args.identifier}-redis-final",
+            final_snapshot_identifier=snapshot_suffix.hex.apply(lambda h: f"{args.identifier}-redis-final-{h}"),
             auto_minor_version_upgrade=True,
             apply_immediately=False,
             log_delivery_configurations=[aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs(

@@ -98,6 +98,7 @@ _SHAPES: dict[str, tuple[str, str | None, str | None]] = {
     "aws:backup/vault:Vault": ("", None, "name"),
     "aws:backup/plan:Plan": ("", None, None),
     "random:index/randomPassword:RandomPassword": ("", None, None),
+    "random:index/randomId:RandomId": ("", None, None),
 }
 
 
@@ -176,8 +177,8 @@ class ScannerMocks(mocks.Mocks):
             return state[shape[2]]
         if typ == "aws:secretsmanager/secret:Secret":
             return f"arn:aws:secretsmanager:{self.region}:{ACCOUNT_ID}:secret:{state['name']}-{_hex(seed, 6)}"
-        if typ == "random:index/randomPassword:RandomPassword":
-            return "none"
+        if typ in ("random:index/randomPassword:RandomPassword", "random:index/randomId:RandomId"):
+            return "none" if typ.endswith("RandomPassword") else _hex(seed, 8)
         if typ == "aws:sqs/queue:Queue":
             return f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{state['name']}"
         if typ == "aws:eks/cluster:Cluster":
@@ -276,8 +277,8 @@ class ScannerMocks(mocks.Mocks):
                     "instances": [{"consoleUrl": f"https://{host}", "endpoints": [f"amqps://{host}:5671"], "ipAddress": ""}]}
         if typ == "aws:elasticache/replicationGroup:ReplicationGroup":
             return {"arn": f"arn:aws:elasticache:{region}:{ACCOUNT_ID}:replicationgroup:{rid}",
-                    "primaryEndpointAddress": f"master.{rid}.{_hex(seed, 6)}.use1.cache.amazonaws.com",
-                    "readerEndpointAddress": f"replica.{rid}.{_hex(seed, 6)}.use1.cache.amazonaws.com",
+                    "primaryEndpointAddress": f"master.{rid}.{_hex(seed, 6)}.{_zone_id_prefix(region)}.cache.amazonaws.com",
+                    "readerEndpointAddress": f"replica.{rid}.{_hex(seed, 6)}.{_zone_id_prefix(region)}.cache.amazonaws.com",
                     "memberClusters": [f"{rid}-{i + 1:03d}" for i in range(int(state.get("numCacheClusters", 1)))]}
         if typ == "aws:elasticache/subnetGroup:SubnetGroup":
             return {"arn": f"arn:aws:elasticache:{region}:{ACCOUNT_ID}:subnetgroup:{rid}"}
@@ -288,6 +289,9 @@ class ScannerMocks(mocks.Mocks):
         if typ == "random:index/randomPassword:RandomPassword":
             # Deterministic and free of every character the consumers refuse.
             return {"result": "Offline" + _hex(seed, int(state.get("length", 16)) - 7), "bcryptHash": ""}
+        if typ == "random:index/randomId:RandomId":
+            hex_ = _hex(seed, 2 * int(state.get("byteLength", 4)))
+            return {"hex": hex_, "dec": str(int(hex_, 16)), "b64Url": hex_, "b64Std": hex_}
         if typ == "aws:kms/key:Key":
             return {"arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{rid}", "keyId": rid}
         if typ == "aws:backup/vault:Vault":

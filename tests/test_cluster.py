@@ -88,7 +88,9 @@ def test_admin_roles_get_cluster_admin_access_entries():
 def test_core_addons_are_managed_and_pinned(prod_update):
     addons = {a["inputs"]["addonName"]: a for a in of_type(prod_update, "aws:eks/addon:Addon")}
     pinned = eks_versions.ADDON_VERSIONS[eks_versions.DEFAULT_KUBERNETES_VERSION]
-    assert {name: a["inputs"]["addonVersion"] for name, a in addons.items()} == pinned
+    assert {name: a["inputs"]["addonVersion"] for name, a in addons.items()} == {
+        name: pinned[name] for name in addons}
+    assert set(addons) >= {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"}
     assert all(a["inputs"]["clusterName"] == "scanner-prod" for a in addons.values())
     group = one(prod_update, "aws:eks/nodeGroup:NodeGroup")
     # Networking before the nodes, CoreDNS (which needs nodes) after, on the system nodes.

@@ -27,8 +27,8 @@ def change(cls, resource_name: str, **overrides):
 FAULTS = {
     "single-az-database": (change(aws.rds.Instance, "postgres-primary", multi_az=False), {"rds-multi-az"},
                            "the database runs in one zone"),
-    "replica-in-primary-zone": (change(aws.rds.Instance, "postgres-replica", availability_zone="us-east-1a"),
-                                {"rds-replica-other-az"}, "is in us-east-1a, the zone of its primary"),
+    "replica-without-zone": (change(aws.rds.Instance, "postgres-replica", availability_zone=None),
+                             {"rds-replica-other-az"}, "with no zone of its own"),
     "single-instance-broker": (change(aws.mq.Broker, "rabbitmq-broker", deployment_mode="SINGLE_INSTANCE"),
                                {"mq-cluster-multi-az"}, "is deployed as SINGLE_INSTANCE"),
     "public-broker": (change(aws.mq.Broker, "rabbitmq-broker", publicly_accessible=True), {"data-not-public"},
@@ -63,7 +63,15 @@ def unprotected_database(monkeypatch):
     monkeypatch.setattr(aws.rds.Instance, "__init__", init)
 
 
+def replica_in_primary_zone(monkeypatch):
+    """The primary pinned to the replica's zone: refused twice, as AWS would refuse a fixed zone on a
+    Multi-AZ instance and the replica would share the primary's zone."""
+    change(aws.rds.Instance, "postgres-primary", availability_zone="us-east-1c")(monkeypatch)
+
+
 FAULTS["unprotected-database"] = (unprotected_database, {"stateful-resources-protected"}, "is not protected")
+FAULTS["replica-in-primary-zone"] = (replica_in_primary_zone, {"rds-multi-az", "rds-replica-other-az"},
+                                     "is in us-east-1c, the zone of its primary")
 
 
 @pytest.mark.parametrize("mode", MODES)

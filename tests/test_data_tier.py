@@ -36,14 +36,15 @@ def cluster_sg(record):
 def test_primary_is_multi_az_encrypted_backed_up_and_private(prod_update):
     primary = one(prod_update, DB, "postgres-primary")["inputs"]
     key = one(prod_update, "aws:kms/key:Key", "postgres-key")
-    assert primary["multiAz"] is True and primary["availabilityZone"] == "us-east-1a"
+    # Multi-AZ, zones left to AWS (it refuses a fixed zone on a Multi-AZ instance).
+    assert primary["multiAz"] is True and "availabilityZone" not in primary
     assert primary["storageEncrypted"] is True and primary["kmsKeyId"] == key["outputs"]["arn"]
     assert primary["maxAllocatedStorage"] > primary["allocatedStorage"]
     assert primary["backupRetentionPeriod"] == 14
     assert primary["publiclyAccessible"] is False
     assert primary["iamDatabaseAuthenticationEnabled"] is True
     assert primary["performanceInsightsEnabled"] is True and primary["monitoringInterval"] > 0
-    assert primary["engineVersion"].startswith("17.")
+    assert primary["engineVersion"] == "17" and primary["autoMinorVersionUpgrade"] is True
     group = one(prod_update, "aws:rds/subnetGroup:SubnetGroup")
     assert primary["dbSubnetGroupName"] == group["outputs"]["name"]
     assert subnet_zones(prod_update, group, tier="isolated") == ZONES
@@ -53,7 +54,9 @@ def test_replica_is_in_another_zone_and_gets_no_password(prod_update):
     primary = one(prod_update, DB, "postgres-primary")
     replica = one(prod_update, DB, "postgres-replica")["inputs"]
     assert replica["replicateSourceDb"] == primary["outputs"]["identifier"]
-    assert replica["availabilityZone"] not in (primary["inputs"]["availabilityZone"],)
+    # Pinned to a zone of its own; the primary and its standby are kept in two zones by AWS.
+    assert replica["availabilityZone"] == ZONES[-1]
+    assert replica["maxAllocatedStorage"] == primary["inputs"]["maxAllocatedStorage"]
     # The password lives on the primary only: RDS refuses a replica of a managed-password source
     # and refuses a password change on a replica.
     assert not {"password", "manageMasterUserPassword", "username", "dbName", "finalSnapshotIdentifier"} & set(replica)
@@ -80,6 +83,13 @@ def test_credentials_live_in_secrets_manager_and_reach_the_proxy(prod_update):
     assert proxy["auths"][0]["secretArn"] == secret["outputs"]["arn"]
     policy = json.loads(one(prod_update, "aws:iam/rolePolicy:RolePolicy", "postgres-proxy")["inputs"]["policy"])
     assert policy["Statement"][0]["Resource"] == secret["outputs"]["arn"]
+    # A wildcard only matches under StringLike: with StringEquals the proxy could never decrypt.
+    assert policy["Statement"][1]["Condition"] == {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}}
+    resources = by_urn(prod_update)
+    proxy_record = one(prod_update, "aws:rds/proxy:Proxy")
+    assert "aws:iam/rolePolicy:RolePolicy" in {resources[u]["type"] for u in proxy_record["dependencies"]}
+    target_record = one(prod_update, "aws:rds/proxyTarget:ProxyTarget")
+    assert one(prod_update, "aws:secretsmanager/secretVersion:SecretVersion", "postgres-master")["urn"] in target_record["dependencies"]
     target = one(prod_update, "aws:rds/proxyTarget:ProxyTarget")["inputs"]
     assert target["dbInstanceIdentifier"] == primary["outputs"]["identifier"]
 
@@ -95,18 +105,25 @@ def test_database_admits_only_the_proxy_and_the_cluster_nodes(prod_update):
 
 
 def test_cluster_deployment_has_two_readable_standbys_and_no_replica():
-    record = run("prod", "update", **{"scanner:databaseDeployment": "multi-az-cluster",
-                                      "scanner:databaseInstanceClass": "db.r6gd.large"})
+    record = run("dev", "update", **{"scanner:databaseDeployment": "multi-az-cluster",
+                                     "scanner:databaseInstanceClass": "db.r6gd.large"})
     assert of_type(record, DB) == []
     cluster = one(record, "aws:rds/cluster:Cluster")["inputs"]
     assert cluster["dbClusterInstanceClass"] == "db.r6gd.large"
-    assert cluster["availabilityZones"] == ZONES and cluster["storageType"] == "gp3" and cluster["iops"] > 0
-    assert cluster["deletionProtection"] is True and cluster["skipFinalSnapshot"] is False
+    assert cluster["availabilityZones"] == ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    assert cluster["storageType"] == "gp3" and cluster["iops"] > 0 and cluster["skipFinalSnapshot"] is False
     target = one(record, "aws:rds/proxyTarget:ProxyTarget")["inputs"]
     assert "dbClusterIdentifier" in target
-    # AWS Backup cannot copy Multi-AZ DB cluster snapshots across regions: no copy rule is declared.
     plan = one(record, "aws:backup/plan:Plan")["inputs"]
     assert all(not r.get("copyActions") for r in plan["rules"])
+
+
+def test_cluster_deployment_is_refused_where_backups_must_reach_another_region():
+    # AWS Backup does not copy Multi-AZ DB cluster snapshots, and production requires the copies.
+    from stack_config import ConfigError
+    with pytest.raises(ConfigError, match="^scanner:databaseDeployment: multi-az-cluster cannot have its backups copied"):
+        run("prod", "preview", **{"scanner:databaseDeployment": "multi-az-cluster",
+                                  "scanner:databaseInstanceClass": "db.r6gd.large"})
 
 
 # ----- RabbitMQ --------------------------------------------------------------------------------
@@ -119,7 +136,7 @@ def test_broker_is_a_private_three_zone_rabbitmq_4_cluster(prod_update):
     assert inputs["publiclyAccessible"] is False and inputs["autoMinorVersionUpgrade"] is True
     assert inputs["logs"] == {"general": True}  # no audit: Amazon MQ refuses it for RabbitMQ
     assert inputs["maintenanceWindowStartTime"]["dayOfWeek"] == "SUNDAY"
-    assert inputs["encryptionOptions"]["useAwsOwnedKey"] is False
+    assert "encryptionOptions" not in inputs  # RabbitMQ brokers are encrypted with an AWS-owned key
     assert subnet_zones(prod_update, broker, tier="private") == ZONES
     [sg] = [s for s in of_type(prod_update, "aws:ec2/securityGroup:SecurityGroup") if s["name"] == "rabbitmq-broker"]
     assert sorted(r["fromPort"] for r in sg["inputs"]["ingress"]) == [443, 5671]
@@ -152,10 +169,11 @@ def test_cache_has_a_node_in_every_zone_with_failover_and_encryption(prod_update
 
 def test_backup_plan_takes_frequent_snapshots_and_copies_them_to_the_second_region(prod_update):
     plan = one(prod_update, "aws:backup/plan:Plan")["inputs"]
-    rules = {r["ruleName"]: r for r in plan["rules"]}
-    assert rules["continuous"]["enableContinuousBackup"] is True
-    frequent = rules["every-4h"]
-    assert frequent["schedule"] == "cron(0 */4 * * ? *)"
+    [frequent] = plan["rules"]
+    assert frequent["ruleName"] == "every-4h" and frequent["schedule"] == "cron(0 1/4 * * ? *)"
+    # One owner for the database's own backups (and so for point-in-time restore): the stack config.
+    assert not frequent.get("enableContinuousBackup")
+    assert one(prod_update, DB, "postgres-primary")["inputs"]["backupWindow"] == "00:00-00:30"
     copy_vault = one(prod_update, "aws:backup/vault:Vault", "backup-copy-vault")
     assert copy_vault["inputs"]["region"] == "us-west-2"
     assert frequent["copyActions"][0]["destinationVaultArn"] == copy_vault["outputs"]["arn"]
@@ -170,7 +188,7 @@ def test_backup_plan_takes_frequent_snapshots_and_copies_them_to_the_second_regi
 
 KEPT = [
     (DB, "postgres-primary"), ("aws:kms/key:Key", "postgres-key"), ("aws:secretsmanager/secret:Secret", "postgres-master"),
-    ("random:index/randomPassword:RandomPassword", "postgres-master"),
+    ("aws:kms/key:Key", "cluster-secrets"),
     ("aws:mq/broker:Broker", "rabbitmq-broker"), ("aws:kms/key:Key", "rabbitmq-key"),
     ("aws:elasticache/replicationGroup:ReplicationGroup", "redis-group"), ("aws:kms/key:Key", "redis-key"),
     ("aws:backup/vault:Vault", "backup-vault"), ("aws:backup/vault:Vault", "backup-copy-vault"),
@@ -189,7 +207,9 @@ def test_destroying_prod_keeps_the_data_its_keys_and_its_backups(prod_update, ty
 def test_database_deletion_still_leaves_a_snapshot_and_the_automated_backups(prod_update):
     primary = one(prod_update, DB, "postgres-primary")["inputs"]
     assert primary["deletionProtection"] is True
-    assert primary["skipFinalSnapshot"] is False and primary["finalSnapshotIdentifier"] == "scanner-prod-postgres-final"
+    suffix = one(prod_update, "random:index/randomId:RandomId", "postgres-final-snapshot")["outputs"]["hex"]
+    # A new name for every database the stack creates, so a second create-destroy cycle cannot collide.
+    assert primary["skipFinalSnapshot"] is False and primary["finalSnapshotIdentifier"] == f"scanner-prod-postgres-final-{suffix}"
     assert primary["deleteAutomatedBackups"] is False and primary["copyTagsToSnapshot"] is True
 
 
@@ -201,6 +221,8 @@ def test_a_stack_opts_out_only_explicitly():
     # Even a throwaway stack keeps a final snapshot and its backups.
     assert primary["inputs"]["skipFinalSnapshot"] is False and primary["inputs"]["backupRetentionPeriod"] >= 1
     assert of_type(record, DB) == [primary]  # no replica in dev
+    # ...and its vaults can be emptied by a destroy.
+    assert all(v["inputs"]["forceDestroy"] is True for v in of_type(record, "aws:backup/vault:Vault"))
 
 
 # ----- wiring -----------------------------------------------------------------------------------

@@ -59,8 +59,10 @@ BAD = [
     ({"scanner:databaseBackupRetentionDays": "5"}, "scanner:databaseBackupRetentionDays: 5 days is below the 7 production needs"),
     ({"scanner:databaseBackupRetentionDays": "36"}, "scanner:databaseBackupRetentionDays: Input should be less than or equal to 35"),
     ({"scanner:databaseDeployment": "single-az"}, "scanner:databaseDeployment: Input should be 'multi-az-instance' or 'multi-az-cluster'"),
-    ({"scanner:databaseDeployment": "multi-az-cluster", "scanner:databaseInstanceClass": "db.r7g.large"}, "scanner:databaseInstanceClass: db.r7g.large cannot run a Multi-AZ DB cluster"),
-    ({"scanner:databaseEngineVersion": "12.1"}, "scanner:databaseEngineVersion: '12.1' is not a PostgreSQL major.minor version from 14 on"),
+    ({"scanner:databaseDeployment": "multi-az-cluster", "scanner:databaseInstanceClass": "db.r7g.large", "scanner:environment": "development", "scanner:backupCopyRegion": None}, "scanner:databaseInstanceClass: db.r7g.large cannot run a Multi-AZ DB cluster"),
+    ({"scanner:databaseDeployment": "multi-az-cluster"}, "scanner:databaseDeployment: multi-az-cluster cannot have its backups copied to backupCopyRegion"),
+    ({"scanner:databaseEngineVersion": "12.1"}, "scanner:databaseEngineVersion: '12.1' is not a PostgreSQL version from 14 on"),
+    ({"scanner:backupFrequencyHours": "5"}, "scanner:backupFrequencyHours: 5 does not divide the day"),
     ({"scanner:databaseMaxAllocatedStorageGib": "50"}, "scanner:databaseMaxAllocatedStorageGib: 50 is below databaseAllocatedStorageGib 100"),
     ({"scanner:brokerInstanceType": "mq.m5.large"}, "scanner:brokerInstanceType: 'mq.m5.large' cannot run RabbitMQ 4"),
     ({"scanner:brokerEngineVersion": "3.13"}, "scanner:brokerEngineVersion: '3.13' is not a RabbitMQ 4 version"),
@@ -78,8 +80,9 @@ def test_production_needs_a_backup_copy_region():
 
 @pytest.mark.parametrize("change,message", BAD, ids=[next(iter(c)) + "=" + str(next(iter(c.values()))) for c, _ in BAD])
 def test_bad_input_names_key_and_rule_in_one_line(change, message):
+    config = {k: v for k, v in {**BASE, **change}.items() if v is not None}  # None: key left out
     with pytest.raises(ConfigError) as caught:
-        parse({**BASE, **change}, "prod")
+        parse(config, "prod")
     text = str(caught.value)
     assert text.startswith(message), text
     assert "\n" not in text

@@ -10,7 +10,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from stack_graph import path
+from stack_graph import UNKNOWN, path
 
 DB_INSTANCE = "aws:rds/instance:Instance"
 DB_CLUSTER = "aws:rds/cluster:Cluster"
@@ -20,9 +20,15 @@ BACKUP_VAULT = "aws:backup/vault:Vault"
 SECRET = "aws:secretsmanager/secret:Secret"
 KMS_KEY = "aws:kms/key:Key"
 
-#: Resources whose loss loses data: they must carry Pulumi's `protect`.
-STATEFUL = [DB_INSTANCE, DB_CLUSTER, BROKER, CACHE_GROUP, BACKUP_VAULT,
+#: Resources whose loss loses data, or makes it unreadable (keys) or unreachable (credentials):
+#: they must carry Pulumi's `protect`.
+STATEFUL = [DB_INSTANCE, DB_CLUSTER, BROKER, CACHE_GROUP, BACKUP_VAULT, KMS_KEY, SECRET,
             "aws:efs/fileSystem:FileSystem", "aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"]
+
+
+def _value(args: ResourceValidationArgs, key: str, default):
+    """A property, `default` when absent, UNKNOWN when computed during preview (decided on update)."""
+    return path(args.props, key, default, unknown=UNKNOWN)
 
 
 def _replica(args: ResourceValidationArgs) -> bool:
@@ -37,13 +43,15 @@ def stateful_protected(args: ResourceValidationArgs, report: ReportViolation) ->
 
 
 def deletion_protection(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type in (DB_INSTANCE, DB_CLUSTER) and path(args.props, "deletionProtection", False) is not True:
-        report("the database can be deleted through the API; set deletionProtection.")
+    if args.resource_type in (DB_INSTANCE, DB_CLUSTER):
+        value = _value(args, "deletionProtection", False)
+        if value is not UNKNOWN and value is not True:
+            report("the database can be deleted through the API; set deletionProtection.")
 
 
 def final_snapshot(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type in (DB_INSTANCE, DB_CLUSTER) and not _replica(args):
-        if path(args.props, "skipFinalSnapshot", False) is True or "finalSnapshotIdentifier" not in list(args.props):
+        if _value(args, "skipFinalSnapshot", False) is True or "finalSnapshotIdentifier" not in list(args.props):
             report("deleting the database would take no final snapshot; set finalSnapshotIdentifier and leave "
                    "skipFinalSnapshot false.")
     elif args.resource_type == CACHE_GROUP and "finalSnapshotIdentifier" not in list(args.props):
@@ -54,26 +62,28 @@ def backup_retention(args: ResourceValidationArgs, report: ReportViolation) -> N
     config = args.get_config() or {}
     if args.resource_type in (DB_INSTANCE, DB_CLUSTER) and not _replica(args):
         minimum = config.get("minimumDatabaseDays", 7)
-        days = path(args.props, "backupRetentionPeriod", 0 if args.resource_type == DB_INSTANCE else 1)
-        if days < minimum:
+        days = _value(args, "backupRetentionPeriod", 0 if args.resource_type == DB_INSTANCE else 1)
+        if days is not UNKNOWN and days < minimum:
             report(f"automated backups are kept {int(days)} day(s); keep them at least {int(minimum)} "
                    "(backupRetentionPeriod), or point-in-time recovery falls short.")
-        if args.resource_type == DB_INSTANCE and path(args.props, "deleteAutomatedBackups", True) is not False:
+        if args.resource_type == DB_INSTANCE and _value(args, "deleteAutomatedBackups", True) is True:
             report("automated backups would be deleted with the instance; set deleteAutomatedBackups to false.")
     elif args.resource_type == CACHE_GROUP:
         minimum = config.get("minimumCacheDays", 1)
-        days = path(args.props, "snapshotRetentionLimit", 0)
-        if days < minimum:
+        days = _value(args, "snapshotRetentionLimit", 0)
+        if days is not UNKNOWN and days < minimum:
             report(f"cache snapshots are kept {int(days)} day(s); keep them at least {int(minimum)} (snapshotRetentionLimit).")
 
 
 def encrypted_at_rest(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type in (DB_INSTANCE, DB_CLUSTER) and not _replica(args):
-        if path(args.props, "storageEncrypted", False) is not True:
+        if _value(args, "storageEncrypted", False) is False:
             report("database storage is not encrypted; set storageEncrypted with a KMS key.")
-    elif args.resource_type == CACHE_GROUP and path(args.props, "atRestEncryptionEnabled", False) is not True:
+    elif args.resource_type == CACHE_GROUP and _value(args, "atRestEncryptionEnabled", False) is False:
         report("cache data is not encrypted at rest; set atRestEncryptionEnabled with a KMS key.")
-    elif args.resource_type == BROKER and path(args.props, "encryptionOptions.useAwsOwnedKey", True) is not False:
+    elif (args.resource_type == BROKER and _value(args, "engineType", "") == "ActiveMQ"
+          and _value(args, "encryptionOptions.useAwsOwnedKey", True) is True):
+        # RabbitMQ brokers are always encrypted with an AWS-owned key; ActiveMQ can use a customer key.
         report("the broker is encrypted with an AWS-owned key you cannot audit or revoke; set encryptionOptions "
                "with a customer managed kmsKeyId.")
 
@@ -81,7 +91,8 @@ def encrypted_at_rest(args: ResourceValidationArgs, report: ReportViolation) -> 
 POLICIES = [
     ResourceValidationPolicy(
         name="stateful-resources-protected",
-        description="Requires Pulumi's protect option on databases, brokers, caches, file systems, buckets and backup vaults.",
+        description="Requires Pulumi's protect option on databases, brokers, caches, file systems, buckets, backup "
+                    "vaults, KMS keys and secrets.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=stateful_protected,
         config_schema=PolicyConfigSchema(properties={
@@ -113,7 +124,7 @@ POLICIES = [
     ),
     ResourceValidationPolicy(
         name="encryption-at-rest",
-        description="Requires databases, caches and brokers encrypted at rest with customer managed keys.",
+        description="Requires databases and caches encrypted at rest, and ActiveMQ brokers on customer managed keys.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=encrypted_at_rest,
     ),

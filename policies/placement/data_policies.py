@@ -11,7 +11,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from stack_graph import StackGraph, known, path, short, stack_zones, subnet_zones
+from stack_graph import UNKNOWN, StackGraph, known, path, short, stack_zones, subnet_zones
 
 DB_INSTANCE = "aws:rds/instance:Instance"
 DB_CLUSTER = "aws:rds/cluster:Cluster"
@@ -31,9 +31,13 @@ def rds_multi_az(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type == DB_INSTANCE:
         if _is_replica(args.props):
             return  # a replica's own standby is optional; the source must be Multi-AZ
-        if path(args.props, "multiAz", False) is not True:
+        multi_az = path(args.props, "multiAz", False, unknown=UNKNOWN)
+        if multi_az is False:
             report("the database runs in one zone; set multiAz so a standby in another zone takes over "
                    "when the primary's zone is lost.")
+        elif multi_az is True and path(args.props, "availabilityZone") is not None:
+            report("a Multi-AZ instance cannot be given an availabilityZone (AWS refuses the combination and "
+                   "chooses the primary's and the standby's zones itself); remove it.")
     elif args.resource_type == DB_CLUSTER:
         engine = str(path(args.props, "engine", "aurora-mysql"))
         if not engine.startswith("aurora") and path(args.props, "dbClusterInstanceClass") is None:
@@ -62,6 +66,8 @@ def subnet_groups_every_az(args: StackValidationArgs, report: ReportViolation) -
 
 
 def replica_in_another_az(args: StackValidationArgs, report: ReportViolation) -> None:
+    """A replica must be pinned to a zone (or be Multi-AZ itself): left to AWS it may land
+    beside its primary, and one zone loss would take both."""
     graph = StackGraph(args.resources)
     for replica in graph.of_type(DB_INSTANCE):
         sources = [d for d in replica.property_dependencies.get("replicateSourceDb", []) if d.resource_type == DB_INSTANCE]
@@ -69,9 +75,11 @@ def replica_in_another_az(args: StackValidationArgs, report: ReportViolation) ->
             continue
         source = sources[0]
         replica_zone, source_zone = known(replica, "availabilityZone"), known(source, "availabilityZone")
+        if known(replica, "multiAz", False) is True:
+            continue
         if replica_zone is None:
-            report(f"{short(replica)} replicates {short(source)} with no zone of its own; set availabilityZone to a "
-                   "zone other than the primary's so one zone loss cannot take both.", replica.urn)
+            report(f"{short(replica)} replicates {short(source)} with no zone of its own; pin availabilityZone (or make "
+                   "it Multi-AZ) so one zone loss cannot take the primary and the replica together.", replica.urn)
         elif replica_zone == source_zone:
             report(f"{short(replica)} is in {replica_zone}, the zone of its primary {short(source)}; move it to "
                    "another zone so one zone loss cannot take both.", replica.urn)
@@ -81,8 +89,10 @@ def broker_cluster_multi_az(args: StackValidationArgs, report: ReportViolation) 
     graph = StackGraph(args.resources)
     zones = stack_zones(graph)
     for broker in graph.of_type(BROKER):
+        if known(broker, "engineType", "") != "RabbitMQ":
+            continue  # ActiveMQ spreads over two zones with ACTIVE_STANDBY_MULTI_AZ; not used here
         mode = known(broker, "deploymentMode", "SINGLE_INSTANCE")
-        if known(broker, "engineType", "") == "RabbitMQ" and mode != "CLUSTER_MULTI_AZ":
+        if mode != "CLUSTER_MULTI_AZ":
             report(f"{short(broker)} is deployed as {mode}; use CLUSTER_MULTI_AZ (three nodes in three zones) so "
                    "queues survive the loss of a zone.", broker.urn)
             continue
@@ -110,8 +120,8 @@ def cache_failover_multi_az(args: StackValidationArgs, report: ReportViolation) 
                    f"place one in each of {', '.join(zones[:wanted])}.", group.urn)
         for subnet_group in group.property_dependencies.get("subnetGroupName", []):
             if subnet_group.resource_type == CACHE_SUBNET_GROUP and zones:
-                covered = subnet_zones(graph, subnet_group, "subnetIds") or set()
-                if not set(zones) <= covered:
+                covered = subnet_zones(graph, subnet_group, "subnetIds")
+                if covered is not None and not set(zones) <= covered:
                     report(f"{short(group)} uses {short(subnet_group)}, which misses "
                            f"{', '.join(z for z in zones if z not in covered)}.", group.urn)
 

@@ -1,0 +1,81 @@
+"""ECR repositories for the scan engine images, pulled by the nodes through the VPC endpoints.
+
+Tags are immutable (a tag names one image forever, so a scan is reproducible and a pushed tag
+cannot be swapped under a running fleet), images are scanned on push, encrypted with a KMS
+key, and a lifecycle policy expires untagged images after a week and keeps the newest tagged
+ones. Optionally the registry replicates these repositories to a second region.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+REPOSITORY_PREFIX = "scanner"
+
+
+@dataclass(frozen=True)
+class RegistryArgs:
+    identifier: str
+    engines: tuple[str, ...]
+    account_id: str
+    replica_region: str | None = None
+    protect: bool = True
+    """Protect and retain the image encryption key (pushed images are unreadable without it)."""
+    keep_tagged_images: int = 30
+    untagged_days: int = 7
+
+
+def lifecycle_policy(keep_tagged: int, untagged_days: int) -> dict:
+    """Untagged images go after `untagged_days`; of the rest, the newest `keep_tagged` stay.
+    The `any` rule must have the highest priority number."""
+    return {"rules": [
+        {"rulePriority": 1, "description": f"expire untagged images after {untagged_days} days",
+         "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
+                       "countNumber": untagged_days},
+         "action": {"type": "expire"}},
+        {"rulePriority": 2, "description": f"keep the newest {keep_tagged} images",
+         "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_tagged},
+         "action": {"type": "expire"}},
+    ]}
+
+
+class Registry(pulumi.ComponentResource):
+    repository_urls: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("scanner:registry:Registry", name, {"engines": list(args.engines)}, opts)
+        key = aws.kms.Key(f"{name}-key", description=f"{args.identifier} scan engine images",
+                          enable_key_rotation=True, deletion_window_in_days=30,
+                          opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect))
+        self.repository_urls = {}
+        for engine in args.engines:
+            repository = aws.ecr.Repository(
+                f"{name}-{engine}",
+                name=f"{REPOSITORY_PREFIX}/{engine}",
+                image_tag_mutability="IMMUTABLE",
+                image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
+                encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(
+                    encryption_type="KMS", kms_key=key.arn)],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            aws.ecr.LifecyclePolicy(
+                f"{name}-{engine}", repository=repository.name,
+                policy=json.dumps(lifecycle_policy(args.keep_tagged_images, args.untagged_days)),
+                opts=pulumi.ResourceOptions(parent=repository))
+            self.repository_urls[engine] = repository.repository_url
+        if args.replica_region:
+            aws.ecr.ReplicationConfiguration(
+                f"{name}-replication",
+                replication_configuration=aws.ecr.ReplicationConfigurationReplicationConfigurationArgs(rules=[
+                    aws.ecr.ReplicationConfigurationReplicationConfigurationRuleArgs(
+                        destinations=[aws.ecr.ReplicationConfigurationReplicationConfigurationRuleDestinationArgs(
+                            region=args.replica_region, registry_id=args.account_id)],
+                        repository_filters=[aws.ecr.ReplicationConfigurationReplicationConfigurationRuleRepositoryFilterArgs(
+                            filter=f"{REPOSITORY_PREFIX}/", filter_type="PREFIX_MATCH")],
+                    )]),
+                opts=pulumi.ResourceOptions(parent=self))
+        self.register_outputs({"repositoryUrls": self.repository_urls})

@@ -1,0 +1,156 @@
+"""The Kubernetes Job every scan engine runs as: a pure function, so the queue-driven scaler
+instantiates it per engine and the tests read it without a Pulumi runtime.
+
+How a scan job gets its source:
+
+1. `claim` (the engine image, `claim` command): takes one scan request off the queue and
+   writes it to an in-memory volume of the pod as shell variables (`REPO_URL`, `REPO_REF`,
+   `REPO_KEY`, and a GitHub token it picked from the token pool with the job's own IAM role).
+2. `fetch` (a git image): under a per-repository lock on the shared EFS cache, creates the
+   repository's bare mirror on first use, then fetches only the requested ref, shallow and
+   single-branch, and checks it out into the work volume. Other repositories are fetched in
+   parallel by other jobs; the same repository waits for the lock instead of racing.
+3. `scan` (the engine image): scans the checkout and sends results to the storage API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi_kubernetes as k8s
+
+from components import karpenter_plan
+
+#: Longest scan the service promises, and the margin for claiming, fetching and reporting.
+MAX_SCAN_MINUTES = 30
+DEADLINE_MARGIN_MINUTES = 5
+CACHE_MOUNT = "/cache"
+WORK_MOUNT = "/work"
+#: The claimed request, with its GitHub token: in memory, never on the node's disk.
+REQUEST_MOUNT = "/run/scan"
+#: POSIX identity of every scan container; the EFS access point enforces the same owner.
+SCAN_UID = 10001
+SCAN_GID = 10001
+DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
+
+#: The `fetch` step. Shell, so it runs in any small git image that has flock (busybox has it).
+FETCH_SCRIPT = """\
+set -eu
+. /run/scan/request.env
+mirror="/cache/repos/${REPO_KEY}.git"
+mkdir -p /cache/repos /cache/locks
+# One writer per repository at a time: a second job for the same repository waits here.
+exec 9>"/cache/locks/${REPO_KEY}.lock"
+flock -w 900 9
+if [ ! -d "$mirror" ]; then
+  git init --quiet --bare "$mirror"
+  git -C "$mirror" remote add origin "$REPO_URL"
+fi
+# Only the requested ref, shallow, no tags: the cache already holds the rest of the history it has seen.
+git -C "$mirror" -c "http.extraHeader=Authorization: Bearer ${GITHUB_TOKEN}" \\
+  fetch --quiet --depth=1 --no-tags origin "+${REPO_REF}:refs/scan/${REPO_REF##*/}"
+commit="$(git -C "$mirror" rev-parse "refs/scan/${REPO_REF##*/}")"
+flock -u 9
+# The checkout goes to the pod's own volume; the cache is shared and never checked out in place.
+mkdir -p /work/src
+git -C "$mirror" archive "$commit" | tar -x -C /work/src
+echo "$commit" > /work/commit
+"""
+
+
+@dataclass(frozen=True)
+class ScanJobArgs:
+    engine: str
+    """Engine name (label value and container name)."""
+    image: str
+    """Engine image, pinned (immutable tag or digest)."""
+    git_image: str
+    """Image for the fetch step; needs git, tar and flock."""
+    cache_claim: str
+    """ReadWriteMany claim of the repository cache in the scan namespace."""
+    service_account: str
+    """Service account whose IAM role reads the token pool and the queue credentials."""
+    cpu: str = "2"
+    memory: str = "4Gi"
+    ttl_seconds_after_finished: int = 600
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment for the engine (queue, storage API endpoints, secret ARNs)."""
+
+
+def active_deadline_seconds() -> int:
+    return (MAX_SCAN_MINUTES + DEADLINE_MARGIN_MINUTES) * 60
+
+
+def scan_job_spec(args: ScanJobArgs) -> k8s.batch.v1.JobSpecArgs:
+    labels = {"app.kubernetes.io/name": "scan-engine", "scanner.io/engine": args.engine}
+    env = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(args.env.items())]
+    resources = k8s.core.v1.ResourceRequirementsArgs(
+        requests={"cpu": args.cpu, "memory": args.memory, "ephemeral-storage": "10Gi"},
+        limits={"memory": args.memory, "ephemeral-storage": "20Gi"},  # no CPU limit: spare CPU is free speed
+    )
+    container_security = k8s.core.v1.SecurityContextArgs(
+        allow_privilege_escalation=False, read_only_root_filesystem=True,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+    )
+    work = k8s.core.v1.VolumeMountArgs(name="work", mount_path=WORK_MOUNT)
+    request = k8s.core.v1.VolumeMountArgs(name="request", mount_path=REQUEST_MOUNT)
+    cache = k8s.core.v1.VolumeMountArgs(name="repo-cache", mount_path=CACHE_MOUNT)
+    small = k8s.core.v1.ResourceRequirementsArgs(requests={"cpu": "250m", "memory": "256Mi"},
+                                                 limits={"memory": "512Mi"})
+    return k8s.batch.v1.JobSpecArgs(
+        # A scan is never retried by Kubernetes after it fails on its own; a node taken away
+        # (spot interruption, consolidation) does not count against it.
+        backoff_limit=1,
+        pod_failure_policy=k8s.batch.v1.PodFailurePolicyArgs(rules=[
+            k8s.batch.v1.PodFailurePolicyRuleArgs(
+                action="Ignore",
+                on_pod_conditions=[k8s.batch.v1.PodFailurePolicyOnPodConditionsPatternArgs(type="DisruptionTarget")]),
+            k8s.batch.v1.PodFailurePolicyRuleArgs(
+                action="FailJob",
+                on_exit_codes=k8s.batch.v1.PodFailurePolicyOnExitCodesRequirementArgs(
+                    container_name="scan", operator="NotIn", values=[0])),
+        ]),
+        active_deadline_seconds=active_deadline_seconds(),
+        ttl_seconds_after_finished=args.ttl_seconds_after_finished,
+        template=k8s.core.v1.PodTemplateSpecArgs(
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                labels=labels,
+                # Consolidation must never stop a running scan to save a node.
+                annotations={DO_NOT_DISRUPT: "true"},
+            ),
+            spec=k8s.core.v1.PodSpecArgs(
+                service_account_name=args.service_account,
+                restart_policy="Never",
+                node_selector={karpenter_plan.POOL_LABEL: karpenter_plan.SCAN_POOL},
+                tolerations=[k8s.core.v1.TolerationArgs(
+                    key=karpenter_plan.SCAN_TAINT["key"], operator="Equal", value=karpenter_plan.SCAN_TAINT["value"],
+                    effect=karpenter_plan.SCAN_TAINT["effect"])],
+                termination_grace_period_seconds=60,
+                security_context=k8s.core.v1.PodSecurityContextArgs(
+                    run_as_non_root=True, run_as_user=SCAN_UID, run_as_group=SCAN_GID, fs_group=SCAN_GID,
+                    seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                ),
+                init_containers=[
+                    k8s.core.v1.ContainerArgs(
+                        name="claim", image=args.image, args=["claim", "--output", f"{REQUEST_MOUNT}/request.env"],
+                        env=env, volume_mounts=[request], resources=small, security_context=container_security),
+                    k8s.core.v1.ContainerArgs(
+                        name="fetch", image=args.git_image, command=["/bin/sh", "-c", FETCH_SCRIPT],
+                        volume_mounts=[request, work, cache], resources=small, security_context=container_security),
+                ],
+                containers=[k8s.core.v1.ContainerArgs(
+                    name="scan", image=args.image, args=["scan", "--source", f"{WORK_MOUNT}/src"],
+                    env=env, volume_mounts=[request, work, k8s.core.v1.VolumeMountArgs(
+                        name="repo-cache", mount_path=CACHE_MOUNT, read_only=True)],
+                    resources=resources, security_context=container_security,
+                )],
+                volumes=[
+                    k8s.core.v1.VolumeArgs(name="request", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                        medium="Memory", size_limit="1Mi")),
+                    k8s.core.v1.VolumeArgs(name="work", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="20Gi")),
+                    k8s.core.v1.VolumeArgs(name="repo-cache", persistent_volume_claim=(
+                        k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(claim_name=args.cache_claim))),
+                ],
+            ),
+        ),
+    )
