@@ -15,7 +15,11 @@ from components.cluster import Cluster, ClusterArgs
 from components.data_access import DataAccess, DataAccessArgs
 from components.karpenter import Karpenter, KarpenterArgs
 from components.network import Network, NetworkArgs
+from components.dashboard_cdn import DashboardCdn, DashboardCdnArgs
 from components.postgres import Postgres, PostgresArgs
+from components.registry import Registry, RegistryArgs
+from components.repo_cache import RepositoryCache, RepositoryCacheArgs
+from components.scan_access import ScanAccess, ScanAccessArgs
 from components.rabbitmq import RabbitMq, RabbitMqArgs
 from components.redis import Redis, RedisArgs
 
@@ -191,6 +195,63 @@ DataAccess(
     opts=with_provider,
 )
 
+# ----- scans: where jobs run, what they read, where their source and images come from --------
+scan_access = ScanAccess(
+    "scan-access",
+    ScanAccessArgs(
+        identifier=name_prefix,
+        cluster_name=cluster.cluster_name,
+        account_id=account_id,
+        extra_secret_arns=[rabbitmq.secret_arn],
+        extra_kms_key_arns=[rabbitmq.kms_key_arn],
+        protect=protect,
+    ),
+    k8s_provider=cluster.provider,
+    opts=with_provider,
+)
+repo_cache = RepositoryCache(
+    "repo-cache",
+    RepositoryCacheArgs(
+        identifier=name_prefix,
+        cluster_name=cluster.cluster_name,
+        kubernetes_version=config.kubernetes_version,
+        availability_zones=zones,
+        vpc_id=network.vpc_id,
+        subnet_ids=network.subnet_ids["private"],
+        client_security_group_id=cluster.cluster_security_group_id,
+        namespace=scan_access.namespace,
+        replica_region=config.backup_copy_region if config.repo_cache_replication else None,
+        protect=protect,
+        after=(scan_access.namespace_resource,),
+    ),
+    k8s_provider=cluster.provider,
+    opts=with_provider,
+)
+registry = Registry(
+    "registry",
+    RegistryArgs(
+        identifier=name_prefix,
+        # The fetch step's git image lives beside the engines, pulled through the same endpoints.
+        engines=(*config.scan_engines, "git-fetch"),
+        account_id=account_id,
+        replica_region=config.backup_copy_region if config.registry_replication else None,
+        protect=protect,
+    ),
+    opts=with_provider,
+)
+dashboard = DashboardCdn(
+    "dashboard",
+    DashboardCdnArgs(
+        identifier=name_prefix,
+        price_class=config.dashboard_price_class,
+        domain_name=config.dashboard_domain,
+        hosted_zone_id=config.dashboard_hosted_zone_id,
+        web_acl_arn=config.dashboard_web_acl_arn,
+        protect=protect,
+    ),
+    opts=with_provider,
+)
+
 pulumi.export("availabilityZones", zones)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("subnetIds", network.subnet_ids)
@@ -210,3 +271,12 @@ pulumi.export("dataTier", {
     "redisSecretArn": redis.secret_arn,
     "backupVaultArn": backup.vault_arn,
 })
+pulumi.export("scans", {
+    "namespace": scan_access.namespace,
+    "serviceAccount": scan_access.service_account,
+    "githubTokenPoolArn": scan_access.token_pool_arn,
+    "repoCacheFileSystemId": repo_cache.file_system_id,
+    "repoCacheClaim": repo_cache.claim_name,
+    "repositoryUrls": registry.repository_urls,
+})
+pulumi.export("dashboard", {"bucket": dashboard.bucket_name, "domain": dashboard.distribution_domain})

@@ -162,6 +162,21 @@ class StackConfig(BaseModel):
     cache_snapshot_retention_days: int = Field(default=7, ge=1, le=35)
     """Days ElastiCache keeps daily snapshots. Default 7."""
 
+    scan_engines: tuple[str, ...] = ("sast", "secrets")
+    """Scan engines; each gets an ECR repository (and, with the scaler, a queue-driven job). Default sast, secrets."""
+    repo_cache_replication: bool = False
+    """Replicate the repository cache file system to backupCopyRegion. Default false (the cache refills from GitHub)."""
+    registry_replication: bool = False
+    """Replicate the scan engine images to backupCopyRegion. Default false."""
+    dashboard_price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = "PriceClass_100"
+    """CloudFront price class of the dashboard. Default PriceClass_100 (North America and Europe)."""
+    dashboard_domain: str | None = None
+    """Custom domain of the dashboard (an ACM certificate in us-east-1 is created for it). Default none."""
+    dashboard_hosted_zone_id: str | None = None
+    """Route 53 zone of dashboardDomain, for DNS validation and the alias records. Default none."""
+    dashboard_web_acl_arn: str | None = None
+    """WAFv2 web ACL (CLOUDFRONT scope, us-east-1) for the dashboard. Default none."""
+
     # ----- field rules -------------------------------------------------------------------
 
     @field_validator("vpc_cidr", "pod_cidr", mode="before")
@@ -313,6 +328,39 @@ class StackConfig(BaseModel):
             raise ValueError(f"{value} does not divide the day; use 1, 2, 3, 4, 6, 8, 12 or 24")
         return value
 
+    @field_validator("scan_engines")
+    @classmethod
+    def _engines(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must list at least one scan engine")
+        for engine in value:
+            if not re.match(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$", engine) or engine == "git-fetch":
+                raise ValueError(f"{engine!r} is not an engine name: 2-32 lower-case letters, digits or '-' "
+                                 "(and not 'git-fetch', the fetch step's image)")
+        return _no_duplicates(value)
+
+    @field_validator("dashboard_domain")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", value):
+            raise ValueError(f"{value!r} is not a lower-case DNS name such as 'dashboard.example.com'")
+        return value
+
+    @field_validator("dashboard_hosted_zone_id")
+    @classmethod
+    def _zone_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^Z[A-Z0-9]{1,31}$", value):
+            raise ValueError(f"{value!r} is not a Route 53 hosted zone id such as 'Z0123456789ABCDEFGHIJ'")
+        return value
+
+    @field_validator("dashboard_web_acl_arn")
+    @classmethod
+    def _web_acl(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^arn:aws[a-z-]*:wafv2:us-east-1:\d{12}:global/webacl/.+$", value):
+            raise ValueError(f"{value!r} is not a CLOUDFRONT-scope WAFv2 web ACL ARN "
+                             "(arn:aws:wafv2:us-east-1:<account>:global/webacl/...)")
+        return value
+
     @field_validator("broker_instance_type")
     @classmethod
     def _broker_type(cls, value: str) -> str:
@@ -373,6 +421,12 @@ class StackConfig(BaseModel):
                                   f"{self.database_backup_retention_days} days is below the 7 production needs")
             if self.backup_copy_region is None:
                 raise _KeyedError("backupCopyRegion", "production needs a second region for backup copies (region-level recovery)")
+        for key, enabled in (("repoCacheReplication", self.repo_cache_replication),
+                             ("registryReplication", self.registry_replication)):
+            if enabled and self.backup_copy_region is None:
+                raise _KeyedError(key, "replicates to backupCopyRegion, which is not set")
+        if self.dashboard_hosted_zone_id and not self.dashboard_domain:
+            raise _KeyedError("dashboardHostedZoneId", "is only used with dashboardDomain, which is not set")
         if self.backup_copy_region == self.region:
             raise _KeyedError("backupCopyRegion", f"must be another region than the stack's own ({self.region})")
         if self.database_deployment == "multi-az-cluster":

@@ -34,7 +34,7 @@ class DataAccess(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DataAccessArgs, k8s_provider: k8s.Provider,
                  opts: pulumi.ResourceOptions | None = None):
-        super().__init__("scanner:services:DataAccess", name, {"namespace": NAMESPACE}, opts)
+        super().__init__("scanner:services:DataAccess", name, {"kubernetesNamespace": NAMESPACE}, opts)
         in_cluster = pulumi.ResourceOptions(parent=self, provider=k8s_provider)
 
         role = aws.iam.Role(

@@ -37,6 +37,11 @@ SCAN_TAINT = {"key": "scanner.io/scan-jobs", "value": "true", "effect": "NoSched
 SYSTEM_LABEL = {"scanner.io/node-role": "system"}
 SYSTEM_TAINT = {"key": "CriticalAddonsOnly", "value": "true", "effect": "NoSchedule"}
 
+#: Taint the EFS CSI node agent removes once it has registered with the kubelet. Scan nodes
+#: start with it (a startup taint, which pods need not tolerate), so no scan lands on a fresh
+#: node before the driver can mount the repository cache ("driver not registered").
+EFS_STARTUP_TAINT = {"key": "efs.csi.aws.com/agent-not-ready", "effect": "NoExecute"}
+
 #: Discovery tag on the private subnets and the cluster security group.
 DISCOVERY_TAG = "karpenter.sh/discovery"
 
@@ -131,7 +136,8 @@ def _requirements(capacity_types: list[str], zones: list[str], diverse: bool) ->
 
 def node_pool(name: str, *, role: str, capacity_types: list[CapacityType], zones: list[str], limits: PoolLimits,
               weight: int, consolidate_after: str, budgets: list[dict[str, Any]],
-              taints: list[dict[str, str]] | None = None, expire_after: str = "720h",
+              taints: list[dict[str, str]] | None = None, startup_taints: list[dict[str, str]] | None = None,
+              expire_after: str = "720h",
               termination_grace_period: str | None = None, diverse: bool = False) -> dict[str, Any]:
     template_spec: dict[str, Any] = {
         "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": NODE_CLASS},
@@ -140,6 +146,8 @@ def node_pool(name: str, *, role: str, capacity_types: list[CapacityType], zones
     }
     if taints:
         template_spec["taints"] = taints
+    if startup_taints:
+        template_spec["startupTaints"] = startup_taints
     if termination_grace_period:
         template_spec["terminationGracePeriod"] = termination_grace_period
     return {
@@ -168,6 +176,7 @@ def scan_pools(zones: list[str], limits: PoolLimits, consolidate_after: str, fal
     lower weight and a share of the limits, so a spot drought slows scans but never stops them."""
     common = dict(
         role=SCAN_POOL, zones=zones, consolidate_after=consolidate_after, taints=[SCAN_TAINT],
+        startup_taints=[EFS_STARTUP_TAINT],
         # Nodes are replaced daily (fresh AMI, no drift build-up); a node being expired still
         # waits for its running scans, up to the longest scan plus margin.
         expire_after="24h", termination_grace_period=f"{job_deadline_minutes + 10}m",

@@ -18,15 +18,14 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components import eks_versions
+from components import eks_versions, karpenter_plan
 
 NFS_PORT = 2049
 ROOT_DIRECTORY = "/repo-cache"
 STORAGE_CLASS = "efs-repo-cache"
 CSI_SERVICE_ACCOUNT = "efs-csi-controller-sa"
-#: Taint the EFS CSI node agent removes once it has registered with the kubelet. Nodes start
-#: with it (Karpenter startupTaints) so no pod that mounts EFS lands before the driver is ready.
-STARTUP_TAINT = {"key": "efs.csi.aws.com/agent-not-ready", "effect": "NoExecute"}
+#: Scan nodes start with this taint and the driver removes it (see karpenter_plan).
+STARTUP_TAINT = karpenter_plan.EFS_STARTUP_TAINT
 
 
 @dataclass(frozen=True)
@@ -49,6 +48,8 @@ class RepositoryCacheArgs:
     replica_region: str | None = None
     """Region to replicate the file system to. Default none."""
     protect: bool = True
+    after: tuple[pulumi.Resource, ...] = ()
+    """What the claim waits for (the scan namespace)."""
 
 
 class RepositoryCache(pulumi.ComponentResource):
@@ -161,7 +162,7 @@ class RepositoryCache(pulumi.ComponentResource):
                 access_modes=["ReadWriteMany"], storage_class_name=STORAGE_CLASS,
                 volume_name=volume.metadata.name,
                 resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": args.capacity})),
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider),
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=list(args.after)),
         )
 
         self.file_system_id = file_system.id

@@ -40,7 +40,7 @@ class ScanAccess(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ScanAccessArgs, k8s_provider: k8s.Provider,
                  opts: pulumi.ResourceOptions | None = None):
-        super().__init__("scanner:scans:ScanAccess", name, {"namespace": NAMESPACE}, opts)
+        super().__init__("scanner:scans:ScanAccess", name, {"kubernetesNamespace": NAMESPACE}, opts)
         keep = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
 
         key = aws.kms.Key(f"{name}-tokens-key", description=f"{args.identifier} GitHub token pool",

@@ -99,6 +99,14 @@ _SHAPES: dict[str, tuple[str, str | None, str | None]] = {
     "aws:backup/plan:Plan": ("", None, None),
     "random:index/randomPassword:RandomPassword": ("", None, None),
     "random:index/randomId:RandomId": ("", None, None),
+    "aws:efs/fileSystem:FileSystem": ("fs-", None, None),
+    "aws:efs/accessPoint:AccessPoint": ("fsap-", None, None),
+    "aws:efs/mountTarget:MountTarget": ("fsmt-", None, None),
+    "aws:s3/bucket:Bucket": ("", None, "bucket"),
+    "aws:ecr/repository:Repository": ("", None, "name"),
+    "aws:cloudfront/distribution:Distribution": ("E", None, None),
+    "aws:cloudfront/originAccessControl:OriginAccessControl": ("E", None, None),
+    "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy": ("", None, None),
 }
 
 
@@ -175,6 +183,14 @@ class ScannerMocks(mocks.Mocks):
                    "aws:rds/proxy:Proxy", "aws:elasticache/subnetGroup:SubnetGroup",
                    "aws:elasticache/replicationGroup:ReplicationGroup", "aws:backup/vault:Vault"):
             return state[shape[2]]
+        if typ in ("aws:s3/bucket:Bucket", "aws:ecr/repository:Repository"):
+            return state[shape[2]]
+        if typ in ("aws:efs/fileSystem:FileSystem", "aws:efs/accessPoint:AccessPoint", "aws:efs/mountTarget:MountTarget"):
+            return f"{shape[0]}{_hex(seed, 17)}"
+        if typ in ("aws:cloudfront/distribution:Distribution", "aws:cloudfront/originAccessControl:OriginAccessControl"):
+            return "E" + _hex(seed, 13).upper()
+        if typ == "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy":
+            return _uuid(seed)
         if typ == "aws:secretsmanager/secret:Secret":
             return f"arn:aws:secretsmanager:{self.region}:{ACCOUNT_ID}:secret:{state['name']}-{_hex(seed, 6)}"
         if typ in ("random:index/randomPassword:RandomPassword", "random:index/randomId:RandomId"):
@@ -294,6 +310,28 @@ class ScannerMocks(mocks.Mocks):
             return {"hex": hex_, "dec": str(int(hex_, 16)), "b64Url": hex_, "b64Std": hex_}
         if typ == "aws:kms/key:Key":
             return {"arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{rid}", "keyId": rid}
+        if typ == "aws:efs/fileSystem:FileSystem":
+            return {"arn": f"arn:aws:elasticfilesystem:{region}:{ACCOUNT_ID}:file-system/{rid}",
+                    "dnsName": f"{rid}.efs.{region}.amazonaws.com", "ownerId": ACCOUNT_ID}
+        if typ == "aws:efs/accessPoint:AccessPoint":
+            return {"arn": f"arn:aws:elasticfilesystem:{region}:{ACCOUNT_ID}:access-point/{rid}"}
+        if typ == "aws:efs/mountTarget:MountTarget":
+            return {"dnsName": f"{state.get('fileSystemId')}.efs.{region}.amazonaws.com",
+                    "networkInterfaceId": "eni-" + _hex(seed, 17)}
+        if typ == "aws:s3/bucket:Bucket":
+            return {"arn": f"arn:aws:s3:::{rid}", "bucketDomainName": f"{rid}.s3.amazonaws.com",
+                    "bucketRegionalDomainName": f"{rid}.s3.{region}.amazonaws.com", "region": region}
+        if typ == "aws:ecr/repository:Repository":
+            return {"arn": f"arn:aws:ecr:{region}:{ACCOUNT_ID}:repository/{rid}", "registryId": ACCOUNT_ID,
+                    "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{rid}"}
+        if typ == "aws:cloudfront/distribution:Distribution":
+            return {"arn": f"arn:aws:cloudfront::{ACCOUNT_ID}:distribution/{rid}",
+                    "domainName": f"d{_hex(seed, 13)}.cloudfront.net", "hostedZoneId": "Z2FDTNDATAQYW2",
+                    "status": "Deployed", "etag": _hex(seed, 14).upper()}
+        if typ == "aws:cloudfront/originAccessControl:OriginAccessControl":
+            return {"etag": _hex(seed, 14).upper()}
+        if typ == "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy":
+            return {"etag": _hex(seed, 14).upper()}
         if typ == "aws:backup/vault:Vault":
             return {"arn": f"arn:aws:backup:{region}:{ACCOUNT_ID}:backup-vault:{rid}", "recoveryPoints": 0}
         if typ == "aws:backup/plan:Plan":
