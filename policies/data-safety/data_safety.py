@@ -8,9 +8,11 @@ from pulumi_policy import (
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 
-from stack_graph import UNKNOWN, path
+from stack_graph import UNKNOWN, StackGraph, known, path, short
 
 DB_INSTANCE = "aws:rds/instance:Instance"
 DB_CLUSTER = "aws:rds/cluster:Cluster"
@@ -127,5 +129,47 @@ POLICIES = [
         description="Requires databases and caches encrypted at rest, and ActiveMQ brokers on customer managed keys.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=encrypted_at_rest,
+    ),
+]
+
+
+# ----- file systems and buckets: rules across resources ---------------------------------------
+
+FILE_SYSTEM = "aws:efs/fileSystem:FileSystem"
+EFS_BACKUP_POLICY = "aws:efs/backupPolicy:BackupPolicy"
+BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+
+
+def efs_backups_on(args: StackValidationArgs, report: ReportViolation) -> None:
+    graph = StackGraph(args.resources)
+    for file_system in graph.of_type(FILE_SYSTEM):
+        policies = graph.referencing(EFS_BACKUP_POLICY, "fileSystemId", file_system)
+        if not any(known(p, "backupPolicy", {}).get("status") == "ENABLED" for p in policies):
+            report(f"{short(file_system)} has no AWS Backup policy ENABLED; add an aws.efs.BackupPolicy.",
+                   file_system.urn)
+
+
+def s3_versioning_on(args: StackValidationArgs, report: ReportViolation) -> None:
+    graph = StackGraph(args.resources)
+    for bucket in graph.of_type(BUCKET):
+        configs = graph.referencing(BUCKET_VERSIONING, "bucket", bucket)
+        if not any(known(c, "versioningConfiguration", {}).get("status") == "Enabled" for c in configs):
+            report(f"{short(bucket)} is not versioned: an overwrite or delete loses the object. Add a "
+                   "BucketVersioning with status Enabled.", bucket.urn)
+
+
+POLICIES += [
+    StackValidationPolicy(
+        name="efs-backups-on",
+        description="Requires AWS Backup enabled on every EFS file system.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=efs_backups_on,
+    ),
+    StackValidationPolicy(
+        name="s3-versioning-on",
+        description="Requires versioning on every S3 bucket.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=s3_versioning_on,
     ),
 ]

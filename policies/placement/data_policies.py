@@ -159,3 +159,46 @@ POLICIES = [
         validate=cache_failover_multi_az,
     ),
 ]
+
+
+# ----- repository cache ----------------------------------------------------------------------
+
+FILE_SYSTEM = "aws:efs/fileSystem:FileSystem"
+MOUNT_TARGET = "aws:efs/mountTarget:MountTarget"
+
+
+def file_system_every_az(args: StackValidationArgs, report: ReportViolation) -> None:
+    """A node in a zone without a mount target cannot mount the cache: its scans fail."""
+    graph = StackGraph(args.resources)
+    zones = stack_zones(graph)
+    for file_system in graph.of_type(FILE_SYSTEM):
+        targets = graph.referencing(MOUNT_TARGET, "fileSystemId", file_system)
+        covered: set[str] = set()
+        for target in targets:
+            covered |= subnet_zones(graph, target, "subnetId") or set()
+        missing = [z for z in zones if z not in covered]
+        if missing:
+            report(f"{short(file_system)} has no mount target in {', '.join(missing)}; nodes there cannot mount it. "
+                   "Add a mount target in the private subnet of every zone.", file_system.urn)
+
+
+def file_system_regional(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type == FILE_SYSTEM and path(args.props, "availabilityZoneName") is not None:
+        report("the file system is One Zone storage: it is lost with its zone. Remove availabilityZoneName "
+               "(Regional storage keeps data in several zones).")
+
+
+POLICIES += [
+    StackValidationPolicy(
+        name="efs-mount-target-every-az",
+        description="Requires an EFS mount target in every zone of the stack for every file system.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=file_system_every_az,
+    ),
+    ResourceValidationPolicy(
+        name="efs-not-one-zone",
+        description="Refuses One Zone EFS file systems.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=file_system_regional,
+    ),
+]
