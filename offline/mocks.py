@@ -330,6 +330,17 @@ class ScannerMocks(mocks.Mocks):
                     "status": "Deployed", "etag": _hex(seed, 14).upper()}
         if typ == "aws:cloudfront/originAccessControl:OriginAccessControl":
             return {"etag": _hex(seed, 14).upper()}
+        if typ == "aws:acm/certificate:Certificate":
+            domain = state.get("domainName", "")
+            return {"arn": f"arn:aws:acm:{region}:{ACCOUNT_ID}:certificate/{_uuid(seed)}", "status": "PENDING_VALIDATION",
+                    "domainValidationOptions": [{
+                        "domainName": domain, "resourceRecordName": f"_{_hex(seed, 32)}.{domain}.",
+                        "resourceRecordType": "CNAME",
+                        "resourceRecordValue": f"_{_hex(seed + 'v', 32)}.xlfgrmvvlj.acm-validations.aws."}]}
+        if typ == "aws:acm/certificateValidation:CertificateValidation":
+            return {"certificateArn": state.get("certificateArn")}
+        if typ == "aws:route53/record:Record":
+            return {"fqdn": str(state.get("name", "")).rstrip(".")}
         if typ == "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy":
             return {"etag": _hex(seed, 14).upper()}
         if typ == "aws:backup/vault:Vault":

@@ -58,6 +58,19 @@ def assert_preview_refuses(policies, capsys, tmp_path) -> None:
     assert out.splitlines()[-1].startswith("Result: FAIL")
 
 
+def change(cls, resource_name: str, **overrides):
+    """A fault: one resource of the real program declared with `overrides` (None removes an argument)."""
+    def inject(monkeypatch):
+        original = cls.__init__
+
+        def init(self, registered_name, /, opts=None, **kwargs):
+            if registered_name == resource_name:
+                kwargs.update(overrides)
+            original(self, registered_name, opts=opts, **kwargs)
+        monkeypatch.setattr(cls, "__init__", init)
+    return inject
+
+
 def of_type(record: StackRecord, type_: str) -> list[dict]:
     return [r for r in record.resources if r["type"] == type_]
 

@@ -4,24 +4,11 @@ passes all three; each deliberate fault is refused by name; dev's opt-outs are e
 import pulumi_aws as aws
 import pytest
 
-from conftest import PLACEMENT, ROOT, SECURITY, assert_preview_refuses, gate, mandatory, run
+from conftest import PLACEMENT, ROOT, SECURITY, assert_preview_refuses, change, gate, mandatory, run
 
 DATA_SAFETY = ROOT / "policies" / "data-safety"
 PACKS = (PLACEMENT, DATA_SAFETY, SECURITY)
 MODES = ["preview", "update"]
-
-
-def change(cls, resource_name: str, **overrides):
-    """A fault: one resource of the real program declared with `overrides`."""
-    def inject(monkeypatch):
-        original = cls.__init__
-
-        def init(self, name, opts=None, **kwargs):
-            if name == resource_name:
-                kwargs.update(overrides)
-            original(self, name, opts=opts, **kwargs)
-        monkeypatch.setattr(cls, "__init__", init)
-    return inject
 
 
 FAULTS = {

@@ -24,12 +24,13 @@ def test_prod_passes_and_every_policy_decides(mode):
     # Nothing skipped as "can't run during preview": the rules decide on unknown ids too.
     assert result.diagnostics == []
     [pack] = result.packs
-    assert (pack.name, pack.version) == ("scanner-placement", "0.3.0")
+    assert (pack.name, pack.version) == ("scanner-placement", "0.4.0")
     assert set(pack.policies) == {"network-subnet-tiers-every-az", "network-nat-per-az",
                                   "network-s3-endpoint-every-route-table", "eks-cluster-subnets-every-az",
                                   "eks-node-group-every-az", "karpenter-node-pool-every-az",
                                   "karpenter-scan-pool-offers-spot", "rds-multi-az", "data-subnet-groups-every-az",
-                                  "rds-replica-other-az", "mq-cluster-multi-az", "elasticache-failover-multi-az"}
+                                  "rds-replica-other-az", "mq-cluster-multi-az", "elasticache-failover-multi-az",
+                                  "efs-mount-target-every-az", "efs-not-one-zone"}
 
 
 def drop_private_subnet_in_b(original):
@@ -55,8 +56,10 @@ FAULTS = {
 }
 
 
-#: A zone without a private subnet also leaves the cluster, its nodes and the broker a zone short.
-ALSO_REFUSED = {"missing-subnet": {"eks-cluster-subnets-every-az", "eks-node-group-every-az", "mq-cluster-multi-az"}}
+#: A zone without a private subnet also leaves the cluster, its nodes, the broker and the
+#: repository cache a zone short.
+ALSO_REFUSED = {"missing-subnet": {"eks-cluster-subnets-every-az", "eks-node-group-every-az", "mq-cluster-multi-az",
+                                   "efs-mount-target-every-az"}}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -108,6 +111,7 @@ def test_all_key_lowers_every_level(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("content,message", [
     ({"network-nat-per-zone": "advisory"}, "'network-nat-per-zone' is not a policy of pack scanner-placement (policies: data-subnet-groups-every-az, "
+     "efs-mount-target-every-az, efs-not-one-zone, "
      "eks-cluster-subnets-every-az, eks-node-group-every-az, elasticache-failover-multi-az, karpenter-node-pool-every-az, "
      "karpenter-scan-pool-offers-spot, mq-cluster-multi-az, network-nat-per-az, network-s3-endpoint-every-route-table, "
      "network-subnet-tiers-every-az, rds-multi-az, rds-replica-other-az)"),
