@@ -23,7 +23,10 @@ BARE_IMPORT = (
     "pulumi_aws.ec2.Vpc; pulumi_aws.iam.Role; pulumi_aws.cloudwatch.LogGroup; pulumi_aws.eks.NodeGroup; "
     "pulumi_aws.kms.Key; pulumi_aws.sqs.Queue; pulumi_aws.rds.Instance; pulumi_aws.mq.Broker; "
     "pulumi_aws.elasticache.ReplicationGroup; pulumi_aws.backup.Plan; pulumi_aws.secretsmanager.Secret; "
-    "pulumi_random.RandomPassword; pulumi_kubernetes.helm.v3.Release; "
+    "pulumi_aws.efs.FileSystem; pulumi_aws.ecr.Repository; pulumi_aws.s3.Bucket; pulumi_aws.cloudfront.Distribution; "
+    "pulumi_aws.acm.Certificate; pulumi_aws.route53.Record; "
+    "pulumi_random.RandomPassword; pulumi_kubernetes.helm.v3.Release; pulumi_kubernetes.storage.v1.StorageClass; "
+    "pulumi_kubernetes.batch.v1.JobSpecArgs; "
     "pulumi_kubernetes.apiextensions.CustomResource; pulumi_kubernetes.flowcontrol.v1.FlowSchema; "
     "pulumi_kubernetes.core.v1.Namespace; pulumi_kubernetes.meta.v1.ObjectMetaArgs"
 )

@@ -260,13 +260,14 @@ class PolicyGate:
     def analyze(self, resources: list[dict[str, Any]]) -> GateResult:
         self.start()
         by_urn = {r["urn"]: r for r in resources}
+        requests, stack_request = self._requests(resources, by_urn)
 
         def one_pack(proc, pack_dir) -> tuple[PackInfo, list[Diagnostic]]:
             stub = self._connect(proc, pack_dir)
             try:
                 info = self._describe(stub, pack_dir)
                 self._configure(stub, info)
-                return info, self._run(stub, info, resources, by_urn)
+                return info, self._run(stub, info, requests, stack_request)
             except grpc.RpcError as exc:
                 raise GateError(f"policy pack {pack_dir.name} failed: {exc.details()}") from None
 
@@ -316,16 +317,16 @@ class PolicyGate:
     def _options(self, record) -> analyzer_pb2.AnalyzerResourceOptions:
         return analyzer_pb2.AnalyzerResourceOptions(protect=record["protect"], parent=record["parent"] or "")
 
-    def _run(self, stub, info: PackInfo, resources, by_urn) -> list[Diagnostic]:
-        replies = []
-        for record in resources:
-            if record["type"] == "pulumi:pulumi:Stack":
-                continue
-            replies.append(stub.Analyze(analyzer_pb2.AnalyzeRequest(
+    def _requests(self, resources, by_urn) -> tuple[list, analyzer_pb2.AnalyzeStackRequest]:
+        """Every Analyze request and the AnalyzeStack request, built once and sent to each pack."""
+        requests = [
+            analyzer_pb2.AnalyzeRequest(
                 type=record["type"], urn=record["urn"], name=record["name"],
                 properties=_struct(record["inputs"]), options=self._options(record),
                 provider=self._provider(record, by_urn),
-            )))
+            )
+            for record in resources if record["type"] != "pulumi:pulumi:Stack"
+        ]
         stack_request = analyzer_pb2.AnalyzeStackRequest()
         for record in resources:
             resource = stack_request.resources.add(
@@ -338,6 +339,12 @@ class PolicyGate:
                 resource.provider.CopyFrom(provider)
             for prop, urns in record["propertyDependencies"].items():
                 resource.propertyDependencies[prop].urns.extend(urns)
+        return requests, stack_request
+
+    def _run(self, stub, info: PackInfo, requests, stack_request) -> list[Diagnostic]:
+        # Resource by resource as the engine does, without waiting on each round trip.
+        pending = [stub.Analyze.future(request) for request in requests]
+        replies = [call.result() for call in pending]
         replies.append(stub.AnalyzeStack(stack_request))
         return [
             Diagnostic(d.policyPackName or info.name, d.policyName, LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
