@@ -46,6 +46,17 @@ def mandatory(result) -> list[str]:
     return sorted({d.policy for d in result.diagnostics if d.level == "mandatory"})
 
 
+def assert_gate_refuses(fault, mode: str, monkeypatch, packs) -> None:
+    """Inject `fault` (inject, policies, message) into prod, run the packs: exactly those policies
+    are violated, and one of their messages says `message`."""
+    inject, policies, message = fault
+    inject(monkeypatch)
+    result = gate(run("prod", mode), packs=packs)
+    assert mandatory(result) == sorted(policies), [(d.policy, d.message) for d in result.diagnostics]
+    assert any(message in d.message for d in result.diagnostics if d.policy in policies), \
+        [d.message for d in result.diagnostics]
+
+
 def assert_preview_refuses(policies, capsys, tmp_path) -> None:
     """`python -m offline.preview --stack prod` exits 1 and names each policy."""
     from offline import preview
