@@ -223,6 +223,7 @@ repo_cache = RepositoryCache(
         replica_region=config.backup_copy_region if config.repo_cache_replication else None,
         protect=protect,
         after=(scan_access.namespace_resource,),
+        driver_after=(cluster.pod_identity_agent,),
     ),
     k8s_provider=cluster.provider,
     opts=with_provider,

@@ -427,6 +427,9 @@ class StackConfig(BaseModel):
                 raise _KeyedError(key, "replicates to backupCopyRegion, which is not set")
         if self.dashboard_hosted_zone_id and not self.dashboard_domain:
             raise _KeyedError("dashboardHostedZoneId", "is only used with dashboardDomain, which is not set")
+        if self.dashboard_domain and not self.dashboard_hosted_zone_id:
+            raise _KeyedError("dashboardDomain", "needs dashboardHostedZoneId: CloudFront takes only an issued "
+                              "certificate, and the program validates it through that zone")
         if self.backup_copy_region == self.region:
             raise _KeyedError("backupCopyRegion", f"must be another region than the stack's own ({self.region})")
         if self.database_deployment == "multi-az-cluster":

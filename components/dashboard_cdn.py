@@ -4,7 +4,8 @@ The bucket is reachable only by this distribution (origin access control, SigV4,
 conditioned on the distribution's ARN), versioned, encrypted, and logged. CloudFront serves
 HTTPS only (HTTP is redirected), with TLS 1.2 or newer on a custom domain, compression, HTTP/3,
 security headers, and the single-page-app fallback: without `s3:ListBucket` a missing object is
-a 403, not a 404, so both map to `/index.html`.
+a 403, not a 404; the distribution may therefore list the bucket, so a missing object is a
+404, which alone maps to `/index.html` (a 403 from a WAF block stays a 403).
 
 The bucket policy references the distribution (its ARN), and the distribution references only
 the bucket's domain and the origin access control, never the policy: no dependency cycle.
@@ -113,13 +114,10 @@ class DashboardCdn(pulumi.ComponentResource):
                 cache_policy_id=CACHING_OPTIMIZED,
                 response_headers_policy_id=headers.id,
             ),
-            # Single-page app: unknown paths are the app's routes. Without s3:ListBucket, S3
-            # answers a missing key with 403, so 403 is mapped as well as 404.
-            custom_error_responses=[
-                aws.cloudfront.DistributionCustomErrorResponseArgs(
-                    error_code=code, response_code=200, response_page_path="/index.html", error_caching_min_ttl=10)
-                for code in (403, 404)
-            ],
+            # Single-page app: unknown paths are the app's routes. With s3:ListBucket granted to
+            # this distribution a missing key is a 404; a 403 (a WAF block) is left alone.
+            custom_error_responses=[aws.cloudfront.DistributionCustomErrorResponseArgs(
+                error_code=404, response_code=200, response_page_path="/index.html", error_caching_min_ttl=10)],
             restrictions=aws.cloudfront.DistributionRestrictionsArgs(
                 geo_restriction=aws.cloudfront.DistributionRestrictionsGeoRestrictionArgs(restriction_type="none")),
             viewer_certificate=aws.cloudfront.DistributionViewerCertificateArgs(
@@ -128,7 +126,8 @@ class DashboardCdn(pulumi.ComponentResource):
             if certificate_arn else aws.cloudfront.DistributionViewerCertificateArgs(cloudfront_default_certificate=True),
             logging_config=aws.cloudfront.DistributionLoggingConfigArgs(
                 bucket=logs.bucket_domain_name, prefix="cloudfront/", include_cookies=False),
-            opts=child,
+            # CloudFront checks that the log bucket takes ACLs when the distribution is created.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self._log_acl),
         )
         aws.s3.BucketPolicy(
             f"{name}-assets",
@@ -176,8 +175,9 @@ class DashboardCdn(pulumi.ComponentResource):
                 noncurrent_version_expiration=(
                     aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(noncurrent_days=7)))],
             opts=child)
-        aws.s3.BucketAcl(f"{name}-logs", bucket=logs.id, acl="log-delivery-write",
-                         opts=pulumi.ResourceOptions(parent=logs, depends_on=[ownership]))
+        acl = aws.s3.BucketAcl(f"{name}-logs", bucket=logs.id, acl="log-delivery-write",
+                               opts=pulumi.ResourceOptions(parent=logs, depends_on=[ownership]))
+        self._log_acl = [ownership, acl]
         return logs
 
     def _certificate(self, name: str, args: DashboardCdnArgs) -> pulumi.Output[str]:
@@ -205,6 +205,10 @@ def bucket_policy(bucket_arn: str, distribution_arn: str) -> dict:
         "Statement": [
             {"Sid": "AllowCloudFrontRead", "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"},
              "Action": "s3:GetObject", "Resource": f"{bucket_arn}/*",
+             "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}}},
+            # Listing lets S3 answer a missing object with 404 rather than 403.
+            {"Sid": "AllowCloudFrontList", "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"},
+             "Action": "s3:ListBucket", "Resource": bucket_arn,
              "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}}},
             {"Sid": "DenyWithoutTls", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
              "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},

@@ -171,7 +171,7 @@ def node_pool(name: str, *, role: str, capacity_types: list[CapacityType], zones
 
 
 def scan_pools(zones: list[str], limits: PoolLimits, consolidate_after: str, fallback_percent: int,
-               job_deadline_minutes: int = 35) -> list[dict[str, Any]]:
+               job_deadline_minutes: int = 40) -> list[dict[str, Any]]:
     """The spot scan pool, and (unless `fallback_percent` is 0) its on-demand fallback with a
     lower weight and a share of the limits, so a spot drought slows scans but never stops them."""
     common = dict(

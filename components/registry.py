@@ -68,6 +68,20 @@ class Registry(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=repository))
             self.repository_urls[engine] = repository.repository_url
         if args.replica_region:
+            # Repositories ECR creates in the replica region take their settings from a creation
+            # template there; without one they would have mutable tags and no lifecycle.
+            aws.ecr.RepositoryCreationTemplate(
+                f"{name}-replica-template",
+                region=args.replica_region,
+                prefix=REPOSITORY_PREFIX,
+                applied_fors=["REPLICATION"],
+                description="Scan engine images replicated from the primary region",
+                image_tag_mutability="IMMUTABLE",
+                encryption_configurations=[aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(
+                    encryption_type="KMS")],
+                lifecycle_policy=json.dumps(lifecycle_policy(args.keep_tagged_images, args.untagged_days)),
+                opts=pulumi.ResourceOptions(parent=self))
+            # One replication configuration per registry: this stack owns the account's in its region.
             aws.ecr.ReplicationConfiguration(
                 f"{name}-replication",
                 replication_configuration=aws.ecr.ReplicationConfigurationReplicationConfigurationArgs(rules=[

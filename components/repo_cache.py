@@ -50,6 +50,8 @@ class RepositoryCacheArgs:
     protect: bool = True
     after: tuple[pulumi.Resource, ...] = ()
     """What the claim waits for (the scan namespace)."""
+    driver_after: tuple[pulumi.Resource, ...] = ()
+    """What the CSI add-on waits for (the Pod Identity agent, for its credentials)."""
 
 
 class RepositoryCache(pulumi.ComponentResource):
@@ -136,7 +138,8 @@ class RepositoryCache(pulumi.ComponentResource):
             parameters=pulumi.Output.from_input(file_system.id).apply(lambda fs: {
                 "provisioningMode": "efs-ap", "fileSystemId": fs, "directoryPerms": "700",
                 "basePath": "/dynamic", "uid": str(args.owner_uid), "gid": str(args.owner_gid)}),
-            reclaim_policy="Retain",
+            # Dynamic claims are scratch: their access points go with them (the quota is 1,000).
+            reclaim_policy="Delete",
             volume_binding_mode="Immediate",
             opts=in_cluster,
         )
@@ -147,7 +150,10 @@ class RepositoryCache(pulumi.ComponentResource):
                 capacity={"storage": args.capacity},
                 access_modes=["ReadWriteMany"],
                 persistent_volume_reclaim_policy="Retain",
-                storage_class_name=STORAGE_CLASS,
+                # The static pair has no class and the volume is reserved for its claim, so no
+                # other claim can take it and a re-created claim binds to it again.
+                storage_class_name="",
+                claim_ref=k8s.core.v1.ObjectReferenceArgs(namespace=args.namespace, name=args.claim_name),
                 csi=k8s.core.v1.CSIPersistentVolumeSourceArgs(
                     driver="efs.csi.aws.com",
                     # An access point in the handle mounts through it, with TLS.
@@ -159,7 +165,7 @@ class RepositoryCache(pulumi.ComponentResource):
             f"{name}-claim",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=args.claim_name, namespace=args.namespace),
             spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                access_modes=["ReadWriteMany"], storage_class_name=STORAGE_CLASS,
+                access_modes=["ReadWriteMany"], storage_class_name="",
                 volume_name=volume.metadata.name,
                 resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": args.capacity})),
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=list(args.after)),
@@ -192,11 +198,12 @@ class RepositoryCache(pulumi.ComponentResource):
                 role_arn=role.arn, service_account=CSI_SERVICE_ACCOUNT)],
             # The controller is cluster-critical: on the system nodes. The node agent tolerates
             # every taint by default, so it also runs on the tainted scan nodes.
-            configuration_values=json.dumps({"controller": {"tolerations": [
-                {"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}]}}),
+            configuration_values=json.dumps({"controller": {
+                "nodeSelector": karpenter_plan.SYSTEM_LABEL,
+                "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}]}}),
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment, *args.driver_after]),
         )
 
 

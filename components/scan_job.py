@@ -3,9 +3,12 @@ instantiates it per engine and the tests read it without a Pulumi runtime.
 
 How a scan job gets its source:
 
-1. `claim` (the engine image, `claim` command): takes one scan request off the queue and
-   writes it to an in-memory volume of the pod as shell variables (`REPO_URL`, `REPO_REF`,
-   `REPO_KEY`, and a GitHub token it picked from the token pool with the job's own IAM role).
+1. `claim` (the engine image, `claim --job <job name>`): takes the Job's scan request and
+   writes it to an in-memory volume as `KEY=value` lines (`REPO_URL`, `REPO_REF`, `REPO_KEY`, and
+   a GitHub token it picked from the token pool with the job's own IAM role). The contract: a
+   request is bound to the Job, so a pod re-created for the same Job (after a spot interruption)
+   claims the same request, not another one; the engine settles the queue delivery only once
+   the binding is stored.
 2. `fetch` (a git image): under a per-repository lock on the shared EFS cache, creates the
    repository's bare mirror on first use, then fetches only the requested ref, shallow and
    single-branch, and checks it out into the work volume. Other repositories are fetched in
@@ -21,9 +24,11 @@ import pulumi_kubernetes as k8s
 
 from components import karpenter_plan
 
-#: Longest scan the service promises, and the margin for claiming, fetching and reporting.
+#: Longest scan the service promises, and the margin for claiming, waiting for the repository's
+#: lock (at most LOCK_WAIT_SECONDS), fetching and reporting.
 MAX_SCAN_MINUTES = 30
-DEADLINE_MARGIN_MINUTES = 5
+LOCK_WAIT_SECONDS = 300
+DEADLINE_MARGIN_MINUTES = 10
 CACHE_MOUNT = "/cache"
 WORK_MOUNT = "/work"
 #: The claimed request, with its GitHub token: in memory, never on the node's disk.
@@ -33,28 +38,49 @@ SCAN_UID = 10001
 SCAN_GID = 10001
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 
-#: The `fetch` step. Shell, so it runs in any small git image that has flock (busybox has it).
+#: The `fetch` step. POSIX shell, so it runs in any small image with git and flock (busybox has
+#: it). Paths come from the environment so the tests can run it against a local repository.
 FETCH_SCRIPT = """\
 set -eu
-. /run/scan/request.env
-mirror="/cache/repos/${REPO_KEY}.git"
-mkdir -p /cache/repos /cache/locks
-# One writer per repository at a time: a second job for the same repository waits here.
-exec 9>"/cache/locks/${REPO_KEY}.lock"
-flock -w 900 9
-if [ ! -d "$mirror" ]; then
-  git init --quiet --bare "$mirror"
-  git -C "$mirror" remote add origin "$REPO_URL"
+cache="${CACHE_DIR:-/cache}"
+work="${WORK_DIR:-/work}"
+request="${REQUEST_FILE:-/run/scan/request.env}"
+# The request is data, not code: read only the three keys and the token, never source the file.
+value() { sed -n "s/^$1=//p" "$request" | head -n 1; }
+REPO_URL="$(value REPO_URL)"; REPO_REF="$(value REPO_REF)"; REPO_KEY="$(value REPO_KEY)"
+GITHUB_TOKEN="$(value GITHUB_TOKEN)"
+case "$REPO_KEY" in ''|*[!A-Za-z0-9._-]*|.*) echo "fetch: bad REPO_KEY" >&2; exit 2;; esac
+if [ -n "$GITHUB_TOKEN" ]; then
+  # GitHub's git endpoint takes Basic auth; passed by environment, never on a command line.
+  export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=http.extraHeader
+  export GIT_CONFIG_VALUE_0="Authorization: Basic $(printf 'x-access-token:%s' "$GITHUB_TOKEN" | base64 | tr -d '\\n')"
 fi
-# Only the requested ref, shallow, no tags: the cache already holds the rest of the history it has seen.
-git -C "$mirror" -c "http.extraHeader=Authorization: Bearer ${GITHUB_TOKEN}" \\
-  fetch --quiet --depth=1 --no-tags origin "+${REPO_REF}:refs/scan/${REPO_REF##*/}"
-commit="$(git -C "$mirror" rev-parse "refs/scan/${REPO_REF##*/}")"
+mirror="$cache/repos/$REPO_KEY.git"
+mkdir -p "$cache/repos" "$cache/locks"
+# One writer per repository at a time (NFSv4.1 locks hold across nodes); other repositories
+# are fetched in parallel by other jobs.
+exec 9>"$cache/locks/$REPO_KEY.lock"
+flock -w "${LOCK_WAIT_SECONDS:-300}" 9
+fresh_mirror() {
+  # Built aside and moved into place, so a job killed half-way never leaves a broken mirror.
+  rm -rf "$mirror.new.$$"
+  git init --quiet --bare "$mirror.new.$$"
+  rm -rf "$mirror"
+  mv "$mirror.new.$$" "$mirror"
+}
+[ -d "$mirror/objects" ] || fresh_mirror
+# Under the lock nobody else is writing: lock files left by a killed job are stale.
+rm -f "$mirror/shallow.lock" "$mirror/index.lock" "$mirror"/refs/scan/*.lock
+# Only the requested ref, shallow, no tags; from the URL itself, so no remote config can rot.
+fetch() { git -C "$mirror" fetch --quiet --depth=1 --no-tags "$REPO_URL" "+$REPO_REF:refs/scan/head"; }
+fetch || { fresh_mirror; fetch; }
+commit="$(git -C "$mirror" rev-parse refs/scan/head)"
 flock -u 9
-# The checkout goes to the pod's own volume; the cache is shared and never checked out in place.
-mkdir -p /work/src
-git -C "$mirror" archive "$commit" | tar -x -C /work/src
-echo "$commit" > /work/commit
+# A checkout, not `git archive`: the scanned repository's .gitattributes must not hide files.
+rm -rf "$work/src" && mkdir -p "$work/src"
+GIT_INDEX_FILE="$work/.index" git --git-dir="$mirror" --work-tree="$work/src" checkout --quiet -f "$commit" -- .
+rm -f "$work/.index"
+echo "$commit" > "$work/commit"
 """
 
 
@@ -83,7 +109,9 @@ def active_deadline_seconds() -> int:
 
 def scan_job_spec(args: ScanJobArgs) -> k8s.batch.v1.JobSpecArgs:
     labels = {"app.kubernetes.io/name": "scan-engine", "scanner.io/engine": args.engine}
-    env = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(args.env.items())]
+    env = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted({**args.env, "HOME": "/tmp"}.items())]
+    env.append(k8s.core.v1.EnvVarArgs(name="JOB_NAME", value_from=k8s.core.v1.EnvVarSourceArgs(
+        field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.labels['batch.kubernetes.io/job-name']"))))
     resources = k8s.core.v1.ResourceRequirementsArgs(
         requests={"cpu": args.cpu, "memory": args.memory, "ephemeral-storage": "10Gi"},
         limits={"memory": args.memory, "ephemeral-storage": "20Gi"},  # no CPU limit: spare CPU is free speed
@@ -93,13 +121,14 @@ def scan_job_spec(args: ScanJobArgs) -> k8s.batch.v1.JobSpecArgs:
         capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
     )
     work = k8s.core.v1.VolumeMountArgs(name="work", mount_path=WORK_MOUNT)
+    tmp = k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")  # root file systems are read-only
     request = k8s.core.v1.VolumeMountArgs(name="request", mount_path=REQUEST_MOUNT)
     cache = k8s.core.v1.VolumeMountArgs(name="repo-cache", mount_path=CACHE_MOUNT)
     small = k8s.core.v1.ResourceRequirementsArgs(requests={"cpu": "250m", "memory": "256Mi"},
                                                  limits={"memory": "512Mi"})
     return k8s.batch.v1.JobSpecArgs(
-        # A scan is never retried by Kubernetes after it fails on its own; a node taken away
-        # (spot interruption, consolidation) does not count against it.
+        # One retry for a failed claim or fetch; a failing scan fails the Job at once; a node
+        # taken away (spot interruption) re-creates the pod without counting against it.
         backoff_limit=1,
         pod_failure_policy=k8s.batch.v1.PodFailurePolicyArgs(rules=[
             k8s.batch.v1.PodFailurePolicyRuleArgs(
@@ -132,21 +161,26 @@ def scan_job_spec(args: ScanJobArgs) -> k8s.batch.v1.JobSpecArgs:
                 ),
                 init_containers=[
                     k8s.core.v1.ContainerArgs(
-                        name="claim", image=args.image, args=["claim", "--output", f"{REQUEST_MOUNT}/request.env"],
-                        env=env, volume_mounts=[request], resources=small, security_context=container_security),
+                        name="claim", image=args.image,
+                        args=["claim", "--job", "$(JOB_NAME)", "--output", f"{REQUEST_MOUNT}/request.env"],
+                        env=env, volume_mounts=[request, tmp], resources=small, security_context=container_security),
                     k8s.core.v1.ContainerArgs(
                         name="fetch", image=args.git_image, command=["/bin/sh", "-c", FETCH_SCRIPT],
-                        volume_mounts=[request, work, cache], resources=small, security_context=container_security),
+                        env=[k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
+                             k8s.core.v1.EnvVarArgs(name="LOCK_WAIT_SECONDS", value=str(LOCK_WAIT_SECONDS))],
+                        volume_mounts=[request, work, cache, tmp], resources=small, security_context=container_security),
                 ],
                 containers=[k8s.core.v1.ContainerArgs(
                     name="scan", image=args.image, args=["scan", "--source", f"{WORK_MOUNT}/src"],
-                    env=env, volume_mounts=[request, work, k8s.core.v1.VolumeMountArgs(
-                        name="repo-cache", mount_path=CACHE_MOUNT, read_only=True)],
+                    # Neither the shared cache (other repositories) nor the claimed token: the scan
+                    # reads only its own checkout.
+                    env=env, volume_mounts=[work, tmp],
                     resources=resources, security_context=container_security,
                 )],
                 volumes=[
                     k8s.core.v1.VolumeArgs(name="request", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
                         medium="Memory", size_limit="1Mi")),
+                    k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="2Gi")),
                     k8s.core.v1.VolumeArgs(name="work", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="20Gi")),
                     k8s.core.v1.VolumeArgs(name="repo-cache", persistent_volume_claim=(
                         k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(claim_name=args.cache_claim))),

@@ -1,7 +1,12 @@
 """How a scan job gets its source: the job template (a pure function), the repository cache,
 the token pool, the registry; and the dashboard CDN."""
 
+import base64
 import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +16,7 @@ from components.registry import lifecycle_policy
 from components.scan_job import (
     DO_NOT_DISRUPT,
     FETCH_SCRIPT,
+    LOCK_WAIT_SECONDS,
     MAX_SCAN_MINUTES,
     SCAN_GID,
     SCAN_UID,
@@ -52,8 +58,13 @@ def test_job_runs_only_on_the_spot_scan_pool(job):
 
 
 def test_job_deadline_covers_the_longest_scan_and_finished_jobs_are_cleaned_up(job):
-    assert job.active_deadline_seconds == active_deadline_seconds() > MAX_SCAN_MINUTES * 60
-    assert job.active_deadline_seconds <= (MAX_SCAN_MINUTES + 10) * 60
+    # The deadline counts from the Job's start: the longest scan plus the longest wait for a
+    # repository's lock must fit, with room for claiming and fetching.
+    assert job.active_deadline_seconds == active_deadline_seconds() > MAX_SCAN_MINUTES * 60 + LOCK_WAIT_SECONDS
+    assert job.active_deadline_seconds <= (MAX_SCAN_MINUTES + 15) * 60
+    # ...and a scan node being expired waits longer than that for its running scans.
+    [spot, _] = karpenter_plan.scan_pools(ZONES, karpenter_plan.PoolLimits(8, 32), "1m", 25)
+    assert int(spot["spec"]["template"]["spec"]["terminationGracePeriod"][:-1]) * 60 > job.active_deadline_seconds
     assert job.ttl_seconds_after_finished > 0
     # A node taken away (spot, consolidation) does not count as a failure of the scan.
     ignore = job.pod_failure_policy.rules[0]
@@ -68,18 +79,22 @@ def test_job_mounts_the_cache_and_fetches_before_scanning(job):
     fetch = spec.init_containers[1]
     assert "/cache" in {m.mount_path for m in fetch.volume_mounts}
     [scan] = spec.containers
-    [scan_cache] = [m for m in scan.volume_mounts if m.name == "repo-cache"]
-    assert scan_cache.read_only is True  # only the fetch step writes the shared cache
+    # The scan sees its own checkout only: not the shared cache (other repositories), not the token.
+    assert {m.name for m in scan.volume_mounts} == {"work", "tmp"}
     assert spec.service_account_name == "scan-engine" and spec.restart_policy == "Never"
+    claim = spec.init_containers[0]
+    assert "$(JOB_NAME)" in claim.args  # a re-created pod claims its Job's request again
+    [job_name] = [e for e in claim.env if e.name == "JOB_NAME"]
+    assert job_name.value_from.field_ref.field_path == "metadata.labels['batch.kubernetes.io/job-name']"
     [request] = [v for v in spec.volumes if v.name == "request"]
     assert request.empty_dir.medium == "Memory"  # the claimed request carries a GitHub token
 
 
 def test_fetch_is_shallow_single_branch_and_locked_per_repository():
-    assert 'flock -w 900 9' in FETCH_SCRIPT and '/cache/locks/${REPO_KEY}.lock' in FETCH_SCRIPT
-    assert "fetch --quiet --depth=1 --no-tags origin \"+${REPO_REF}" in FETCH_SCRIPT
-    # The lock is released before the (slow) extraction into the pod's own volume.
-    assert FETCH_SCRIPT.index("flock -u 9") < FETCH_SCRIPT.index("git -C \"$mirror\" archive")
+    assert 'flock -w "${LOCK_WAIT_SECONDS:-300}" 9' in FETCH_SCRIPT and '"$cache/locks/$REPO_KEY.lock"' in FETCH_SCRIPT
+    assert 'fetch --quiet --depth=1 --no-tags "$REPO_URL" "+$REPO_REF:refs/scan/head"' in FETCH_SCRIPT
+    # The lock is released before the checkout into the pod's own volume.
+    assert FETCH_SCRIPT.index("flock -u 9") < FETCH_SCRIPT.index("checkout --quiet")
 
 
 def test_job_runs_as_the_cache_owner_without_privileges(job):
@@ -136,8 +151,11 @@ def test_access_point_owns_the_cache_and_the_claim_is_read_write_many(prod_updat
     claim = one(prod_update, "kubernetes:core/v1:PersistentVolumeClaim")["inputs"]
     assert claim["metadata"] == {"name": "repo-cache", "namespace": "scanner-scans"}
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
-    assert claim["spec"]["storageClassName"] == volume["storageClassName"] == \
-        one(prod_update, "kubernetes:storage.k8s.io/v1:StorageClass")["inputs"]["metadata"]["name"]
+    # Reserved for its claim, outside any provisioning class: no other claim can take it.
+    assert volume["claimRef"] == {"namespace": "scanner-scans", "name": "repo-cache"}
+    assert claim["spec"]["storageClassName"] == volume["storageClassName"] == ""
+    storage_class = one(prod_update, "kubernetes:storage.k8s.io/v1:StorageClass")["inputs"]
+    assert storage_class["provisioner"] == "efs.csi.aws.com" and storage_class["reclaimPolicy"] == "Delete"
 
 
 def test_csi_driver_is_a_pinned_addon_with_pod_identity(prod_update):
@@ -146,6 +164,9 @@ def test_csi_driver_is_a_pinned_addon_with_pod_identity(prod_update):
     assert driver["inputs"]["podIdentityAssociations"] == [
         {"roleArn": role["outputs"]["arn"], "serviceAccount": "efs-csi-controller-sa"}]
     assert driver["inputs"]["addonVersion"].startswith("v")
+    assert json.loads(driver["inputs"]["configurationValues"])["controller"]["nodeSelector"] == karpenter_plan.SYSTEM_LABEL
+    agent = [a for a in of_type(prod_update, "aws:eks/addon:Addon") if a["inputs"]["addonName"] == "eks-pod-identity-agent"]
+    assert agent[0]["urn"] in driver["dependencies"]
 
 
 def test_scan_nodes_start_tainted_until_the_csi_driver_is_ready(prod_update):
@@ -196,6 +217,10 @@ def test_every_engine_has_an_immutable_scanned_encrypted_repository(prod_update)
     replication = one(prod_update, "aws:ecr/replicationConfiguration:ReplicationConfiguration")["inputs"]
     rule = replication["replicationConfiguration"]["rules"][0]
     assert rule["destinations"] == [{"region": "us-west-2", "registryId": "123456789012"}]
+    # Replicas are created from a template in the replica region, immutable there too.
+    template = one(prod_update, "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate")["inputs"]
+    assert (template["region"], template["appliedFors"], template["imageTagMutability"]) == (
+        "us-west-2", ["REPLICATION"], "IMMUTABLE")
 
 
 def test_lifecycle_rule_for_any_tag_comes_last():
@@ -224,9 +249,15 @@ def test_distribution_is_https_only_compressed_with_headers_and_spa_fallback(pro
     headers = one(prod_update, "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy")
     assert behavior["responseHeadersPolicyId"] == headers["id"]
     assert headers["inputs"]["securityHeadersConfig"]["strictTransportSecurity"]["accessControlMaxAgeSec"] >= 31536000
-    errors = {e["errorCode"]: e for e in distribution["customErrorResponses"]}
-    assert set(errors) == {403, 404}  # a missing object is a 403 without s3:ListBucket
-    assert all(e["responseCode"] == 200 and e["responsePagePath"] == "/index.html" for e in errors.values())
+    # Only 404 falls back to the app: the distribution may list the bucket, so a missing object
+    # is a 404, and a 403 (say, a WAF block) stays a 403.
+    [error] = distribution["customErrorResponses"]
+    assert (error["errorCode"], error["responseCode"], error["responsePagePath"]) == (404, 200, "/index.html")
+    statements = json.loads(one(prod_update, "aws:s3/bucketPolicy:BucketPolicy")["inputs"]["policy"])["Statement"]
+    assert {"s3:GetObject", "s3:ListBucket"} <= {s["Action"] for s in statements if s["Effect"] == "Allow"}
+    resources = by_urn(prod_update)
+    record = one(prod_update, "aws:cloudfront/distribution:Distribution")
+    assert "aws:s3/bucketAcl:BucketAcl" in {resources[u]["type"] for u in record["dependencies"]}
     assert distribution["priceClass"] == "PriceClass_100"
     [origin] = distribution["origins"]
     assert origin["originAccessControlId"] == one(prod_update, "aws:cloudfront/originAccessControl:OriginAccessControl")["id"]
@@ -254,3 +285,102 @@ def test_custom_domain_gets_a_validated_us_east_1_certificate_and_tls_1_2():
     assert distribution["webAclId"].endswith("global/webacl/dash/abc")
     assert {r["inputs"]["type"] for r in of_type(record, "aws:route53/record:Record")
             if r["inputs"]["name"] == "dashboard.example.com"} == {"A", "AAAA"}
+
+
+def test_a_custom_domain_needs_its_hosted_zone():
+    from stack_config import ConfigError
+    with pytest.raises(ConfigError, match="^scanner:dashboardDomain: needs dashboardHostedZoneId"):
+        run("prod", "preview", **{"scanner:dashboardDomain": "dashboard.example.com"})
+
+
+# ----- the fetch step, run for real against a local repository ---------------------------------------
+
+needs_tools = pytest.mark.skipif(not all(shutil.which(t) for t in ("git", "flock", "sh")),
+                                 reason="needs git, flock and sh on the machine")
+
+
+def commit(repo: Path, files: dict[str, str], message: str) -> str:
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    git = ["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", message], check=True)
+    return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.fixture
+def origin(tmp_path):
+    repo = tmp_path / "origin"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    return repo
+
+
+def fetch(tmp_path, origin, key="github.com_org_app", token="", env=None):
+    request = tmp_path / "request.env"
+    request.write_text(f"REPO_URL=file://{origin}\nREPO_REF=main\nREPO_KEY={key}\nGITHUB_TOKEN={token}\n")
+    environment = {**os.environ, "CACHE_DIR": str(tmp_path / "cache"), "WORK_DIR": str(tmp_path / "work"),
+                   "REQUEST_FILE": str(request), "HOME": str(tmp_path), **(env or {})}
+    return subprocess.run(["/bin/sh", "-c", FETCH_SCRIPT], env=environment, capture_output=True, text=True)
+
+
+@needs_tools
+def test_fetch_checks_out_the_requested_commit_and_reuses_the_mirror(tmp_path, origin):
+    first = commit(origin, {"app.py": "print(1)\n"}, "one")
+    assert fetch(tmp_path, origin).returncode == 0
+    assert (tmp_path / "work" / "commit").read_text().strip() == first
+    second = commit(origin, {"app.py": "print(2)\n"}, "two")
+    result = fetch(tmp_path, origin)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "work" / "commit").read_text().strip() == second
+    assert (tmp_path / "work" / "src" / "app.py").read_text() == "print(2)\n"
+    # Shallow: the mirror holds the fetched commits, not the whole history of the remote.
+    shallow = (tmp_path / "cache" / "repos" / "github.com_org_app.git" / "shallow").read_text()
+    assert second in shallow
+
+
+@needs_tools
+def test_the_scanned_repository_cannot_hide_files_from_the_scanner(tmp_path, origin):
+    commit(origin, {".gitattributes": "hidden export-ignore\n", "hidden/key.pem": "secret\n"}, "one")
+    assert fetch(tmp_path, origin).returncode == 0
+    assert (tmp_path / "work" / "src" / "hidden" / "key.pem").exists()
+
+
+@needs_tools
+def test_a_job_killed_mid_fetch_does_not_break_the_cache(tmp_path, origin):
+    commit(origin, {"a": "1"}, "one")
+    assert fetch(tmp_path, origin).returncode == 0
+    mirror = tmp_path / "cache" / "repos" / "github.com_org_app.git"
+    (mirror / "shallow.lock").write_text("")  # left by a job killed during a fetch
+    commit(origin, {"a": "2"}, "two")
+    assert fetch(tmp_path, origin).returncode == 0
+    shutil.rmtree(mirror / "objects")  # a mirror damaged beyond a stale lock is rebuilt
+    result = fetch(tmp_path, origin)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "work" / "src" / "a").read_text() == "2"
+
+
+@needs_tools
+def test_a_repository_key_cannot_escape_the_cache(tmp_path, origin):
+    commit(origin, {"a": "1"}, "one")
+    result = fetch(tmp_path, origin, key="../../etc")
+    assert result.returncode == 2 and "bad REPO_KEY" in result.stderr
+
+
+@needs_tools
+def test_the_token_goes_to_git_as_basic_auth_in_its_environment(tmp_path, origin):
+    commit(origin, {"a": "1"}, "one")
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    seen = tmp_path / "seen"
+    (shim / "git").write_text(f"#!/bin/sh\necho \"$GIT_CONFIG_KEY_0=$GIT_CONFIG_VALUE_0 $*\" >> {seen}\n"
+                              f"exec {shutil.which('git')} \"$@\"\n")
+    (shim / "git").chmod(0o755)
+    result = fetch(tmp_path, origin, token="ghs_example", env={"PATH": f"{shim}:{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr
+    expected = base64.b64encode(b"x-access-token:ghs_example").decode()
+    lines = seen.read_text().splitlines()
+    assert all(line.startswith(f"http.extraHeader=Authorization: Basic {expected} ") for line in lines)
+    assert not any("ghs_example" in line.split(" ", 3)[-1] for line in lines)  # never an argument

@@ -175,7 +175,14 @@ def file_system_every_az(args: StackValidationArgs, report: ReportViolation) -> 
         targets = graph.referencing(MOUNT_TARGET, "fileSystemId", file_system)
         covered: set[str] = set()
         for target in targets:
-            covered |= subnet_zones(graph, target, "subnetId") or set()
+            zones_of_target = subnet_zones(graph, target, "subnetId")
+            if zones_of_target is None:
+                break  # a literal subnet id the graph cannot place: no verdict
+            covered |= zones_of_target
+        else:
+            zones_of_target = set()
+        if zones_of_target is None:
+            continue
         missing = [z for z in zones if z not in covered]
         if missing:
             report(f"{short(file_system)} has no mount target in {', '.join(missing)}; nodes there cannot mount it. "

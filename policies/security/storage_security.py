@@ -53,8 +53,8 @@ def cloudfront_https(args: ResourceValidationArgs, report: ReportViolation) -> N
         if policy == "allow-all":
             report("a cache behaviour serves plain HTTP (viewerProtocolPolicy allow-all); use redirect-to-https "
                    "or https-only.")
-    if path(args.props, "viewerCertificate.acmCertificateArn") is not None or \
-            "acmCertificateArn" in list(path(args.props, "viewerCertificate", {}) or {}):
+    certificate = list(path(args.props, "viewerCertificate", {}, unknown={}) or {})
+    if "acmCertificateArn" in certificate or "iamCertificateId" in certificate:
         version = path(args.props, "viewerCertificate.minimumProtocolVersion", "TLSv1", unknown=UNKNOWN)
         if version is not UNKNOWN and version not in TLS12_POLICIES:
             report(f"the distribution accepts {version}; set minimumProtocolVersion to TLSv1.2_2021 or newer.")
@@ -70,7 +70,7 @@ def cloudfront_origin_access_control(args: ResourceValidationArgs, report: Repor
         keys = list(origin)
         # The bucket's domain is computed, so unknown on a first preview: count it as S3 then.
         domain = path(origin, "domainName", "", unknown="")
-        if domain and ".s3." not in domain:
+        if domain and ".s3." not in domain and ".s3-" not in domain:
             continue  # a custom (non-S3) origin
         if "s3OriginConfig" in keys:
             report(f"origin '{path(origin, 'originId', '?')}' uses a legacy origin access identity; use origin "
