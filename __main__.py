@@ -20,6 +20,7 @@ from components.postgres import Postgres, PostgresArgs
 from components.registry import Registry, RegistryArgs
 from components.repo_cache import RepositoryCache, RepositoryCacheArgs
 from components.scan_access import ScanAccess, ScanAccessArgs
+from components.scan_scaling import ScanScaling, ScanScalingArgs
 from components.rabbitmq import RabbitMq, RabbitMqArgs
 from components.redis import Redis, RedisArgs
 
@@ -238,6 +239,31 @@ registry = Registry(
         replica_region=config.backup_copy_region if config.registry_replication else None,
         protect=protect,
     ),
+    opts=with_provider,
+)
+scan_scaling = ScanScaling(
+    "scan-scaling",
+    ScanScalingArgs(
+        cluster_name=cluster.cluster_name,
+        account_id=account_id,
+        region=config.region,
+        namespace=scan_access.namespace,
+        engines=config.scan_engines,
+        image_urls=registry.repository_urls,
+        image_tag=config.scan_image_tag,
+        broker_secret_arn=rabbitmq.secret_arn,
+        broker_key_arn=rabbitmq.kms_key_arn,
+        service_account=scan_access.service_account,
+        cache_claim=repo_cache.claim_name,
+        max_jobs_per_engine=config.scan_max_parallel_jobs,
+        job_cpu=config.scan_job_cpu,
+        job_memory_gib=config.scan_job_memory_gib,
+        queue_prefix=config.scan_queue_prefix,
+        # KEDA runs on the system nodes and reads the broker secret with Pod Identity.
+        install_after=(cluster.system_node_group, cluster.coredns, cluster.pod_identity_agent,
+                       scan_access.namespace_resource),
+    ),
+    k8s_provider=cluster.provider,
     opts=with_provider,
 )
 dashboard = DashboardCdn(

@@ -162,6 +162,16 @@ class StackConfig(BaseModel):
     cache_snapshot_retention_days: int = Field(default=7, ge=1, le=35)
     """Days ElastiCache keeps daily snapshots. Default 7."""
 
+    scan_max_parallel_jobs: PositiveInt = 100
+    """Most Jobs one engine's ScaledJob runs at once. Default 100."""
+    scan_job_cpu: PositiveInt = 2
+    """vCPUs a scan Job requests. Default 2."""
+    scan_job_memory_gib: PositiveInt = 4
+    """Memory (GiB) a scan Job requests and is limited to. Default 4."""
+    scan_image_tag: str = "1.0.0"
+    """Immutable tag of the engine and git-fetch images the scan Jobs run. Default 1.0.0."""
+    scan_queue_prefix: str = "scans"
+    """Prefix of the engines' queues (`<prefix>.<engine>`). Default scans."""
     scan_engines: tuple[str, ...] = ("sast", "secrets")
     """Scan engines; each gets an ECR repository (and, with the scaler, a queue-driven job). Default sast, secrets."""
     repo_cache_replication: bool = False
@@ -339,6 +349,20 @@ class StackConfig(BaseModel):
                                  "(and not 'git-fetch', the fetch step's image)")
         return _no_duplicates(value)
 
+    @field_validator("scan_image_tag")
+    @classmethod
+    def _image_tag(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", value) or value == "latest":
+            raise ValueError(f"{value!r} is not a pinned image tag (letters, digits, '_', '.', '-'; not 'latest')")
+        return value
+
+    @field_validator("scan_queue_prefix")
+    @classmethod
+    def _queue_prefix(cls, value: str) -> str:
+        if not re.match(r"^[a-z][a-z0-9_.-]{0,100}$", value):
+            raise ValueError(f"{value!r} is not a queue name prefix (lower-case letters, digits, '_', '.', '-')")
+        return value
+
     @field_validator("dashboard_domain")
     @classmethod
     def _domain(cls, value: str | None) -> str | None:
@@ -425,6 +449,12 @@ class StackConfig(BaseModel):
                              ("registryReplication", self.registry_replication)):
             if enabled and self.backup_copy_region is None:
                 raise _KeyedError(key, "replicates to backupCopyRegion, which is not set")
+        wanted = self.scan_max_parallel_jobs * self.scan_job_cpu * len(self.scan_engines)
+        if wanted > self.scan_pool_cpu_limit:
+            raise _KeyedError("scanMaxParallelJobs",
+                              f"{len(self.scan_engines)} engines x {self.scan_max_parallel_jobs} Jobs x {self.scan_job_cpu} "
+                              f"vCPU = {wanted} vCPU, more than scanPoolCpuLimit {self.scan_pool_cpu_limit}; Jobs "
+                              "beyond the limit would wait for capacity Karpenter may not launch")
         if self.dashboard_hosted_zone_id and not self.dashboard_domain:
             raise _KeyedError("dashboardHostedZoneId", "is only used with dashboardDomain, which is not set")
         if self.dashboard_domain and not self.dashboard_hosted_zone_id:

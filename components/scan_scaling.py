@@ -1,0 +1,165 @@
+"""Queue-driven scan execution: KEDA on the system nodes, and a ScaledJob per scan engine that
+starts one Job per request waiting in the engine's RabbitMQ queue and none when it is empty.
+
+Queue depth comes from the broker's management API (RabbitMQ 4 on Amazon MQ publishes no
+per-queue CloudWatch metrics), with credentials KEDA reads from Secrets Manager through its
+own EKS Pod Identity role: no broker password in a Kubernetes Secret.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components import karpenter_plan
+from components.scan_job import ScanJobArgs, scan_job_spec
+
+KEDA_VERSION = "2.20.2"
+KEDA_CHART_REPO = "https://kedacore.github.io/charts"
+KEDA_NAMESPACE = "keda"
+KEDA_OPERATOR_SA = "keda-operator"
+TRIGGER_AUTH = "rabbitmq-management"
+#: Seconds between two looks at the queue: the longest a request waits before its Job exists.
+POLLING_INTERVAL = 10
+
+
+def queue_name(prefix: str, engine: str) -> str:
+    return f"{prefix}.{engine}"
+
+
+def trigger_authentication(secret_arn: str, region: str) -> dict[str, Any]:
+    """Broker management URL and credentials, read by KEDA from the broker's secret."""
+    return {
+        "podIdentity": {"provider": "aws"},
+        "region": region,
+        "secrets": [
+            {"parameter": "host", "name": secret_arn, "secretKey": "managementUrl"},
+            {"parameter": "username", "name": secret_arn, "secretKey": "username"},
+            {"parameter": "password", "name": secret_arn, "secretKey": "password"},
+        ],
+    }
+
+
+def scaled_job_spec(engine: str, queue: str, max_jobs: int, job_spec: Any) -> dict[str, Any]:
+    """One Job per waiting request (QueueLength, value 1), up to `max_jobs` at once, zero when the
+    queue is empty. `accurate` counts Jobs that have not become Ready as already serving a
+    request, so slow starts (a node being launched, the fetch step) do not start extra Jobs."""
+    return {
+        "jobTargetRef": job_spec,
+        "pollingInterval": POLLING_INTERVAL,
+        "minReplicaCount": 0,
+        "maxReplicaCount": max_jobs,
+        "successfulJobsHistoryLimit": 5,
+        "failedJobsHistoryLimit": 10,
+        "scalingStrategy": {"strategy": "accurate", "pendingPodConditions": ["PodScheduled", "Ready"]},
+        # A changed ScaledJob leaves running scans alone.
+        "rollout": {"strategy": "gradual"},
+        "triggers": [{
+            "type": "rabbitmq",
+            "metadata": {"protocol": "http", "queueName": queue, "mode": "QueueLength", "value": "1"},
+            "authenticationRef": {"name": TRIGGER_AUTH},
+        }],
+    }
+
+
+@dataclass(frozen=True)
+class ScanScalingArgs:
+    cluster_name: pulumi.Input[str]
+    account_id: str
+    region: str
+    namespace: str
+    """Namespace of the scan jobs (ScaledJobs and TriggerAuthentication live there)."""
+    engines: tuple[str, ...]
+    image_urls: dict[str, pulumi.Input[str]]
+    """Engine (and `git-fetch`) -> repository URL."""
+    image_tag: str
+    broker_secret_arn: pulumi.Input[str]
+    broker_key_arn: pulumi.Input[str]
+    service_account: str
+    cache_claim: str
+    max_jobs_per_engine: int
+    job_cpu: int
+    job_memory_gib: int
+    queue_prefix: str = "scans"
+    install_after: tuple[pulumi.Resource, ...] = ()
+
+
+class ScanScaling(pulumi.ComponentResource):
+    scaled_jobs: dict[str, k8s.apiextensions.CustomResource]
+
+    def __init__(self, name: str, args: ScanScalingArgs, k8s_provider: k8s.Provider,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("scanner:scans:ScanScaling", name, {"engines": list(args.engines),
+                                                              "kedaVersion": KEDA_VERSION}, opts)
+        role = aws.iam.Role(
+            f"{name}-keda",
+            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+                "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}}}]}),
+            description="KEDA operator: reads the broker's management credentials (EKS Pod Identity)",
+            opts=pulumi.ResourceOptions(parent=self))
+        aws.iam.RolePolicy(
+            f"{name}-keda",
+            role=role.id,
+            policy=pulumi.Output.all(args.broker_secret_arn, args.broker_key_arn).apply(lambda v: json.dumps({
+                "Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": v[0]},
+                    {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": v[1],
+                     "Condition": {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}}}]})),
+            opts=pulumi.ResourceOptions(parent=role))
+        identity = aws.eks.PodIdentityAssociation(
+            f"{name}-keda", cluster_name=args.cluster_name, namespace=KEDA_NAMESPACE,
+            service_account=KEDA_OPERATOR_SA, role_arn=role.arn, opts=pulumi.ResourceOptions(parent=self))
+
+        release = k8s.helm.v3.Release(
+            f"{name}-keda",
+            name="keda",
+            chart="keda",
+            version=KEDA_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=KEDA_CHART_REPO),
+            namespace=KEDA_NAMESPACE,
+            create_namespace=True,
+            values={
+                "nodeSelector": karpenter_plan.SYSTEM_LABEL,
+                "tolerations": [{"key": karpenter_plan.SYSTEM_TAINT["key"], "operator": "Exists",
+                                 "effect": "NoSchedule"}],
+                "serviceAccount": {"operator": {"name": KEDA_OPERATOR_SA}},
+            },
+            atomic=True,
+            timeout=600,
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
+                                        depends_on=[identity, *args.install_after]),
+        )
+        after_keda = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[release])
+        auth = k8s.apiextensions.CustomResource(
+            f"{name}-trigger-auth",
+            api_version="keda.sh/v1alpha1",
+            kind="TriggerAuthentication",
+            metadata={"name": TRIGGER_AUTH, "namespace": args.namespace},
+            spec={"awsSecretManager": pulumi.Output.from_input(args.broker_secret_arn).apply(
+                lambda arn: trigger_authentication(arn, args.region))},
+            opts=after_keda,
+        )
+        self.scaled_jobs = {}
+        for engine in args.engines:
+            image = pulumi.Output.from_input(args.image_urls[engine]).apply(lambda url: f"{url}:{args.image_tag}")
+            git_image = pulumi.Output.from_input(args.image_urls["git-fetch"]).apply(lambda url: f"{url}:{args.image_tag}")
+            job = scan_job_spec(ScanJobArgs(
+                engine=engine, image=image, git_image=git_image, cache_claim=args.cache_claim,
+                service_account=args.service_account, cpu=str(args.job_cpu), memory=f"{args.job_memory_gib}Gi",
+                env={"SCAN_QUEUE": queue_name(args.queue_prefix, engine)}))
+            self.scaled_jobs[engine] = k8s.apiextensions.CustomResource(
+                f"{name}-{engine}",
+                api_version="keda.sh/v1alpha1",
+                kind="ScaledJob",
+                metadata={"name": f"scan-{engine}", "namespace": args.namespace},
+                spec=scaled_job_spec(engine, queue_name(args.queue_prefix, engine), args.max_jobs_per_engine, job),
+                opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[release, auth]),
+            )
+        self.register_outputs({"scaledJobs": sorted(self.scaled_jobs)})

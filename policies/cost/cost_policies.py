@@ -1,0 +1,101 @@
+"""Cost rules: scan Jobs on the spot scan pool only, never disrupted mid-scan, and scalers
+sized within the pool's limits."""
+
+from __future__ import annotations
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from stack_graph import UNKNOWN, StackGraph, known, path, short
+
+SCALED_JOB = "kubernetes:keda.sh/v1alpha1:ScaledJob"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
+
+
+def _config(args, key, default):
+    return (args.get_config() or {}).get(key, default)
+
+
+def scan_jobs_on_spot_pool(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != SCALED_JOB:
+        return
+    label = _config(args, "poolLabel", "scanner.io/pool")
+    pool = _config(args, "scanPool", "scan-jobs")
+    template = path(args.props, "spec.jobTargetRef.template", {}, unknown=UNKNOWN)
+    if template is UNKNOWN:
+        return
+    selector = path(template, "spec.nodeSelector", {}, unknown=UNKNOWN)
+    if selector is not UNKNOWN and (selector or {}).get(label) != pool:
+        report(f"scan Jobs are not pinned to the spot scan pool; set nodeSelector {label}: {pool} (and tolerate its "
+               "taint) so they never take on-demand or service capacity.")
+    annotations = path(template, "metadata.annotations", {}, unknown=UNKNOWN)
+    if annotations is not UNKNOWN and str((annotations or {}).get(DO_NOT_DISRUPT)) != "true":
+        report(f"scan Jobs lack the {DO_NOT_DISRUPT}: \"true\" annotation; consolidation could stop a running scan "
+               "to save a node, wasting the work done.")
+
+
+def _cpu(quantity) -> float | None:
+    text = str(quantity)
+    try:
+        return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    except ValueError:
+        return None
+
+
+def scaled_jobs_within_pool(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Every ScaledJob at its maximum, together, must fit the spot scan pool's CPU limit: beyond
+    it Jobs wait for capacity Karpenter will not launch, or spill onto the on-demand fallback."""
+    graph = StackGraph(args.resources)
+    label = _config(args, "poolLabel", "scanner.io/pool")
+    pool_name = _config(args, "scanPool", "scan-jobs")
+    pools = [p for p in graph.of_type(NODE_POOL)
+             if (path(p.props, "spec.template.metadata.labels", {}) or {}).get(label) == pool_name]
+    if not pools:
+        return
+    spot = max(pools, key=lambda p: known(p, "spec", {}).get("weight", 0) or 0)
+    limit = _cpu(path(spot.props, "spec.limits.cpu", "0"))
+    total, parts = 0.0, []
+    for scaled in graph.of_type(SCALED_JOB):
+        maximum = known(scaled, "spec", {}).get("maxReplicaCount", 100)
+        containers = path(scaled.props, "spec.jobTargetRef.template.spec.containers", [], unknown=UNKNOWN)
+        if containers is UNKNOWN:
+            return
+        cpu = sum(_cpu(path(c, "resources.requests.cpu", "0")) or 0 for c in containers)
+        total += maximum * cpu
+        parts.append(f"{path(scaled.props, 'metadata.name', scaled.name)} {int(maximum)} x {cpu:g}")
+    if limit is not None and total > limit:
+        report(f"the scan ScaledJobs at their maximum ask for {total:g} vCPU ({', '.join(parts)}), more than the "
+               f"{limit:g} vCPU limit of NodePool '{path(spot.props, 'metadata.name', spot.name)}'; lower "
+               "maxReplicaCount or raise the pool's limit.", spot.urn)
+
+
+POLICIES = [
+    ResourceValidationPolicy(
+        name="scan-jobs-on-spot-pool",
+        description="Requires scan Jobs pinned to the spot scan pool and annotated karpenter.sh/do-not-disrupt.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=scan_jobs_on_spot_pool,
+        config_schema=PolicyConfigSchema(properties={
+            "poolLabel": {"type": "string", "default": "scanner.io/pool"},
+            "scanPool": {"type": "string", "default": "scan-jobs"},
+        }),
+    ),
+    StackValidationPolicy(
+        name="scaled-job-within-pool-limits",
+        description="Requires the scan ScaledJobs' combined maximum CPU to fit the spot scan pool's limit.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=scaled_jobs_within_pool,
+        config_schema=PolicyConfigSchema(properties={
+            "poolLabel": {"type": "string", "default": "scanner.io/pool"},
+            "scanPool": {"type": "string", "default": "scan-jobs"},
+        }),
+    ),
+]
