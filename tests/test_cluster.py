@@ -221,7 +221,8 @@ def test_release_runs_in_its_own_namespace_with_api_priority(prod_update):
 
 
 def test_node_pools_allow_every_zone_and_take_limits_from_config():
-    record = run("prod", "preview", **{"scanner:scanPoolCpuLimit": "400", "scanner:scanPoolMemoryGib": "1600"})
+    record = run("prod", "preview", **{"scanner:scanPoolCpuLimit": "400", "scanner:scanPoolMemoryGib": "1600",
+                                       "scanner:scanMaxParallelJobs": "50"})
     pools = {p["inputs"]["metadata"]["name"]: p["inputs"]["spec"] for p in of_type(record, "kubernetes:karpenter.sh/v1:NodePool")}
     assert set(pools) == {plan.SCAN_POOL, plan.SCAN_FALLBACK_POOL, plan.SERVICES_POOL}
     for spec in pools.values():
