@@ -6,13 +6,13 @@ the service account's credentials, so rotation needs no redeploy of a Kubernetes
 """
 
 from __future__ import annotations
-
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+
+from components.iam import pod_identity_trust, secret_read_policy
 
 NAMESPACE = "scanner-services"
 SERVICE_ACCOUNT = "data-client"
@@ -39,22 +39,15 @@ class DataAccess(pulumi.ComponentResource):
 
         role = aws.iam.Role(
             f"{name}-role",
-            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
-                "Action": ["sts:AssumeRole", "sts:TagSession"],
-                "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}}}]}),
+            assume_role_policy=pod_identity_trust(args.account_id, NAMESPACE, SERVICE_ACCOUNT),
             description="Service workloads reading data-tier credentials (EKS Pod Identity)",
             opts=pulumi.ResourceOptions(parent=self))
         aws.iam.RolePolicy(
             f"{name}-secrets",
             role=role.id,
             policy=pulumi.Output.all(pulumi.Output.all(*args.secret_arns), pulumi.Output.all(*args.kms_key_arns)).apply(
-                lambda arns: json.dumps({"Version": "2012-10-17", "Statement": [
-                    {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                     "Resource": sorted(arns[0])},
-                    {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": sorted(arns[1]),
-                     "Condition": {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}}},
-                ]})),
+                lambda arns: secret_read_policy(arns[0], arns[1], ("secretsmanager:GetSecretValue",
+                                                                    "secretsmanager:DescribeSecret"))),
             opts=pulumi.ResourceOptions(parent=role))
 
         namespace = k8s.core.v1.Namespace(

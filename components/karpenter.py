@@ -13,6 +13,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import karpenter_plan as plan
+from components.iam import pod_identity_trust
 from components.node_role import node_role as make_node_role
 
 
@@ -69,15 +70,8 @@ class Karpenter(pulumi.ComponentResource):
 
         controller_role = aws.iam.Role(
             f"{name}-controller",
-            assume_role_policy=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{
-                    "Effect": "Allow",
-                    "Principal": {"Service": "pods.eks.amazonaws.com"},
-                    "Action": ["sts:AssumeRole", "sts:TagSession"],
-                    "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}},
-                }],
-            }),
+            assume_role_policy=pod_identity_trust(args.account_id, plan.KARPENTER_NAMESPACE,
+                                                  plan.KARPENTER_SERVICE_ACCOUNT),
             description=f"Karpenter controller of EKS cluster {args.cluster_name_value} (EKS Pod Identity)",
             opts=child,
         )

@@ -26,6 +26,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.iam import secret_read_policy
+
 PORT = 5432
 #: Every log type RDS for PostgreSQL exports.
 LOG_EXPORTS = ("postgresql", "upgrade", "iam-db-auth-error")
@@ -271,13 +273,7 @@ class Postgres(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             f"{name}-proxy",
             role=role.id,
-            policy=pulumi.Output.all(secret.arn, key.arn).apply(lambda arns: json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": arns[0]},
-                    {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": arns[1],
-                     "Condition": {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}}},
-                ]})),
+            policy=pulumi.Output.all(secret.arn, key.arn).apply(lambda arns: secret_read_policy([arns[0]], [arns[1]])),
             opts=pulumi.ResourceOptions(parent=role))
         proxy = aws.rds.Proxy(
             f"{name}-proxy",

@@ -19,6 +19,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import eks_versions, karpenter_plan
+from components.iam import pod_identity_trust
 
 NFS_PORT = 2049
 ROOT_DIRECTORY = "/repo-cache"
@@ -180,9 +181,7 @@ class RepositoryCache(pulumi.ComponentResource):
     def _csi_driver(self, name: str, args: RepositoryCacheArgs) -> aws.eks.Addon:
         role = aws.iam.Role(
             f"{name}-csi",
-            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
-                "Action": ["sts:AssumeRole", "sts:TagSession"]}]}),
+            assume_role_policy=pod_identity_trust(namespace="kube-system", service_account=CSI_SERVICE_ACCOUNT),
             description="EFS CSI driver controller (EKS Pod Identity)",
             opts=pulumi.ResourceOptions(parent=self))
         attachment = aws.iam.RolePolicyAttachment(

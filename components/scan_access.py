@@ -17,6 +17,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.iam import pod_identity_trust, secret_read_policy
+
 NAMESPACE = "scanner-scans"
 SERVICE_ACCOUNT = "scan-engine"
 
@@ -56,12 +58,7 @@ class ScanAccess(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-role",
-            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
-                "Action": ["sts:AssumeRole", "sts:TagSession"],
-                "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id,
-                                               "aws:RequestTag/kubernetes-namespace": NAMESPACE,
-                                               "aws:RequestTag/kubernetes-service-account": SERVICE_ACCOUNT}}}]}),
+            assume_role_policy=pod_identity_trust(args.account_id, NAMESPACE, SERVICE_ACCOUNT),
             description="Scan jobs: read the GitHub token pool and the queue credentials (EKS Pod Identity)",
             opts=pulumi.ResourceOptions(parent=self))
         secret_arns = pulumi.Output.all(pool.arn, *args.extra_secret_arns)
@@ -69,12 +66,7 @@ class ScanAccess(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-secrets",
             role=role.id,
-            policy=pulumi.Output.all(secret_arns, key_arns).apply(lambda arns: json.dumps({
-                "Version": "2012-10-17", "Statement": [
-                    {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": sorted(arns[0])},
-                    {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": sorted(arns[1]),
-                     "Condition": {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}}},
-                ]})),
+            policy=pulumi.Output.all(secret_arns, key_arns).apply(lambda arns: secret_read_policy(arns[0], arns[1])),
             opts=pulumi.ResourceOptions(parent=role))
         aws.secretsmanager.SecretPolicy(
             f"{name}-github-tokens",

@@ -7,8 +7,6 @@ own EKS Pod Identity role: no broker password in a Kubernetes Secret.
 """
 
 from __future__ import annotations
-
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +15,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import karpenter_plan
+from components.iam import pod_identity_trust, secret_read_policy
 from components.scan_job import ScanJobArgs, scan_job_spec
 
 KEDA_VERSION = "2.20.2"
@@ -98,20 +97,14 @@ class ScanScaling(pulumi.ComponentResource):
                                                               "kedaVersion": KEDA_VERSION}, opts)
         role = aws.iam.Role(
             f"{name}-keda",
-            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
-                "Action": ["sts:AssumeRole", "sts:TagSession"],
-                "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}}}]}),
+            assume_role_policy=pod_identity_trust(args.account_id, KEDA_NAMESPACE, KEDA_OPERATOR_SA),
             description="KEDA operator: reads the broker's management credentials (EKS Pod Identity)",
             opts=pulumi.ResourceOptions(parent=self))
         aws.iam.RolePolicy(
             f"{name}-keda",
             role=role.id,
-            policy=pulumi.Output.all(args.broker_secret_arn, args.broker_key_arn).apply(lambda v: json.dumps({
-                "Version": "2012-10-17", "Statement": [
-                    {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": v[0]},
-                    {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": v[1],
-                     "Condition": {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}}}]})),
+            policy=pulumi.Output.all(args.broker_secret_arn, args.broker_key_arn).apply(
+                lambda v: secret_read_policy([v[0]], [v[1]])),
             opts=pulumi.ResourceOptions(parent=role))
         identity = aws.eks.PodIdentityAssociation(
             f"{name}-keda", cluster_name=args.cluster_name, namespace=KEDA_NAMESPACE,
