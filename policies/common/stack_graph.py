@@ -43,6 +43,11 @@ def present(props: Any, key: str) -> bool:
         return True
 
 
+def setting(args: Any, key: str, default: Any) -> Any:
+    """A policy's configured value (its schema default is merged in by the engine), or `default`."""
+    return (args.get_config() or {}).get(key, default)
+
+
 #: What `path` returns, when asked to, for a value unknown during preview.
 UNKNOWN = object()
 

@@ -13,22 +13,18 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from stack_graph import UNKNOWN, StackGraph, known, path, short
+from stack_graph import UNKNOWN, StackGraph, known, path, setting, short
 
 SCALED_JOB = "kubernetes:keda.sh/v1alpha1:ScaledJob"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 
 
-def _config(args, key, default):
-    return (args.get_config() or {}).get(key, default)
-
-
 def scan_jobs_on_spot_pool(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != SCALED_JOB:
         return
-    label = _config(args, "poolLabel", "scanner.io/pool")
-    pool = _config(args, "scanPool", "scan-jobs")
+    label = setting(args, "poolLabel", "scanner.io/pool")
+    pool = setting(args, "scanPool", "scan-jobs")
     template = path(args.props, "spec.jobTargetRef.template", {}, unknown=UNKNOWN)
     if template is UNKNOWN:
         return
@@ -54,8 +50,8 @@ def scaled_jobs_within_pool(args: StackValidationArgs, report: ReportViolation) 
     """Every ScaledJob at its maximum, together, must fit the spot scan pool's CPU limit: beyond
     it Jobs wait for capacity Karpenter will not launch, or spill onto the on-demand fallback."""
     graph = StackGraph(args.resources)
-    label = _config(args, "poolLabel", "scanner.io/pool")
-    pool_name = _config(args, "scanPool", "scan-jobs")
+    label = setting(args, "poolLabel", "scanner.io/pool")
+    pool_name = setting(args, "scanPool", "scan-jobs")
     pools = [p for p in graph.of_type(NODE_POOL)
              if (path(p.props, "spec.template.metadata.labels", {}) or {}).get(label) == pool_name]
     if not pools:

@@ -12,7 +12,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from stack_graph import UNKNOWN, StackGraph, known, path, short
+from stack_graph import UNKNOWN, StackGraph, known, path, setting, short
 
 DB_INSTANCE = "aws:rds/instance:Instance"
 DB_CLUSTER = "aws:rds/cluster:Cluster"
@@ -38,7 +38,7 @@ def _replica(args: ResourceValidationArgs) -> bool:
 
 
 def stateful_protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    types = (args.get_config() or {}).get("types", STATEFUL)
+    types = setting(args, "types", STATEFUL)
     if args.resource_type in types and not _replica(args) and not args.opts.protect:
         report("this stateful resource is not protected: a `pulumi destroy` or a replacing change would delete it. "
                "Set the `protect` resource option (and retainOnDelete).")
@@ -61,9 +61,8 @@ def final_snapshot(args: ResourceValidationArgs, report: ReportViolation) -> Non
 
 
 def backup_retention(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    config = args.get_config() or {}
     if args.resource_type in (DB_INSTANCE, DB_CLUSTER) and not _replica(args):
-        minimum = config.get("minimumDatabaseDays", 7)
+        minimum = setting(args, "minimumDatabaseDays", 7)
         days = _value(args, "backupRetentionPeriod", 0 if args.resource_type == DB_INSTANCE else 1)
         if days is not UNKNOWN and days < minimum:
             report(f"automated backups are kept {int(days)} day(s); keep them at least {int(minimum)} "
@@ -71,7 +70,7 @@ def backup_retention(args: ResourceValidationArgs, report: ReportViolation) -> N
         if args.resource_type == DB_INSTANCE and _value(args, "deleteAutomatedBackups", True) is True:
             report("automated backups would be deleted with the instance; set deleteAutomatedBackups to false.")
     elif args.resource_type == CACHE_GROUP:
-        minimum = config.get("minimumCacheDays", 1)
+        minimum = setting(args, "minimumCacheDays", 1)
         days = _value(args, "snapshotRetentionLimit", 0)
         if days is not UNKNOWN and days < minimum:
             report(f"cache snapshots are kept {int(days)} day(s); keep them at least {int(minimum)} (snapshotRetentionLimit).")

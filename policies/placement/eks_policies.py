@@ -10,7 +10,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from stack_graph import StackGraph, known, path, short, stack_zones, subnet_zones
+from stack_graph import StackGraph, known, path, setting, short, stack_zones, subnet_zones
 
 EKS_COMPONENT = "eks:index:Cluster"
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
@@ -18,10 +18,6 @@ NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 ZONE_KEY = "topology.kubernetes.io/zone"
 CAPACITY_KEY = "karpenter.sh/capacity-type"
-
-
-def _config(args: StackValidationArgs, key: str, default):
-    return (args.get_config() or {}).get(key, default)
 
 
 def _missing(zones: list[str], covered: set[str]) -> list[str]:
@@ -56,7 +52,7 @@ def node_groups_every_az(args: StackValidationArgs, report: ReportViolation) -> 
     zones = stack_zones(graph)
     if not zones:
         return
-    per_zone = _config(args, "minimumNodesPerZone", 1)
+    per_zone = setting(args, "minimumNodesPerZone", 1)
     for group in graph.of_type(NODE_GROUP):
         covered = subnet_zones(graph, group, "subnetIds")
         if covered is not None:
@@ -104,8 +100,8 @@ def scan_pool_offers_spot(args: StackValidationArgs, report: ReportViolation) ->
     pools = graph.of_type(NODE_POOL)
     if not pools:
         return
-    label_key = _config(args, "scanPoolLabel", "scanner.io/pool")
-    label_value = _config(args, "scanPoolLabelValue", "scan-jobs")
+    label_key = setting(args, "scanPoolLabel", "scanner.io/pool")
+    label_value = setting(args, "scanPoolLabelValue", "scan-jobs")
     scan = [p for p in pools if (path(p.props, "spec.template.metadata.labels", {}) or {}).get(label_key) == label_value]
     if not scan:
         report(f"no NodePool carries the label {label_key}={label_value}; scan jobs would have no spot pool.", None)

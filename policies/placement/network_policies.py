@@ -14,25 +14,22 @@ from stack_graph import (
     NAT_GATEWAY,
     ROUTE_TABLE,
     SUBNET,
-    VPC_ENDPOINT,
     TIER_TAG,
+    VPC_ENDPOINT,
     StackGraph,
     known,
     network_zones,
     scopes,
+    setting,
     short,
     tag,
 )
 
 
-def _config(args: StackValidationArgs, key: str, default):
-    return (args.get_config() or {}).get(key, default)
-
-
 def subnet_tiers_every_az(args: StackValidationArgs, report: ReportViolation) -> None:
     graph = StackGraph(args.resources)
-    tiers = _config(args, "requiredTiers", ["public", "private", "isolated"])
-    minimum = _config(args, "minimumZones", 3)
+    tiers = setting(args, "requiredTiers", ["public", "private", "isolated"])
+    minimum = setting(args, "minimumZones", 3)
     for network in scopes(graph):
         where = short(network) if network else "the stack"
         zones = network_zones(graph, network)
@@ -95,7 +92,7 @@ def nat_per_az(args: StackValidationArgs, report: ReportViolation) -> None:
 
 def s3_endpoint_every_route_table(args: StackValidationArgs, report: ReportViolation) -> None:
     graph = StackGraph(args.resources)
-    tiers = _config(args, "routeTableTiers", ["private", "isolated"])
+    tiers = setting(args, "routeTableTiers", ["private", "isolated"])
     for network in scopes(graph):
         endpoints = [e for e in graph.of_type(VPC_ENDPOINT, network)
                      if str(known(e, "serviceName", "")).endswith(".s3")

@@ -12,7 +12,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from stack_graph import UNKNOWN, path, present
+from stack_graph import UNKNOWN, path, present, setting
 
 EKS_COMPONENT = "eks:index:Cluster"
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
@@ -45,7 +45,7 @@ def endpoint_not_world_open(args: ResourceValidationArgs, report: ReportViolatio
     cidrs = path(args.props, f"{prefix}publicAccessCidrs", None, unknown=UNKNOWN)
     if public is UNKNOWN or cidrs is UNKNOWN or not public:
         return  # computed during preview: decided on the update, and on the component's own inputs
-    minimum = (args.get_config() or {}).get("minimumPrefixLength", 8)
+    minimum = setting(args, "minimumPrefixLength", 8)
     cidrs = list(cidrs) if cidrs is not None else ["0.0.0.0/0"]
     wide = _too_wide(cidrs, minimum)
     if wide:
@@ -68,7 +68,7 @@ def secrets_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> 
 def imdsv2_required(args: ResourceValidationArgs, report: ReportViolation) -> None:
     """IMDSv1 answers any request that reaches it (an SSRF in a scan engine would hand over the
     node's credentials); a hop limit above 1 lets pods reach the node's metadata."""
-    max_hops = (args.get_config() or {}).get("maxHopLimit", 1)
+    max_hops = setting(args, "maxHopLimit", 1)
     if args.resource_type in (LAUNCH_TEMPLATE, INSTANCE):
         # EC2 defaults to IMDSv1 allowed; an unset hop limit takes the AMI's default (2 on AL2023).
         tokens = path(args.props, "metadataOptions.httpTokens", "optional", unknown=UNKNOWN)
