@@ -12,7 +12,7 @@ import stack_config
 from components import eks_versions
 from components.backup import Backup, BackupArgs
 from components.cluster import Cluster, ClusterArgs
-from components.data_access import DataAccess, DataAccessArgs
+from components import data_access as service_data
 from components.karpenter import Karpenter, KarpenterArgs
 from components.network import Network, NetworkArgs
 from components.dashboard_cdn import DashboardCdn, DashboardCdnArgs
@@ -21,6 +21,8 @@ from components.registry import Registry, RegistryArgs
 from components.repo_cache import RepositoryCache, RepositoryCacheArgs
 from components.scan_access import ScanAccess, ScanAccessArgs
 from components.scan_scaling import ScanScaling, ScanScalingArgs
+from components.service_platform import ServicePlatform, ServicePlatformArgs
+from components.services import IngressSettings, ServiceSpec, Services, ServicesArgs
 from components.rabbitmq import RabbitMq, RabbitMqArgs
 from components.redis import Redis, RedisArgs
 
@@ -96,6 +98,7 @@ karpenter = Karpenter(
         services_limits=config.services_pool_limits,
         scan_consolidate_after=config.scan_pool_consolidate_after,
         scan_fallback_percent=config.scan_on_demand_fallback_percent,
+        peak=config.peak_window,
         node_tags=config.default_tags(),
         custom_networking=config.pod_cidr is not None,
         # Karpenter runs on the system nodes, resolves names through CoreDNS and gets its
@@ -183,9 +186,9 @@ data_settings = {
     "REDIS_PORT": "6379",
     "REDIS_SECRET_ARN": redis.secret_arn,
 }
-DataAccess(
+data_access = service_data.DataAccess(
     "data-access",
-    DataAccessArgs(
+    service_data.DataAccessArgs(
         cluster_name=cluster.cluster_name,
         account_id=account_id,
         settings=data_settings,
@@ -233,8 +236,9 @@ registry = Registry(
     "registry",
     RegistryArgs(
         identifier=name_prefix,
-        # The fetch step's git image lives beside the engines, pulled through the same endpoints.
-        engines=(*config.scan_engines, "git-fetch"),
+        # The fetch step's git image and the services' images live beside the engines, pulled
+        # through the same endpoints.
+        engines=(*config.scan_engines, "git-fetch", *(s.name for s in config.services)),
         account_id=account_id,
         replica_region=config.backup_copy_region if config.registry_replication else None,
         protect=protect,
@@ -266,6 +270,66 @@ scan_scaling = ScanScaling(
     k8s_provider=cluster.provider,
     opts=with_provider,
 )
+# ----- services: API services and the storage API on the services pool, behind one ALB --------
+service_platform = ServicePlatform(
+    "service-platform",
+    ServicePlatformArgs(
+        cluster_name=cluster.cluster_name,
+        cluster_name_value=config.eks_cluster_name,
+        partition=partition,
+        region=config.region,
+        account_id=account_id,
+        vpc_id=network.vpc_id,
+        rebalanced_namespaces=(service_data.NAMESPACE,),
+        install_after=(cluster.system_node_group, cluster.coredns, cluster.pod_identity_agent),
+    ),
+    k8s_provider=cluster.provider,
+    opts=with_provider,
+)
+# An internet-facing load balancer sits in the public subnets, an internal one in the private.
+ingress_tier = "public" if config.api_ingress_scheme == "internet-facing" else "private"
+services = Services(
+    "services",
+    ServicesArgs(
+        services=tuple(
+            ServiceSpec(
+                name=s.name,
+                image=registry.repository_urls[s.name].apply(lambda url, tag=s.image_tag: f"{url}:{tag}"),
+                port=s.port,
+                cpu_millicores=s.cpu_millicores,
+                memory_mib=s.memory_mib,
+                min_replicas=s.min_replicas,
+                peak_min_replicas=s.peak_floor,
+                max_replicas=s.max_replicas,
+                target_cpu_percent=s.target_cpu_percent,
+                health_path=s.health_path,
+                ingress_path=s.ingress_path,
+            )
+            for s in config.services
+        ),
+        zone_count=len(zones),
+        namespace=service_data.NAMESPACE,
+        service_account=service_data.SERVICE_ACCOUNT,
+        config_map=service_data.CONFIG_MAP,
+        peak=config.peak_window,
+        ingress=IngressSettings(
+            load_balancer_name=f"{name_prefix}-api"[:32].rstrip("-"),
+            scheme=config.api_ingress_scheme,
+            # The subnets' Name tags (known before they exist), one per zone of the stack.
+            subnet_names=[name for zone, name in sorted(network.subnet_names[ingress_tier].items())],
+            certificate_arn=config.api_certificate_arn,
+            # Pods on custom networking call from the pod CIDR, unchanged by SNAT inside the VPC.
+            client_cidrs=[str(c) for c in (config.vpc_cidr, config.pod_cidr) if c is not None],
+            tags=config.default_tags(),
+        ),
+        run_after=(data_access.namespace_resource, data_access.service_account, data_access.identity,
+                   scan_scaling.keda, service_platform.metrics_server, karpenter.node_pools["services"]),
+        ingress_after=(service_platform.load_balancer_controller,),
+    ),
+    k8s_provider=cluster.provider,
+    opts=with_provider,
+)
+
 dashboard = DashboardCdn(
     "dashboard",
     DashboardCdnArgs(
@@ -305,5 +369,11 @@ pulumi.export("scans", {
     "repoCacheFileSystemId": repo_cache.file_system_id,
     "repoCacheClaim": repo_cache.claim_name,
     "repositoryUrls": registry.repository_urls,
+})
+pulumi.export("services", {
+    "namespace": service_data.NAMESPACE,
+    "deployments": sorted(services.deployments),
+    "peakWindow": config.peak_window.describe(),
+    "apiLoadBalancer": services.api_hostname,
 })
 pulumi.export("dashboard", {"bucket": dashboard.bucket_name, "domain": dashboard.distribution_domain})

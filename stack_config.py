@@ -27,6 +27,7 @@ from pydantic.alias_generators import to_camel
 
 from components import eks_versions, karpenter_plan, network_plan
 from components.network_plan import NatMode, PlanError
+from components.peak_window import PeakWindow
 
 PROJECT = "scanner"
 
@@ -60,6 +61,79 @@ _DB_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
 
 class ConfigError(pulumi.RunError):
     """Bad stack configuration. Pulumi prints a RunError's message without a traceback."""
+
+
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_SERVICE_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
+_HTTP_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
+_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+_CRON_DAYS = re.compile(r"^[0-6](-[0-6])?(,[0-6](-[0-6])?)*$")
+
+
+def _pinned_tag(value: str) -> str:
+    if not _IMAGE_TAG.match(value) or value == "latest":
+        raise ValueError(f"{value!r} is not a pinned image tag (letters, digits, '_', '.', '-'; not 'latest')")
+    return value
+
+
+class ServiceSpec(BaseModel):
+    """One long-running service (an API service or the storage API), an item of `scanner:services`."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    name: str
+    """DNS label, 1-40 characters: the Deployment, Service and ECR repository `scanner/<name>`."""
+    image_tag: str
+    """Immutable tag of the service's image in its ECR repository."""
+    port: int = Field(ge=1024, le=65535)
+    """Container port the service listens on (unprivileged: the pods run as non-root)."""
+    cpu_millicores: int = Field(default=500, ge=50, le=16000)
+    """CPU request and limit per pod, millicores. Default 500."""
+    memory_mib: int = Field(default=1024, ge=64, le=65536)
+    """Memory request and limit per pod, MiB. Default 1024."""
+    min_replicas: PositiveInt
+    """Replica floor off-peak and at weekends; at least one per zone."""
+    peak_min_replicas: PositiveInt | None = None
+    """Replica floor during the weekday peak window. Default minReplicas."""
+    max_replicas: PositiveInt
+    """Most replicas the autoscaler runs."""
+    target_cpu_percent: int = Field(default=70, ge=10, le=95)
+    """Average CPU use (of the request) the autoscaler aims for. Default 70."""
+    health_path: str = "/healthz"
+    """HTTP path of the readiness and liveness probes (and the load balancer's health check)."""
+    ingress_path: str | None = None
+    """Path prefix routed to the service by the API load balancer. Default none: in-cluster only."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _SERVICE_NAME.match(value):
+            raise ValueError(f"{value!r} is not a service name: 1-40 lower-case letters, digits or '-', starting with a letter")
+        return value
+
+    @field_validator("image_tag")
+    @classmethod
+    def _tag(cls, value: str) -> str:
+        return _pinned_tag(value)
+
+    @field_validator("health_path", "ingress_path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and not _HTTP_PATH.match(value):
+            raise ValueError(f"{value!r} is not an absolute HTTP path such as '/healthz'")
+        return value
+
+    @model_validator(mode="after")
+    def _replica_range(self) -> "ServiceSpec":
+        if self.peak_floor < self.min_replicas:
+            raise _KeyedError("peakMinReplicas", f"{self.peak_floor} is below minReplicas {self.min_replicas}")
+        if self.max_replicas < self.peak_floor:
+            raise _KeyedError("maxReplicas", f"{self.max_replicas} is below the replica floor {self.peak_floor}")
+        return self
+
+    @property
+    def peak_floor(self) -> int:
+        return self.peak_min_replicas if self.peak_min_replicas is not None else self.min_replicas
 
 
 class StackConfig(BaseModel):
@@ -178,6 +252,18 @@ class StackConfig(BaseModel):
     """Replicate the repository cache file system to backupCopyRegion. Default false (the cache refills from GitHub)."""
     registry_replication: bool = False
     """Replicate the scan engine images to backupCopyRegion. Default false."""
+    services: tuple[ServiceSpec, ...] = ()
+    """Long-running services (API services, storage API) on the services pool, spread over every zone. Default none."""
+    api_ingress_scheme: Literal["internal", "internet-facing"] = "internal"
+    """Scheme of the API load balancer: `internal` (default, reachable from the VPC) or `internet-facing` (needs apiCertificateArn)."""
+    api_certificate_arn: str | None = None
+    """ACM certificate of the API load balancer's HTTPS listener (same region). Default none: HTTP inside the VPC."""
+    peak_days: str = "1-5"
+    """Days of the weekday peak, as a cron day-of-week field (0 = Sunday). Default 1-5 (Monday to Friday)."""
+    peak_start_hour_utc: int = Field(default=7, ge=0, le=22)
+    """Hour (UTC) the peak window opens. Default 7."""
+    peak_end_hour_utc: int = Field(default=19, ge=1, le=23)
+    """Hour (UTC) the peak window closes. Default 19."""
     dashboard_price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = "PriceClass_100"
     """CloudFront price class of the dashboard. Default PriceClass_100 (North America and Europe)."""
     dashboard_domain: str | None = None
@@ -352,8 +438,24 @@ class StackConfig(BaseModel):
     @field_validator("scan_image_tag")
     @classmethod
     def _image_tag(cls, value: str) -> str:
-        if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", value) or value == "latest":
-            raise ValueError(f"{value!r} is not a pinned image tag (letters, digits, '_', '.', '-'; not 'latest')")
+        return _pinned_tag(value)
+
+    @field_validator("peak_days")
+    @classmethod
+    def _peak_days(cls, value: str) -> str:
+        if not _CRON_DAYS.match(value):
+            raise ValueError(f"{value!r} is not a cron day-of-week field of digits 0-6 such as '1-5' or '1,3,5'")
+        for part in value.split(","):
+            first, _, last = part.partition("-")
+            if last and int(last) < int(first):
+                raise ValueError(f"range {part} runs backwards; cron needs the lower day first (0 = Sunday)")
+        return value
+
+    @field_validator("api_certificate_arn")
+    @classmethod
+    def _certificate(cls, value: str | None) -> str | None:
+        if value is not None and not _CERTIFICATE_ARN.match(value):
+            raise ValueError(f"{value!r} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
         return value
 
     @field_validator("scan_queue_prefix")
@@ -428,6 +530,7 @@ class StackConfig(BaseModel):
         if self.pod_cidr is not None and self.pod_cidr.overlaps(self.vpc_cidr):
             raise _KeyedError("podCidr", f"{self.pod_cidr} overlaps vpcCidr {self.vpc_cidr}")
         self._check_data_tier()
+        self._check_services()
         capacity = self.pod_addresses_per_zone
         if self.target_pods_per_zone > capacity:
             where = "the pod subnet" if self.pod_cidr else f"the private /{self.private_subnet_prefix}"
@@ -476,6 +579,38 @@ class StackConfig(BaseModel):
                               f"{self.database_max_allocated_storage_gib} is below databaseAllocatedStorageGib "
                               f"{self.database_allocated_storage_gib}")
 
+    def _check_services(self) -> None:
+        if self.peak_end_hour_utc <= self.peak_start_hour_utc:
+            raise _KeyedError("peakEndHourUtc", f"{self.peak_end_hour_utc} is not after peakStartHourUtc "
+                              f"{self.peak_start_hour_utc} (the window is one stretch of a day, UTC)")
+        images = {*self.scan_engines, "git-fetch"}
+        seen: dict[str, str] = {}
+        for index, service in enumerate(self.services):
+            key = f"services[{index}]"
+            if service.name in images:
+                raise _KeyedError(f"{key}.name", f"{service.name!r} is already an image of the scan Jobs; choose another name")
+            if service.name in seen:
+                raise _KeyedError(f"{key}.name", f"{service.name!r} is listed more than once")
+            seen[service.name] = key
+            if service.ingress_path is not None:
+                clash = [s.name for s in self.services[:index] if s.ingress_path == service.ingress_path]
+                if clash:
+                    raise _KeyedError(f"{key}.ingressPath", f"{service.ingress_path} is already routed to {clash[0]}")
+        wanted = sum(s.max_replicas * s.cpu_millicores for s in self.services) / 1000
+        if wanted > self.services_pool_cpu_limit:
+            raise _KeyedError("services", f"the services at maxReplicas request {wanted:g} vCPU, more than "
+                              f"servicesPoolCpuLimit {self.services_pool_cpu_limit}; lower maxReplicas or raise the limit")
+        memory = sum(s.max_replicas * s.memory_mib for s in self.services) / 1024
+        if memory > self.services_pool_memory_gib:
+            raise _KeyedError("services", f"the services at maxReplicas request {memory:g} GiB of memory, more than "
+                              f"servicesPoolMemoryGib {self.services_pool_memory_gib}; lower maxReplicas or raise the limit")
+        if self.api_certificate_arn and self.api_certificate_arn.split(":")[3] != self.region:
+            raise _KeyedError("apiCertificateArn", f"is in {self.api_certificate_arn.split(':')[3]}; a load balancer "
+                              f"takes a certificate from its own region ({self.region})")
+        if self.api_ingress_scheme == "internet-facing" and self.api_certificate_arn is None:
+            raise _KeyedError("apiIngressScheme", "internet-facing needs apiCertificateArn: the API never listens "
+                              "in plain HTTP on the internet")
+
     def _check_zones(self, zones) -> None:
         """Names of this region, each with a CIDR slot, and enough of them for the environment."""
         pattern = network_plan.zone_letter_pattern(self.region)
@@ -523,6 +658,10 @@ class StackConfig(BaseModel):
     def services_pool_limits(self) -> karpenter_plan.PoolLimits:
         return karpenter_plan.PoolLimits(self.services_pool_cpu_limit, self.services_pool_memory_gib)
 
+    @property
+    def peak_window(self) -> PeakWindow:
+        return PeakWindow(self.peak_days, self.peak_start_hour_utc, self.peak_end_hour_utc)
+
     def default_tags(self) -> dict[str, str]:
         return {
             "project": PROJECT,
@@ -536,6 +675,14 @@ class StackConfig(BaseModel):
     def resolve_zones(self, available: list[str]) -> list[str]:
         """The zones every component uses: the configured list checked against the region's
         standard zones, or all of them. Raises ConfigError before any resource exists."""
+        zones = self._resolve_zones(available)
+        for index, service in enumerate(self.services):
+            if service.min_replicas < len(zones):
+                raise ConfigError(f"{PROJECT}:services[{index}].minReplicas: {service.min_replicas} is fewer than one "
+                                  f"replica per zone ({len(zones)} zones); {service.name} would be missing from a zone")
+        return zones
+
+    def _resolve_zones(self, available: list[str]) -> list[str]:
         if self.availability_zones is None:
             zones = sorted(available)
             if not zones:
@@ -613,12 +760,23 @@ def _first_error(exc: ValidationError) -> str:
     error = exc.errors(include_url=False)[0]
     cause = error.get("ctx", {}).get("error")
     if isinstance(cause, _KeyedError):
-        return f"{_full_key(cause.key)}: {cause}"
-    key = str(error["loc"][0]) if error["loc"] else "config"
+        nested = f"{_location(error['loc'])}.{cause.key}" if error["loc"] else cause.key
+        return f"{_full_key(nested)}: {cause}"
+    key = _location(error["loc"]) if error["loc"] else "config"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":
         message = "required key is missing"
+    elif error["type"] == "extra_forbidden":
+        message = "unknown key"
     return f"{_full_key(key)}: {message}"
+
+
+def _location(loc: tuple) -> str:
+    """`('services', 0, 'port')` -> `services[0].port`."""
+    text = str(loc[0])
+    for part in loc[1:]:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
 
 
 def load_from_pulumi() -> StackConfig:

@@ -28,7 +28,9 @@ BARE_IMPORT = (
     "pulumi_random.RandomPassword; pulumi_kubernetes.helm.v3.Release; pulumi_kubernetes.storage.v1.StorageClass; "
     "pulumi_kubernetes.batch.v1.JobSpecArgs; "
     "pulumi_kubernetes.apiextensions.CustomResource; pulumi_kubernetes.flowcontrol.v1.FlowSchema; "
-    "pulumi_kubernetes.core.v1.Namespace; pulumi_kubernetes.meta.v1.ObjectMetaArgs"
+    "pulumi_kubernetes.core.v1.Namespace; pulumi_kubernetes.meta.v1.ObjectMetaArgs; "
+    "pulumi_kubernetes.apps.v1.Deployment; pulumi_kubernetes.policy.v1.PodDisruptionBudget; "
+    "pulumi_kubernetes.networking.v1.Ingress; pulumi_aws.iam.Policy"
 )
 
 

@@ -31,6 +31,7 @@ class DataAccessArgs:
 
 class DataAccess(pulumi.ComponentResource):
     role_arn: pulumi.Output[str]
+    namespace_resource: k8s.core.v1.Namespace
 
     def __init__(self, name: str, args: DataAccessArgs, k8s_provider: k8s.Provider,
                  opts: pulumi.ResourceOptions | None = None):
@@ -53,18 +54,22 @@ class DataAccess(pulumi.ComponentResource):
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={
-                "pod-security.kubernetes.io/enforce": "restricted"}),
+                "pod-security.kubernetes.io/enforce": "restricted",
+                # The load balancer controller holds a rolling update until new pods pass the
+                # target group's health check, not only their own readiness probe.
+                "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}),
             opts=in_cluster)
         in_namespace = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[namespace])
-        k8s.core.v1.ServiceAccount(
+        self.namespace_resource = namespace
+        self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVICE_ACCOUNT, namespace=NAMESPACE),
             automount_service_account_token=False,
             opts=in_namespace)
-        aws.eks.PodIdentityAssociation(
+        self.identity = aws.eks.PodIdentityAssociation(
             f"{name}-identity", cluster_name=args.cluster_name, namespace=NAMESPACE,
             service_account=SERVICE_ACCOUNT, role_arn=role.arn, opts=pulumi.ResourceOptions(parent=self))
-        k8s.core.v1.ConfigMap(
+        self.config_map = k8s.core.v1.ConfigMap(
             f"{name}-endpoints",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=CONFIG_MAP, namespace=NAMESPACE),
             data={key: pulumi.Output.from_input(value).apply(str) for key, value in args.settings.items()},

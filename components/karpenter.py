@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 from components import karpenter_plan as plan
 from components.iam import pod_identity_trust
 from components.node_role import node_role as make_node_role
+from components.peak_window import PeakWindow
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class KarpenterArgs:
     services_limits: plan.PoolLimits
     scan_consolidate_after: str = "1m"
     scan_fallback_percent: int = 25
+    peak: PeakWindow | None = None
+    """Weekday peak window: no disruptive consolidation or drift replacement while it is open."""
     node_tags: dict[str, str] | None = None
     """Tags on every instance, volume and interface Karpenter launches."""
     custom_networking: bool = False
@@ -142,8 +145,8 @@ class Karpenter(pulumi.ComponentResource):
             opts=after_release,
         )
         pools = plan.scan_pools(args.availability_zones, args.scan_limits, args.scan_consolidate_after,
-                                args.scan_fallback_percent)
-        pools.append(plan.services_pool(args.availability_zones, args.services_limits))
+                                args.scan_fallback_percent, peak=args.peak)
+        pools.append(plan.services_pool(args.availability_zones, args.services_limits, peak=args.peak))
         self.node_pools = {}
         for manifest in pools:
             pool_name = manifest["metadata"]["name"]

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from components.peak_window import PeakWindow
+
 #: Helm chart and CRD version. The CRD schemas the tests validate against are this release's.
 KARPENTER_VERSION = "1.14.1"
 KARPENTER_CHART = "oci://public.ecr.aws/karpenter/karpenter"
@@ -41,6 +43,9 @@ SYSTEM_TAINT = {"key": "CriticalAddonsOnly", "value": "true", "effect": "NoSched
 #: start with it (a startup taint, which pods need not tolerate), so no scan lands on a fresh
 #: node before the driver can mount the repository cache ("driver not registered").
 EFS_STARTUP_TAINT = {"key": "efs.csi.aws.com/agent-not-ready", "effect": "NoExecute"}
+
+#: Smallest scan node, vCPUs.
+SCAN_NODE_MIN_CPU = 8
 
 #: Discovery tag on the private subnets and the cluster security group.
 DISCOVERY_TAG = "karpenter.sh/discovery"
@@ -115,7 +120,8 @@ def node_class(cluster_name: str, node_role: str, ami_alias: str, tags: dict[str
 
 # ----- node pools --------------------------------------------------------------------------
 
-def _requirements(capacity_types: list[str], zones: list[str], diverse: bool) -> list[dict[str, Any]]:
+def _requirements(capacity_types: list[str], zones: list[str], diverse: bool,
+                  min_cpu: int | None = None) -> list[dict[str, Any]]:
     requirements: list[dict[str, Any]] = [
         {"key": "karpenter.sh/capacity-type", "operator": "In", "values": capacity_types},
         {"key": "topology.kubernetes.io/zone", "operator": "In", "values": list(zones)},
@@ -127,6 +133,8 @@ def _requirements(capacity_types: list[str], zones: list[str], diverse: bool) ->
         {"key": "karpenter.k8s.aws/instance-generation", "operator": "Gt", "values": ["5"]},
         {"key": "karpenter.k8s.aws/instance-cpu", "operator": "Lt", "values": ["65"]},
     ]
+    if min_cpu:
+        requirements.append({"key": "karpenter.k8s.aws/instance-cpu", "operator": "Gt", "values": [str(min_cpu - 1)]})
     if diverse:
         # At least this many instance families stay eligible, so one spot pool running dry
         # never leaves a request with no alternative.
@@ -138,10 +146,11 @@ def node_pool(name: str, *, role: str, capacity_types: list[CapacityType], zones
               weight: int, consolidate_after: str, budgets: list[dict[str, Any]],
               taints: list[dict[str, str]] | None = None, startup_taints: list[dict[str, str]] | None = None,
               expire_after: str = "720h",
-              termination_grace_period: str | None = None, diverse: bool = False) -> dict[str, Any]:
+              termination_grace_period: str | None = None, diverse: bool = False,
+              min_cpu: int | None = None) -> dict[str, Any]:
     template_spec: dict[str, Any] = {
         "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": NODE_CLASS},
-        "requirements": _requirements(list(capacity_types), zones, diverse),
+        "requirements": _requirements(list(capacity_types), zones, diverse, min_cpu),
         "expireAfter": expire_after,
     }
     if taints:
@@ -170,8 +179,23 @@ def node_pool(name: str, *, role: str, capacity_types: list[CapacityType], zones
     }
 
 
+#: Voluntary disruptions that move or replace a node that still runs pods. `Empty` is not among
+#: them: removing a node with nothing on it disrupts nobody, and is how a pool shrinks.
+DISRUPTIVE_REASONS = ["Underutilized", "Drifted"]
+
+
+def peak_freeze(peak: PeakWindow | None) -> list[dict[str, Any]]:
+    """A budget that allows no disruptive consolidation or drift replacement during the weekday
+    peak (Karpenter applies the most restrictive active budget); outside it, the pool's other
+    budgets apply. Empty nodes still go at any hour."""
+    if peak is None:
+        return []
+    return [{"nodes": "0", "reasons": list(DISRUPTIVE_REASONS), "schedule": peak.start_cron,
+             "duration": peak.duration}]
+
+
 def scan_pools(zones: list[str], limits: PoolLimits, consolidate_after: str, fallback_percent: int,
-               job_deadline_minutes: int = 40) -> list[dict[str, Any]]:
+               job_deadline_minutes: int = 40, peak: PeakWindow | None = None) -> list[dict[str, Any]]:
     """The spot scan pool, and (unless `fallback_percent` is 0) its on-demand fallback with a
     lower weight and a share of the limits, so a spot drought slows scans but never stops them."""
     common = dict(
@@ -180,11 +204,15 @@ def scan_pools(zones: list[str], limits: PoolLimits, consolidate_after: str, fal
         # Nodes are replaced daily (fresh AMI, no drift build-up); a node being expired still
         # waits for its running scans, up to the longest scan plus margin.
         expire_after="24h", termination_grace_period=f"{job_deadline_minutes + 10}m",
+        # Nodes of 8 vCPU or more: a 4-vCPU node holds one 2-vCPU scan after the system
+        # reservations and daemons, so small nodes multiply launches, image pulls and idle cores.
+        min_cpu=SCAN_NODE_MIN_CPU,
         budgets=[
             # Empty nodes go at once: that is how the pool reaches zero when the queue is empty.
             {"nodes": "100%", "reasons": ["Empty"]},
             # Scans carry karpenter.sh/do-not-disrupt, so these only move idle capacity.
-            {"nodes": "20%", "reasons": ["Underutilized", "Drifted"]},
+            {"nodes": "20%", "reasons": list(DISRUPTIVE_REASONS)},
+            *peak_freeze(peak),
         ],
     )
     pools = [node_pool(SCAN_POOL, capacity_types=["spot"], limits=limits, weight=100, diverse=True, **common)]
@@ -194,12 +222,12 @@ def scan_pools(zones: list[str], limits: PoolLimits, consolidate_after: str, fal
     return pools
 
 
-def services_pool(zones: list[str], limits: PoolLimits) -> dict[str, Any]:
+def services_pool(zones: list[str], limits: PoolLimits, peak: PeakWindow | None = None) -> dict[str, Any]:
     """On-demand capacity for the services, consolidated slowly and one node at a time so the
-    services' disruption budgets are never raced."""
+    services' disruption budgets are never raced, and left alone during the weekday peak."""
     return node_pool(
         SERVICES_POOL, role=SERVICES_POOL, capacity_types=["on-demand"], zones=zones, limits=limits, weight=50,
-        consolidate_after="5m", budgets=[{"nodes": "1"}],
+        consolidate_after="5m", budgets=[{"nodes": "1"}, *peak_freeze(peak)],
     )
 
 

@@ -100,12 +100,14 @@ class Network(pulumi.ComponentResource):
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags("igw"), opts=child)
 
         self.subnet_ids = {}
+        self.subnet_names = {}
         subnets: dict[tuple[str, str], aws.ec2.Subnet] = {}
         for subnet in plan:
             subnets[(subnet.tier, subnet.zone)] = self._subnet(
                 name, args, vpc, subnet, tags, pod_cidr_association
             )
             self.subnet_ids.setdefault(subnet.tier, {})[subnet.zone] = subnets[(subnet.tier, subnet.zone)].id
+            self.subnet_names.setdefault(subnet.tier, {})[subnet.zone] = tags(f"{subnet.tier}-{subnet.zone}")["Name"]
 
         # One route table per zone and tier, so losing or changing one zone touches no other.
         route_tables: dict[tuple[str, str], aws.ec2.RouteTable] = {}

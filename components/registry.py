@@ -1,4 +1,5 @@
-"""ECR repositories for the scan engine images, pulled by the nodes through the VPC endpoints.
+"""ECR repositories for the images the cluster runs (scan engines, the fetch step, the services),
+pulled by the nodes through the VPC endpoints.
 
 Tags are immutable (a tag names one image forever, so a scan is reproducible and a pushed tag
 cannot be swapped under a running fleet), images are scanned on push, encrypted with a KMS
@@ -21,6 +22,7 @@ REPOSITORY_PREFIX = "scanner"
 class RegistryArgs:
     identifier: str
     engines: tuple[str, ...]
+    """Image names: one repository `scanner/<name>` each."""
     account_id: str
     replica_region: str | None = None
     protect: bool = True

@@ -90,6 +90,7 @@ class ScanScalingArgs:
 
 class ScanScaling(pulumi.ComponentResource):
     scaled_jobs: dict[str, k8s.apiextensions.CustomResource]
+    keda: k8s.helm.v3.Release
 
     def __init__(self, name: str, args: ScanScalingArgs, k8s_provider: k8s.Provider,
                  opts: pulumi.ResourceOptions | None = None):
@@ -129,6 +130,7 @@ class ScanScaling(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
                                         depends_on=[identity, *args.install_after]),
         )
+        self.keda = release
         after_keda = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[release])
         auth = k8s.apiextensions.CustomResource(
             f"{name}-trigger-auth",

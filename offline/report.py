@@ -96,6 +96,7 @@ def summary(record: StackRecord, gate: GateResult | None) -> str:
     for zone in view.zones():
         lines.append("  " + f"{zone:<16}" + "".join(f"{table[zone][c]:>14}" for c in columns))
     lines.append(f"  regional (no zone): {regional}")
+    lines += workloads(record)
     if gate is not None:
         lines += ["", "Policy gate:"]
         for pack in gate.packs:
@@ -112,6 +113,69 @@ def summary(record: StackRecord, gate: GateResult | None) -> str:
                                      f"FAIL ({len(gate.violations)} mandatory violation(s): "
                                      + ", ".join(sorted({d.policy for d in gate.violations})) + ")")]
     return "\n".join(lines)
+
+
+def _of_type(record: StackRecord, type_: str) -> list[dict[str, Any]]:
+    return [r["inputs"] for r in record.resources if r["type"] == type_]
+
+
+def _name(inputs: dict[str, Any]) -> str:
+    return (inputs.get("metadata") or {}).get("name", "?")
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+
+
+def workloads(record: StackRecord) -> list[str]:
+    """What runs in the cluster and when it scales: Helm releases, the scan ScaledJobs, each
+    Deployment's spread, budget, autoscaler and route, and the NodePools' scheduled budgets."""
+    lines = ["", "Workloads and schedules:"]
+    for release in sorted(_of_type(record, "kubernetes:helm.sh/v3:Release"), key=lambda r: str(r.get("name"))):
+        lines.append(f"  Helm {release.get('name')} {release.get('chart')} {release.get('version')} "
+                     f"(namespace {release.get('namespace')})")
+    for job in sorted(_of_type(record, "kubernetes:keda.sh/v1alpha1:ScaledJob"), key=_name):
+        spec = job.get("spec") or {}
+        queues = ", ".join(str((t.get("metadata") or {}).get("queueName")) for t in spec.get("triggers") or [])
+        lines.append(f"  ScaledJob {_name(job)}: queue {queues}, {_number(spec.get('minReplicaCount'))}-"
+                     f"{_number(spec.get('maxReplicaCount'))} Jobs, strategy "
+                     f"{(spec.get('scalingStrategy') or {}).get('strategy')}")
+    budgets = {_name(b): (b.get("spec") or {}) for b in _of_type(record, "kubernetes:policy/v1:PodDisruptionBudget")}
+    scalers = {((s.get("spec") or {}).get("scaleTargetRef") or {}).get("name"): (s.get("spec") or {})
+               for s in _of_type(record, "kubernetes:keda.sh/v1alpha1:ScaledObject")}
+    routes = {}
+    for ingress in _of_type(record, "kubernetes:networking.k8s.io/v1:Ingress"):
+        annotations = (ingress.get("metadata") or {}).get("annotations") or {}
+        for rule in (ingress.get("spec") or {}).get("rules") or []:
+            for path in (rule.get("http") or {}).get("paths") or []:
+                routes[path["backend"]["service"]["name"]] = (
+                    f"{annotations.get('alb.ingress.kubernetes.io/scheme')} ALB {path['path']} in "
+                    f"{annotations.get('alb.ingress.kubernetes.io/subnets')}")
+    for deployment in sorted(_of_type(record, "kubernetes:apps/v1:Deployment"), key=_name):
+        name = _name(deployment)
+        pod = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+        zone = [c for c in pod.get("topologySpreadConstraints") or []
+                if c.get("topologyKey") == "topology.kubernetes.io/zone"]
+        spread = (f"zone spread minDomains {_number(zone[0].get('minDomains'))} {zone[0].get('whenUnsatisfiable')}"
+                  if zone else "no zone spread")
+        budget = budgets.get(name)
+        scaler = scalers.get(name)
+        parts = [spread, f"PDB maxUnavailable {_number(budget.get('maxUnavailable'))}" if budget else "no PDB"]
+        if scaler:
+            cron = [t for t in scaler.get("triggers") or [] if t.get("type") == "cron"]
+            peak = (f", {cron[0]['metadata']['desiredReplicas']} from '{cron[0]['metadata']['start']}' to "
+                    f"'{cron[0]['metadata']['end']}' {cron[0]['metadata']['timezone']}") if cron else ""
+            parts.append(f"autoscaler {_number(scaler.get('minReplicaCount'))}-{_number(scaler.get('maxReplicaCount'))}"
+                         f"{peak}")
+        parts.append(routes.get(name, "in-cluster only"))
+        lines.append(f"  Deployment {name}: " + "; ".join(parts))
+    for pool in sorted(_of_type(record, "kubernetes:karpenter.sh/v1:NodePool"), key=_name):
+        for budget in ((pool.get("spec") or {}).get("disruption") or {}).get("budgets") or []:
+            if budget.get("schedule"):
+                lines.append(f"  NodePool {_name(pool)}: {budget['nodes']} node(s) for "
+                             f"{', '.join(budget.get('reasons') or ['all reasons'])} from '{budget['schedule']}' "
+                             f"for {budget['duration']} (UTC)")
+    return lines if len(lines) > 2 else []
 
 
 def _node_id(urn: str) -> str:

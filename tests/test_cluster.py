@@ -160,7 +160,7 @@ def test_controller_role_is_assumed_through_pod_identity_by_the_release_service_
 
 def test_controller_policies_are_split_attached_and_under_the_limit(prod_update):
     role = one(prod_update, "aws:iam/role:Role", "karpenter-controller")
-    policies = of_type(prod_update, "aws:iam/policy:Policy")
+    policies = [p for p in of_type(prod_update, "aws:iam/policy:Policy") if p["parent"] == role["urn"]]
     assert len(policies) == 4
     attached = {a["inputs"]["policyArn"] for a in of_type(prod_update, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
                 if a["inputs"]["role"] == role["outputs"]["name"]}

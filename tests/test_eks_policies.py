@@ -19,8 +19,8 @@ PACKS = (PLACEMENT, SECURITY)
 def pool_pinned_to_one_zone(monkeypatch):
     original = karpenter_plan._requirements
 
-    def requirements(capacity_types, zones, diverse):
-        return original(capacity_types, zones[:1], diverse)
+    def requirements(capacity_types, zones, *args):
+        return original(capacity_types, zones[:1], *args)
     monkeypatch.setattr(karpenter_plan, "_requirements", requirements)
 
 
@@ -128,7 +128,7 @@ FAULTS = {
 def test_prod_passes_both_packs_with_every_policy_deciding(mode):
     result = gate(run("prod", mode), packs=PACKS)
     assert result.passed and result.diagnostics == [], result.diagnostics
-    assert {p.name: p.version for p in result.packs} == {"scanner-placement": "0.4.0", "scanner-security": "0.3.0"}
+    assert {p.name: p.version for p in result.packs} == {"scanner-placement": "0.5.0", "scanner-security": "0.4.0"}
 
 
 @pytest.mark.parametrize("mode", MODES)

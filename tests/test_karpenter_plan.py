@@ -7,6 +7,7 @@ import json
 import pytest
 
 from components import karpenter_plan as plan
+from components.peak_window import PeakWindow
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 LIMITS = plan.PoolLimits(cpu=1000, memory_gib=4000)
@@ -16,8 +17,12 @@ def requirement(pool, key):
     return next(r for r in pool["spec"]["template"]["spec"]["requirements"] if r["key"] == key)
 
 
+PEAK = PeakWindow("1-5", 7, 19)
+
+
 def manifests():
-    pools = plan.scan_pools(ZONES, LIMITS, "1m", 25) + [plan.services_pool(ZONES, plan.PoolLimits(128, 512))]
+    pools = (plan.scan_pools(ZONES, LIMITS, "1m", 25, peak=PEAK)
+             + [plan.services_pool(ZONES, plan.PoolLimits(128, 512), peak=PEAK)])
     return [plan.node_class("scanner-prod", "karpenter-node-abc", "al2023@v20260930",
                             {"project": "scanner", "kubernetes.io/cluster/x": "owned"})] + pools
 
@@ -114,6 +119,35 @@ def test_scan_pool_consolidates_quickly_and_lets_empty_nodes_go_at_once():
     assert grace.endswith("m") and int(grace[:-1]) > 30
 
 
+@pytest.mark.parametrize("pool", ["scan", "services"])
+def test_the_weekday_peak_freezes_disruptive_consolidation_but_not_empty_nodes(pool):
+    manifest = (plan.scan_pools(ZONES, LIMITS, "1m", 25, peak=PEAK)[0] if pool == "scan"
+                else plan.services_pool(ZONES, plan.PoolLimits(128, 512), peak=PEAK))
+    budgets = manifest["spec"]["disruption"]["budgets"]
+    [freeze] = [b for b in budgets if "schedule" in b]
+    assert freeze == {"nodes": "0", "reasons": ["Underutilized", "Drifted"], "schedule": "0 7 * * 1-5",
+                      "duration": "12h"}
+    # Outside the window an always-active budget still bounds disruption (a schedule alone would
+    # leave it unbounded), and nothing keeps empty nodes.
+    assert any("schedule" not in b and b["nodes"] != "0" for b in budgets)
+    assert all("Empty" not in b.get("reasons", ["Empty"]) for b in budgets if b["nodes"] == "0")
+
+
+def test_without_a_peak_window_no_budget_is_scheduled():
+    for manifest in plan.scan_pools(ZONES, LIMITS, "1m", 25) + [plan.services_pool(ZONES, plan.PoolLimits(8, 32))]:
+        assert all("schedule" not in b for b in manifest["spec"]["disruption"]["budgets"])
+
+
+def test_scan_nodes_have_at_least_eight_vcpus_services_nodes_any_size():
+    for pool in plan.scan_pools(ZONES, LIMITS, "1m", 25):
+        bounds = {r["operator"]: r["values"] for r in pool["spec"]["template"]["spec"]["requirements"]
+                  if r["key"] == "karpenter.k8s.aws/instance-cpu"}
+        assert bounds == {"Gt": [str(plan.SCAN_NODE_MIN_CPU - 1)], "Lt": ["65"]}
+    services = plan.services_pool(ZONES, plan.PoolLimits(128, 512))
+    assert [r["operator"] for r in services["spec"]["template"]["spec"]["requirements"]
+            if r["key"] == "karpenter.k8s.aws/instance-cpu"] == ["Lt"]
+
+
 def test_no_fallback_pool_when_the_share_is_zero():
     assert [p["metadata"]["name"] for p in plan.scan_pools(ZONES, LIMITS, "1m", 0)] == [plan.SCAN_POOL]
 
@@ -123,7 +157,7 @@ def test_services_pool_is_on_demand_in_every_zone_without_taint():
     assert requirement(pool, "karpenter.sh/capacity-type")["values"] == ["on-demand"]
     assert requirement(pool, "topology.kubernetes.io/zone")["values"] == ZONES
     assert "taints" not in pool["spec"]["template"]["spec"]
-    assert pool["spec"]["disruption"]["budgets"] == [{"nodes": "1"}]
+    assert pool["spec"]["disruption"]["budgets"][0] == {"nodes": "1"}
 
 
 @pytest.mark.parametrize("value", ["1 minute", "1", "m", "-1m", ""])

@@ -158,6 +158,9 @@ def test_default_zone_lookup_skips_local_zones():
 
     config = load_stack_config("prod")
     config.pop("scanner:availabilityZones")
+    # Six zones: the services' floor of one replica per zone follows.
+    services = json.loads(config["scanner:services"])
+    config["scanner:services"] = json.dumps([{**s, "minReplicas": 6, "peakMinReplicas": 6} for s in services])
     record = run_program("prod", "preview", config=config)
     zones = sorted({s["inputs"]["availabilityZone"] for s in of_type(record, SUBNET)})
     assert zones == [f"us-east-1{c}" for c in "abcdef"]

@@ -24,13 +24,14 @@ def test_prod_passes_and_every_policy_decides(mode):
     # Nothing skipped as "can't run during preview": the rules decide on unknown ids too.
     assert result.diagnostics == []
     [pack] = result.packs
-    assert (pack.name, pack.version) == ("scanner-placement", "0.4.0")
+    assert (pack.name, pack.version) == ("scanner-placement", "0.5.0")
     assert set(pack.policies) == {"network-subnet-tiers-every-az", "network-nat-per-az",
                                   "network-s3-endpoint-every-route-table", "eks-cluster-subnets-every-az",
                                   "eks-node-group-every-az", "karpenter-node-pool-every-az",
                                   "karpenter-scan-pool-offers-spot", "rds-multi-az", "data-subnet-groups-every-az",
                                   "rds-replica-other-az", "mq-cluster-multi-az", "elasticache-failover-multi-az",
-                                  "efs-mount-target-every-az", "efs-not-one-zone"}
+                                  "efs-mount-target-every-az", "efs-not-one-zone", "deployment-spread-over-zones",
+                                  "deployment-has-disruption-budget", "load-balancer-every-az"}
 
 
 def drop_private_subnet_in_b(original):
@@ -59,7 +60,9 @@ FAULTS = {
 #: A zone without a private subnet also leaves the cluster, its nodes, the broker and the
 #: repository cache a zone short.
 ALSO_REFUSED = {"missing-subnet": {"eks-cluster-subnets-every-az", "eks-node-group-every-az", "mq-cluster-multi-az",
-                                   "efs-mount-target-every-az"}}
+                                   "efs-mount-target-every-az",
+                                   # the API load balancer sits in the private subnets
+                                   "load-balancer-every-az"}}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -111,9 +114,10 @@ def test_all_key_lowers_every_level(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("content,message", [
     ({"network-nat-per-zone": "advisory"}, "'network-nat-per-zone' is not a policy of pack scanner-placement (policies: data-subnet-groups-every-az, "
-     "efs-mount-target-every-az, efs-not-one-zone, "
+     "deployment-has-disruption-budget, deployment-spread-over-zones, efs-mount-target-every-az, efs-not-one-zone, "
      "eks-cluster-subnets-every-az, eks-node-group-every-az, elasticache-failover-multi-az, karpenter-node-pool-every-az, "
-     "karpenter-scan-pool-offers-spot, mq-cluster-multi-az, network-nat-per-az, network-s3-endpoint-every-route-table, "
+     "karpenter-scan-pool-offers-spot, "
+     "load-balancer-every-az, mq-cluster-multi-az, network-nat-per-az, network-s3-endpoint-every-route-table, "
      "network-subnet-tiers-every-az, rds-multi-az, rds-replica-other-az)"),
     ({"network-nat-per-az": "loud"}, "network-nat-per-az: enforcement level 'loud' is not one of advisory, mandatory, disabled, remediate"),
     ({"network-subnet-tiers-every-az": {"minimumZones": "three"}}, "network-subnet-tiers-every-az.minimumZones: 'three' is not of type 'integer'"),

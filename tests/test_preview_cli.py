@@ -45,7 +45,7 @@ def test_summary_counts_by_zone_and_diagram(tmp_path, capsys):
         row = next(line for line in out.splitlines() if line.strip().startswith(zone))
         public, private, isolated, pods, nat, tables = map(int, row.split()[1:7])
         assert (public, private, isolated, nat, tables) == (1, 1, 1, 1, 3), row
-    assert "scanner-placement 0.4.0: 14 policies, 0 mandatory violation(s)" in out
+    assert "scanner-placement 0.5.0: 17 policies, 0 mandatory violation(s)" in out
     text = diagram.read_text()
     assert text.count('subgraph nnetworkus_east_1') == 3 and "```mermaid" in text
     # The replica is drawn in its pinned zone (the Multi-AZ primary's zones are AWS's choice).
@@ -53,6 +53,22 @@ def test_summary_counts_by_zone_and_diagram(tmp_path, capsys):
     # Each private subnet's default route goes to its own zone's NAT.
     for zone in ("us_east_1a", "us_east_1b", "us_east_1c"):
         assert f"nnetwork_private_{zone} --> nnetwork_nat_{zone}" in text
+
+
+def test_summary_shows_workloads_and_their_schedules(tmp_path, capsys):
+    assert preview.main(["--stack", "prod", "--diagram", str(tmp_path / "d.md")]) == 0
+    out = capsys.readouterr().out
+    section = out[out.index("Workloads and schedules:"):out.index("Policy gate:")].splitlines()
+    assert "  Helm keda keda 2.20.2 (namespace keda)" in section
+    assert any(line.startswith("  Helm aws-load-balancer-controller ") for line in section)
+    assert sorted(line.split(":")[0].strip() for line in section if "ScaledJob" in line) == [
+        "ScaledJob scan-dependencies", "ScaledJob scan-sast", "ScaledJob scan-secrets"]
+    api = next(line for line in section if line.startswith("  Deployment api:"))
+    for part in ("zone spread minDomains 3 DoNotSchedule", "PDB maxUnavailable 1",
+                 "autoscaler 3-24, 6 from '0 7 * * 1-5' to '0 19 * * 1-5' Etc/UTC", "internal ALB /api"):
+        assert part in api, api
+    assert "in-cluster only" in next(line for line in section if line.startswith("  Deployment storage-api:"))
+    assert "  NodePool scan-jobs: 0 node(s) for Underutilized, Drifted from '0 7 * * 1-5' for 12h (UTC)" in section
 
 
 def test_every_stack_file_passes_the_gate_in_both_modes(capsys):

@@ -207,7 +207,9 @@ def test_token_pool_has_no_value_in_the_program_and_only_the_scan_role_reads_it(
 
 def test_every_engine_has_an_immutable_scanned_encrypted_repository(prod_update):
     repositories = {r["inputs"]["name"]: r["inputs"] for r in of_type(prod_update, "aws:ecr/repository:Repository")}
-    assert set(repositories) == {"scanner/sast", "scanner/secrets", "scanner/dependencies", "scanner/git-fetch"}
+    # Engines, the fetch step, and the services (api, webhooks, storage-api).
+    assert set(repositories) == {"scanner/sast", "scanner/secrets", "scanner/dependencies", "scanner/git-fetch",
+                                 "scanner/api", "scanner/webhooks", "scanner/storage-api"}
     for repository in repositories.values():
         assert repository["imageTagMutability"] == "IMMUTABLE"
         assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
