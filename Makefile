@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 STACK ?= prod
 
-.PHONY: preview test bench install clean
+.PHONY: preview test bench capacity install clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(STAMP)
 ## Preview and import timings (figures in the README).
 bench: $(STAMP)
 	$(PY) benchmarks/preview_bench.py
+
+## Capacity model: a week of scans through the prod scan pools (figures in the README).
+capacity: $(STAMP)
+	$(PY) benchmarks/capacity.py --stack $(STACK) --json build/capacity-$(STACK).json
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -37,6 +37,8 @@ REQUEST_MOUNT = "/run/scan"
 SCAN_UID = 10001
 SCAN_GID = 10001
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
+#: Label every scan pod carries, whatever its engine.
+SCAN_APP = "scan-engine"
 
 #: The `fetch` step. POSIX shell, so it runs in any small image with git and flock (busybox has
 #: it). Paths come from the environment so the tests can run it against a local repository.
@@ -107,8 +109,24 @@ def active_deadline_seconds() -> int:
     return (MAX_SCAN_MINUTES + DEADLINE_MARGIN_MINUTES) * 60
 
 
+def pack_scans_together() -> k8s.core.v1.AffinityArgs:
+    """Prefer a node that already runs scans (of any engine). The scheduler's default scoring
+    spreads pods over the emptiest nodes, which keeps every node of the pool partly busy; since
+    running scans may not be disrupted, partly busy nodes are never consolidated. Packing
+    leaves whole nodes empty as the load falls, and those go at once."""
+    return k8s.core.v1.AffinityArgs(pod_affinity=k8s.core.v1.PodAffinityArgs(
+        preferred_during_scheduling_ignored_during_execution=[k8s.core.v1.WeightedPodAffinityTermArgs(
+            weight=100,
+            pod_affinity_term=k8s.core.v1.PodAffinityTermArgs(
+                topology_key="kubernetes.io/hostname",
+                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app.kubernetes.io/name": SCAN_APP}),
+            ),
+        )],
+    ))
+
+
 def scan_job_spec(args: ScanJobArgs) -> k8s.batch.v1.JobSpecArgs:
-    labels = {"app.kubernetes.io/name": "scan-engine", "scanner.io/engine": args.engine}
+    labels = {"app.kubernetes.io/name": SCAN_APP, "scanner.io/engine": args.engine}
     env = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted({**args.env, "HOME": "/tmp"}.items())]
     env.append(k8s.core.v1.EnvVarArgs(name="JOB_NAME", value_from=k8s.core.v1.EnvVarSourceArgs(
         field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.labels['batch.kubernetes.io/job-name']"))))
@@ -151,6 +169,7 @@ def scan_job_spec(args: ScanJobArgs) -> k8s.batch.v1.JobSpecArgs:
                 service_account_name=args.service_account,
                 restart_policy="Never",
                 node_selector={karpenter_plan.POOL_LABEL: karpenter_plan.SCAN_POOL},
+                affinity=pack_scans_together(),
                 tolerations=[k8s.core.v1.TolerationArgs(
                     key=karpenter_plan.SCAN_TAINT["key"], operator="Equal", value=karpenter_plan.SCAN_TAINT["value"],
                     effect=karpenter_plan.SCAN_TAINT["effect"])],

@@ -57,6 +57,14 @@ def test_job_runs_only_on_the_spot_scan_pool(job):
         karpenter_plan.SCAN_TAINT["key"], karpenter_plan.SCAN_TAINT["value"], karpenter_plan.SCAN_TAINT["effect"])
 
 
+def test_scans_of_every_engine_prefer_nodes_already_running_scans(job):
+    [term] = job.template.spec.affinity.pod_affinity.preferred_during_scheduling_ignored_during_execution
+    assert term.pod_affinity_term.topology_key == "kubernetes.io/hostname"
+    # The selector matches the label of every scan pod, not only this engine's.
+    selector = term.pod_affinity_term.label_selector.match_labels
+    assert selector.items() <= job.template.metadata.labels.items() and "scanner.io/engine" not in selector
+
+
 def test_job_deadline_covers_the_longest_scan_and_finished_jobs_are_cleaned_up(job):
     # The deadline counts from the Job's start: the longest scan plus the longest wait for a
     # repository's lock must fit, with room for claiming and fetching.
