@@ -13,6 +13,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import karpenter_plan as plan
+from components.helm import pinned_chart
 from components.iam import pod_identity_trust
 from components.node_role import node_role as make_node_role
 from components.peak_window import PeakWindow
@@ -116,9 +117,8 @@ class Karpenter(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
                                         depends_on=[namespace, *args.install_after]),
         )
-        release = k8s.helm.v3.Release(
+        release = pinned_chart(
             f"{name}-controller",
-            name="karpenter",
             chart=plan.KARPENTER_CHART,
             version=plan.KARPENTER_VERSION,
             namespace=plan.KARPENTER_NAMESPACE,
@@ -126,8 +126,6 @@ class Karpenter(pulumi.ComponentResource):
             skip_crds=True,
             values=queue.name.apply(lambda q: plan.helm_values(args.cluster_name_value, q, args.region,
                                                                custom_networking=args.custom_networking)),
-            atomic=True,
-            timeout=600,
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
                                         depends_on=[crds, identity, node_access, *attachments, *flow_schemas,
                                                     *args.install_after]),

@@ -38,6 +38,8 @@ SCAN_TAINT = {"key": "scanner.io/scan-jobs", "value": "true", "effect": "NoSched
 #: Label and taint of the system node group (cluster-critical add-ons only).
 SYSTEM_LABEL = {"scanner.io/node-role": "system"}
 SYSTEM_TAINT = {"key": "CriticalAddonsOnly", "value": "true", "effect": "NoSchedule"}
+#: What the add-ons that run on the system nodes tolerate.
+SYSTEM_TOLERATION = {"key": SYSTEM_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}
 
 #: Taint the EFS CSI node agent removes once it has registered with the kubelet. Scan nodes
 #: start with it (a startup taint, which pods need not tolerate), so no scan lands on a fresh
@@ -390,7 +392,7 @@ def helm_values(cluster_name: str, queue_name: str, region: str, custom_networki
         "serviceAccount": {"create": True, "name": KARPENTER_SERVICE_ACCOUNT},
         "replicas": 2,
         "nodeSelector": {"kubernetes.io/os": "linux", **SYSTEM_LABEL},
-        "tolerations": [{"key": SYSTEM_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}],
+        "tolerations": [SYSTEM_TOLERATION],
         "affinity": {
             # Never on a node Karpenter manages, even if a label is copied by mistake.
             "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{

@@ -199,7 +199,7 @@ class RepositoryCache(pulumi.ComponentResource):
             # every taint by default, so it also runs on the tainted scan nodes.
             configuration_values=json.dumps({"controller": {
                 "nodeSelector": karpenter_plan.SYSTEM_LABEL,
-                "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}]}}),
+                "tolerations": [karpenter_plan.SYSTEM_TOLERATION]}}),
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment, *args.driver_after]),

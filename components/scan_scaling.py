@@ -15,6 +15,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import karpenter_plan
+from components.helm import pinned_chart
 from components.iam import pod_identity_trust, secret_read_policy
 from components.scan_job import ScanJobArgs, scan_job_spec
 
@@ -111,22 +112,14 @@ class ScanScaling(pulumi.ComponentResource):
             f"{name}-keda", cluster_name=args.cluster_name, namespace=KEDA_NAMESPACE,
             service_account=KEDA_OPERATOR_SA, role_arn=role.arn, opts=pulumi.ResourceOptions(parent=self))
 
-        release = k8s.helm.v3.Release(
-            f"{name}-keda",
-            name="keda",
-            chart="keda",
-            version=KEDA_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=KEDA_CHART_REPO),
-            namespace=KEDA_NAMESPACE,
+        release = pinned_chart(
+            f"{name}-keda", chart="keda", version=KEDA_VERSION, repo=KEDA_CHART_REPO, namespace=KEDA_NAMESPACE,
             create_namespace=True,
             values={
                 "nodeSelector": karpenter_plan.SYSTEM_LABEL,
-                "tolerations": [{"key": karpenter_plan.SYSTEM_TAINT["key"], "operator": "Exists",
-                                 "effect": "NoSchedule"}],
+                "tolerations": [karpenter_plan.SYSTEM_TOLERATION],
                 "serviceAccount": {"operator": {"name": KEDA_OPERATOR_SA}},
             },
-            atomic=True,
-            timeout=600,
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
                                         depends_on=[identity, *args.install_after]),
         )

@@ -21,6 +21,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import karpenter_plan
+from components.helm import pinned_chart
 from components.iam import pod_identity_trust
 
 #: Chart and controller versions are equal from the 3.x line on.
@@ -53,7 +54,7 @@ def controller_policy(partition: str, region: str, account_id: str, vpc_id: str)
 def _system_placement(app: str) -> dict[str, Any]:
     return {
         "nodeSelector": karpenter_plan.SYSTEM_LABEL,
-        "tolerations": [{"key": karpenter_plan.SYSTEM_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}],
+        "tolerations": [karpenter_plan.SYSTEM_TOLERATION],
         "topologySpreadConstraints": [{
             "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
             "labelSelector": {"matchLabels": {"app.kubernetes.io/name": app}}}],
@@ -112,7 +113,7 @@ def descheduler_values(namespaces: list[str], interval: str = "5m") -> dict[str,
         }]},
         "priorityClassName": "system-cluster-critical",
         "nodeSelector": karpenter_plan.SYSTEM_LABEL,
-        "tolerations": [{"key": karpenter_plan.SYSTEM_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}],
+        "tolerations": [karpenter_plan.SYSTEM_TOLERATION],
     }
 
 
@@ -158,39 +159,17 @@ class ServicePlatform(pulumi.ComponentResource):
             service_account=LBC_SERVICE_ACCOUNT, role_arn=role.arn, opts=pulumi.ResourceOptions(parent=self))
 
         in_cluster = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=list(args.install_after))
-        self.metrics_server = k8s.helm.v3.Release(
-            f"{name}-metrics-server",
-            name="metrics-server",
-            chart="metrics-server",
-            version=METRICS_SERVER_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=METRICS_SERVER_CHART_REPO),
-            namespace="kube-system",
-            values=metrics_server_values(),
-            atomic=True,
-            timeout=600,
-            opts=in_cluster)
-        self.descheduler = k8s.helm.v3.Release(
-            f"{name}-descheduler",
-            name="descheduler",
-            chart="descheduler",
-            version=DESCHEDULER_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=DESCHEDULER_CHART_REPO),
-            namespace="kube-system",
-            values=descheduler_values(list(args.rebalanced_namespaces)),
-            atomic=True,
-            timeout=600,
-            opts=in_cluster)
-        self.load_balancer_controller = k8s.helm.v3.Release(
-            f"{name}-lbc",
-            name="aws-load-balancer-controller",
-            chart="aws-load-balancer-controller",
-            version=LBC_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=LBC_CHART_REPO),
+        self.metrics_server = pinned_chart(
+            f"{name}-metrics-server", chart="metrics-server", version=METRICS_SERVER_VERSION,
+            repo=METRICS_SERVER_CHART_REPO, namespace="kube-system", values=metrics_server_values(), opts=in_cluster)
+        self.descheduler = pinned_chart(
+            f"{name}-descheduler", chart="descheduler", version=DESCHEDULER_VERSION, repo=DESCHEDULER_CHART_REPO,
+            namespace="kube-system", values=descheduler_values(list(args.rebalanced_namespaces)), opts=in_cluster)
+        self.load_balancer_controller = pinned_chart(
+            f"{name}-lbc", chart="aws-load-balancer-controller", version=LBC_VERSION, repo=LBC_CHART_REPO,
             namespace=LBC_NAMESPACE,
             values=pulumi.Output.all(args.cluster_name, args.vpc_id).apply(
                 lambda v: controller_values(v[0], args.region, v[1])),
-            atomic=True,
-            timeout=600,
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
                                         depends_on=[identity, attachment, *args.install_after]))
         self.register_outputs({"loadBalancerControllerVersion": LBC_VERSION})
