@@ -22,7 +22,7 @@ from components.repo_cache import RepositoryCache, RepositoryCacheArgs
 from components.scan_access import ScanAccess, ScanAccessArgs
 from components.scan_scaling import ScanScaling, ScanScalingArgs
 from components.service_platform import ServicePlatform, ServicePlatformArgs
-from components.services import IngressSettings, ServiceSpec, Services, ServicesArgs
+from components.services import DataSecret, IngressSettings, ServiceSpec, Services, ServicesArgs
 from components.rabbitmq import RabbitMq, RabbitMqArgs
 from components.redis import Redis, RedisArgs
 
@@ -304,13 +304,20 @@ services = Services(
                 target_cpu_percent=s.target_cpu_percent,
                 health_path=s.health_path,
                 ingress_path=s.ingress_path,
+                data_access=s.data_access,
             )
             for s in config.services
         ),
         zone_count=len(zones),
+        cluster_name=cluster.cluster_name,
+        account_id=account_id,
         namespace=service_data.NAMESPACE,
-        service_account=service_data.SERVICE_ACCOUNT,
         config_map=service_data.CONFIG_MAP,
+        data_secrets={
+            "postgres": DataSecret(postgres.secret_arn, postgres.kms_key_arn),
+            "rabbitmq": DataSecret(rabbitmq.secret_arn, rabbitmq.kms_key_arn),
+            "redis": DataSecret(redis.secret_arn, redis.kms_key_arn),
+        },
         peak=config.peak_window,
         ingress=IngressSettings(
             load_balancer_name=f"{name_prefix}-api"[:32].rstrip("-"),
@@ -322,7 +329,7 @@ services = Services(
             client_cidrs=[str(c) for c in (config.vpc_cidr, config.pod_cidr) if c is not None],
             tags=config.default_tags(),
         ),
-        run_after=(data_access.namespace_resource, data_access.service_account, data_access.identity,
+        run_after=(data_access.namespace_resource, data_access.config_map,
                    scan_scaling.keda, service_platform.metrics_server, karpenter.node_pools["services"]),
         ingress_after=(service_platform.load_balancer_controller,),
     ),

@@ -70,6 +70,9 @@ _CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificat
 _CRON_DAYS = re.compile(r"^[0-6](-[0-6])?(,[0-6](-[0-6])?)*$")
 
 
+DataStore = Literal["postgres", "rabbitmq", "redis"]
+
+
 def _pinned_tag(value: str) -> str:
     if not _IMAGE_TAG.match(value) or value == "latest":
         raise ValueError(f"{value!r} is not a pinned image tag (letters, digits, '_', '.', '-'; not 'latest')")
@@ -103,6 +106,8 @@ class ServiceSpec(BaseModel):
     """HTTP path of the readiness and liveness probes (and the load balancer's health check)."""
     ingress_path: str | None = None
     """Path prefix routed to the service by the API load balancer. Default none: in-cluster only."""
+    data_access: tuple[DataStore, ...] = ()
+    """Data stores whose credentials the service's own identity may read (postgres, rabbitmq, redis). Default none."""
 
     @field_validator("name")
     @classmethod
@@ -122,6 +127,11 @@ class ServiceSpec(BaseModel):
         if value is not None and not _HTTP_PATH.match(value):
             raise ValueError(f"{value!r} is not an absolute HTTP path such as '/healthz'")
         return value
+
+    @field_validator("data_access")
+    @classmethod
+    def _stores(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _no_duplicates(value)
 
     @model_validator(mode="after")
     def _replica_range(self) -> "ServiceSpec":

@@ -1,5 +1,7 @@
 """How service workloads find the data tier: a namespace, a ConfigMap of endpoints and secret
-ARNs, and a service account whose IAM role (EKS Pod Identity) may read those secrets.
+ARNs, and a service account whose IAM role (EKS Pod Identity) may read those secrets, for
+operational jobs such as schema migrations. The long-running services each have their own
+account and role, limited to the stores they use (components/services.py).
 
 Secret values never enter Kubernetes: pods read them from Secrets Manager at start-up with
 the service account's credentials, so rotation needs no redeploy of a Kubernetes Secret.
@@ -61,12 +63,12 @@ class DataAccess(pulumi.ComponentResource):
             opts=in_cluster)
         in_namespace = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[namespace])
         self.namespace_resource = namespace
-        self.service_account = k8s.core.v1.ServiceAccount(
+        k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVICE_ACCOUNT, namespace=NAMESPACE),
             automount_service_account_token=False,
             opts=in_namespace)
-        self.identity = aws.eks.PodIdentityAssociation(
+        aws.eks.PodIdentityAssociation(
             f"{name}-identity", cluster_name=args.cluster_name, namespace=NAMESPACE,
             service_account=SERVICE_ACCOUNT, role_arn=role.arn, opts=pulumi.ResourceOptions(parent=self))
         self.config_map = k8s.core.v1.ConfigMap(

@@ -6,7 +6,9 @@ KEDA owns the service's HorizontalPodAutoscaler (named after the service) and fe
 triggers, average CPU and a cron window that raises the replica floor during the weekday peak.
 Off-peak and at weekends the floor drops to `minReplicas`, which the config keeps at one or more
 per zone. Services with an `ingressPath` share one Application Load Balancer, created by the
-AWS Load Balancer Controller in one pinned subnet of every zone.
+AWS Load Balancer Controller in one pinned subnet of every zone. Each service runs as its own
+service account with its own IAM role (EKS Pod Identity) that reads only the data-tier secrets
+its `dataAccess` lists.
 
 The manifests are built by pure functions so tests and policies read exactly what is declared.
 """
@@ -18,9 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import karpenter_plan
+from components.iam import pod_identity_trust, secret_read_policy
 from components.peak_window import TIMEZONE, PeakWindow
 
 ZONE_KEY = "topology.kubernetes.io/zone"
@@ -47,6 +51,8 @@ class ServiceSpec:
     target_cpu_percent: int
     health_path: str
     ingress_path: str | None
+    data_access: tuple[str, ...] = ()
+    """Data stores (keys of `ServicesArgs.data_secrets`) the service's role may read."""
 
 
 def labels(service: str) -> dict[str, str]:
@@ -65,7 +71,7 @@ def spread(service: str, zone_count: int) -> list[dict[str, Any]]:
     ]
 
 
-def deployment_spec(spec: ServiceSpec, zone_count: int, service_account: str, config_map: str) -> dict[str, Any]:
+def deployment_spec(spec: ServiceSpec, zone_count: int, config_map: str) -> dict[str, Any]:
     """The Deployment's spec. No `replicas`: the autoscaler owns the count (a value here would be
     reapplied on every update and fight it)."""
     http = {"path": spec.health_path, "port": "http"}
@@ -77,7 +83,8 @@ def deployment_spec(spec: ServiceSpec, zone_count: int, service_account: str, co
         "template": {
             "metadata": {"labels": labels(spec.name)},
             "spec": {
-                "serviceAccountName": service_account,
+                # Its own identity: the service account of the same name.
+                "serviceAccountName": spec.name,
                 "automountServiceAccountToken": False,
                 "nodeSelector": {karpenter_plan.POOL_LABEL: karpenter_plan.SERVICES_POOL},
                 "topologySpreadConstraints": spread(spec.name, zone_count),
@@ -198,12 +205,21 @@ def ingress_spec(services: list[ServiceSpec]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class DataSecret:
+    secret_arn: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class ServicesArgs:
     services: tuple[ServiceSpec, ...]
     zone_count: int
+    cluster_name: pulumi.Input[str]
+    account_id: str
     namespace: str
-    service_account: str
     config_map: str
+    data_secrets: dict[str, DataSecret]
+    """Data store -> its credentials secret and the key it is encrypted with."""
     peak: PeakWindow
     ingress: IngressSettings
     run_after: tuple[pulumi.Resource, ...] = ()
@@ -219,6 +235,7 @@ def _load_balancer_hostname(status: Any) -> str | None:
 
 class Services(pulumi.ComponentResource):
     deployments: dict[str, k8s.apps.v1.Deployment]
+    role_arns: dict[str, pulumi.Output[str]]
     ingress: k8s.networking.v1.Ingress | None
 
     def __init__(self, name: str, args: ServicesArgs, k8s_provider: k8s.Provider,
@@ -227,11 +244,15 @@ class Services(pulumi.ComponentResource):
             "serviceNames": [s.name for s in args.services], "peakWindow": args.peak.describe()}, opts)
         after = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=list(args.run_after))
         self.deployments = {}
+        self.role_arns = {}
         for spec in args.services:
             metadata = {"name": spec.name, "namespace": args.namespace, "labels": labels(spec.name)}
+            identity = self._identity(name, spec, args, metadata, after)
             deployment = k8s.apps.v1.Deployment(
                 f"{name}-{spec.name}", metadata=metadata,
-                spec=deployment_spec(spec, args.zone_count, args.service_account, args.config_map), opts=after)
+                spec=deployment_spec(spec, args.zone_count, args.config_map),
+                opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
+                                            depends_on=[*identity, *args.run_after]))
             self.deployments[spec.name] = deployment
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-{spec.name}", metadata=metadata, spec=disruption_budget_spec(spec.name), opts=after)
@@ -255,4 +276,31 @@ class Services(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
                                             depends_on=[*args.run_after, *args.ingress_after]))
             self.api_hostname = self.ingress.status.apply(_load_balancer_hostname)
-        self.register_outputs({"deployments": sorted(self.deployments)})
+        self.register_outputs({"deployments": sorted(self.deployments), "roleArns": self.role_arns})
+
+    def _identity(self, name: str, spec: ServiceSpec, args: ServicesArgs, metadata: dict,
+                  after: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+        """The service's account, and its role that may read only the secrets it lists."""
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-{spec.name}", metadata=metadata, automount_service_account_token=False, opts=after)
+        role = aws.iam.Role(
+            f"{name}-{spec.name}",
+            assume_role_policy=pod_identity_trust(args.account_id, args.namespace, spec.name),
+            description=f"Service {spec.name} (EKS Pod Identity): reads {', '.join(spec.data_access) or 'no'} secrets",
+            opts=pulumi.ResourceOptions(parent=self))
+        created: list[pulumi.Resource] = [account]
+        if spec.data_access:
+            stores = [args.data_secrets[store] for store in spec.data_access]
+            created.append(aws.iam.RolePolicy(
+                f"{name}-{spec.name}",
+                role=role.id,
+                policy=pulumi.Output.all(pulumi.Output.all(*[s.secret_arn for s in stores]),
+                                         pulumi.Output.all(*[s.key_arn for s in stores])).apply(
+                    lambda arns: secret_read_policy(arns[0], arns[1], ("secretsmanager:GetSecretValue",
+                                                                        "secretsmanager:DescribeSecret"))),
+                opts=pulumi.ResourceOptions(parent=role)))
+        created.append(aws.eks.PodIdentityAssociation(
+            f"{name}-{spec.name}", cluster_name=args.cluster_name, namespace=args.namespace,
+            service_account=spec.name, role_arn=role.arn, opts=pulumi.ResourceOptions(parent=self)))
+        self.role_arns[spec.name] = role.arn
+        return created

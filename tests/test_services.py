@@ -498,3 +498,37 @@ def test_the_internet_facing_api_as_configured_passes_the_security_pack():
     record = run("prod", "preview", **{"scanner:apiIngressScheme": "internet-facing",
                                       "scanner:apiCertificateArn": CERTIFICATE})
     assert mandatory(gate(record, packs=(SECURITY, PLACEMENT))) == []
+
+
+# ----- identities ------------------------------------------------------------------------------
+
+def test_each_service_runs_as_itself_and_reads_only_its_stores(prod_update):
+    secrets = {store: one(prod_update, "aws:secretsmanager/secret:Secret", name)["outputs"]["arn"]
+               for store, name in (("postgres", "postgres-master"), ("rabbitmq", "rabbitmq-admin"),
+                                   ("redis", "redis-token"))}
+    expected = {"api": {"rabbitmq", "redis"}, "webhooks": {"rabbitmq"}, "storage-api": {"postgres", "redis"}}
+    for name, stores in expected.items():
+        pod = by_name(prod_update, DEPLOYMENT)[name]["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == name
+        role = one(prod_update, "aws:iam/role:Role", f"services-{name}")
+        trust = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
+        assert trust["aws:RequestTag/kubernetes-namespace"] == "scanner-services"
+        assert trust["aws:RequestTag/kubernetes-service-account"] == name
+        policy = json.loads(one(prod_update, "aws:iam/rolePolicy:RolePolicy", f"services-{name}")["inputs"]["policy"])
+        readable = policy["Statement"][0]["Resource"]
+        readable = {readable} if isinstance(readable, str) else set(readable)
+        assert readable == {secrets[store] for store in stores}, name
+        association = one(prod_update, "aws:eks/podIdentityAssociation:PodIdentityAssociation", f"services-{name}")
+        assert (association["inputs"]["namespace"], association["inputs"]["serviceAccount"]) == ("scanner-services", name)
+
+
+def test_a_service_without_data_access_gets_no_secret_policy():
+    record = run("prod", "update", **{"scanner:services": json.dumps([service()])})
+    assert of_type(record, "aws:iam/role:Role") and not [
+        p for p in of_type(record, "aws:iam/rolePolicy:RolePolicy") if p["name"] == "services-api"]
+
+
+def test_unknown_data_store_is_refused():
+    with pytest.raises(ConfigError, match=r"^scanner:services\[0\]\.dataAccess\[0\]: Input should be 'postgres', "
+                                          r"'rabbitmq' or 'redis'"):
+        run("prod", "preview", **{"scanner:services": json.dumps([service(dataAccess=["mysql"])])})
