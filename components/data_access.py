@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.iam import pod_identity_trust, secret_read_policy
+from components.iam import SecretReads, pod_identity
 
 NAMESPACE = "scanner-services"
 SERVICE_ACCOUNT = "data-client"
@@ -40,18 +39,13 @@ class DataAccess(pulumi.ComponentResource):
         super().__init__("scanner:services:DataAccess", name, {"kubernetesNamespace": NAMESPACE}, opts)
         in_cluster = pulumi.ResourceOptions(parent=self, provider=k8s_provider)
 
-        role = aws.iam.Role(
-            f"{name}-role",
-            assume_role_policy=pod_identity_trust(args.account_id, NAMESPACE, SERVICE_ACCOUNT),
+        identity = pod_identity(
+            f"{name}-role", parent=self, account_id=args.account_id, cluster_name=args.cluster_name,
+            namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
             description="Service workloads reading data-tier credentials (EKS Pod Identity)",
-            opts=pulumi.ResourceOptions(parent=self))
-        aws.iam.RolePolicy(
-            f"{name}-secrets",
-            role=role.id,
-            policy=pulumi.Output.all(pulumi.Output.all(*args.secret_arns), pulumi.Output.all(*args.kms_key_arns)).apply(
-                lambda arns: secret_read_policy(arns[0], arns[1], ("secretsmanager:GetSecretValue",
-                                                                    "secretsmanager:DescribeSecret"))),
-            opts=pulumi.ResourceOptions(parent=role))
+            reads=SecretReads(args.secret_arns, args.kms_key_arns,
+                              ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")),
+            policy_name=f"{name}-secrets", association_name=f"{name}-identity")
 
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
@@ -68,14 +62,11 @@ class DataAccess(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVICE_ACCOUNT, namespace=NAMESPACE),
             automount_service_account_token=False,
             opts=in_namespace)
-        aws.eks.PodIdentityAssociation(
-            f"{name}-identity", cluster_name=args.cluster_name, namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT, role_arn=role.arn, opts=pulumi.ResourceOptions(parent=self))
         self.config_map = k8s.core.v1.ConfigMap(
             f"{name}-endpoints",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=CONFIG_MAP, namespace=NAMESPACE),
             data={key: pulumi.Output.from_input(value).apply(str) for key, value in args.settings.items()},
             opts=in_namespace)
 
-        self.role_arn = role.arn
-        self.register_outputs({"roleArn": role.arn, "namespace": NAMESPACE})
+        self.role_arn = identity.role.arn
+        self.register_outputs({"roleArn": identity.role.arn, "namespace": NAMESPACE})

@@ -1,9 +1,14 @@
-"""IAM documents several components share: the trust of an EKS Pod Identity role, and the
-permission to read Secrets Manager secrets under customer managed keys."""
+"""IAM several components share: the trust of an EKS Pod Identity role, the permission to read
+Secrets Manager secrets under customer managed keys, and a Pod Identity role with its
+association."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
 
 
 def pod_identity_trust(account_id: str | None = None, namespace: str | None = None,
@@ -37,3 +42,41 @@ def secret_read_policy(secret_arns: list[str], key_arns: list[str],
         {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": one_or_many(list(key_arns)),
          "Condition": {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}}},
     ]})
+
+
+@dataclass(frozen=True)
+class SecretReads:
+    """Secrets a role may read, with the keys they are encrypted under."""
+    secret_arns: list[pulumi.Input[str]]
+    key_arns: list[pulumi.Input[str]]
+    actions: tuple[str, ...] = ("secretsmanager:GetSecretValue",)
+
+    def policy(self) -> pulumi.Output[str]:
+        return pulumi.Output.all(pulumi.Output.all(*self.secret_arns), pulumi.Output.all(*self.key_arns)).apply(
+            lambda arns: secret_read_policy(arns[0], arns[1], self.actions))
+
+
+@dataclass(frozen=True)
+class PodIdentity:
+    role: aws.iam.Role
+    association: aws.eks.PodIdentityAssociation
+    reads: aws.iam.RolePolicy | None
+
+
+def pod_identity(name: str, *, parent: pulumi.Resource, account_id: str, cluster_name: pulumi.Input[str],
+                 namespace: str, service_account: str, description: str, reads: SecretReads | None = None,
+                 policy_name: str | None = None, association_name: str | None = None,
+                 association_opts: pulumi.ResourceOptions | None = None) -> PodIdentity:
+    """An IAM role only pods of `namespace`/`service_account` get (EKS Pod Identity), its
+    association with that service account, and, with `reads`, an inline policy to read secrets.
+    The policy and association are named `name` unless given other names."""
+    role = aws.iam.Role(name, assume_role_policy=pod_identity_trust(account_id, namespace, service_account),
+                        description=description, opts=pulumi.ResourceOptions(parent=parent))
+    policy = None
+    if reads is not None:
+        policy = aws.iam.RolePolicy(policy_name or name, role=role.id, policy=reads.policy(),
+                                    opts=pulumi.ResourceOptions(parent=role))
+    association = aws.eks.PodIdentityAssociation(
+        association_name or name, cluster_name=cluster_name, namespace=namespace, service_account=service_account,
+        role_arn=role.arn, opts=association_opts or pulumi.ResourceOptions(parent=parent))
+    return PodIdentity(role, association, policy)

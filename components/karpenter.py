@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 
 from components import karpenter_plan as plan
 from components.helm import pinned_chart
-from components.iam import pod_identity_trust
+from components.iam import pod_identity
 from components.node_role import node_role as make_node_role
 from components.peak_window import PeakWindow
 
@@ -72,13 +72,11 @@ class Karpenter(pulumi.ComponentResource):
             # A node must not boot before its role can pull images and run the CNI.
             opts=pulumi.ResourceOptions(parent=self, depends_on=node_policies))
 
-        controller_role = aws.iam.Role(
-            f"{name}-controller",
-            assume_role_policy=pod_identity_trust(args.account_id, plan.KARPENTER_NAMESPACE,
-                                                  plan.KARPENTER_SERVICE_ACCOUNT),
-            description=f"Karpenter controller of EKS cluster {args.cluster_name_value} (EKS Pod Identity)",
-            opts=child,
-        )
+        controller = pod_identity(
+            f"{name}-controller", parent=self, account_id=args.account_id, cluster_name=args.cluster_name,
+            namespace=plan.KARPENTER_NAMESPACE, service_account=plan.KARPENTER_SERVICE_ACCOUNT,
+            description=f"Karpenter controller of EKS cluster {args.cluster_name_value} (EKS Pod Identity)")
+        controller_role, identity = controller.role, controller.association
         documents = pulumi.Output.all(queue.arn, node_role.arn).apply(lambda arns: plan.controller_policies(
             partition=args.partition, region=args.region, account_id=args.account_id,
             cluster_name=args.cluster_name_value, queue_arn=arns[0], node_role_arn=arns[1]))
@@ -93,14 +91,6 @@ class Karpenter(pulumi.ComponentResource):
             attachments.append(aws.iam.RolePolicyAttachment(
                 f"{name}-controller-{part}", role=controller_role.name, policy_arn=policy.arn,
                 opts=pulumi.ResourceOptions(parent=controller_role)))
-        identity = aws.eks.PodIdentityAssociation(
-            f"{name}-controller",
-            cluster_name=args.cluster_name,
-            namespace=plan.KARPENTER_NAMESPACE,
-            service_account=plan.KARPENTER_SERVICE_ACCOUNT,
-            role_arn=controller_role.arn,
-            opts=child,
-        )
 
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",

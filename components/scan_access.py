@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.iam import pod_identity_trust, secret_read_policy
+from components.iam import SecretReads, pod_identity
 
 NAMESPACE = "scanner-scans"
 SERVICE_ACCOUNT = "scan-engine"
@@ -56,18 +56,13 @@ class ScanAccess(pulumi.ComponentResource):
             recovery_window_in_days=30,
             opts=keep,
         )
-        role = aws.iam.Role(
-            f"{name}-role",
-            assume_role_policy=pod_identity_trust(args.account_id, NAMESPACE, SERVICE_ACCOUNT),
+        identity = pod_identity(
+            f"{name}-role", parent=self, account_id=args.account_id, cluster_name=args.cluster_name,
+            namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
             description="Scan jobs: read the GitHub token pool and the queue credentials (EKS Pod Identity)",
-            opts=pulumi.ResourceOptions(parent=self))
-        secret_arns = pulumi.Output.all(pool.arn, *args.extra_secret_arns)
-        key_arns = pulumi.Output.all(key.arn, *args.extra_kms_key_arns)
-        aws.iam.RolePolicy(
-            f"{name}-secrets",
-            role=role.id,
-            policy=pulumi.Output.all(secret_arns, key_arns).apply(lambda arns: secret_read_policy(arns[0], arns[1])),
-            opts=pulumi.ResourceOptions(parent=role))
+            reads=SecretReads([pool.arn, *args.extra_secret_arns], [key.arn, *args.extra_kms_key_arns]),
+            policy_name=f"{name}-secrets", association_name=f"{name}-identity")
+        role = identity.role
         aws.secretsmanager.SecretPolicy(
             f"{name}-github-tokens",
             secret_arn=pool.arn,
@@ -84,9 +79,6 @@ class ScanAccess(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVICE_ACCOUNT, namespace=NAMESPACE),
             automount_service_account_token=False,
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[namespace]))
-        aws.eks.PodIdentityAssociation(f"{name}-identity", cluster_name=args.cluster_name, namespace=NAMESPACE,
-                                       service_account=SERVICE_ACCOUNT, role_arn=role.arn,
-                                       opts=pulumi.ResourceOptions(parent=self))
 
         self.namespace_resource = namespace
         self.token_pool_arn = pool.arn

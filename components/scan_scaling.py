@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import karpenter_plan
 from components.helm import pinned_chart
-from components.iam import pod_identity_trust, secret_read_policy
+from components.iam import SecretReads, pod_identity
 from components.scan_job import ScanJobArgs, scan_job_spec
 
 KEDA_VERSION = "2.20.2"
@@ -97,20 +96,11 @@ class ScanScaling(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("scanner:scans:ScanScaling", name, {"engines": list(args.engines),
                                                               "kedaVersion": KEDA_VERSION}, opts)
-        role = aws.iam.Role(
-            f"{name}-keda",
-            assume_role_policy=pod_identity_trust(args.account_id, KEDA_NAMESPACE, KEDA_OPERATOR_SA),
+        identity = pod_identity(
+            f"{name}-keda", parent=self, account_id=args.account_id, cluster_name=args.cluster_name,
+            namespace=KEDA_NAMESPACE, service_account=KEDA_OPERATOR_SA,
             description="KEDA operator: reads the broker's management credentials (EKS Pod Identity)",
-            opts=pulumi.ResourceOptions(parent=self))
-        aws.iam.RolePolicy(
-            f"{name}-keda",
-            role=role.id,
-            policy=pulumi.Output.all(args.broker_secret_arn, args.broker_key_arn).apply(
-                lambda v: secret_read_policy([v[0]], [v[1]])),
-            opts=pulumi.ResourceOptions(parent=role))
-        identity = aws.eks.PodIdentityAssociation(
-            f"{name}-keda", cluster_name=args.cluster_name, namespace=KEDA_NAMESPACE,
-            service_account=KEDA_OPERATOR_SA, role_arn=role.arn, opts=pulumi.ResourceOptions(parent=self))
+            reads=SecretReads([args.broker_secret_arn], [args.broker_key_arn])).association
 
         release = pinned_chart(
             f"{name}-keda", chart="keda", version=KEDA_VERSION, repo=KEDA_CHART_REPO, namespace=KEDA_NAMESPACE,

@@ -22,7 +22,7 @@ import pulumi_kubernetes as k8s
 
 from components import karpenter_plan
 from components.helm import pinned_chart
-from components.iam import pod_identity_trust
+from components.iam import pod_identity
 
 #: Chart and controller versions are equal from the 3.x line on.
 LBC_VERSION = "3.5.0"
@@ -141,11 +141,11 @@ class ServicePlatform(pulumi.ComponentResource):
         super().__init__("scanner:services:ServicePlatform", name, {
             "loadBalancerControllerVersion": LBC_VERSION, "metricsServerVersion": METRICS_SERVER_VERSION,
             "deschedulerVersion": DESCHEDULER_VERSION}, opts)
-        role = aws.iam.Role(
-            f"{name}-lbc",
-            assume_role_policy=pod_identity_trust(args.account_id, LBC_NAMESPACE, LBC_SERVICE_ACCOUNT),
-            description="AWS Load Balancer Controller (EKS Pod Identity)",
-            opts=pulumi.ResourceOptions(parent=self))
+        identity = pod_identity(
+            f"{name}-lbc", parent=self, account_id=args.account_id, cluster_name=args.cluster_name,
+            namespace=LBC_NAMESPACE, service_account=LBC_SERVICE_ACCOUNT,
+            description="AWS Load Balancer Controller (EKS Pod Identity)")
+        role = identity.role
         policy = aws.iam.Policy(
             f"{name}-lbc",
             description=f"AWS Load Balancer Controller {LBC_VERSION} for {args.cluster_name_value}",
@@ -154,9 +154,6 @@ class ServicePlatform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=role))
         attachment = aws.iam.RolePolicyAttachment(
             f"{name}-lbc", role=role.name, policy_arn=policy.arn, opts=pulumi.ResourceOptions(parent=role))
-        identity = aws.eks.PodIdentityAssociation(
-            f"{name}-lbc", cluster_name=args.cluster_name, namespace=LBC_NAMESPACE,
-            service_account=LBC_SERVICE_ACCOUNT, role_arn=role.arn, opts=pulumi.ResourceOptions(parent=self))
 
         in_cluster = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=list(args.install_after))
         self.metrics_server = pinned_chart(
@@ -171,5 +168,5 @@ class ServicePlatform(pulumi.ComponentResource):
             values=pulumi.Output.all(args.cluster_name, args.vpc_id).apply(
                 lambda v: controller_values(v[0], args.region, v[1])),
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
-                                        depends_on=[identity, attachment, *args.install_after]))
+                                        depends_on=[identity.association, attachment, *args.install_after]))
         self.register_outputs({"loadBalancerControllerVersion": LBC_VERSION})

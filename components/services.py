@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import karpenter_plan
-from components.iam import pod_identity_trust, secret_read_policy
+from components.iam import SecretReads, pod_identity
 from components.peak_window import TIMEZONE, PeakWindow
 
 ZONE_KEY = "topology.kubernetes.io/zone"
@@ -283,24 +282,12 @@ class Services(pulumi.ComponentResource):
         """The service's account, and its role that may read only the secrets it lists."""
         account = k8s.core.v1.ServiceAccount(
             f"{name}-{spec.name}", metadata=metadata, automount_service_account_token=False, opts=after)
-        role = aws.iam.Role(
-            f"{name}-{spec.name}",
-            assume_role_policy=pod_identity_trust(args.account_id, args.namespace, spec.name),
+        stores = [args.data_secrets[store] for store in spec.data_access]
+        identity = pod_identity(
+            f"{name}-{spec.name}", parent=self, account_id=args.account_id, cluster_name=args.cluster_name,
+            namespace=args.namespace, service_account=spec.name,
             description=f"Service {spec.name} (EKS Pod Identity): reads {', '.join(spec.data_access) or 'no'} secrets",
-            opts=pulumi.ResourceOptions(parent=self))
-        created: list[pulumi.Resource] = [account]
-        if spec.data_access:
-            stores = [args.data_secrets[store] for store in spec.data_access]
-            created.append(aws.iam.RolePolicy(
-                f"{name}-{spec.name}",
-                role=role.id,
-                policy=pulumi.Output.all(pulumi.Output.all(*[s.secret_arn for s in stores]),
-                                         pulumi.Output.all(*[s.key_arn for s in stores])).apply(
-                    lambda arns: secret_read_policy(arns[0], arns[1], ("secretsmanager:GetSecretValue",
-                                                                        "secretsmanager:DescribeSecret"))),
-                opts=pulumi.ResourceOptions(parent=role)))
-        created.append(aws.eks.PodIdentityAssociation(
-            f"{name}-{spec.name}", cluster_name=args.cluster_name, namespace=args.namespace,
-            service_account=spec.name, role_arn=role.arn, opts=pulumi.ResourceOptions(parent=self)))
-        self.role_arns[spec.name] = role.arn
-        return created
+            reads=SecretReads([s.secret_arn for s in stores], [s.key_arn for s in stores],
+                              ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")) if stores else None)
+        self.role_arns[spec.name] = identity.role.arn
+        return [r for r in (account, identity.reads, identity.association) if r is not None]
