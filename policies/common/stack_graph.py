@@ -25,6 +25,20 @@ ASSOCIATION = "aws:ec2/routeTableAssociation:RouteTableAssociation"
 NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
 VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 
+#: Types more than one pack reads.
+EKS_COMPONENT = "eks:index:Cluster"
+EKS_CLUSTER = "aws:eks/cluster:Cluster"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+DB_INSTANCE = "aws:rds/instance:Instance"
+DB_CLUSTER = "aws:rds/cluster:Cluster"
+BROKER = "aws:mq/broker:Broker"
+CACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+FILE_SYSTEM = "aws:efs/fileSystem:FileSystem"
+BUCKET = "aws:s3/bucket:Bucket"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+
 
 def known(resource: PolicyResource, key: str, default: Any = None) -> Any:
     """A property's value, or `default` when it is absent or unknown during preview."""

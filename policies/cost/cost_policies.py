@@ -13,10 +13,9 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from stack_graph import UNKNOWN, StackGraph, known, path, setting, short
+from stack_graph import NODE_POOL, UNKNOWN, StackGraph, known, path, setting, short
 
 SCALED_JOB = "kubernetes:keda.sh/v1alpha1:ScaledJob"
-NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 
 

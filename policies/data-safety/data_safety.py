@@ -12,12 +12,21 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from stack_graph import UNKNOWN, StackGraph, known, path, setting, short
+from stack_graph import (
+    BROKER,
+    BUCKET,
+    CACHE_GROUP,
+    DB_CLUSTER,
+    DB_INSTANCE,
+    FILE_SYSTEM,
+    UNKNOWN,
+    StackGraph,
+    known,
+    path,
+    setting,
+    short,
+)
 
-DB_INSTANCE = "aws:rds/instance:Instance"
-DB_CLUSTER = "aws:rds/cluster:Cluster"
-BROKER = "aws:mq/broker:Broker"
-CACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 BACKUP_VAULT = "aws:backup/vault:Vault"
 SECRET = "aws:secretsmanager/secret:Secret"
 KMS_KEY = "aws:kms/key:Key"
@@ -134,9 +143,7 @@ POLICIES = [
 
 # ----- file systems and buckets: rules across resources ---------------------------------------
 
-FILE_SYSTEM = "aws:efs/fileSystem:FileSystem"
 EFS_BACKUP_POLICY = "aws:efs/backupPolicy:BackupPolicy"
-BUCKET = "aws:s3/bucket:Bucket"
 BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 
 

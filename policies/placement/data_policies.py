@@ -11,13 +11,22 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from stack_graph import UNKNOWN, StackGraph, known, path, short, stack_zones, subnet_zones
+from stack_graph import (
+    BROKER,
+    CACHE_GROUP,
+    DB_CLUSTER,
+    DB_INSTANCE,
+    FILE_SYSTEM,
+    UNKNOWN,
+    StackGraph,
+    known,
+    path,
+    short,
+    stack_zones,
+    subnet_zones,
+)
 
-DB_INSTANCE = "aws:rds/instance:Instance"
-DB_CLUSTER = "aws:rds/cluster:Cluster"
 DB_SUBNET_GROUP = "aws:rds/subnetGroup:SubnetGroup"
-BROKER = "aws:mq/broker:Broker"
-CACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 CACHE_SUBNET_GROUP = "aws:elasticache/subnetGroup:SubnetGroup"
 #: Amazon MQ runs a RabbitMQ cluster as three nodes, one per zone.
 BROKER_NODES = 3
@@ -163,7 +172,6 @@ POLICIES = [
 
 # ----- repository cache ----------------------------------------------------------------------
 
-FILE_SYSTEM = "aws:efs/fileSystem:FileSystem"
 MOUNT_TARGET = "aws:efs/mountTarget:MountTarget"
 
 

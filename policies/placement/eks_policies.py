@@ -10,12 +10,20 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from stack_graph import StackGraph, known, path, setting, short, stack_zones, subnet_zones
+from stack_graph import (
+    EKS_CLUSTER,
+    EKS_COMPONENT,
+    NODE_GROUP,
+    NODE_POOL,
+    StackGraph,
+    known,
+    path,
+    setting,
+    short,
+    stack_zones,
+    subnet_zones,
+)
 
-EKS_COMPONENT = "eks:index:Cluster"
-EKS_CLUSTER = "aws:eks/cluster:Cluster"
-NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
-NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 ZONE_KEY = "topology.kubernetes.io/zone"
 CAPACITY_KEY = "karpenter.sh/capacity-type"
 

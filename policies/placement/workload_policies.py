@@ -14,13 +14,22 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from stack_graph import SUBNET, UNKNOWN, StackGraph, known, path, setting, stack_zones, subnet_zones
+from stack_graph import (
+    DEPLOYMENT,
+    INGRESS,
+    SUBNET,
+    UNKNOWN,
+    StackGraph,
+    known,
+    path,
+    setting,
+    stack_zones,
+    subnet_zones,
+)
 
-DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 BUDGET = "kubernetes:policy/v1:PodDisruptionBudget"
 SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
-INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 SERVICE = "kubernetes:core/v1:Service"
 LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
 ZONE_KEYS = ("topology.kubernetes.io/zone", "topology.k8s.aws/zone-id")

@@ -11,12 +11,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from stack_graph import UNKNOWN, StackGraph, known, path, short
+from stack_graph import BROKER, CACHE_GROUP, DB_CLUSTER, DB_INSTANCE, UNKNOWN, StackGraph, known, path, short
 
-DB_INSTANCE = "aws:rds/instance:Instance"
-DB_CLUSTER = "aws:rds/cluster:Cluster"
-BROKER = "aws:mq/broker:Broker"
-CACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
 CLUSTER_PARAMETER_GROUP = "aws:rds/clusterParameterGroup:ClusterParameterGroup"
 

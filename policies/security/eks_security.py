@@ -12,14 +12,11 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from stack_graph import UNKNOWN, path, present, setting
+from stack_graph import EKS_CLUSTER, EKS_COMPONENT, NODE_GROUP, UNKNOWN, path, present, setting
 
-EKS_COMPONENT = "eks:index:Cluster"
-EKS_CLUSTER = "aws:eks/cluster:Cluster"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
-NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 
 
 def _too_wide(cidrs, minimum_prefix: int) -> list[str]:

@@ -11,10 +11,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from stack_graph import UNKNOWN, StackGraph, known, path, short
+from stack_graph import BUCKET, FILE_SYSTEM, UNKNOWN, StackGraph, known, path, short
 
-FILE_SYSTEM = "aws:efs/fileSystem:FileSystem"
-BUCKET = "aws:s3/bucket:Bucket"
 PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 BUCKET_ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 DISTRIBUTION = "aws:cloudfront/distribution:Distribution"

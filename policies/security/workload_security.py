@@ -15,10 +15,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from stack_graph import UNKNOWN, path
+from stack_graph import DEPLOYMENT, INGRESS, UNKNOWN, path
 
-INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
-DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 PREFIX = "alb.ingress.kubernetes.io/"
 #: ELB security policies whose floor is TLS 1.2 or 1.3 (FIPS and post-quantum variants included).
 _MODERN_TLS = ("ELBSecurityPolicy-TLS13-1-2", "ELBSecurityPolicy-TLS13-1-3", "ELBSecurityPolicy-TLS-1-2",
