@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components import eks_versions, karpenter_plan, network_plan
+from components import eks_versions, karpenter_plan, network_plan, peak_window
 from components.network_plan import NatMode, PlanError
 from components.peak_window import PeakWindow
 
@@ -455,10 +455,7 @@ class StackConfig(BaseModel):
     def _peak_days(cls, value: str) -> str:
         if not _CRON_DAYS.match(value):
             raise ValueError(f"{value!r} is not a cron day-of-week field of digits 0-6 such as '1-5' or '1,3,5'")
-        for part in value.split(","):
-            first, _, last = part.partition("-")
-            if last and int(last) < int(first):
-                raise ValueError(f"range {part} runs backwards; cron needs the lower day first (0 = Sunday)")
+        peak_window.day_numbers(value)
         return value
 
     @field_validator("api_certificate_arn")

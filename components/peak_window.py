@@ -12,6 +12,18 @@ TIMEZONE = "Etc/UTC"
 _DAY_NAMES = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 
 
+def day_numbers(field: str) -> set[int]:
+    """The days (0 = Sunday) of a cron day-of-week field of digits, ranges and commas; a range
+    that runs backwards is refused, as cron parsers refuse it."""
+    days: set[int] = set()
+    for part in field.split(","):
+        first, _, last = part.partition("-")
+        if last and int(last) < int(first):
+            raise ValueError(f"range {part} runs backwards; cron needs the lower day first (0 = Sunday)")
+        days.update(range(int(first), int(last or first) + 1))
+    return days
+
+
 @dataclass(frozen=True)
 class PeakWindow:
     days: str
@@ -39,11 +51,7 @@ class PeakWindow:
         return f"{self.hours}h"
 
     def day_numbers(self) -> set[int]:
-        days: set[int] = set()
-        for part in self.days.split(","):
-            first, _, last = part.partition("-")
-            days.update(range(int(first), int(last or first) + 1))
-        return days
+        return day_numbers(self.days)
 
     def contains(self, weekday: int, hour: int) -> bool:
         """Whether an hour (UTC) of a day (0 = Sunday, as cron counts) is inside the window."""
