@@ -11,6 +11,7 @@ import difflib
 import ipaddress
 import json
 import re
+from collections.abc import Iterator
 from typing import Any, Literal, Mapping
 
 import pulumi
@@ -25,11 +26,18 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+import catalogue
 from components import eks_versions, karpenter_plan, network_plan, peak_window
 from components.network_plan import NatMode, PlanError
 from components.peak_window import PeakWindow
+from policies.common import environments
 
 PROJECT = "scanner"
+
+
+def _catalogue_note() -> str:
+    return f"AWS catalogue of {catalogue.GENERATED}; `make catalogue` refreshes it"
+
 
 #: Retention periods CloudWatch Logs accepts (PutRetentionPolicy).
 LOG_RETENTION_DAYS = (
@@ -45,7 +53,6 @@ DEFAULT_INTERFACE_ENDPOINTS = (
     "elasticloadbalancing", "ssm", "eks", "eks-auth",
 )
 
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
@@ -56,6 +63,8 @@ DatabaseDeployment = Literal["multi-az-instance", "multi-az-cluster"]
 
 #: Instance families a Multi-AZ DB cluster runs on (local NVMe for the write-ahead log).
 _CLUSTER_CLASS = re.compile(r"^db\.(m5d|r5d|m6gd|r6gd|c6gd|m6id|r6id|x2iedn)\.[a-z0-9]+$")
+#: Families RDS offers for Multi-AZ DB clusters only (Supported DB engines for DB instance classes).
+_CLUSTER_ONLY = ("db.c6gd.",)
 _DB_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
 
 
@@ -71,6 +80,8 @@ _CRON_DAYS = re.compile(r"^[0-6](-[0-6])?(,[0-6](-[0-6])?)*$")
 
 
 DataStore = Literal["postgres", "rabbitmq", "redis"]
+#: Same values as components.services.Rollout (a test keeps them equal).
+ServicesRollout = Literal["await", "first-deploy"]
 
 
 def _pinned_tag(value: str) -> str:
@@ -193,6 +204,9 @@ class StackConfig(BaseModel):
     """EKS Kubernetes version; one with pinned add-on versions in components/eks_versions.py."""
     cluster_public_access_cidrs: tuple[str, ...] = ()
     """CIDRs allowed to reach the public API endpoint. Default none: the endpoint is private only."""
+    cluster_api_access_cidrs: tuple[str, ...] = ()
+    """Private CIDRs of deploy runners (in the VPC or a peered network) admitted on 443 to the
+    private API endpoint. Needed unless clusterPublicAccessCidrs is set. Default none."""
     cluster_admin_role_arns: tuple[str, ...] = ()
     """IAM roles given cluster-admin access entries (the deploying identity always is). Default none."""
     system_node_instance_types: tuple[str, ...] = ("m7i.large", "m6i.large", "m5.large")
@@ -264,6 +278,9 @@ class StackConfig(BaseModel):
     """Replicate the scan engine images to backupCopyRegion. Default false."""
     services: tuple[ServiceSpec, ...] = ()
     """Long-running services (API services, storage API) on the services pool, spread over every zone. Default none."""
+    services_rollout: ServicesRollout = "await"
+    """`await` (default): `pulumi up` waits until every service is ready. `first-deploy`: services
+    are declared without waiting, for the first `up`, before their images are pushed."""
     api_ingress_scheme: Literal["internal", "internet-facing"] = "internal"
     """Scheme of the API load balancer: `internal` (default, reachable from the VPC) or `internet-facing` (needs apiCertificateArn)."""
     api_certificate_arn: str | None = None
@@ -284,6 +301,15 @@ class StackConfig(BaseModel):
     """WAFv2 web ACL (CLOUDFRONT scope, us-east-1) for the dashboard. Default none."""
 
     # ----- field rules -------------------------------------------------------------------
+
+    @field_validator("region", "backup_copy_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and value not in catalogue.regions():
+            close = catalogue.closest(value, catalogue.regions())
+            hint = f"; did you mean {close}?" if close else ""
+            raise ValueError(f"{value!r} is not an AWS region ({_catalogue_note()}){hint}")
+        return value
 
     @field_validator("vpc_cidr", "pod_cidr", mode="before")
     @classmethod
@@ -376,6 +402,19 @@ class StackConfig(BaseModel):
                 raise ValueError(f"{cidr} is not a public range; private clients reach the private endpoint")
         return _no_duplicates(value)
 
+    @field_validator("cluster_api_access_cidrs")
+    @classmethod
+    def _api_access(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            try:
+                network = ipaddress.IPv4Network(cidr, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not a valid IPv4 network CIDR ({exc})") from None
+            if not (network.is_private or network.subnet_of(POD_CIDR_RANGE)) or network.prefixlen < 16:
+                raise ValueError(f"{cidr} is not a private range of /16 or longer; list the deploy runners' own "
+                                 "subnets (public ranges go in clusterPublicAccessCidrs)")
+        return _no_duplicates(value)
+
     @field_validator("cluster_admin_role_arns")
     @classmethod
     def _admin_roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -390,8 +429,10 @@ class StackConfig(BaseModel):
         if not value:
             raise ValueError("must list at least one instance type")
         for name in value:
-            if not _INSTANCE_TYPE.match(name):
-                raise ValueError(f"{name!r} is not an EC2 instance type such as 'm7i.large'")
+            if not _INSTANCE_TYPE.match(name) or not catalogue.instance_type_known(name):
+                close = catalogue.closest(name, catalogue.instance_types())
+                hint = f"; did you mean {close}?" if close else ""
+                raise ValueError(f"{name!r} is not an EC2 instance type AWS offers ({_catalogue_note()}){hint}")
         return _no_duplicates(value)
 
     @field_validator("system_nodes_per_zone")
@@ -416,15 +457,11 @@ class StackConfig(BaseModel):
     @field_validator("database_instance_class")
     @classmethod
     def _db_class(cls, value: str | None) -> str | None:
-        if value is not None and not _DB_CLASS.match(value):
-            raise ValueError(f"{value!r} is not a DB instance class such as 'db.m7g.large'")
-        return value
-
-    @field_validator("backup_copy_region")
-    @classmethod
-    def _copy_region(cls, value: str | None) -> str | None:
-        if value is not None and not _REGION.match(value):
-            raise ValueError(f"{value!r} is not an AWS region name such as 'us-west-2'")
+        offered = catalogue.rds_instance_classes("postgres")
+        if value is not None and (not _DB_CLASS.match(value) or value not in offered):
+            close = catalogue.closest(value, offered)
+            hint = f"; did you mean {close}?" if close else ""
+            raise ValueError(f"{value!r} is not a DB instance class RDS for PostgreSQL offers ({_catalogue_note()}){hint}")
         return value
 
     @field_validator("backup_frequency_hours")
@@ -494,13 +531,6 @@ class StackConfig(BaseModel):
                              "(arn:aws:wafv2:us-east-1:<account>:global/webacl/...)")
         return value
 
-    @field_validator("broker_instance_type")
-    @classmethod
-    def _broker_type(cls, value: str) -> str:
-        if not value.startswith("mq.m7g."):
-            raise ValueError(f"{value!r} cannot run RabbitMQ 4; Amazon MQ runs it on mq.m7g sizes only")
-        return value
-
     @field_validator("broker_engine_version")
     @classmethod
     def _broker_version(cls, value: str) -> str:
@@ -511,8 +541,11 @@ class StackConfig(BaseModel):
     @field_validator("cache_node_type")
     @classmethod
     def _cache_type(cls, value: str) -> str:
-        if not re.match(r"^cache\.[a-z0-9]+\.[a-z0-9]+$", value):
-            raise ValueError(f"{value!r} is not an ElastiCache node type such as 'cache.m7g.large'")
+        offered = catalogue.cache_node_types()
+        if value not in offered:
+            close = catalogue.closest(value, offered)
+            hint = f"; did you mean {close}?" if close else ""
+            raise ValueError(f"{value!r} is not an ElastiCache node type ({_catalogue_note()}){hint}")
         return value
 
     @field_validator("cache_engine_version")
@@ -523,113 +556,160 @@ class StackConfig(BaseModel):
         return value
 
     # ----- cross-field rules -------------------------------------------------------------
+    # Each rule yields its problems instead of raising, so one run reports every one of them.
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "StackConfig":
+        problems = [*self._network_problems(), *self._environment_problems(), *self._data_tier_problems(),
+                    *self._service_problems(), *self._catalogue_problems()]
+        if problems:
+            raise _KeyedErrors(problems)
+        return self
+
+    def _network_problems(self) -> Iterator[_KeyedError]:
         if self.availability_zones is not None:
-            self._check_zones(self.availability_zones)
-        if self.environment == "production" and self.nat_mode == "single":
-            raise _KeyedError("natMode", "'single' is a single point of failure; production needs 'per-az' or 'regional'")
+            yield from self._zone_problems(self.availability_zones)
         try:
             network_plan.check_layout(self.vpc_cidr, self.subnet_prefixes)
         except PlanError as exc:
-            raise _KeyedError("vpcCidr", f"{self.vpc_cidr} is too small for the subnet plan: {exc}") from None
+            yield _KeyedError("vpcCidr", f"{self.vpc_cidr} is too small for the subnet plan: {exc}")
         if self.pod_cidr is not None and self.pod_cidr.overlaps(self.vpc_cidr):
-            raise _KeyedError("podCidr", f"{self.pod_cidr} overlaps vpcCidr {self.vpc_cidr}")
-        self._check_data_tier()
-        self._check_services()
+            yield _KeyedError("podCidr", f"{self.pod_cidr} overlaps vpcCidr {self.vpc_cidr}")
         capacity = self.pod_addresses_per_zone
         if self.target_pods_per_zone > capacity:
             where = "the pod subnet" if self.pod_cidr else f"the private /{self.private_subnet_prefix}"
-            raise _KeyedError(
+            yield _KeyedError(
                 "targetPodsPerZone",
                 f"{self.target_pods_per_zone} pods do not fit {where} of a zone ({capacity} addresses); "
                 "set podCidr (a secondary CIDR in 100.64.0.0/10) or a shorter privateSubnetPrefix",
             )
-        return self
+        if not self.cluster_public_access_cidrs and not self.cluster_api_access_cidrs:
+            yield _KeyedError("clusterApiAccessCidrs", "the cluster API is private (no clusterPublicAccessCidrs) and "
+                              "no deploy runner is admitted to it, so no `pulumi up` could reach it; list the "
+                              "runners' private CIDRs (README, deploying for real)")
 
-    def _check_data_tier(self) -> None:
-        if self.environment == "production":
-            if self.database_backup_retention_days < 7:
-                raise _KeyedError("databaseBackupRetentionDays",
-                                  f"{self.database_backup_retention_days} days is below the 7 production needs")
-            if self.backup_copy_region is None:
-                raise _KeyedError("backupCopyRegion", "production needs a second region for backup copies (region-level recovery)")
+    def _environment_problems(self) -> Iterator[_KeyedError]:
+        """The rules of the stack's environment (policies/common/environments.py), which the
+        policy packs apply to the declared resources as well."""
+        rules = environments.RULES[self.environment]
+        env = f"a {self.environment} stack"
+        if self.nat_mode not in rules.nat_modes:
+            yield _KeyedError("natMode", f"{self.nat_mode!r} is a single point of failure; {env} needs "
+                              f"{' or '.join(repr(m) for m in rules.nat_modes)}")
+        if rules.protect_stateful_resources and not self.protect_stateful_resources:
+            yield _KeyedError("protectStatefulResources", f"{env} keeps its data protected (deletion protection, "
+                              "protect, retainOnDelete); only development stacks may turn it off")
+        if self.database_backup_retention_days < rules.minimum_database_backup_days:
+            yield _KeyedError("databaseBackupRetentionDays", f"{self.database_backup_retention_days} days is below "
+                              f"the {rules.minimum_database_backup_days} {env} needs")
+        if self.cache_snapshot_retention_days < rules.minimum_cache_snapshot_days:
+            yield _KeyedError("cacheSnapshotRetentionDays", f"{self.cache_snapshot_retention_days} days is below "
+                              f"the {rules.minimum_cache_snapshot_days} {env} needs")
+        if rules.backup_copy_region and self.backup_copy_region is None:
+            yield _KeyedError("backupCopyRegion", f"{env} needs a second region for backup copies (region-level recovery)")
+        if rules.custom_dashboard_domain and self.dashboard_domain is None:
+            yield _KeyedError("dashboardDomain", f"{env} serves the dashboard on its own domain: CloudFront's default "
+                              "*.cloudfront.net certificate always accepts TLS 1.0; set dashboardDomain and "
+                              "dashboardHostedZoneId (TLS 1.2 or newer)")
+
+    def _data_tier_problems(self) -> Iterator[_KeyedError]:
         for key, enabled in (("repoCacheReplication", self.repo_cache_replication),
                              ("registryReplication", self.registry_replication)):
             if enabled and self.backup_copy_region is None:
-                raise _KeyedError(key, "replicates to backupCopyRegion, which is not set")
+                yield _KeyedError(key, "replicates to backupCopyRegion, which is not set")
         wanted = self.scan_max_parallel_jobs * self.scan_job_cpu * len(self.scan_engines)
         if wanted > self.scan_pool_cpu_limit:
-            raise _KeyedError("scanMaxParallelJobs",
+            yield _KeyedError("scanMaxParallelJobs",
                               f"{len(self.scan_engines)} engines x {self.scan_max_parallel_jobs} Jobs x {self.scan_job_cpu} "
                               f"vCPU = {wanted} vCPU, more than scanPoolCpuLimit {self.scan_pool_cpu_limit}; Jobs "
                               "beyond the limit would wait for capacity Karpenter may not launch")
         if self.dashboard_hosted_zone_id and not self.dashboard_domain:
-            raise _KeyedError("dashboardHostedZoneId", "is only used with dashboardDomain, which is not set")
+            yield _KeyedError("dashboardHostedZoneId", "is only used with dashboardDomain, which is not set")
         if self.dashboard_domain and not self.dashboard_hosted_zone_id:
-            raise _KeyedError("dashboardDomain", "needs dashboardHostedZoneId: CloudFront takes only an issued "
+            yield _KeyedError("dashboardDomain", "needs dashboardHostedZoneId: CloudFront takes only an issued "
                               "certificate, and the program validates it through that zone")
         if self.backup_copy_region == self.region:
-            raise _KeyedError("backupCopyRegion", f"must be another region than the stack's own ({self.region})")
+            yield _KeyedError("backupCopyRegion", f"must be another region than the stack's own ({self.region})")
         if self.database_deployment == "multi-az-cluster":
             if self.backup_copy_region is not None:
-                raise _KeyedError("databaseDeployment", "multi-az-cluster cannot have its backups copied to "
+                yield _KeyedError("databaseDeployment", "multi-az-cluster cannot have its backups copied to "
                                   "backupCopyRegion (AWS Backup does not copy Multi-AZ DB cluster snapshots); use "
                                   "multi-az-instance where region-level recovery is required")
             if self.database_instance_class and not _CLUSTER_CLASS.match(self.database_instance_class):
-                raise _KeyedError("databaseInstanceClass",
+                yield _KeyedError("databaseInstanceClass",
                                   f"{self.database_instance_class} cannot run a Multi-AZ DB cluster; use a class with local "
                                   "NVMe storage such as db.m6gd.large or db.r6gd.large")
+        elif self.database_instance_class and self.database_instance_class.startswith(_CLUSTER_ONLY):
+            yield _KeyedError("databaseInstanceClass", f"{self.database_instance_class} runs Multi-AZ DB clusters only "
+                              "(databaseDeployment multi-az-cluster)")
         if self.database_max_allocated_storage_gib < self.database_allocated_storage_gib:
-            raise _KeyedError("databaseMaxAllocatedStorageGib",
+            yield _KeyedError("databaseMaxAllocatedStorageGib",
                               f"{self.database_max_allocated_storage_gib} is below databaseAllocatedStorageGib "
                               f"{self.database_allocated_storage_gib}")
 
-    def _check_services(self) -> None:
+    def _service_problems(self) -> Iterator[_KeyedError]:
         if self.peak_end_hour_utc <= self.peak_start_hour_utc:
-            raise _KeyedError("peakEndHourUtc", f"{self.peak_end_hour_utc} is not after peakStartHourUtc "
+            yield _KeyedError("peakEndHourUtc", f"{self.peak_end_hour_utc} is not after peakStartHourUtc "
                               f"{self.peak_start_hour_utc} (the window is one stretch of a day, UTC)")
         images = {*self.scan_engines, "git-fetch"}
-        seen: dict[str, str] = {}
+        seen: set[str] = set()
         for index, service in enumerate(self.services):
             key = f"services[{index}]"
             if service.name in images:
-                raise _KeyedError(f"{key}.name", f"{service.name!r} is already an image of the scan Jobs; choose another name")
+                yield _KeyedError(f"{key}.name", f"{service.name!r} is already an image of the scan Jobs; choose another name")
             if service.name in seen:
-                raise _KeyedError(f"{key}.name", f"{service.name!r} is listed more than once")
-            seen[service.name] = key
+                yield _KeyedError(f"{key}.name", f"{service.name!r} is listed more than once")
+            seen.add(service.name)
             if service.ingress_path is not None:
                 clash = [s.name for s in self.services[:index] if s.ingress_path == service.ingress_path]
                 if clash:
-                    raise _KeyedError(f"{key}.ingressPath", f"{service.ingress_path} is already routed to {clash[0]}")
+                    yield _KeyedError(f"{key}.ingressPath", f"{service.ingress_path} is already routed to {clash[0]}")
         wanted = sum(s.max_replicas * s.cpu_millicores for s in self.services) / 1000
         if wanted > self.services_pool_cpu_limit:
-            raise _KeyedError("services", f"the services at maxReplicas request {wanted:g} vCPU, more than "
+            yield _KeyedError("services", f"the services at maxReplicas request {wanted:g} vCPU, more than "
                               f"servicesPoolCpuLimit {self.services_pool_cpu_limit}; lower maxReplicas or raise the limit")
         memory = sum(s.max_replicas * s.memory_mib for s in self.services) / 1024
         if memory > self.services_pool_memory_gib:
-            raise _KeyedError("services", f"the services at maxReplicas request {memory:g} GiB of memory, more than "
+            yield _KeyedError("services", f"the services at maxReplicas request {memory:g} GiB of memory, more than "
                               f"servicesPoolMemoryGib {self.services_pool_memory_gib}; lower maxReplicas or raise the limit")
         if self.api_certificate_arn and self.api_certificate_arn.split(":")[3] != self.region:
-            raise _KeyedError("apiCertificateArn", f"is in {self.api_certificate_arn.split(':')[3]}; a load balancer "
+            yield _KeyedError("apiCertificateArn", f"is in {self.api_certificate_arn.split(':')[3]}; a load balancer "
                               f"takes a certificate from its own region ({self.region})")
         if self.api_ingress_scheme == "internet-facing" and self.api_certificate_arn is None:
-            raise _KeyedError("apiIngressScheme", "internet-facing needs apiCertificateArn: the API never listens "
+            yield _KeyedError("apiIngressScheme", "internet-facing needs apiCertificateArn: the API never listens "
                               "in plain HTTP on the internet")
 
-    def _check_zones(self, zones) -> None:
-        """Names of this region, each with a CIDR slot, and enough of them for the environment."""
+    def _catalogue_problems(self) -> Iterator[_KeyedError]:
+        """What AWS offers (catalogue/aws.json) and needs the region or another key to decide."""
+        offered = catalogue.mq_instance_types("RabbitMQ", self.broker_engine_version)
+        if not offered:
+            yield _KeyedError("brokerEngineVersion", f"{self.broker_engine_version!r} is not a RabbitMQ version Amazon MQ "
+                              f"offers ({', '.join(catalogue.mq_engine_versions('RabbitMQ'))}; {_catalogue_note()})")
+        elif self.broker_instance_type not in offered:
+            yield _KeyedError("brokerInstanceType", f"{self.broker_instance_type!r} is not offered for RabbitMQ "
+                              f"{self.broker_engine_version} ({', '.join(sorted(offered))})")
+
+    def _zone_problems(self, zones) -> Iterator[_KeyedError]:
+        """Names of this region, each with a CIDR slot, no more than the region has, and enough
+        for the environment. Which names exist is the account's own view (names map to zones
+        differently per account): the zone look-up checks those before any resource exists."""
         pattern = network_plan.zone_letter_pattern(self.region)
         for zone in zones:
             if not pattern.match(zone):
-                raise _KeyedError("availabilityZones", f"{zone!r} is not a zone of region {self.region}")
+                yield _KeyedError("availabilityZones", f"{zone!r} is not a zone of region {self.region}")
+                continue
             try:
                 network_plan.zone_slot(zone, self.region)
             except PlanError as exc:
-                raise _KeyedError("availabilityZones", str(exc)) from None
-        if self.environment == "production" and len(zones) < 3:
-            raise _KeyedError("availabilityZones", f"a production stack needs at least 3 zones, got {len(zones)}")
+                yield _KeyedError("availabilityZones", str(exc))
+        standard = len(catalogue.standard_zones(self.region))
+        if standard and len(zones) > standard:
+            yield _KeyedError("availabilityZones", f"lists {len(zones)} zones; {self.region} has {standard} "
+                              f"standard zones ({_catalogue_note()})")
+        minimum = environments.RULES[self.environment].minimum_zones
+        if len(zones) < minimum:
+            yield _KeyedError("availabilityZones", f"a {self.environment} stack needs at least {minimum} zones "
+                              f"(to survive the loss of one), got {len(zones)}")
 
     # ----- derived values ----------------------------------------------------------------
 
@@ -679,33 +759,48 @@ class StackConfig(BaseModel):
             "managed-by": "pulumi",
         }
 
-    def resolve_zones(self, available: list[str]) -> list[str]:
+    def resolve_zones(self, available: list[str], zone_ids: Mapping[str, str] | None = None) -> list[str]:
         """The zones every component uses: the configured list checked against the region's
-        standard zones, or all of them. Raises ConfigError before any resource exists."""
-        zones = self._resolve_zones(available)
-        for index, service in enumerate(self.services):
-            if service.min_replicas < len(zones):
-                raise ConfigError(f"{PROJECT}:services[{index}].minReplicas: {service.min_replicas} is fewer than one "
-                                  f"replica per zone ({len(zones)} zones); {service.name} would be missing from a zone")
+        standard zones (the account's own view, from the look-up), or all of them, and what needs
+        them known. `zone_ids` maps the account's zone names to zone ids (the same physical zone
+        in every account). Raises ConfigError (every problem, one line each) before any resource
+        exists."""
+        zones, problems = self._resolve_zones(available)
+        if not problems:
+            problems = list(self._zonal_problems(zones, dict(zone_ids or {})))
+        if problems:
+            raise ConfigError("\n".join(f"{_full_key(p.key)}: {p}" for p in problems))
         return zones
 
-    def _resolve_zones(self, available: list[str]) -> list[str]:
+    def _resolve_zones(self, available: list[str]) -> tuple[list[str], list[_KeyedError]]:
         if self.availability_zones is None:
             zones = sorted(available)
             if not zones:
-                raise ConfigError(f"aws:region: region {self.region} reports no standard availability zones")
-            try:
-                self._check_zones(zones)
-            except _KeyedError as exc:
-                raise ConfigError(f"{_full_key(exc.key)}: {exc}") from None
-            return zones
+                return zones, [_KeyedError("region", f"region {self.region} reports no standard availability zones")]
+            return zones, list(self._zone_problems(zones))
         missing = [z for z in self.availability_zones if z not in available]
         if missing:
-            raise ConfigError(
-                f"{PROJECT}:availabilityZones: {', '.join(missing)} is not an available standard zone of "
-                f"{self.region} (available: {', '.join(sorted(available))})"
-            )
-        return list(self.availability_zones)
+            return [], [_KeyedError("availabilityZones", f"{', '.join(missing)} is not an available standard zone of "
+                                    f"{self.region} (available: {', '.join(sorted(available))})")]
+        return list(self.availability_zones), []
+
+    def _zonal_problems(self, zones: list[str], zone_ids: dict[str, str]) -> Iterator[_KeyedError]:
+        for index, service in enumerate(self.services):
+            if service.min_replicas < len(zones):
+                yield _KeyedError(f"services[{index}].minReplicas", f"{service.min_replicas} is fewer than one replica "
+                                  f"per zone ({len(zones)} zones); {service.name} would be missing from a zone")
+        # The system node group spans every zone: a type offered in only some of them leaves
+        # those zones without system nodes whenever it is the one chosen. Offerings are per zone
+        # id (names map to zones differently in every account); zones the catalogue has no data
+        # for are left to AWS.
+        recorded = catalogue.region_zone_ids(self.region)
+        checked = {zone: zone_ids[zone] for zone in zones if zone_ids.get(zone) in recorded}
+        for name in self.system_node_instance_types:
+            offered = catalogue.instance_type_zone_ids(self.region, name)
+            missing = [f"{zone} ({zone_id})" for zone, zone_id in checked.items() if zone_id not in offered]
+            if missing:
+                yield _KeyedError("systemNodeInstanceTypes", f"{name} is not offered in {', '.join(missing)} "
+                                  f"({_catalogue_note()}); list types every zone of the stack offers")
 
 
 def _no_duplicates(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -716,14 +811,29 @@ def _no_duplicates(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 class _KeyedError(ValueError):
+    """One broken rule, with the key (relative to its model, camelCase) a user edits."""
+
     def __init__(self, key: str, message: str):
         super().__init__(message)
         self.key = key
 
 
+class _KeyedErrors(ValueError):
+    """Every broken cross-field rule of one model."""
+
+    def __init__(self, errors: list[_KeyedError]):
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
 #: Keys whose values are lists (Pulumi hands them to programs JSON-encoded).
 _LIST_KEYS = {field.alias for field in StackConfig.model_fields.values() if "tuple" in str(field.annotation)}
 _KNOWN_KEYS = {field.alias for name, field in StackConfig.model_fields.items() if name not in ("region", "stack")}
+#: The only key the program reads in the `aws` namespace: its AWS provider is explicit, and an
+#: explicit provider ignores the `aws:` config the default provider would read (profile, ...).
+_AWS_KEYS = {"region"}
+#: Namespaces of the engine's own settings (`pulumi:tags`, ...), which the program does not read.
+_ENGINE_NAMESPACES = {"pulumi"}
 
 
 def _full_key(key: str) -> str:
@@ -736,46 +846,84 @@ def _decode(key: str, raw: Any) -> Any:
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
-            raise ConfigError(f"{_full_key(key)}: must be a list, got {raw!r}") from None
+            raise _KeyedError(key, f"must be a list, got {raw!r}") from None
         if not isinstance(value, list):
-            raise ConfigError(f"{_full_key(key)}: must be a list, got {raw!r}")
+            raise _KeyedError(key, f"must be a list, got {raw!r}")
         return value
     return raw
 
 
+def _unknown_key(full_key: str) -> str | None:
+    """The problem with a key the program does not read, or None when it reads it."""
+    namespace, _, key = full_key.partition(":")
+    if namespace == PROJECT:
+        known, prefix = _KNOWN_KEYS, f"{PROJECT}:"
+    elif namespace == "aws":
+        known, prefix = _AWS_KEYS, "aws:"
+    elif namespace in _ENGINE_NAMESPACES:
+        return None
+    else:
+        close = difflib.get_close_matches(namespace, [PROJECT, "aws"], n=1)
+        hint = f"; did you mean {close[0]}:{key}?" if close else ""
+        return (f"{full_key}: the program reads no '{namespace}' namespace (only {PROJECT}: keys and aws:region)"
+                f"{hint}")
+    if key in known:
+        return None
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+    if namespace == "aws":
+        return (f"{full_key}: unknown key{hint}; the program reads only aws:region (its AWS provider is explicit, "
+                "so other aws: settings would be ignored; set credentials through the environment)")
+    return f"{full_key}: unknown key{hint}"
+
+
 def parse(raw_config: Mapping[str, Any], stack: str) -> StackConfig:
-    """Build the model from flat Pulumi config (`ns:key` -> value). Raises ConfigError."""
+    """Build the model from flat Pulumi config (`ns:key` -> value). Raises ConfigError naming
+    every problem, one line each."""
     values: dict[str, Any] = {"stack": stack}
-    if "aws:region" in raw_config:
-        values["region"] = raw_config["aws:region"]
+    problems: list[str] = []
     for full_key, raw in sorted(raw_config.items()):
-        namespace, _, key = full_key.partition(":")
-        if namespace != PROJECT:
+        problem = _unknown_key(full_key)
+        if problem:
+            problems.append(problem)
             continue
-        if key not in _KNOWN_KEYS:
-            close = difflib.get_close_matches(key, sorted(_KNOWN_KEYS), n=1)
-            hint = f" (did you mean {PROJECT}:{close[0]}?)" if close else ""
-            raise ConfigError(f"{full_key}: unknown key{hint}")
-        values[key] = _decode(key, raw)
+        namespace, _, key = full_key.partition(":")
+        if namespace != PROJECT and full_key != "aws:region":
+            continue
+        key = "region" if full_key == "aws:region" else key
+        try:
+            values[key] = _decode(key, raw)
+        except _KeyedError as exc:
+            problems.append(f"{_full_key(exc.key)}: {exc}")
     try:
-        return StackConfig.model_validate(values)
+        model = StackConfig.model_validate(values)
     except ValidationError as exc:
-        raise ConfigError(_first_error(exc)) from None
+        problems += _errors(exc)
+    else:
+        if not problems:
+            return model
+    raise ConfigError("\n".join(problems))
 
 
-def _first_error(exc: ValidationError) -> str:
-    error = exc.errors(include_url=False)[0]
-    cause = error.get("ctx", {}).get("error")
-    if isinstance(cause, _KeyedError):
-        nested = f"{_location(error['loc'])}.{cause.key}" if error["loc"] else cause.key
-        return f"{_full_key(nested)}: {cause}"
-    key = _location(error["loc"]) if error["loc"] else "config"
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "missing":
-        message = "required key is missing"
-    elif error["type"] == "extra_forbidden":
-        message = "unknown key"
-    return f"{_full_key(key)}: {message}"
+def _errors(exc: ValidationError) -> list[str]:
+    """One line per problem, each naming its key."""
+    lines: list[str] = []
+    for error in exc.errors(include_url=False):
+        cause = error.get("ctx", {}).get("error")
+        keyed = cause.errors if isinstance(cause, _KeyedErrors) else [cause] if isinstance(cause, _KeyedError) else []
+        for item in keyed:
+            nested = f"{_location(error['loc'])}.{item.key}" if error["loc"] else item.key
+            lines.append(f"{_full_key(nested)}: {item}")
+        if keyed:
+            continue
+        key = _location(error["loc"]) if error["loc"] else "config"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing":
+            message = "required key is missing"
+        elif error["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"{_full_key(key)}: {message}")
+    return lines
 
 
 def _location(loc: tuple) -> str:
