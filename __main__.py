@@ -34,7 +34,7 @@ zone_lookup = aws.get_availability_zones(
     state="available",
     filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
 )
-zones = config.resolve_zones(list(zone_lookup.names))
+zones = config.resolve_zones(list(zone_lookup.names), dict(zip(zone_lookup.names, zone_lookup.zone_ids)))
 account_id = aws.get_caller_identity().account_id
 partition = aws.get_partition().partition
 
@@ -74,6 +74,7 @@ cluster = Cluster(
         pod_subnet_ids=network.subnet_ids.get("pods"),
         kubernetes_version=config.kubernetes_version,
         public_access_cidrs=config.cluster_public_access_cidrs,
+        api_access_cidrs=config.cluster_api_access_cidrs,
         admin_role_arns=config.cluster_admin_role_arns,
         system_instance_types=config.system_node_instance_types,
         system_nodes_per_zone=config.system_nodes_per_zone,
@@ -120,6 +121,7 @@ postgres = Postgres(
         vpc_id=network.vpc_id,
         subnet_ids=network.subnet_ids["isolated"],
         client_security_group_id=cluster.cluster_security_group_id,
+        endpoint_security_group_id=network.endpoint_security_group_id,
         engine_version=config.database_engine_version,
         deployment=config.database_deployment,
         instance_class=config.db_instance_class,
@@ -227,7 +229,9 @@ repo_cache = RepositoryCache(
         replica_region=config.backup_copy_region if config.repo_cache_replication else None,
         protect=protect,
         after=(scan_access.namespace_resource,),
-        driver_after=(cluster.pod_identity_agent,),
+        # The controller runs only on the system nodes and gets its credentials from the agent:
+        # EKS reports the add-on active only once its pods run.
+        driver_after=(cluster.pod_identity_agent, cluster.system_node_group),
     ),
     k8s_provider=cluster.provider,
     opts=with_provider,
@@ -240,6 +244,7 @@ registry = Registry(
         # through the same endpoints.
         engines=(*config.scan_engines, "git-fetch", *(s.name for s in config.services)),
         account_id=account_id,
+        partition=partition,
         replica_region=config.backup_copy_region if config.registry_replication else None,
         protect=protect,
     ),
@@ -319,6 +324,7 @@ services = Services(
             "redis": DataSecret(redis.secret_arn, redis.kms_key_arn),
         },
         peak=config.peak_window,
+        rollout=config.services_rollout,
         ingress=IngressSettings(
             load_balancer_name=f"{name_prefix}-api"[:32].rstrip("-"),
             scheme=config.api_ingress_scheme,
@@ -329,7 +335,8 @@ services = Services(
             client_cidrs=[str(c) for c in (config.vpc_cidr, config.pod_cidr) if c is not None],
             tags=config.default_tags(),
         ),
-        run_after=(data_access.namespace_resource, data_access.config_map,
+        read_at_start=(data_access.config_map,),
+        run_after=(data_access.namespace_resource,
                    scan_scaling.keda, service_platform.metrics_server, karpenter.node_pools["services"]),
         ingress_after=(service_platform.load_balancer_controller,),
     ),

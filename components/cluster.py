@@ -23,6 +23,7 @@ import pulumi_kubernetes as k8s
 
 from components import eks_versions, karpenter_plan
 from components.node_role import node_role
+from components.sg_rules import allow_in
 
 #: Every control-plane log type EKS offers.
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -56,6 +57,9 @@ class ClusterArgs:
     """Pinned Kubernetes version; add-on builds come from `eks_versions.ADDON_VERSIONS`."""
     public_access_cidrs: tuple[str, ...] = ()
     """CIDRs allowed on the public endpoint. Default none: private endpoint only."""
+    api_access_cidrs: tuple[str, ...] = ()
+    """Private CIDRs (deploy runners in or peered to the VPC) admitted on 443 to the private endpoint.
+    The cluster security group admits only itself; without a rule no runner reaches the API. Default none."""
     admin_role_arns: tuple[str, ...] = ()
     """IAM roles given cluster-admin access entries. Default none (the deployer is admin)."""
     system_instance_types: tuple[str, ...] = ("m7i.large",)
@@ -152,6 +156,13 @@ class Cluster(pulumi.ComponentResource):
             value=args.cluster_name,
             opts=child,
         )
+
+        # The private endpoint's interfaces carry the cluster security group, which admits only its
+        # own members (the nodes): a deploy runner elsewhere in the VPC, or in a peered one, needs
+        # its own rule on 443 or every Kubernetes call of `pulumi up` times out.
+        for cidr in args.api_access_cidrs:
+            allow_in(f"{name}-api-from-{cidr.replace('/', '-')}", self.cluster_security_group_id, 443,
+                     from_cidr=cidr, description=f"Kubernetes API from deploy runners in {cidr}", parent=self)
 
         for index, role_arn in enumerate(args.admin_role_arns):
             entry = aws.eks.AccessEntry(f"{name}-admin-{index}", cluster_name=cluster_name, principal_arn=role_arn,

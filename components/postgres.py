@@ -27,6 +27,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.iam import secret_read_policy
+from components.sg_rules import allow_in, allow_out
 
 PORT = 5432
 #: Every log type RDS for PostgreSQL exports.
@@ -45,6 +46,8 @@ class PostgresArgs:
     """Zone -> isolated (data) subnet id."""
     client_security_group_id: pulumi.Input[str]
     """Security group of the clients (the EKS nodes); the only source admitted."""
+    endpoint_security_group_id: pulumi.Input[str]
+    """Security group of the VPC's interface endpoints: the proxy reaches Secrets Manager through it."""
     engine_version: str = "17"
     """Major version (minor versions arrive through automatic minor upgrades), or major.minor."""
     deployment: Literal["multi-az-instance", "multi-az-cluster"] = "multi-az-instance"
@@ -105,20 +108,25 @@ class Postgres(pulumi.ComponentResource):
                 f"{name}-params", family=family, description="TLS only, slow-query log", parameters=parameters,
                 opts=child)
 
+        # Empty groups and separate rules: the database does not wait for the cluster whose
+        # nodes it admits (components/sg_rules.py).
         proxy_sg = aws.ec2.SecurityGroup(
-            f"{name}-proxy", vpc_id=args.vpc_id, description="RDS Proxy: PostgreSQL from the cluster nodes",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=PORT, to_port=PORT,
-                                                      security_groups=[args.client_security_group_id],
-                                                      description="PostgreSQL from EKS nodes")],
-            egress=[aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=PORT, to_port=PORT,
-                                                    cidr_blocks=["0.0.0.0/0"], description="to the database")],
-            opts=child)
+            f"{name}-proxy", vpc_id=args.vpc_id, description="RDS Proxy: PostgreSQL from the cluster nodes", opts=child)
         db_sg = aws.ec2.SecurityGroup(
             f"{name}-db", vpc_id=args.vpc_id, description="PostgreSQL: from the proxy, and reads from the cluster nodes",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=PORT, to_port=PORT,
-                                                      security_groups=[proxy_sg.id, args.client_security_group_id],
-                                                      description="PostgreSQL from RDS Proxy and EKS nodes")],
             opts=child)
+        allow_in(f"{name}-proxy-from-nodes", proxy_sg.id, PORT, from_group=args.client_security_group_id,
+                 description="PostgreSQL from EKS nodes", parent=proxy_sg)
+        allow_out(f"{name}-proxy-to-db", proxy_sg.id, PORT, to_group=db_sg.id, description="to the database",
+                  parent=proxy_sg)
+        # The proxy reads its login from Secrets Manager from its own interfaces in the isolated
+        # subnets, which have no route out: through the interface endpoint, on HTTPS.
+        allow_out(f"{name}-proxy-to-secrets", proxy_sg.id, 443, to_group=args.endpoint_security_group_id,
+                  description="Secrets Manager through its VPC endpoint", parent=proxy_sg)
+        allow_in(f"{name}-db-from-proxy", db_sg.id, PORT, from_group=proxy_sg.id,
+                 description="PostgreSQL from RDS Proxy", parent=db_sg)
+        allow_in(f"{name}-db-from-nodes", db_sg.id, PORT, from_group=args.client_security_group_id,
+                 description="PostgreSQL reads from EKS nodes", parent=db_sg)
 
         # Not protected: rotating the password is a replacement of this resource (README).
         password = random.RandomPassword(f"{name}-master", length=32, special=True,
@@ -215,8 +223,10 @@ class Postgres(pulumi.ComponentResource):
                     availability_zone=zones[-1],
                     multi_az=False,
                     max_allocated_storage=args.max_allocated_storage_gib,
+                    # Encrypted with the primary's key: a replica in the source's region always is,
+                    # and the CreateDBInstanceReadReplica reference says not to pass KmsKeyId then.
                     storage_encrypted=True,
-                    kms_key_id=key.arn,
+                    copy_tags_to_snapshot=True,
                     parameter_group_name=parameter_group.name,
                     vpc_security_group_ids=[db_sg.id],
                     ca_cert_identifier="rds-ca-rsa2048-g1",

@@ -14,6 +14,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.sg_rules import allow_in
+
 AMQPS_PORT = 5671
 MANAGEMENT_PORT = 443
 #: Amazon MQ refuses ',', ':' and '=' in broker passwords.
@@ -51,12 +53,11 @@ class RabbitMq(pulumi.ComponentResource):
                           enable_key_rotation=True, deletion_window_in_days=30, opts=keep)
         security_group = aws.ec2.SecurityGroup(
             f"{name}-broker", vpc_id=args.vpc_id, description="RabbitMQ: AMQPS and management API from the cluster nodes",
-            ingress=[
-                aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=port, to_port=port,
-                                                 security_groups=[args.client_security_group_id], description=what)
-                for port, what in ((AMQPS_PORT, "AMQPS from EKS nodes"), (MANAGEMENT_PORT, "management API from EKS nodes"))
-            ],
             opts=child)
+        for port, label, what in ((AMQPS_PORT, "amqps", "AMQPS from EKS nodes"),
+                                  (MANAGEMENT_PORT, "management", "management API from EKS nodes")):
+            allow_in(f"{name}-{label}-from-nodes", security_group.id, port, from_group=args.client_security_group_id,
+                     description=what, parent=security_group)
         # Changing the broker's users replaces the broker: rotate this password through the
         # RabbitMQ management API, not by replacing it here.
         password = random.RandomPassword(f"{name}-admin", length=32, special=True,

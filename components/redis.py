@@ -13,6 +13,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.sg_rules import allow_in
+
 PORT = 6379
 #: The only non-alphanumeric characters an ElastiCache AUTH token may contain.
 TOKEN_SPECIALS = "!&#$^<>-"
@@ -52,11 +54,9 @@ class Redis(pulumi.ComponentResource):
             f"{name}-subnets", subnet_ids=[args.subnet_ids[z] for z in zones],
             description="Redis in the isolated subnet of every zone", opts=child)
         security_group = aws.ec2.SecurityGroup(
-            f"{name}-cache", vpc_id=args.vpc_id, description="Redis from the cluster nodes",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=PORT, to_port=PORT,
-                                                      security_groups=[args.client_security_group_id],
-                                                      description="Redis (TLS) from EKS nodes")],
-            opts=child)
+            f"{name}-cache", vpc_id=args.vpc_id, description="Redis from the cluster nodes", opts=child)
+        allow_in(f"{name}-cache-from-nodes", security_group.id, PORT, from_group=args.client_security_group_id,
+                 description="Redis (TLS) from EKS nodes", parent=security_group)
         token = random.RandomPassword(f"{name}-token", length=64, special=True, override_special=TOKEN_SPECIALS,
                                       opts=child)
         snapshot_suffix = random.RandomId(f"{name}-final-snapshot", byte_length=4, opts=child)

@@ -24,6 +24,7 @@ class RegistryArgs:
     engines: tuple[str, ...]
     """Image names: one repository `scanner/<name>` each."""
     account_id: str
+    partition: str = "aws"
     replica_region: str | None = None
     protect: bool = True
     """Protect and retain the image encryption key (pushed images are unreadable without it)."""
@@ -70,8 +71,11 @@ class Registry(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=repository))
             self.repository_urls[engine] = repository.repository_url
         if args.replica_region:
+            template_role, template_key = self._template_role(name, args)
             # Repositories ECR creates in the replica region take their settings from a creation
-            # template there; without one they would have mutable tags and no lifecycle.
+            # template there; without one they would have mutable tags and no lifecycle. A template
+            # that encrypts with KMS needs a role ECR assumes to create the repositories and the
+            # key grants (the service-linked role may only create repositories).
             aws.ecr.RepositoryCreationTemplate(
                 f"{name}-replica-template",
                 region=args.replica_region,
@@ -80,9 +84,10 @@ class Registry(pulumi.ComponentResource):
                 description="Scan engine images replicated from the primary region",
                 image_tag_mutability="IMMUTABLE",
                 encryption_configurations=[aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(
-                    encryption_type="KMS")],
+                    encryption_type="KMS", kms_key=template_key.arn)],
+                custom_role_arn=template_role.role.arn,
                 lifecycle_policy=json.dumps(lifecycle_policy(args.keep_tagged_images, args.untagged_days)),
-                opts=pulumi.ResourceOptions(parent=self))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[template_role.policy]))
             # One replication configuration per registry: this stack owns the account's in its region.
             aws.ecr.ReplicationConfiguration(
                 f"{name}-replication",
@@ -95,3 +100,37 @@ class Registry(pulumi.ComponentResource):
                     )]),
                 opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"repositoryUrls": self.repository_urls})
+
+    def _template_role(self, name: str, args: RegistryArgs) -> tuple["_TemplateRole", aws.kms.Key]:
+        """The replica region's image key, and the role ECR assumes to apply the creation template:
+        create and replicate into `scanner/*` there, and grant itself use of that key."""
+        assert args.replica_region is not None
+        key = aws.kms.Key(f"{name}-replica-key", region=args.replica_region,
+                          description=f"{args.identifier} scan engine images (replicas)",
+                          enable_key_rotation=True, deletion_window_in_days=30,
+                          opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect))
+        role = aws.iam.Role(
+            f"{name}-replica-template",
+            description="Amazon ECR applies the replication creation template with this role",
+            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "ecr.amazonaws.com"}, "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}}}]}),
+            opts=pulumi.ResourceOptions(parent=self))
+        repositories = f"arn:{args.partition}:ecr:{args.replica_region}:{args.account_id}:repository/{REPOSITORY_PREFIX}/*"
+        policy = aws.iam.RolePolicy(
+            f"{name}-replica-template",
+            role=role.id,
+            policy=key.arn.apply(lambda key_arn: json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": ["ecr:CreateRepository", "ecr:ReplicateImage", "ecr:TagResource"],
+                 "Resource": repositories},
+                {"Effect": "Allow", "Action": ["kms:CreateGrant", "kms:RetireGrant", "kms:DescribeKey"],
+                 "Resource": key_arn},
+            ]})),
+            opts=pulumi.ResourceOptions(parent=role))
+        return _TemplateRole(role, policy), key
+
+
+@dataclass(frozen=True)
+class _TemplateRole:
+    role: aws.iam.Role
+    policy: aws.iam.RolePolicy

@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 
 from components import eks_versions, karpenter_plan
 from components.iam import pod_identity_trust
+from components.sg_rules import allow_in
 
 NFS_PORT = 2049
 ROOT_DIRECTORY = "/repo-cache"
@@ -96,10 +97,9 @@ class RepositoryCache(pulumi.ComponentResource):
 
         security_group = aws.ec2.SecurityGroup(
             f"{name}-mount", vpc_id=args.vpc_id, description="NFS to the repository cache from the cluster nodes",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=NFS_PORT, to_port=NFS_PORT,
-                                                      security_groups=[args.client_security_group_id],
-                                                      description="NFS (TLS) from EKS nodes")],
             opts=child)
+        allow_in(f"{name}-mount-from-nodes", security_group.id, NFS_PORT, from_group=args.client_security_group_id,
+                 description="NFS (TLS) from EKS nodes", parent=security_group)
         mount_targets = [
             aws.efs.MountTarget(f"{name}-mount-{zone}", file_system_id=file_system.id,
                                 subnet_id=args.subnet_ids[zone], security_groups=[security_group.id],

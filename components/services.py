@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -34,6 +34,10 @@ INGRESS_CLASS = "alb"
 SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 #: Seconds a stopping pod keeps serving, so the load balancer deregisters it before it exits.
 DRAIN_SECONDS = 15
+#: pulumi-kubernetes waits (10 minutes) for a Deployment to become available and for a Service to
+#: have no endpoint that is not ready; this annotation turns both waits off.
+SKIP_AWAIT = "pulumi.com/skipAwait"
+Rollout = Literal["await", "first-deploy"]
 
 
 @dataclass(frozen=True)
@@ -221,8 +225,16 @@ class ServicesArgs:
     """Data store -> its credentials secret and the key it is encrypted with."""
     peak: PeakWindow
     ingress: IngressSettings
+    rollout: Rollout = "await"
+    """`await` (default): `pulumi up` waits until every service is ready. `first-deploy`: the
+    Deployments and Services are declared without waiting, for the first `up`, which creates the
+    registry the images are pushed to afterwards (README, first deploy)."""
     run_after: tuple[pulumi.Resource, ...] = ()
     """What must exist first: the namespace, KEDA (ScaledObject CRD), the node pools."""
+    read_at_start: tuple[pulumi.Resource, ...] = ()
+    """What the pods read when they start (the data endpoints ConfigMap). Waited for when the
+    rollout is awaited; on a first deploy nothing waits for the pods, and a pod whose ConfigMap
+    is not there yet simply starts once it is, so the Deployments do not wait for the data tier."""
     ingress_after: tuple[pulumi.Resource, ...] = ()
     """The load balancer controller, whose webhook admits Ingresses."""
 
@@ -240,23 +252,29 @@ class Services(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServicesArgs, k8s_provider: k8s.Provider,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("scanner:services:Services", name, {
-            "serviceNames": [s.name for s in args.services], "peakWindow": args.peak.describe()}, opts)
+            "serviceNames": [s.name for s in args.services], "peakWindow": args.peak.describe(),
+            "rollout": args.rollout}, opts)
         after = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=list(args.run_after))
         self.deployments = {}
         self.role_arns = {}
+        # Objects whose readiness needs the service's image; on a first deploy nothing can be
+        # pulled yet, so they are declared without waiting.
+        skip_await = {SKIP_AWAIT: "true"} if args.rollout == "first-deploy" else {}
         for spec in args.services:
             metadata = {"name": spec.name, "namespace": args.namespace, "labels": labels(spec.name)}
             identity = self._identity(name, spec, args, metadata, after)
             deployment = k8s.apps.v1.Deployment(
-                f"{name}-{spec.name}", metadata=metadata,
+                f"{name}-{spec.name}", metadata={**metadata, "annotations": skip_await} if skip_await else metadata,
                 spec=deployment_spec(spec, args.zone_count, args.config_map),
                 opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
-                                            depends_on=[*identity, *args.run_after]))
+                                            depends_on=[*identity, *args.run_after,
+                                                        *(() if skip_await else args.read_at_start)]))
             self.deployments[spec.name] = deployment
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-{spec.name}", metadata=metadata, spec=disruption_budget_spec(spec.name), opts=after)
             k8s.core.v1.Service(
-                f"{name}-{spec.name}", metadata={**metadata, "annotations": service_annotations(spec)},
+                f"{name}-{spec.name}",
+                metadata={**metadata, "annotations": {**service_annotations(spec), **skip_await}},
                 spec=service_spec(spec), opts=after)
             k8s.apiextensions.CustomResource(
                 f"{name}-{spec.name}-autoscaler", api_version="keda.sh/v1alpha1", kind="ScaledObject",

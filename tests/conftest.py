@@ -16,6 +16,8 @@ from offline.program import StackRecord, load_stack_config, run_program  # noqa:
 
 PLACEMENT = ROOT / "policies" / "placement"
 SECURITY = ROOT / "policies" / "security"
+DATA_SAFETY = ROOT / "policies" / "data-safety"
+COST = ROOT / "policies" / "cost"
 #: CRD schemas shipped beside the checkout (CI has them; a bare clone may not).
 CRD_DIR = ROOT.parent / "shared" / "schemas" / "crds"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -84,6 +86,16 @@ def change(cls, resource_name: str, **overrides):
 
 def of_type(record: StackRecord, type_: str) -> list[dict]:
     return [r for r in record.resources if r["type"] == type_]
+
+
+def ingress_of(record: StackRecord, group_name: str) -> list[tuple[int, str]]:
+    """(port, source) of every ingress rule on the named security group, the source being the
+    referenced group's id or the CIDR. The rules are resources of their own (components/sg_rules.py)."""
+    group = one(record, "aws:ec2/securityGroup:SecurityGroup", group_name)
+    assert "ingress" not in group["inputs"], f"{group_name} has inline rules"
+    return sorted((r["inputs"]["fromPort"], r["inputs"].get("referencedSecurityGroupId") or r["inputs"]["cidrIpv4"])
+                  for r in of_type(record, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+                  if r["inputs"]["securityGroupId"] == group["outputs"]["id"])
 
 
 def by_urn(record: StackRecord) -> dict[str, dict]:

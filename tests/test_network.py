@@ -6,6 +6,8 @@ from collections import Counter
 
 import pytest
 
+from stack_config import ConfigError
+
 from conftest import UNKNOWN, by_urn, of_type, run
 
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -161,6 +163,11 @@ def test_default_zone_lookup_skips_local_zones():
     # Six zones: the services' floor of one replica per zone follows.
     services = json.loads(config["scanner:services"])
     config["scanner:services"] = json.dumps([{**s, "minReplicas": 6, "peakMinReplicas": 6} for s in services])
+    # The default system node types are not offered in us-east-1e (use1-az3 in this account):
+    # refused before anything is declared.
+    with pytest.raises(ConfigError, match=r"^scanner:systemNodeInstanceTypes: m7i.large is not offered in us-east-1e \(use1-az3\)"):
+        run_program("prod", "preview", config=config)
+    config["scanner:systemNodeInstanceTypes"] = '["m4.large"]'  # offered in every zone
     record = run_program("prod", "preview", config=config)
     zones = sorted({s["inputs"]["availabilityZone"] for s in of_type(record, SUBNET)})
     assert zones == [f"us-east-1{c}" for c in "abcdef"]

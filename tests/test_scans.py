@@ -24,7 +24,7 @@ from components.scan_job import (
     active_deadline_seconds,
     scan_job_spec,
 )
-from conftest import by_urn, of_type, one, run
+from conftest import by_urn, ingress_of, of_type, one, run
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 
@@ -133,10 +133,8 @@ def test_mount_target_in_every_zone_open_only_to_the_nodes_on_nfs(prod_update):
     targets = of_type(prod_update, "aws:efs/mountTarget:MountTarget")
     zones = sorted(resources[t["propertyDependencies"]["subnetId"][0]]["inputs"]["availabilityZone"] for t in targets)
     assert zones == ZONES
-    [sg] = [s for s in of_type(prod_update, "aws:ec2/securityGroup:SecurityGroup") if s["name"] == "repo-cache-mount"]
-    [rule] = sg["inputs"]["ingress"]
-    assert (rule["fromPort"], rule["toPort"]) == (2049, 2049)
-    assert rule["securityGroups"] == [one(prod_update, "aws:ec2/tag:Tag")["inputs"]["resourceId"]]
+    sg = one(prod_update, "aws:ec2/securityGroup:SecurityGroup", "repo-cache-mount")
+    assert ingress_of(prod_update, "repo-cache-mount") == [(2049, one(prod_update, "aws:ec2/tag:Tag")["inputs"]["resourceId"])]
     assert all(t["inputs"]["securityGroups"] == [sg["id"]] for t in targets)
 
 
@@ -300,7 +298,7 @@ def test_custom_domain_gets_a_validated_us_east_1_certificate_and_tls_1_2():
 def test_a_custom_domain_needs_its_hosted_zone():
     from stack_config import ConfigError
     with pytest.raises(ConfigError, match="^scanner:dashboardDomain: needs dashboardHostedZoneId"):
-        run("prod", "preview", **{"scanner:dashboardDomain": "dashboard.example.com"})
+        run("dev", "preview", **{"scanner:dashboardDomain": "dashboard.example.com"})
 
 
 # ----- the fetch step, run for real against a local repository ---------------------------------------
