@@ -34,7 +34,11 @@ START_TIMEOUT_S = 60
 
 
 class GateError(Exception):
-    """The gate could not run (a pack failed to start or answer); one-line message."""
+    """The gate could not finish (a pack failed while analysing); one-line message."""
+
+
+class PackStartError(GateError):
+    """A policy pack that is not one or does not start: bad input, like a bad argument."""
 
 
 class PolicyConfigError(Exception):
@@ -48,10 +52,20 @@ class Diagnostic:
     level: str
     message: str
     urn: str
+    """The resource the diagnostic is about: the one analysed (resource policies), or the one the
+    policy named (stack policies); empty when it is about the stack as a whole."""
 
     @property
     def mandatory(self) -> bool:
         return self.level == "mandatory"
+
+    @property
+    def resource_name(self) -> str:
+        """`Type name` of the resource, from its URN (`urn:pulumi:<stack>::<project>::<type>::<name>`)."""
+        parts = self.urn.split("::", 3)
+        if len(parts) < 4:
+            return "the stack"
+        return f"{parts[2].split('$')[-1].split(':')[-1]} {parts[3]}"
 
 
 @dataclass
@@ -172,6 +186,30 @@ def merge_policy_config(info: PackInfo, user: dict[str, Any], source: str) -> di
     return merged
 
 
+def _layers(value: Any) -> list[Path]:
+    if value is None:
+        return []
+    if isinstance(value, (str, Path)):
+        return [Path(value)]
+    return [Path(v) for v in value]
+
+
+def overlay_policy_config(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top` over `base`: a policy's level is replaced, its settings merged key by key."""
+    merged = dict(base)
+    for name, entry in top.items():
+        below = merged.get(name)
+        if isinstance(entry, dict) and isinstance(below, dict):
+            merged[name] = {**below, **entry}
+        elif isinstance(entry, dict) and isinstance(below, str):
+            merged[name] = {"enforcementLevel": below, **entry}
+        elif isinstance(entry, str) and isinstance(below, dict):
+            merged[name] = {**below, "enforcementLevel": entry}
+        else:
+            merged[name] = entry
+    return merged
+
+
 #: Packs boot while the program runs; the program is the longer path, so it keeps the CPU first
 #: and the packs take what is left (no effect on results, only on scheduling).
 _NICE = [shutil.which("nice"), "-n", "10"] if shutil.which("nice") else []
@@ -181,12 +219,14 @@ class PolicyGate:
     """Start packs early (they boot while the program runs), then analyze a recorded stack."""
 
     def __init__(self, pack_dirs: list[Path], *, project: str, stack: str, dry_run: bool,
-                 stack_config: dict[str, str], policy_configs: dict[Path, Path | None] | None = None,
+                 stack_config: dict[str, str], policy_configs: dict[Path, Any] | None = None,
                  python: str = sys.executable):
+        """`policy_configs`: per pack directory, the override files to apply in order (a later
+        file's entries win), or one file, or None."""
         self.pack_dirs = [Path(p).resolve() for p in pack_dirs]
         self.project, self.stack, self.dry_run = project, stack, dry_run
         self.stack_config = stack_config
-        self.policy_configs = {Path(k).resolve(): v for k, v in (policy_configs or {}).items()}
+        self.policy_configs = {Path(k).resolve(): _layers(v) for k, v in (policy_configs or {}).items()}
         self.python = python
         self._engine = _Engine()
         self._server: grpc.Server | None = None
@@ -218,8 +258,8 @@ class PolicyGate:
             PYTHONDONTWRITEBYTECODE="1",
         )
         for pack_dir in self.pack_dirs:
-            if not (pack_dir / "PulumiPolicy.yaml").exists():
-                raise GateError(f"{pack_dir}: not a policy pack (no PulumiPolicy.yaml)")
+            if not (pack_dir / "PulumiPolicy.yaml").is_file():
+                raise PackStartError(f"{pack_dir}: not a policy pack directory (no PulumiPolicy.yaml)")
             self._procs.append(subprocess.Popen(
                 [*_NICE, self.python, "-u", "-m", "pulumi.policy", f"127.0.0.1:{port}", str(pack_dir)],
                 cwd=pack_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -250,7 +290,7 @@ class PolicyGate:
         if not port.isdigit():
             proc.kill()
             detail = (proc.stderr.read().decode(errors="replace").strip().splitlines() or ["no output"])[-1]
-            raise GateError(f"policy pack {pack_dir.name} did not start: {detail}")
+            raise PackStartError(f"policy pack {pack_dir.name} did not start: {detail}")
         channel = grpc.insecure_channel(f"127.0.0.1:{int(port)}")
         self._channels.append(channel)
         return analyzer_pb2_grpc.AnalyzerStub(channel)
@@ -297,9 +337,14 @@ class PolicyGate:
             stack=self.stack, project=self.project, organization="organization", dry_run=self.dry_run,
             config={k: v for k, v in self.stack_config.items()},
         ))
-        config_path = self.policy_configs.get(info.directory)
-        source = str(config_path) if config_path else info.name
-        merged = merge_policy_config(info, load_policy_config(config_path), source)
+        layers = self.policy_configs.get(info.directory, [])
+        user: dict[str, Any] = {}
+        for path in layers:
+            layer = load_policy_config(path)
+            merge_policy_config(info, layer, str(path))  # each file's own errors name that file
+            user = overlay_policy_config(user, layer)
+        source = " + ".join(str(p) for p in layers) or info.name
+        merged = merge_policy_config(info, user, source)
         request = analyzer_pb2.ConfigureAnalyzerRequest()
         for name, (level, properties) in merged.items():
             request.policyConfig[name].CopyFrom(
@@ -342,12 +387,13 @@ class PolicyGate:
         return requests, stack_request
 
     def _run(self, stub, info: PackInfo, requests, stack_request) -> list[Diagnostic]:
-        # Resource by resource as the engine does, without waiting on each round trip.
-        pending = [stub.Analyze.future(request) for request in requests]
-        replies = [call.result() for call in pending]
-        replies.append(stub.AnalyzeStack(stack_request))
+        # Resource by resource as the engine does, without waiting on each round trip. The engine
+        # attributes an Analyze diagnostic to the resource analysed; so does the gate.
+        pending = [(request.urn, stub.Analyze.future(request)) for request in requests]
+        replies = [(urn, call.result()) for urn, call in pending]
+        replies.append(("", stub.AnalyzeStack(stack_request)))
         return [
             Diagnostic(d.policyPackName or info.name, d.policyName, LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
-                       d.message, d.urn)
-            for reply in replies for d in reply.diagnostics
+                       d.message, d.urn or urn)
+            for urn, reply in replies for d in reply.diagnostics
         ]

@@ -20,10 +20,13 @@ from typing import Any
 from google.protobuf import json_format
 from pulumi.runtime import mocks
 
+import catalogue
 from offline import remote
 
 ACCOUNT_ID = "123456789012"
-_REGIONS = json.loads((Path(__file__).with_name("regions.json")).read_text())
+#: Opt-in Local Zones per region: the look-up lists them unless filtered out, so the program's
+#: opt-in filter is exercised.
+_LOCAL_ZONES = json.loads((Path(__file__).with_name("local_zones.json")).read_text())
 
 
 class UnmockedInvokeError(Exception):
@@ -31,21 +34,18 @@ class UnmockedInvokeError(Exception):
 
 
 def region_zones(region: str) -> list[dict[str, str]]:
-    """Zones of a region as the look-up lists them: standard zones, then opt-in Local Zones."""
-    entry = _REGIONS.get(region, {"standard": ["a", "b", "c"], "local": []})
-    prefix = _zone_id_prefix(region)
-    zones = [
-        {"name": f"{region}{letter}", "zoneId": f"{prefix}-az{i + 1}", "optInStatus": "opt-in-not-required",
-         "groupName": region}
-        for i, letter in enumerate(entry["standard"])
-    ]
-    zones += [
-        {"name": name, "zoneId": f"{prefix}-{name.split('-')[-2]}-az1", "optInStatus": "opted-in",
-         "groupName": name[:-1]}
-        for name in entry["local"]
-    ]
+    """Zones of a region as the look-up lists them: the standard zones the AWS catalogue records
+    (catalogue/aws.json, names and zone ids), then opt-in Local Zones (local_zones.json). A region
+    the catalogue does not know has none."""
+    standard = catalogue.standard_zones(region)
+    zones = [{"name": name, "zoneId": zone_id, "optInStatus": "opt-in-not-required", "groupName": region}
+             for name, zone_id in sorted(standard.items())]
+    prefix = _zone_id_prefix(region) if region.count("-") == 2 else region
+    local = [{"name": name, "zoneId": f"{prefix}-{name.split('-')[-2]}-az1", "optInStatus": "opted-in",
+              "groupName": name[:-1]}
+             for name in _LOCAL_ZONES.get(region, [])]
     # The real look-up has been seen to return a Local Zone first: keep that order here.
-    return zones[len(entry["standard"]):] + zones[: len(entry["standard"])]
+    return local + zones
 
 
 _DIRECTIONS = {"east": "e", "west": "w", "north": "n", "south": "s", "central": "c",
@@ -392,6 +392,10 @@ class RecordingMonitor(mocks.MockMonitor):
             "inputs": json_format.MessageToDict(request.object),
             "outputs": json_format.MessageToDict(response.object) if request.custom else {},
         }
+        if record["id"] and record["custom"] and not request.type.startswith("pulumi:providers:"):
+            # Bridged providers return the id among a resource's outputs too; policies that
+            # resolve ids to resources (an update) read it there.
+            record["outputs"].setdefault("id", record["id"])
         self.records.append(record)
         self._by_urn[record["urn"]] = record
         if child is not None:

@@ -3,33 +3,45 @@
     python -m offline.preview --stack prod [--mode preview|update|both] [--json PATH]
     python -m offline.preview --all-stacks
 
-Exit status: 0 when every mandatory policy passes, 1 when one is violated, 2 on bad input
-(stack config, policy config, arguments), with a one-line message naming the key and rule.
+Exit status, what CI can rely on:
+  0  every mandatory policy passes
+  1  a mandatory policy is violated (each is named, with the resource and the key to change)
+  2  bad input: stack file or config, policy config, arguments, a pack directory, or an output
+     file that cannot be written; one line per problem, nothing written, no verdict printed
+  3  the gate could not finish: the program or a pack failed (a defect, not a verdict)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from offline.program import PROJECT_DIR, StackFileError, load_project, load_stack_config, stack_names
 
-EXIT_OK, EXIT_VIOLATION, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_VIOLATION, EXIT_BAD_INPUT, EXIT_BROKEN = 0, 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, no usage dump
-        raise _BadInput(f"arguments: {message}")
+        raise BadInput(f"arguments: {message}")
 
 
-class _BadInput(Exception):
-    pass
+class BadInput(Exception):
+    """Input the user must fix; the message is one or more lines, each naming what to change."""
+
+
+class Broken(Exception):
+    """The program or a pack failed: no verdict could be reached."""
 
 
 def default_packs(project_dir: Path = PROJECT_DIR) -> list[Path]:
-    return sorted(p.parent for p in (project_dir / "policies").glob("*/PulumiPolicy.yaml"))
+    from offline.policy_config import pack_dirs
+
+    return pack_dirs(project_dir)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,35 +61,92 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--policy-pack", type=Path, action="append", metavar="DIR",
                         help="policy pack directory (repeatable); default every pack under policies/")
     parser.add_argument("--policy-config-dir", type=Path, metavar="DIR",
-                        help="directory of <pack-dir>.json enforcement overrides (the --policy-pack-config "
-                             "format); default policies/config/<stack>")
+                        help="directory of <pack-dir>.json overrides (the --policy-pack-config format) used "
+                             "instead of the environment's and the stack's (offline/policy_config.py)")
     parser.add_argument("--no-gate", action="store_true", help="record and summarise only, run no policy pack")
-    parser.add_argument("--quiet", action="store_true", help="print only the gate result lines")
+    parser.add_argument("--quiet", action="store_true", help="print only the gate's verdict and violations")
     return parser
 
 
-def preview_stack(stack: str, mode: str, args, out) -> int:
-    """One stack in one mode. Returns the exit status."""
+# ----- checks before anything runs -------------------------------------------------------------
+
+def check_packs(packs: list[Path]) -> list[Path]:
+    """Each --policy-pack must be a pack directory: refused here, before any process starts."""
+    for pack in packs:
+        if not pack.is_dir():
+            raise BadInput(f"--policy-pack: {pack} is not a directory")
+        if not (pack / "PulumiPolicy.yaml").is_file():
+            raise BadInput(f"--policy-pack: {pack} is not a policy pack (no PulumiPolicy.yaml)")
+    return [p.resolve() for p in packs]
+
+
+def check_writable(path: Path, flag: str) -> None:
+    """Refuse an output path that cannot be written, before the run (so nothing is written and
+    no verdict is printed for a run whose output would be lost)."""
+    if path.is_dir():
+        raise BadInput(f"{flag}: {path} is a directory")
+    ancestor = path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise BadInput(f"{flag}: cannot write {path} ({ancestor} is not a directory)")
+    if not os.access(ancestor, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise BadInput(f"{flag}: cannot write {path} (permission denied)")
+
+
+def write_all(files: dict[Path, tuple[str, str]]) -> None:
+    """Write every output or none: each goes to a temporary file beside its target first, and
+    only when all of them are written are they moved into place."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, (flag, text) in files.items():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+                with os.fdopen(handle, "w") as stream:
+                    stream.write(text)
+            except OSError as exc:
+                raise BadInput(f"{flag}: cannot write {path} ({exc.strerror})") from None
+            staged.append((Path(temporary), path))
+        for temporary, path in staged:
+            os.replace(temporary, path)
+        staged = []
+    finally:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+
+
+def config_for(stack: str, overrides: list[str]) -> dict[str, str]:
+    config = load_stack_config(stack)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or ":" not in key:
+            raise BadInput(f"--config: {item!r} must be namespace:key=value, e.g. scanner:natMode=regional")
+        config[key] = value
+    return config
+
+
+# ----- one stack ---------------------------------------------------------------------------------
+
+def preview_stack(stack: str, mode: str, args, out, packs: list[Path]) -> int:
+    """One stack in one mode. Returns the exit status; raises BadInput or Broken."""
     import pulumi
 
     from offline import report
-    from offline.gate import PolicyGate
+    from offline.gate import GateError, PackStartError, PolicyConfigError, PolicyGate
+    from offline.policy_config import stack_layers
     from offline.program import run_program
 
-    config = load_stack_config(stack)
-    for item in args.config:
-        key, sep, value = item.partition("=")
-        if not sep or ":" not in key:
-            raise _BadInput(f"--config: {item!r} must be namespace:key=value, e.g. scanner:natMode=regional")
-        config[key] = value
-    packs = [] if args.no_gate else [p.resolve() for p in (args.policy_pack or default_packs())]
-    if args.policy_config_dir and not args.policy_config_dir.is_dir():
-        raise _BadInput(f"--policy-config-dir: {args.policy_config_dir} is not a directory")
-    config_dir = args.policy_config_dir or PROJECT_DIR / "policies" / "config" / stack
-    policy_configs = {}
-    for pack in packs:
-        candidate = config_dir / f"{pack.name}.json"
-        policy_configs[pack] = candidate if candidate.exists() else None
+    config = config_for(stack, args.config)
+    try:
+        if args.policy_config_dir:
+            policy_configs = {p: [args.policy_config_dir / f"{p.name}.json"] for p in packs
+                              if (args.policy_config_dir / f"{p.name}.json").exists()}
+        else:
+            found = stack_layers(stack, config)
+            policy_configs = {p: found.get(p.name, []) for p in packs}
+    except PolicyConfigError as exc:
+        raise BadInput(str(exc)) from None
 
     gate = PolicyGate(packs, project=load_project()["name"], stack=stack, dry_run=mode == "preview",
                       stack_config=config, policy_configs=policy_configs) if packs else None
@@ -87,48 +156,78 @@ def preview_stack(stack: str, mode: str, args, out) -> int:
         try:
             record = run_program(stack, mode, config=config)  # type: ignore[arg-type]
         except pulumi.RunError as exc:
-            raise _BadInput(str(exc)) from None
-        result = gate.analyze(record.resources) if gate else None
+            raise BadInput(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 (a defect of the program: one line, exit 3)
+            if os.environ.get("OFFLINE_TRACEBACK"):
+                raise
+            raise Broken(f"the program failed under the offline mocks: {type(exc).__name__}: {exc} "
+                         "(OFFLINE_TRACEBACK=1 shows where)") from None
+        try:
+            result = gate.analyze(record.resources) if gate else None
+        except (PackStartError, PolicyConfigError) as exc:
+            raise BadInput(str(exc)) from None
+        except GateError as exc:
+            raise Broken(f"policy gate: {exc}") from None
     finally:
         if gate:
             gate.close()
 
+    outputs = {(args.diagram or PROJECT_DIR / "build" / f"{stack}-diagram.md"): ("--diagram", report.diagram(record))}
+    if args.json:
+        outputs[args.json] = ("--json", json.dumps(record.to_json(), indent=2, sort_keys=False) + "\n")
+    write_all(outputs)
+
     text = report.summary(record, result)
     if args.quiet:
-        text = "\n".join(line for line in text.splitlines() if line.startswith(("  [", "Result", "Stack ")))
+        text = report.quiet(text)
     print(text, file=out)
-    diagram_path = args.diagram or PROJECT_DIR / "build" / f"{stack}-diagram.md"
-    diagram_path.parent.mkdir(parents=True, exist_ok=True)
-    diagram_path.write_text(report.diagram(record))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(record.to_json(), indent=2, sort_keys=False) + "\n")
     return EXIT_OK if result is None or result.passed else EXIT_VIOLATION
 
 
 def main(argv: list[str] | None = None, out=None) -> int:
-    from offline.gate import GateError, PolicyConfigError
+    from offline.gate import PolicyConfigError
 
     out = out or sys.stdout
     try:
         args = _parser().parse_args(argv)
-        stacks = stack_names() if args.all_stacks else [args.stack]
         if args.all_stacks and (args.json or args.diagram):
-            raise _BadInput("arguments: --json and --diagram take one stack; drop --all-stacks")
-        modes = ["preview", "update"] if args.mode == "both" or args.all_stacks else [args.mode]
-        status = EXIT_OK
-        for stack in stacks:
-            for mode in modes:
-                if len(stacks) * len(modes) > 1:
-                    print(f"=== {stack} / {mode}", file=out)
-                status = max(status, preview_stack(stack, mode, args, out))
-        return status
-    except (_BadInput, StackFileError, PolicyConfigError) as exc:
+            raise BadInput("arguments: --json and --diagram take one stack; drop --all-stacks")
+        if args.policy_config_dir and not args.policy_config_dir.is_dir():
+            raise BadInput(f"--policy-config-dir: {args.policy_config_dir} is not a directory")
+        packs = [] if args.no_gate else check_packs(args.policy_pack or default_packs())
+        for path, flag in ((args.json, "--json"), (args.diagram, "--diagram")):
+            if path is not None:
+                check_writable(path, flag)
+        stacks = stack_names() if args.all_stacks else [args.stack]
+    except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except GateError as exc:
-        print(f"error: policy gate: {exc}", file=sys.stderr)
-        return EXIT_VIOLATION
+
+    modes = ["preview", "update"] if args.mode == "both" or args.all_stacks else [args.mode]
+    runs = [(stack, mode) for stack in stacks for mode in modes]
+    verdicts: list[tuple[str, str, int]] = []
+    for stack, mode in runs:
+        prefix = f"{stack}/{mode}: " if len(runs) > 1 else ""
+        if len(runs) > 1:
+            print(f"=== {stack} / {mode}", file=out)
+        try:
+            status = preview_stack(stack, mode, args, out, packs)
+        except (BadInput, StackFileError, PolicyConfigError) as exc:
+            for line in str(exc).splitlines():
+                print(f"error: {prefix}{line}", file=sys.stderr)
+            status = EXIT_BAD_INPUT
+        except Broken as exc:
+            print(f"error: {prefix}{exc}", file=sys.stderr)
+            status = EXIT_BROKEN
+        verdicts.append((stack, mode, status))
+    if len(runs) > 1:
+        names = {EXIT_OK: "PASS", EXIT_VIOLATION: "FAIL (mandatory violations)", EXIT_BAD_INPUT: "BAD INPUT",
+                 EXIT_BROKEN: "GATE FAILED"}
+        print("\nStacks:", file=out)
+        for stack, mode, status in verdicts:
+            print(f"  {stack:<12} {mode:<8} {names[status]}", file=out)
+    # The worst outcome decides: a gate that could not finish over a bad input over a violation.
+    return max(status for _, _, status in verdicts)
 
 
 if __name__ == "__main__":

@@ -55,15 +55,44 @@ def _config_string(value: Any) -> str:
 @functools.lru_cache(maxsize=None)
 def load_project(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     """Pulumi.yaml, read once per process (callers only read it)."""
-    path = project_dir / "Pulumi.yaml"
-    try:
-        return yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise StackFileError(f"{path.name}: cannot read the project file ({exc})") from None
+    document = read_yaml(project_dir / "Pulumi.yaml")
+    if not isinstance(document, dict) or "name" not in document:
+        raise StackFileError("Pulumi.yaml: the project file must be a mapping with a 'name'")
+    return document
 
 
 def stack_names(project_dir: Path = PROJECT_DIR) -> list[str]:
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML that refuses a key written twice in one mapping (PyYAML would keep the last one
+    silently; the Pulumi CLI refuses such a file)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise StackFileError(f"key {key!r} is written twice (lines {seen[key]} and {key_node.start_mark.line + 1})")
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file, with one-line errors: not valid YAML, or a key written twice."""
+    try:
+        return yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except StackFileError as exc:
+        raise StackFileError(f"{path.name}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"{path.name}: not valid YAML ({' '.join(str(exc).split())})") from None
+    except OSError as exc:
+        raise StackFileError(f"{path.name}: cannot be read ({exc.strerror})") from None
 
 
 def load_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, str]:
@@ -73,16 +102,20 @@ def load_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, 
     if not path.exists():
         known = ", ".join(stack_names(project_dir)) or "none"
         raise StackFileError(f"--stack: no stack file {path.name} (stacks: {known})")
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise StackFileError(f"{path.name}: not valid YAML ({' '.join(str(exc).split())})") from None
+    document = read_yaml(path)
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise StackFileError(f"{path.name}: the top level must be a mapping with a 'config' key, "
+                             f"not a {type(document).__name__}")
     raw = document.get("config") or {}
     if not isinstance(raw, dict):
         raise StackFileError(f"{path.name}: 'config' must be a mapping of keys to values")
     config: dict[str, str] = {}
     for key, value in raw.items():
         full_key = key if ":" in str(key) else f"{project['name']}:{key}"
+        if full_key in config:
+            raise StackFileError(f"{path.name}: {full_key} is written twice ({key!r} names it too)")
         if isinstance(value, dict) and "secure" in value:
             value = "[secret]"  # ciphertext cannot be decrypted offline
         config[full_key] = _config_string(value)

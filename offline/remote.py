@@ -113,7 +113,7 @@ def emulate_eks_cluster(monitor, component_urn: str, request, mocks) -> dict[str
         "protect": False,
         "retainOnDelete": False,
         "inputs": props,
-        "outputs": json.loads(json.dumps(state)),
+        "outputs": json.loads(json.dumps(state)) | ({"id": rid} if rid else {}),
         "emulated": True,
     }
 

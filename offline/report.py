@@ -9,6 +9,7 @@ from typing import Any
 from pulumi.runtime.rpc import UNKNOWN
 
 from components.network import TIER_TAG, ZONE_TAG
+from policies.common import environments
 from offline.gate import GateResult
 from offline.program import StackRecord
 
@@ -98,21 +99,43 @@ def summary(record: StackRecord, gate: GateResult | None) -> str:
     lines.append(f"  regional (no zone): {regional}")
     lines += workloads(record)
     if gate is not None:
-        lines += ["", "Policy gate:"]
-        for pack in gate.packs:
-            found = [d for d in gate.diagnostics if d.pack == pack.name]
-            lines.append(f"  {pack.name} {pack.version}: {len(pack.policies)} policies, "
-                         f"{sum(d.mandatory for d in found)} mandatory violation(s), "
-                         f"{sum(not d.mandatory for d in found)} advisory")
-        for d in gate.diagnostics:
-            message = d.message.splitlines()[-1]
-            lines.append(f"  [{d.level}] {d.policy}: {message}")
-            if d.urn:
-                lines.append(f"      at {d.urn}")
-        lines += ["", "Result: " + ("PASS" if gate.passed else
-                                     f"FAIL ({len(gate.violations)} mandatory violation(s): "
-                                     + ", ".join(sorted({d.policy for d in gate.violations})) + ")")]
+        lines += gate_lines(record, gate)
     return "\n".join(lines)
+
+
+def gate_lines(record: StackRecord, gate: GateResult) -> list[str]:
+    """The verdict: each pack's counts, then each policy's diagnostics grouped under it, each
+    naming the resource by type, name and URN."""
+    name, rules = environments.rules_for(record.config.get(environments.KEYS["environment"]))
+    lines = ["", f"Policy gate (environment {name}: {rules.describe()}):"]
+    for pack in gate.packs:
+        found = [d for d in gate.diagnostics if d.pack == pack.name]
+        lines.append(f"  {pack.name} {pack.version}: {len(pack.policies)} policies, "
+                     f"{sum(d.mandatory for d in found)} mandatory violation(s), "
+                     f"{sum(not d.mandatory for d in found)} advisory")
+    groups: dict[tuple[str, str], list] = defaultdict(list)
+    for d in gate.diagnostics:
+        groups[(d.level, d.policy)].append(d)
+    for (level, policy), found in sorted(groups.items(), key=lambda kv: (kv[0][0] != "mandatory", kv[0][1])):
+        messages = {d.message.splitlines()[-1] for d in found}
+        count = f"{len(found)} resource{'s' if len(found) != 1 else ''}"
+        shared = messages.pop() if len(messages) == 1 else None
+        lines.append(f"  [{level}] {policy}: {count}" + (f": {shared}" if shared else ""))
+        for d in sorted(found, key=lambda d: d.urn):
+            lines.append(f"      {d.resource_name}  {d.urn}" if d.urn else "      the stack")
+            if shared is None:
+                lines.append(f"        {d.message.splitlines()[-1]}")
+    lines += ["", "Result: " + ("PASS" if gate.passed else
+                                 f"FAIL ({len(gate.violations)} mandatory violation(s): "
+                                 + ", ".join(sorted({d.policy for d in gate.violations})) + ")")]
+    return lines
+
+
+def quiet(text: str) -> str:
+    """The stack line, then only the gate's section (counts, violations, verdict)."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Policy gate")), len(lines))
+    return "\n".join([lines[0], *lines[start:]])
 
 
 def _of_type(record: StackRecord, type_: str) -> list[dict[str, Any]]:

@@ -45,7 +45,7 @@ def test_summary_counts_by_zone_and_diagram(tmp_path, capsys):
         row = next(line for line in out.splitlines() if line.strip().startswith(zone))
         public, private, isolated, pods, nat, tables = map(int, row.split()[1:7])
         assert (public, private, isolated, nat, tables) == (1, 1, 1, 1, 3), row
-    assert "scanner-placement 0.5.0: 17 policies, 0 mandatory violation(s)" in out
+    assert "scanner-placement 0.6.0: 18 policies, 0 mandatory violation(s)" in out
     text = diagram.read_text()
     assert text.count('subgraph nnetworkus_east_1') == 3 and "```mermaid" in text
     # The replica is drawn in its pinned zone (the Multi-AZ primary's zones are AWS's choice).
@@ -58,7 +58,7 @@ def test_summary_counts_by_zone_and_diagram(tmp_path, capsys):
 def test_summary_shows_workloads_and_their_schedules(tmp_path, capsys):
     assert preview.main(["--stack", "prod", "--diagram", str(tmp_path / "d.md")]) == 0
     out = capsys.readouterr().out
-    section = out[out.index("Workloads and schedules:"):out.index("Policy gate:")].splitlines()
+    section = out[out.index("Workloads and schedules:"):out.index("Policy gate")].splitlines()
     assert "  Helm keda keda 2.20.2 (namespace keda)" in section
     assert any(line.startswith("  Helm aws-load-balancer-controller ") for line in section)
     assert sorted(line.split(":")[0].strip() for line in section if "ScaledJob" in line) == [
