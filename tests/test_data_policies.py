@@ -82,10 +82,12 @@ def test_preview_command_exits_non_zero_naming_the_policy(fault, monkeypatch, ca
     assert_preview_refuses(policies, capsys, tmp_path)
 
 
-def test_dev_opt_out_is_refused_without_its_recorded_override():
+def test_dev_opt_out_holds_in_development_only():
+    """dev's unprotected, short-lived data tier passes as a development stack and is refused as a
+    staging one (which keeps data protected but needs no copies in a second region)."""
     record = run("dev", "preview")
+    assert gate(record, packs=(DATA_SAFETY,)).diagnostics == []
+    record.config = dict(record.config, **{"scanner:environment": "staging"})
     strict = gate(record, packs=(DATA_SAFETY,))
     assert mandatory(strict) == ["backup-retention", "rds-deletion-protection", "stateful-resources-protected"]
-    relaxed = gate(record, packs=(DATA_SAFETY,), policy_config=ROOT / "policies" / "config" / "dev" / "data-safety.json")
-    assert relaxed.passed
-    assert {d.policy for d in relaxed.diagnostics} == {"rds-deletion-protection", "stateful-resources-protected"}
+    assert all("a staging stack" in d.message for d in strict.diagnostics)

@@ -128,7 +128,7 @@ FAULTS = {
 def test_prod_passes_both_packs_with_every_policy_deciding(mode):
     result = gate(run("prod", mode), packs=PACKS)
     assert result.passed and result.diagnostics == [], result.diagnostics
-    assert {p.name: p.version for p in result.packs} == {"scanner-placement": "0.5.0", "scanner-security": "0.4.0"}
+    assert {p.name: p.version for p in result.packs} == {"scanner-placement": "0.6.0", "scanner-security": "0.5.0"}
 
 
 @pytest.mark.parametrize("mode", MODES)

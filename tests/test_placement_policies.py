@@ -24,14 +24,15 @@ def test_prod_passes_and_every_policy_decides(mode):
     # Nothing skipped as "can't run during preview": the rules decide on unknown ids too.
     assert result.diagnostics == []
     [pack] = result.packs
-    assert (pack.name, pack.version) == ("scanner-placement", "0.5.0")
+    assert (pack.name, pack.version) == ("scanner-placement", "0.6.0")
     assert set(pack.policies) == {"network-subnet-tiers-every-az", "network-nat-per-az",
                                   "network-s3-endpoint-every-route-table", "eks-cluster-subnets-every-az",
                                   "eks-node-group-every-az", "karpenter-node-pool-every-az",
                                   "karpenter-scan-pool-offers-spot", "rds-multi-az", "data-subnet-groups-every-az",
                                   "rds-replica-other-az", "mq-cluster-multi-az", "elasticache-failover-multi-az",
                                   "efs-mount-target-every-az", "efs-not-one-zone", "deployment-spread-over-zones",
-                                  "deployment-has-disruption-budget", "load-balancer-every-az"}
+                                  "deployment-has-disruption-budget", "load-balancer-every-az",
+                                  "deployment-rollout-awaited"}
 
 
 def drop_private_subnet_in_b(original):
@@ -88,12 +89,11 @@ def test_preview_command_exits_non_zero_naming_the_policy(fault, monkeypatch, ca
     assert out.splitlines()[-1].startswith("Result: FAIL") and policy in out.splitlines()[-1]
 
 
-def test_single_nat_is_refused_unless_the_stack_opts_out():
+def test_single_nat_is_refused_unless_the_environment_allows_it():
     record = run("dev", "preview")
+    assert gate(record).diagnostics == []  # development allows one NAT gateway
+    record.config = dict(record.config, **{"scanner:environment": "staging"})
     assert violations(gate(record)) == [("network-nat-per-az", "mandatory")]
-    relaxed = gate(record, policy_config=ROOT / "policies" / "config" / "dev" / "placement.json")
-    assert relaxed.passed
-    assert [(d.policy, d.level) for d in relaxed.diagnostics] == [("network-nat-per-az", "advisory")]
 
 
 def test_policy_config_property_is_applied(tmp_path):
@@ -114,7 +114,7 @@ def test_all_key_lowers_every_level(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("content,message", [
     ({"network-nat-per-zone": "advisory"}, "'network-nat-per-zone' is not a policy of pack scanner-placement (policies: data-subnet-groups-every-az, "
-     "deployment-has-disruption-budget, deployment-spread-over-zones, efs-mount-target-every-az, efs-not-one-zone, "
+     "deployment-has-disruption-budget, deployment-rollout-awaited, deployment-spread-over-zones, efs-mount-target-every-az, efs-not-one-zone, "
      "eks-cluster-subnets-every-az, eks-node-group-every-az, elasticache-failover-multi-az, karpenter-node-pool-every-az, "
      "karpenter-scan-pool-offers-spot, "
      "load-balancer-every-az, mq-cluster-multi-az, network-nat-per-az, network-s3-endpoint-every-route-table, "

@@ -2,12 +2,15 @@
 
 Ids are unknown during a first preview, so resources are tied together through the engine's
 property dependencies (URNs), and zones come from inputs known at preview (a subnet's
-`availabilityZone`). Nothing here reads an id.
+`availabilityZone`). Once ids are known (an update), the values are read too: an id can come
+from a lookup, from config or from an `apply` that hides where it came from, so a rule that
+trusted the dependency list alone would pass a route to the wrong NAT gateway. Where both are
+known, a resource must be right by both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import PolicyResource
@@ -40,11 +43,19 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 
 
+def whole(value: Any) -> Any:
+    """Numbers arrive in wire form as floats (3.0): give integral ones back as ints, so rules
+    compare and messages print them as the user wrote them."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def known(resource: PolicyResource, key: str, default: Any = None) -> Any:
     """A property's value, or `default` when it is absent or unknown during preview."""
     try:
         value = resource.props.get(key, default)
-        return default if value is None else value
+        return default if value is None else whole(value)
     except UnknownValueError:
         return default
 
@@ -59,7 +70,8 @@ def present(props: Any, key: str) -> bool:
 
 def setting(args: Any, key: str, default: Any) -> Any:
     """A policy's configured value (its schema default is merged in by the engine), or `default`."""
-    return (args.get_config() or {}).get(key, default)
+    value = (args.get_config() or {}).get(key, default)
+    return default if value is None else whole(value)
 
 
 #: What `path` returns, when asked to, for a value unknown during preview.
@@ -78,7 +90,7 @@ def path(props: Any, dotted: str, default: Any = None, unknown: Any = None) -> A
             value = value.get(part, None)
             if value is None:
                 return default
-        return value
+        return whole(value)
     except UnknownValueError:
         return default if unknown is None else unknown
 
@@ -98,6 +110,17 @@ def short(resource: PolicyResource) -> str:
 class StackGraph:
     def __init__(self, resources: Iterable[PolicyResource]):
         self.resources = list(resources)
+        self._by_id: dict[str, PolicyResource] | None = None
+
+    def by_id(self, value: Any) -> PolicyResource | None:
+        """The resource of this stack whose id is `value` (ids are known on an update)."""
+        if self._by_id is None:
+            self._by_id = {}
+            for resource in self.resources:
+                rid = known(resource, "id")
+                if isinstance(rid, str) and rid:
+                    self._by_id.setdefault(rid, resource)
+        return self._by_id.get(value) if isinstance(value, str) else None
 
     def of_type(self, type_: str, within: PolicyResource | None = None) -> list[PolicyResource]:
         return [r for r in self.resources
@@ -134,19 +157,36 @@ class StackGraph:
         return tiers.pop() if len(tiers) == 1 else None
 
     def nat_zone(self, nat: PolicyResource) -> str | None:
-        subnets = [d for d in nat.property_dependencies.get("subnetId", []) if d.resource_type == SUBNET]
-        return self.subnet_zone(subnets[0]) if subnets else None
+        zones = subnet_zones(self, nat, "subnetId")
+        return next(iter(sorted(zones))) if zones and len(zones) == 1 else None
 
-    def default_route_targets(self, table: PolicyResource) -> list[PolicyResource]:
-        """NAT gateways a route table's default route (0.0.0.0/0) points at."""
+    def routes_of(self, table: PolicyResource) -> list[PolicyResource]:
+        """Routes whose table is `table`, by dependency or by id."""
+        table_id = known(table, "id")
+        return [r for r in self.of_type(ROUTE)
+                if table in r.property_dependencies.get("routeTableId", [])
+                or (table_id and known(r, "routeTableId") == table_id)]
+
+    def default_route_targets(self, table: PolicyResource) -> tuple[list[PolicyResource], list[str]]:
+        """NAT gateways a route table's default route (0.0.0.0/0) points at, by dependency and
+        by id; and the ids it names that are no NAT gateway of this stack."""
         targets: list[PolicyResource] = []
-        for route in self.referencing(ROUTE, "routeTableId", table):
-            if known(route, "destinationCidrBlock") == "0.0.0.0/0":
-                targets += [d for d in route.property_dependencies.get("natGatewayId", [])
-                            if d.resource_type == NAT_GATEWAY]
+        strangers: list[str] = []
+        for route in self.routes_of(table):
+            if known(route, "destinationCidrBlock") != "0.0.0.0/0":
+                continue
+            targets += [d for d in route.property_dependencies.get("natGatewayId", []) if d.resource_type == NAT_GATEWAY]
+            value = known(route, "natGatewayId")
+            if isinstance(value, str) and value:
+                nat = self.by_id(value)
+                if nat is not None and nat.resource_type == NAT_GATEWAY:
+                    targets.append(nat)
+                else:
+                    strangers.append(value)
         # Inline routes on the table itself.
         targets += [d for d in table.property_dependencies.get("routes", []) if d.resource_type == NAT_GATEWAY]
-        return targets
+        unique: dict[str, PolicyResource] = {t.urn: t for t in targets}
+        return list(unique.values()), strangers
 
 
 def is_descendant(resource: PolicyResource, ancestor: PolicyResource) -> bool:
@@ -167,13 +207,53 @@ def stack_zones(graph: StackGraph) -> list[str]:
     return sorted(zones)
 
 
-def subnet_zones(graph: StackGraph, resource: PolicyResource, *props: str) -> set[str] | None:
-    """Zones of the subnets a resource's properties depend on; None when it depends on none
-    (subnet ids given as literals the graph cannot place)."""
-    subnets = [d for p in props for d in resource.property_dependencies.get(p, []) if d.resource_type == SUBNET]
-    if not subnets:
+def ids_in(value: Any, prefix: str) -> list[str] | None:
+    """The ids starting with `prefix` anywhere in a property value; None when it is unknown."""
+    found: list[str] = []
+    try:
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                if item.startswith(prefix):
+                    found.append(item)
+            elif isinstance(item, Mapping):
+                stack += [item[k] for k in list(item)]
+            elif isinstance(item, Sequence):
+                stack += list(item)
+    except UnknownValueError:
         return None
-    return {z for z in (graph.subnet_zone(s) for s in subnets) if z}
+    return found
+
+
+def property_ids(resource: PolicyResource, prop: str, prefix: str) -> list[str] | None:
+    """The ids with `prefix` a property names; None when it is absent or unknown (a preview)."""
+    try:
+        raw = resource.props.get(prop, None)
+    except UnknownValueError:
+        return None
+    return None if raw is None else ids_in(raw, prefix)
+
+
+def subnet_zones(graph: StackGraph, resource: PolicyResource, *props: str) -> set[str] | None:
+    """Zones of the subnets a resource's properties name, by dependency and, once ids are known,
+    by value. Where both are known a zone counts only if both place the resource there, so a
+    fault in either shows. None when neither names a subnet of this stack (literal ids of
+    subnets the stack does not declare cannot be placed)."""
+    by_dependency = [d for p in props for d in resource.property_dependencies.get(p, []) if d.resource_type == SUBNET]
+    by_value: list[PolicyResource] | None = None
+    for prop in props:
+        ids = property_ids(resource, prop, "subnet-")
+        if ids:
+            by_value = (by_value or []) + [s for s in (graph.by_id(i) for i in ids) if s is not None]
+    if not by_dependency and not by_value:
+        return None
+    zones_of = lambda subnets: {z for z in (graph.subnet_zone(s) for s in subnets) if z}  # noqa: E731
+    if not by_dependency:
+        return zones_of(by_value or [])
+    if by_value is None:
+        return zones_of(by_dependency)
+    return zones_of(by_dependency) & zones_of(by_value)
 
 
 def network_zones(graph: StackGraph, network: PolicyResource | None) -> list[str]:

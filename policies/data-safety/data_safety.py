@@ -12,6 +12,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from environments import KEYS, stack_environment
 from stack_graph import (
     BROKER,
     BUCKET,
@@ -26,6 +27,8 @@ from stack_graph import (
     setting,
     short,
 )
+from pulumi_policy.proxy import UnknownValueError
+
 
 BACKUP_VAULT = "aws:backup/vault:Vault"
 SECRET = "aws:secretsmanager/secret:Secret"
@@ -47,17 +50,23 @@ def _replica(args: ResourceValidationArgs) -> bool:
 
 
 def stateful_protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    environment, rules = stack_environment()
+    if not rules.protect_stateful_resources:
+        return  # the environment allows destroyable data (its stack must opt out explicitly)
     types = setting(args, "types", STATEFUL)
     if args.resource_type in types and not _replica(args) and not args.opts.protect:
-        report("this stateful resource is not protected: a `pulumi destroy` or a replacing change would delete it. "
-               "Set the `protect` resource option (and retainOnDelete).")
+        report(f"this stateful resource is not protected, which a {environment} stack requires: a `pulumi destroy` "
+               "or a replacing change would delete it. Set the `protect` resource option (and retainOnDelete); "
+               f"the program does so unless {KEYS['protect']} is false.")
 
 
 def deletion_protection(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type in (DB_INSTANCE, DB_CLUSTER):
+    environment, rules = stack_environment()
+    if args.resource_type in (DB_INSTANCE, DB_CLUSTER) and rules.protect_stateful_resources:
         value = _value(args, "deletionProtection", False)
         if value is not UNKNOWN and value is not True:
-            report("the database can be deleted through the API; set deletionProtection.")
+            report(f"the database can be deleted through the API, which a {environment} stack forbids; set "
+                   f"deletionProtection (the program does unless {KEYS['protect']} is false).")
 
 
 def final_snapshot(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -70,19 +79,21 @@ def final_snapshot(args: ResourceValidationArgs, report: ReportViolation) -> Non
 
 
 def backup_retention(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    environment, rules = stack_environment()
     if args.resource_type in (DB_INSTANCE, DB_CLUSTER) and not _replica(args):
-        minimum = setting(args, "minimumDatabaseDays", 7)
+        minimum = setting(args, "minimumDatabaseDays", rules.minimum_database_backup_days)
         days = _value(args, "backupRetentionPeriod", 0 if args.resource_type == DB_INSTANCE else 1)
         if days is not UNKNOWN and days < minimum:
-            report(f"automated backups are kept {int(days)} day(s); keep them at least {int(minimum)} "
-                   "(backupRetentionPeriod), or point-in-time recovery falls short.")
+            report(f"automated backups are kept {days} day(s); a {environment} stack keeps them at least {minimum} "
+                   f"(backupRetentionPeriod, from {KEYS['database_backups']}), or point-in-time recovery falls short.")
         if args.resource_type == DB_INSTANCE and _value(args, "deleteAutomatedBackups", True) is True:
             report("automated backups would be deleted with the instance; set deleteAutomatedBackups to false.")
     elif args.resource_type == CACHE_GROUP:
-        minimum = setting(args, "minimumCacheDays", 1)
+        minimum = setting(args, "minimumCacheDays", rules.minimum_cache_snapshot_days)
         days = _value(args, "snapshotRetentionLimit", 0)
         if days is not UNKNOWN and days < minimum:
-            report(f"cache snapshots are kept {int(days)} day(s); keep them at least {int(minimum)} (snapshotRetentionLimit).")
+            report(f"cache snapshots are kept {days} day(s); a {environment} stack keeps them at least {minimum} "
+                   f"(snapshotRetentionLimit, from {KEYS['cache_snapshots']}).")
 
 
 def encrypted_at_rest(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -102,7 +113,7 @@ POLICIES = [
     ResourceValidationPolicy(
         name="stateful-resources-protected",
         description="Requires Pulumi's protect option on databases, brokers, caches, file systems, buckets, backup "
-                    "vaults, KMS keys and secrets.",
+                    "vaults, KMS keys and secrets, where the stack's environment keeps data protected.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=stateful_protected,
         config_schema=PolicyConfigSchema(properties={
@@ -111,7 +122,8 @@ POLICIES = [
     ),
     ResourceValidationPolicy(
         name="rds-deletion-protection",
-        description="Requires deletion protection on every database.",
+        description="Requires deletion protection on every database, where the stack's environment keeps data "
+                    "protected.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=deletion_protection,
     ),
@@ -128,8 +140,9 @@ POLICIES = [
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=backup_retention,
         config_schema=PolicyConfigSchema(properties={
-            "minimumDatabaseDays": {"type": "integer", "minimum": 1, "maximum": 35, "default": 7},
-            "minimumCacheDays": {"type": "integer", "minimum": 1, "maximum": 35, "default": 1},
+            # No defaults: the stack's environment decides (policies/common/environments.py).
+            "minimumDatabaseDays": {"type": "integer", "minimum": 1, "maximum": 35},
+            "minimumCacheDays": {"type": "integer", "minimum": 1, "maximum": 35},
         }),
     ),
     ResourceValidationPolicy(
@@ -137,6 +150,66 @@ POLICIES = [
         description="Requires databases and caches encrypted at rest, and ActiveMQ brokers on customer managed keys.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=encrypted_at_rest,
+    ),
+]
+
+
+# ----- copies in a second region ----------------------------------------------------------------
+
+BACKUP_PLAN = "aws:backup/plan:Plan"
+
+
+def resource_region(resource) -> str | None:
+    """The region a resource is created in: its own `region` input (pulumi-aws 7), else its
+    provider's."""
+    region = known(resource, "region")
+    if region:
+        return region
+    provider = getattr(resource, "provider", None)
+    try:
+        return provider.props.get("region") if provider is not None else None
+    except UnknownValueError:
+        return None
+
+
+def _arn_region(arn: object) -> str | None:
+    parts = arn.split(":") if isinstance(arn, str) else []
+    return parts[3] if len(parts) > 5 and parts[0] == "arn" else None
+
+
+def backups_copied_elsewhere(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Region-level recovery: every backup plan copies to a vault in another region, by
+    dependency (first preview) and by the destination ARN once known."""
+    environment, rules = stack_environment()
+    if not rules.backup_copy_region:
+        return
+    graph = StackGraph(args.resources)
+    plans = graph.of_type(BACKUP_PLAN)
+    stateful = [r for r in graph.resources if r.resource_type in (DB_INSTANCE, DB_CLUSTER)]
+    if not plans and stateful:
+        report(f"no AWS Backup plan protects the databases; a {environment} stack copies backups to a second region "
+               f"({KEYS['copy_region']}).", None)
+    for plan in plans:
+        home = resource_region(plan)
+        elsewhere = [v for v in plan.property_dependencies.get("rules", [])
+                     if v.resource_type == BACKUP_VAULT and resource_region(v) not in (None, home)]
+        destinations = [path(a, "destinationVaultArn") for rule in (known(plan, "rules", []) or [])
+                        for a in (path(rule, "copyActions", []) or [])]
+        # Once known, every destination must be in another region too.
+        wrong = [d for d in destinations if isinstance(d, str) and _arn_region(d) in (None, home)]
+        if not elsewhere or wrong:
+            report(f"{short(plan)} copies no backup to a vault in another region than {home or 'its own'}; a "
+                   f"{environment} stack needs region-level recovery: set {KEYS['copy_region']} (the program adds "
+                   "the copy rule).", plan.urn)
+
+
+POLICIES += [
+    StackValidationPolicy(
+        name="backup-copy-other-region",
+        description="Requires every AWS Backup plan to copy to a vault in another region, where the stack's "
+                    "environment demands region-level recovery.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=backups_copied_elsewhere,
     ),
 ]
 

@@ -10,6 +10,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from environments import KEYS, stack_environment
 from stack_graph import (
     NAT_GATEWAY,
     ROUTE_TABLE,
@@ -19,6 +20,7 @@ from stack_graph import (
     StackGraph,
     known,
     network_zones,
+    property_ids,
     scopes,
     setting,
     short,
@@ -29,14 +31,15 @@ from stack_graph import (
 def subnet_tiers_every_az(args: StackValidationArgs, report: ReportViolation) -> None:
     graph = StackGraph(args.resources)
     tiers = setting(args, "requiredTiers", ["public", "private", "isolated"])
-    minimum = setting(args, "minimumZones", 3)
+    environment, rules = stack_environment()
+    minimum = setting(args, "minimumZones", rules.minimum_zones)
     for network in scopes(graph):
         where = short(network) if network else "the stack"
         zones = network_zones(graph, network)
         urn = network.urn if network else None
         if len(zones) < minimum:
-            report(f"{where} spans {len(zones)} zone(s) ({', '.join(zones) or 'none'}); "
-                   f"place it in at least {minimum} so it survives the loss of one.", urn)
+            report(f"{where} spans {len(zones)} zone(s) ({', '.join(zones) or 'none'}); a {environment} stack "
+                   f"needs at least {minimum} so it survives the loss of one ({KEYS['zones']}).", urn)
         present: dict[str, set[str]] = {zone: set() for zone in zones}
         for subnet in graph.of_type(SUBNET, network):
             zone, tier = graph.subnet_zone(subnet), tag(subnet, TIER_TAG)
@@ -54,14 +57,17 @@ def subnet_tiers_every_az(args: StackValidationArgs, report: ReportViolation) ->
 
 def nat_per_az(args: StackValidationArgs, report: ReportViolation) -> None:
     graph = StackGraph(args.resources)
+    environment, rules = stack_environment()
     for network in scopes(graph):
         where = short(network) if network else "the stack"
         mode = known(network, "natMode", "per-az") if network else "per-az"
         zones = network_zones(graph, network)
         nats = graph.of_type(NAT_GATEWAY, network)
         if mode == "single":
-            report(f"{where} uses natMode 'single': every zone's egress depends on one NAT gateway; "
-                   "use 'per-az' or 'regional'.", network.urn if network else None)
+            if "single" not in rules.nat_modes:
+                report(f"{where} uses natMode 'single': every zone's egress depends on one NAT gateway; a "
+                       f"{environment} stack needs {' or '.join(repr(m) for m in rules.nat_modes)} ({KEYS['nat']}).",
+                       network.urn if network else None)
             continue
         if mode == "per-az":
             nat_zones = {graph.nat_zone(n) for n in nats}
@@ -73,8 +79,11 @@ def nat_per_az(args: StackValidationArgs, report: ReportViolation) -> None:
             if graph.route_table_tier(table) != "private":
                 continue
             table_zones = graph.route_table_zones(table)
-            targets = graph.default_route_targets(table)
-            if not targets:
+            targets, strangers = graph.default_route_targets(table)
+            for nat_id in strangers:
+                report(f"private {short(table)} sends 0.0.0.0/0 to {nat_id}, which is no NAT gateway of this stack; "
+                       "its zone cannot be checked. Route through the zone's own NAT gateway.", table.urn)
+            if not targets and not strangers:
                 report(f"private {short(table)} has no default route through a NAT gateway.", table.urn)
                 continue
             for nat in targets:
@@ -97,10 +106,18 @@ def s3_endpoint_every_route_table(args: StackValidationArgs, report: ReportViola
         endpoints = [e for e in graph.of_type(VPC_ENDPOINT, network)
                      if str(known(e, "serviceName", "")).endswith(".s3")
                      and known(e, "vpcEndpointType", "Gateway") == "Gateway"]
+        # Attached by dependency, and (once ids are known) by value: both must hold.
         attached = {t.urn for e in endpoints for t in e.property_dependencies.get("routeTableIds", [])}
+        listed: set[str] | None = None
+        for endpoint in endpoints:
+            ids = property_ids(endpoint, "routeTableIds", "rtb-")
+            if ids is not None:
+                listed = (listed or set()) | set(ids)
         for table in graph.of_type(ROUTE_TABLE, network):
             tier = graph.route_table_tier(table)
-            if tier in tiers and table.urn not in attached:
+            table_id = known(table, "id")
+            by_value = listed is None or table_id is None or table_id in listed
+            if tier in tiers and (table.urn not in attached or not by_value):
                 report(f"{tier} {short(table)} is not attached to an S3 gateway endpoint; image layers and "
                        "repository archives would go through NAT. Add it to the endpoint's routeTableIds.",
                        table.urn)
@@ -113,7 +130,8 @@ POLICIES = [
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=subnet_tiers_every_az,
         config_schema=PolicyConfigSchema(properties={
-            "minimumZones": {"type": "integer", "minimum": 1, "default": 3},
+            # No default: the stack's environment decides (policies/common/environments.py).
+            "minimumZones": {"type": "integer", "minimum": 1},
             "requiredTiers": {"type": "array", "items": {"type": "string"},
                               "default": ["public", "private", "isolated"]},
         }),
@@ -121,7 +139,7 @@ POLICIES = [
     StackValidationPolicy(
         name="network-nat-per-az",
         description="Requires private egress that survives a zone loss: a NAT per zone used by that zone's "
-                    "private route table, or a regional NAT gateway.",
+                    "private route table, or a regional NAT gateway (one NAT only where the environment allows it).",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=nat_per_az,
     ),

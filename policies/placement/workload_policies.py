@@ -10,9 +10,13 @@ from pulumi_policy import (
     PolicyConfigSchema,
     PolicyResource,
     ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
     StackValidationArgs,
     StackValidationPolicy,
 )
+
+from environments import KEYS
 
 from stack_graph import (
     DEPLOYMENT,
@@ -218,7 +222,27 @@ def load_balancers_every_zone(args: StackValidationArgs, report: ReportViolation
                    balancer.urn)
 
 
+SKIP_AWAIT = "pulumi.com/skipAwait"
+
+
+def rollout_awaited(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """A Deployment `pulumi up` does not wait for can be broken without anyone noticing: right
+    for the first deploy (no image pushed yet), wrong once the images exist."""
+    if args.resource_type != DEPLOYMENT:
+        return
+    annotations = path(args.props, "metadata.annotations", {}, unknown={}) or {}
+    if str(annotations.get(SKIP_AWAIT, "")).lower() == "true":
+        report(f"`pulumi up` does not wait for this Deployment to become ready ({SKIP_AWAIT}); right for the first "
+               f"deploy only: once its image is pushed, set {KEYS['rollout']} back to await.")
+
+
 POLICIES = [
+    ResourceValidationPolicy(
+        name="deployment-rollout-awaited",
+        description="Advises when `pulumi up` would not wait for a Deployment to become ready.",
+        enforcement_level=EnforcementLevel.ADVISORY,
+        validate=rollout_awaited,
+    ),
     StackValidationPolicy(
         name="deployment-spread-over-zones",
         description="Requires every Deployment that runs more than one replica to spread its own pods over the "

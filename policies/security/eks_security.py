@@ -10,9 +10,23 @@ from pulumi_policy import (
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 
-from stack_graph import EKS_CLUSTER, EKS_COMPONENT, NODE_GROUP, UNKNOWN, path, present, setting
+from environments import KEYS
+from stack_graph import (
+    EKS_CLUSTER,
+    EKS_COMPONENT,
+    NODE_GROUP,
+    UNKNOWN,
+    StackGraph,
+    known,
+    path,
+    present,
+    setting,
+    short,
+)
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
@@ -89,7 +103,49 @@ def imdsv2_required(args: ResourceValidationArgs, report: ReportViolation) -> No
                f"httpPutResponseHopLimit to {max_hops}.")
 
 
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+LEGACY_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+
+
+def _admits_https(rule) -> bool:
+    protocol = str(known(rule, "ipProtocol", known(rule, "protocol", "")))
+    low, high = known(rule, "fromPort"), known(rule, "toPort")
+    if protocol in ("-1", "all"):
+        return True
+    return protocol in ("tcp", "6") and isinstance(low, int) and isinstance(high, int) and low <= 443 <= high
+
+
+def private_api_reachable(args: StackValidationArgs, report: ReportViolation) -> None:
+    """With the public endpoint off, the API answers only what the cluster security group
+    admits, and EKS creates that group admitting only itself (the nodes): a deploy runner needs
+    a rule on 443, or every `pulumi up` after the cluster exists times out."""
+    graph = StackGraph(args.resources)
+    rules = [r for r in graph.of_type(INGRESS_RULE) + graph.of_type(LEGACY_RULE)
+             if r.resource_type == INGRESS_RULE or known(r, "type") == "ingress"]
+    # The cluster the engine shows under pulumi-eks (its outputs carry the endpoint settings; the
+    # component's own outputs do not).
+    for cluster in graph.of_type(EKS_CLUSTER):
+        if path(cluster.props, "vpcConfig.endpointPublicAccess", True, unknown=True) is not False:
+            continue
+        owners = {cluster.urn} | ({cluster.parent.urn} if cluster.parent is not None else set())
+        group_id = path(cluster.props, "vpcConfig.clusterSecurityGroupId")
+        admitted = [r for r in rules if _admits_https(r) and (
+            any(d.urn in owners for d in r.property_dependencies.get("securityGroupId", []))
+            or (group_id is not None and known(r, "securityGroupId") == group_id))]
+        if not admitted:
+            where = cluster.parent if cluster.parent is not None else cluster
+            report(f"{short(where)} has a private API only, and its cluster security group admits only its own "
+                   "members: no deploy runner can reach it on 443. Admit the runners' networks "
+                   f"({KEYS['api_access']}) or their public addresses ({KEYS['public_api']}).", where.urn)
+
+
 POLICIES = [
+    StackValidationPolicy(
+        name="eks-private-api-reachable",
+        description="Requires a private-only EKS API to admit deploy runners on 443 through its cluster security group.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=private_api_reachable,
+    ),
     ResourceValidationPolicy(
         name="eks-endpoint-not-world-open",
         description="Refuses a public EKS API endpoint open to 0.0.0.0/0 or any range wider than minimumPrefixLength.",

@@ -11,6 +11,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from environments import KEYS, stack_environment
 from stack_graph import BUCKET, FILE_SYSTEM, UNKNOWN, StackGraph, known, path, short
 
 PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
@@ -56,6 +57,14 @@ def cloudfront_https(args: ResourceValidationArgs, report: ReportViolation) -> N
         version = path(args.props, "viewerCertificate.minimumProtocolVersion", "TLSv1", unknown=UNKNOWN)
         if version is not UNKNOWN and version not in TLS12_POLICIES:
             report(f"the distribution accepts {version}; set minimumProtocolVersion to TLSv1.2_2021 or newer.")
+    elif path(args.props, "viewerCertificate.cloudfrontDefaultCertificate", False, unknown=UNKNOWN) is True:
+        environment, rules = stack_environment()
+        if rules.custom_dashboard_domain:
+            # CloudFront sets the TLSv1 policy on its own *.cloudfront.net certificate whatever
+            # minimumProtocolVersion says (ViewerCertificate API reference).
+            report(f"the distribution uses CloudFront's default certificate, which always accepts TLS 1.0 and 1.1; "
+                   f"a {environment} stack serves its own domain with TLS 1.2 or newer: set "
+                   f"{KEYS['dashboard_domain']} and scanner:dashboardHostedZoneId.")
 
 
 def cloudfront_origin_access_control(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -104,7 +113,8 @@ POLICIES = [
     ),
     ResourceValidationPolicy(
         name="cloudfront-https-only",
-        description="Requires CloudFront to serve HTTPS only, with TLS 1.2 or newer on custom certificates.",
+        description="Requires CloudFront to serve HTTPS only, with TLS 1.2 or newer on custom certificates, and a "
+                    "custom certificate where the stack's environment demands TLS 1.2 to every viewer.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=cloudfront_https,
     ),
