@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 STACK ?= prod
 
-.PHONY: preview test bench capacity install clean
+.PHONY: preview test bench capacity deploy-plan catalogue install clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ test: $(STAMP)
 ## Preview and import timings (figures in the README).
 bench: $(STAMP)
 	$(PY) benchmarks/preview_bench.py
+
+## Modelled critical path of a first `pulumi up` (figure in the README); exits 1 over the budget.
+deploy-plan: $(STAMP)
+	$(PY) -m offline.deploy_plan --stack $(STACK) --max-minutes 32 --json build/deploy-plan-$(STACK).json
+
+## Rebuild catalogue/aws.json from the live AWS APIs (needs credentials; SOURCE=moto rebuilds it offline).
+SOURCE ?= aws
+catalogue: $(STAMP)
+	$(PY) -m catalogue.refresh --source $(SOURCE) --out catalogue/aws.json
 
 ## Capacity model: a week of scans through the prod scan pools (figures in the README).
 capacity: $(STAMP)
