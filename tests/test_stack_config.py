@@ -162,3 +162,112 @@ def test_instance_types_must_be_offered_in_every_zone_of_the_stack():
         parsed.resolve_zones(list(account), account)
     # Another account's us-east-1b is another zone: accepted.
     assert parsed.resolve_zones(list(account), {**account, "us-east-1b": others[2]}) == list(account)
+
+
+@pytest.mark.parametrize("change,message", BAD, ids=[next(iter(c)) + "=" + str(next(iter(c.values()))) for c, _ in BAD])
+def test_bad_input_names_key_and_rule_in_one_line(change, message):
+    config = {k: v for k, v in {**BASE, **change}.items() if v is not None}  # None: key left out
+    with pytest.raises(ConfigError) as caught:
+        parse(config, "prod")
+    text = str(caught.value)
+    assert text.startswith(message), text
+    assert "\n" not in text  # one problem, one line
+
+
+@pytest.mark.parametrize("missing", ["aws:region", "scanner:environment", "scanner:owner", "scanner:costCenter"])
+def test_required_keys(missing):
+    config = {k: v for k, v in BASE.items() if k != missing}
+    with pytest.raises(ConfigError, match=f"^{missing}: required key is missing$"):
+        parse(config, "prod")
+
+
+def test_engine_settings_are_left_alone():
+    parsed = parse({**BASE, "pulumi:tags": "{}"}, "prod")
+    assert parsed.region == "us-east-1"
+
+
+def test_defaults_are_the_highly_available_ones():
+    parsed = parse(BASE, "prod")
+    assert parsed.nat_mode == "per-az"
+    assert parsed.availability_zones is None  # every standard zone of the region
+    assert parsed.eks_cluster_name == "scanner-prod"
+    assert set(stack_config.DEFAULT_INTERFACE_ENDPOINTS) >= {
+        "ecr.api", "ecr.dkr", "sts", "logs", "ec2", "sqs", "secretsmanager", "elasticloadbalancing"}
+    assert parsed.default_tags()["cost-center"] == "cc-1"
+    assert parsed.protect_stateful_resources is True
+    assert parsed.database_deployment == "multi-az-instance" and parsed.database_read_replica is True
+    assert parsed.cluster_public_access_cidrs == ()
+
+
+def test_zone_the_account_does_not_offer_is_refused_after_lookup():
+    # us-east-1f is a standard zone of the region, but the look-up (the account's view) lacks it.
+    parsed = parse({**BASE, "scanner:availabilityZones": '["us-east-1a","us-east-1b","us-east-1f"]'}, "prod")
+    with pytest.raises(ConfigError, match=r"^scanner:availabilityZones: us-east-1f is not an available standard zone of us-east-1 \(available: us-east-1a, us-east-1b\)$"):
+        parsed.resolve_zones(["us-east-1a", "us-east-1b"])
+
+
+def test_more_zones_than_the_region_has_are_refused():
+    zones = ",".join(f'"us-west-2{c}"' for c in "abcde")
+    with pytest.raises(ConfigError, match=r"^scanner:availabilityZones: lists 5 zones; us-west-2 has 4 standard zones"):
+        parse({**BASE, "aws:region": "us-west-2", "scanner:backupCopyRegion": "us-east-1",
+               "scanner:availabilityZones": f"[{zones}]"}, "prod")
+
+
+def test_production_with_default_zones_needs_three_in_the_region():
+    parsed = parse({**BASE, "aws:region": "us-west-1"}, "prod")
+    with pytest.raises(ConfigError, match=r"^scanner:availabilityZones: a production stack needs at least 3 zones \(to survive the loss of one\), got 2$"):
+        parsed.resolve_zones(["us-west-1a", "us-west-1c"])
+
+
+def test_pulumi_yaml_declares_exactly_the_model_keys_with_matching_types():
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    fields = {f.alias: f for n, f in StackConfig.model_fields.items() if n not in ("region", "stack")}
+    assert set(declared) == set(fields)
+    for key, field in fields.items():
+        annotation = str(field.annotation)
+        if "ServiceSpec" in annotation:
+            # Project config cannot type a list of objects: declared without a type, checked by the model.
+            assert "type" not in declared[key] and declared[key]["description"], key
+            continue
+        expected = ("array" if "tuple" in annotation else "boolean" if "bool" in annotation
+                    else "string" if "Literal" in annotation
+                    else "integer" if "int" in annotation else "string")
+        assert declared[key]["type"] == expected, key
+        assert "default" not in declared[key], f"{key}: defaults live in stack_config.py only"
+
+
+@pytest.mark.parametrize("stack_file", sorted(ROOT.glob("Pulumi.*.yaml")), ids=lambda p: p.name)
+def test_every_stack_file_parses(stack_file: Path):
+    from offline.program import load_stack_config
+
+    stack = stack_file.name.split(".")[1]
+    assert parse(load_stack_config(stack), stack).stack == stack
+
+
+def test_bad_config_registers_nothing(monkeypatch):
+    from offline import mocks
+
+    monitors = []
+    original = mocks.RecordingMonitor.__init__
+
+    def capture(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        monitors.append(self)
+
+    monkeypatch.setattr(mocks.RecordingMonitor, "__init__", capture)
+    with pytest.raises(ConfigError, match="^scanner:vpcCidr: "):
+        run("prod", "preview", **{"scanner:vpcCidr": "10.0.0.0/22"})
+    registered = [r["type"] for r in monitors[-1].records if r["type"] != "pulumi:pulumi:Stack"]
+    assert registered == []
+
+
+def test_bad_zone_after_lookup_registers_nothing(monkeypatch):
+    from offline import mocks
+
+    monitors = []
+    original = mocks.RecordingMonitor.__init__
+    monkeypatch.setattr(mocks.RecordingMonitor, "__init__",
+                        lambda self, *a, **k: (original(self, *a, **k), monitors.append(self))[0])
+    with pytest.raises(ConfigError, match="us-east-1h is not an available standard zone of us-east-1"):
+        run("prod", "preview", **{"scanner:availabilityZones": '["us-east-1a","us-east-1b","us-east-1h"]'})
+    assert [r for r in monitors[-1].records if r["type"] != "pulumi:pulumi:Stack"] == []
