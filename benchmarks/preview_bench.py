@@ -30,7 +30,7 @@ BARE_IMPORT = (
     "pulumi_kubernetes.apiextensions.CustomResource; pulumi_kubernetes.flowcontrol.v1.FlowSchema; "
     "pulumi_kubernetes.core.v1.Namespace; pulumi_kubernetes.meta.v1.ObjectMetaArgs; "
     "pulumi_kubernetes.apps.v1.Deployment; pulumi_kubernetes.policy.v1.PodDisruptionBudget; "
-    "pulumi_kubernetes.networking.v1.Ingress; pulumi_aws.iam.Policy"
+    "pulumi_kubernetes.networking.v1.Ingress; pulumi_aws.iam.Policy; pulumi_aws.vpc.SecurityGroupIngressRule"
 )
 
 

@@ -16,8 +16,8 @@ from typing import Literal
 
 Environment = Literal["production", "staging", "development"]
 
-#: The stack keys the rules are about: what a user edits when one is broken. Policy messages
-#: name them; a test checks each is a key of the stack config model.
+#: The stack keys the rules (and other policies) are about: what a user edits when one is
+#: broken. Policy messages name them; a test checks each is a key of the stack config model.
 KEYS = {
     "environment": "scanner:environment",
     "zones": "scanner:availabilityZones",
@@ -30,6 +30,9 @@ KEYS = {
     "api_access": "scanner:clusterApiAccessCidrs",
     "public_api": "scanner:clusterPublicAccessCidrs",
     "rollout": "scanner:servicesRollout",
+    "nodes_per_zone": "scanner:systemNodesPerZone",
+    "scan_jobs": "scanner:scanMaxParallelJobs",
+    "scan_cpu": "scanner:scanPoolCpuLimit",
 }
 
 

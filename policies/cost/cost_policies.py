@@ -13,6 +13,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from environments import KEYS
 from stack_graph import NODE_POOL, UNKNOWN, StackGraph, known, path, setting, short
 
 SCALED_JOB = "kubernetes:keda.sh/v1alpha1:ScaledJob"
@@ -69,7 +70,7 @@ def scaled_jobs_within_pool(args: StackValidationArgs, report: ReportViolation) 
     if limit is not None and total > limit:
         report(f"the scan ScaledJobs at their maximum ask for {total:g} vCPU ({', '.join(parts)}), more than the "
                f"{limit:g} vCPU limit of NodePool '{path(spot.props, 'metadata.name', spot.name)}'; lower "
-               "maxReplicaCount or raise the pool's limit.", spot.urn)
+               f"maxReplicaCount ({KEYS['scan_jobs']}) or raise the pool's limit ({KEYS['scan_cpu']}).", spot.urn)
 
 
 POLICIES = [

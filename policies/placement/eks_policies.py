@@ -10,6 +10,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from environments import KEYS
 from stack_graph import (
     EKS_CLUSTER,
     EKS_COMPONENT,
@@ -71,8 +72,9 @@ def node_groups_every_az(args: StackValidationArgs, report: ReportViolation) -> 
                        group.urn)
         minimum = path(group.props, "scalingConfig.minSize")
         if minimum is not None and minimum < per_zone * len(zones):
-            report(f"{short(group)} has minSize {int(minimum)} for {len(zones)} zones; set it to at least "
-                   f"{per_zone * len(zones)} so every zone keeps {per_zone} node(s).", group.urn)
+            report(f"{short(group)} has minSize {minimum} for {len(zones)} zones; set it to at least "
+                   f"{per_zone * len(zones)} so every zone keeps {per_zone} node(s) (the program sets it from "
+                   f"{KEYS['nodes_per_zone']}).", group.urn)
 
 
 def _requirements(pool) -> list:

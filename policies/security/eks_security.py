@@ -61,7 +61,7 @@ def endpoint_not_world_open(args: ResourceValidationArgs, report: ReportViolatio
     wide = _too_wide(cidrs, minimum)
     if wide:
         report(f"the public API endpoint is open to {', '.join(wide)}; turn the public endpoint off or list "
-               f"only your own egress ranges (/{minimum} or narrower) in publicAccessCidrs.")
+               f"only your own egress ranges (/{minimum} or narrower) in publicAccessCidrs ({KEYS['public_api']}).")
 
 
 def secrets_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
