@@ -42,6 +42,10 @@ partition = aws.get_partition().partition
 provider = aws.Provider(
     "aws",
     region=config.region,
+    # The same account guards and profile the default provider of the look-ups above reads.
+    profile=config.aws_profile,
+    allowed_account_ids=list(config.allowed_account_ids) or None,
+    forbidden_account_ids=list(config.forbidden_account_ids) or None,
     default_tags=aws.ProviderDefaultTagsArgs(tags=config.default_tags()),
 )
 with_provider = pulumi.ResourceOptions(providers=[provider])

@@ -168,6 +168,13 @@ class StackConfig(BaseModel):
     """AWS region (`aws:region`). Required."""
     stack: str = Field(alias="stack")
     """Stack name, set by the loader, not by config."""
+    aws_profile: str | None = Field(default=None, alias="awsProfile", min_length=1)
+    """`aws:profile`: the shared-config profile the AWS provider and the look-ups use. Default none
+    (the usual credential chain: AWS_PROFILE, environment, instance role)."""
+    allowed_account_ids: tuple[str, ...] = Field(default=(), alias="awsAllowedAccountIds")
+    """`aws:allowedAccountIds`: the only accounts the stack may be deployed into. Default any."""
+    forbidden_account_ids: tuple[str, ...] = Field(default=(), alias="awsForbiddenAccountIds")
+    """`aws:forbiddenAccountIds`: accounts the stack must never be deployed into. Default none."""
 
     environment: Literal["production", "staging", "development"]
     """Required. `production` demands at least 3 zones and a zone-resilient NAT mode."""
@@ -301,6 +308,14 @@ class StackConfig(BaseModel):
     """WAFv2 web ACL (CLOUDFRONT scope, us-east-1) for the dashboard. Default none."""
 
     # ----- field rules -------------------------------------------------------------------
+
+    @field_validator("allowed_account_ids", "forbidden_account_ids")
+    @classmethod
+    def _account_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for account in value:
+            if not re.fullmatch(r"\d{12}", account):
+                raise ValueError(f"{account!r} is not a 12-digit AWS account id")
+        return _no_duplicates(value)
 
     @field_validator("region", "backup_copy_region")
     @classmethod
@@ -583,6 +598,9 @@ class StackConfig(BaseModel):
                 f"{self.target_pods_per_zone} pods do not fit {where} of a zone ({capacity} addresses); "
                 "set podCidr (a secondary CIDR in 100.64.0.0/10) or a shorter privateSubnetPrefix",
             )
+        if "secretsmanager" not in self.interface_endpoints:
+            yield _KeyedError("interfaceEndpoints", "must include secretsmanager: the RDS Proxy reads its login from "
+                              "Secrets Manager from the isolated subnets, which have no other way out")
         if not self.cluster_public_access_cidrs and not self.cluster_api_access_cidrs:
             yield _KeyedError("clusterApiAccessCidrs", "the cluster API is private (no clusterPublicAccessCidrs) and "
                               "no deploy runner is admitted to it, so no `pulumi up` could reach it; list the "
@@ -828,16 +846,23 @@ class _KeyedErrors(ValueError):
 
 #: Keys whose values are lists (Pulumi hands them to programs JSON-encoded).
 _LIST_KEYS = {field.alias for field in StackConfig.model_fields.values() if "tuple" in str(field.annotation)}
-_KNOWN_KEYS = {field.alias for name, field in StackConfig.model_fields.items() if name not in ("region", "stack")}
-#: The only key the program reads in the `aws` namespace: its AWS provider is explicit, and an
-#: explicit provider ignores the `aws:` config the default provider would read (profile, ...).
-_AWS_KEYS = {"region"}
+#: The `aws:` keys the program reads (key -> model alias). Its resources go through one explicit
+#: provider, which reads no `aws:` config of its own: these are handed to it, and the default
+#: provider that answers the zone and account look-ups reads them from the config, so both see
+#: the same account. Any other `aws:` setting would reach the look-ups only, so it is refused.
+_AWS_KEYS = {"region": "region", "profile": "awsProfile", "allowedAccountIds": "awsAllowedAccountIds",
+             "forbiddenAccountIds": "awsForbiddenAccountIds"}
+_KNOWN_KEYS = {field.alias for name, field in StackConfig.model_fields.items()
+               if name != "stack" and field.alias not in _AWS_KEYS.values()}
 #: Namespaces of the engine's own settings (`pulumi:tags`, ...), which the program does not read.
 _ENGINE_NAMESPACES = {"pulumi"}
 
 
 def _full_key(key: str) -> str:
-    return "aws:region" if key == "region" else f"{PROJECT}:{key}"
+    for aws_key, alias in _AWS_KEYS.items():
+        if key == alias:
+            return f"aws:{aws_key}"
+    return f"{PROJECT}:{key}"
 
 
 def _decode(key: str, raw: Any) -> Any:
@@ -865,15 +890,16 @@ def _unknown_key(full_key: str) -> str | None:
     else:
         close = difflib.get_close_matches(namespace, [PROJECT, "aws"], n=1)
         hint = f"; did you mean {close[0]}:{key}?" if close else ""
-        return (f"{full_key}: the program reads no '{namespace}' namespace (only {PROJECT}: keys and aws:region)"
+        return (f"{full_key}: the program reads no '{namespace}' namespace (only {PROJECT}: and aws: keys)"
                 f"{hint}")
     if key in known:
         return None
     close = difflib.get_close_matches(key, sorted(known), n=1)
     hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
     if namespace == "aws":
-        return (f"{full_key}: unknown key{hint}; the program reads only aws:region (its AWS provider is explicit, "
-                "so other aws: settings would be ignored; set credentials through the environment)")
+        return (f"{full_key}: unknown key{hint}; the program reads {', '.join('aws:' + k for k in _AWS_KEYS)} "
+                "(each handed to its explicit AWS provider too): another aws: setting would reach the look-ups "
+                "but not the resources")
     return f"{full_key}: unknown key{hint}"
 
 
@@ -888,9 +914,10 @@ def parse(raw_config: Mapping[str, Any], stack: str) -> StackConfig:
             problems.append(problem)
             continue
         namespace, _, key = full_key.partition(":")
-        if namespace != PROJECT and full_key != "aws:region":
+        if namespace == "aws":
+            key = _AWS_KEYS[key]
+        elif namespace != PROJECT:
             continue
-        key = "region" if full_key == "aws:region" else key
         try:
             values[key] = _decode(key, raw)
         except _KeyedError as exc:

@@ -112,9 +112,10 @@ class Registry(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-replica-template",
             description="Amazon ECR applies the replication creation template with this role",
+            # The trust the ECR user guide gives for a creation-template role, as it stands: a
+            # condition ECR might not send would leave the replicas uncreated, silently.
             assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "ecr.amazonaws.com"}, "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}}}]}),
+                "Effect": "Allow", "Principal": {"Service": "ecr.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
             opts=pulumi.ResourceOptions(parent=self))
         repositories = f"arn:{args.partition}:ecr:{args.replica_region}:{args.account_id}:repository/{REPOSITORY_PREFIX}/*"
         policy = aws.iam.RolePolicy(

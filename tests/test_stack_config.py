@@ -42,6 +42,7 @@ BAD = [
     ({"scanner:targetPodsPerZone": "5000"}, "scanner:targetPodsPerZone: 5000 pods do not fit the private /20 of a zone (4091 addresses); set podCidr (a secondary CIDR in 100.64.0.0/10) or a shorter privateSubnetPrefix"),
     ({"scanner:flowLogRetentionDays": "0"}, "scanner:flowLogRetentionDays: Input should be greater than 0"),
     ({"scanner:flowLogRetentionDays": "45"}, "scanner:flowLogRetentionDays: 45 is not a retention CloudWatch Logs accepts"),
+    ({"scanner:interfaceEndpoints": '["ecr.api", "ecr.dkr"]'}, "scanner:interfaceEndpoints: must include secretsmanager: the RDS Proxy reads its login"),
     ({"scanner:interfaceEndpoints": '["s3"]'}, "scanner:interfaceEndpoints: 's3' is served by the gateway endpoint the network always creates"),
     ({"scanner:clusterName": "-bad"}, "scanner:clusterName: '-bad' must be 1-100 letters, digits, '-' or '_'"),
     ({"scanner:environment": "prod"}, "scanner:environment: Input should be 'production', 'staging' or 'development'"),
@@ -62,9 +63,12 @@ BAD = [
     ({"scanner:backupCopyRegion": "us-west-22"}, "scanner:backupCopyRegion: 'us-west-22' is not an AWS region (AWS catalogue of 2026-12-01; `make catalogue` refreshes it); did you mean us-west-2?"),
     ({"aws:region": "mars-north-1"}, "aws:region: 'mars-north-1' is not an AWS region (AWS catalogue of"),
     ({"aws:region": "42"}, "aws:region: '42' is not an AWS region"),
-    ({"aws:regoin": "us-east-1"}, "aws:regoin: unknown key (did you mean aws:region?); the program reads only aws:region"),
-    ({"aws:profile": "prod"}, "aws:profile: unknown key; the program reads only aws:region (its AWS provider is explicit"),
-    ({"scaner:natMode": "per-az"}, "scaner:natMode: the program reads no 'scaner' namespace (only scanner: keys and aws:region); did you mean scanner:natMode?"),
+    ({"aws:regoin": "us-east-1"}, "aws:regoin: unknown key (did you mean aws:region?); the program reads aws:region, aws:profile, aws:allowedAccountIds, aws:forbiddenAccountIds"),
+    ({"aws:skipCredentialsValidation": "true"}, "aws:skipCredentialsValidation: unknown key; the program reads aws:region, aws:profile"),
+    ({"aws:allowedAccountIds": '["1234"]'}, "aws:allowedAccountIds: '1234' is not a 12-digit AWS account id"),
+    ({"aws:allowedAccountIds": "123456789012"}, "aws:allowedAccountIds: must be a list, got '123456789012'"),
+    ({"aws:profile": ""}, "aws:profile: String should have at least 1 character"),
+    ({"scaner:natMode": "per-az"}, "scaner:natMode: the program reads no 'scaner' namespace (only scanner: and aws: keys); did you mean scanner:natMode?"),
     ({"scanner:databaseInstanceClass": "db.r7g.hyuge"}, "scanner:databaseInstanceClass: 'db.r7g.hyuge' is not a DB instance class RDS for PostgreSQL offers (AWS catalogue of 2026-12-01; `make catalogue` refreshes it); did you mean db.r7g.large?"),
     ({"scanner:cacheNodeType": "cache.m7g.enormous"}, "scanner:cacheNodeType: 'cache.m7g.enormous' is not an ElastiCache node type (AWS catalogue of"),
     ({"scanner:brokerInstanceType": "mq.m7g.xxxlarge"}, "scanner:brokerInstanceType: 'mq.m7g.xxxlarge' is not offered for RabbitMQ 4.2 (mq.m7g.12xlarge"),
@@ -101,13 +105,13 @@ def test_production_needs_a_backup_copy_region():
 
 def test_every_problem_is_reported_in_one_run_each_on_its_own_line():
     bad = {**BASE, "scanner:natMode": "single", "scanner:databaseBackupRetentionDays": "3",
-           "scanner:protectStatefulResources": "false", "scanner:bogus": "1", "aws:profile": "x"}
+           "scanner:protectStatefulResources": "false", "scanner:bogus": "1", "aws:proflie": "x"}
     bad.pop("scanner:backupCopyRegion")
     with pytest.raises(ConfigError) as caught:
         parse(bad, "prod")
     lines = str(caught.value).splitlines()
     assert [line.split(":")[0] + ":" + line.split(":")[1] for line in lines] == [
-        "aws:profile", "scanner:bogus", "scanner:natMode", "scanner:protectStatefulResources",
+        "aws:proflie", "scanner:bogus", "scanner:natMode", "scanner:protectStatefulResources",
         "scanner:databaseBackupRetentionDays", "scanner:backupCopyRegion"], lines
 
 
@@ -221,7 +225,8 @@ def test_production_with_default_zones_needs_three_in_the_region():
 
 def test_pulumi_yaml_declares_exactly_the_model_keys_with_matching_types():
     declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
-    fields = {f.alias: f for n, f in StackConfig.model_fields.items() if n not in ("region", "stack")}
+    fields = {f.alias: f for n, f in StackConfig.model_fields.items()
+              if n not in ("region", "stack") and not f.alias.startswith("aws")}
     assert set(declared) == set(fields)
     for key, field in fields.items():
         annotation = str(field.annotation)
@@ -271,3 +276,13 @@ def test_bad_zone_after_lookup_registers_nothing(monkeypatch):
     with pytest.raises(ConfigError, match="us-east-1h is not an available standard zone of us-east-1"):
         run("prod", "preview", **{"scanner:availabilityZones": '["us-east-1a","us-east-1b","us-east-1h"]'})
     assert [r for r in monitors[-1].records if r["type"] != "pulumi:pulumi:Stack"] == []
+
+
+def test_aws_settings_the_program_reads_reach_its_explicit_provider():
+    from conftest import one
+
+    record = run("prod", "preview", **{"aws:profile": "scanner-prod", "aws:allowedAccountIds": '["123456789012"]'})
+    provider = one(record, "pulumi:providers:aws")["inputs"]
+    assert provider["profile"] == "scanner-prod"
+    assert provider["allowedAccountIds"] in (["123456789012"], '["123456789012"]')
+    assert "forbiddenAccountIds" not in provider
