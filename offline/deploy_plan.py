@@ -49,8 +49,9 @@ _SKIPS_AWAIT = _inputs(lambda i: str(((i.get("metadata") or {}).get("annotations
 
 CREATE_MINUTES: tuple[CreateTime, ...] = (
     CreateTime("eks:index:Cluster", 12.5, "documented",
-               "EKS CreateCluster API reference: 'Cluster creation typically takes between 10 and 15 minutes' "
-               "(pulumi-eks's own children, the cluster role and its kubeconfig, take seconds beside it)"),
+               "an earlier EKS CreateCluster API reference: 'Cluster creation typically takes between 10 and 15 "
+               "minutes' (the current one: 'several minutes'; aws/containers-roadmap#1227 reported a 15-minute "
+               "average); pulumi-eks's own children take seconds beside it"),
     CreateTime("aws:eks/nodeGroup:NodeGroup", 5, "observed",
                "EKS User Guide: 'Node group creation takes several minutes'; 3-10 min reported in community modules"),
     CreateTime("aws:eks/addon:Addon", 2, "observed",
@@ -69,7 +70,8 @@ CREATE_MINUTES: tuple[CreateTime, ...] = (
     CreateTime("aws:rds/instance:Instance", 7.5, "observed", "single-AZ 5-10 min (hashicorp/terraform#498)"),
     CreateTime("aws:rds/cluster:Cluster", 15, "assumed",
                "AWS: 'it can take several minutes'; taken as long as a Multi-AZ instance"),
-    CreateTime("aws:rds/proxy:Proxy", 3, "observed", "still creating after 2 min 30 s (turbot/steampipe-plugin-aws#1414)"),
+    CreateTime("aws:rds/proxy:Proxy", 3, "observed",
+               "a lower bound: still creating after 2 min 30 s (turbot/steampipe-plugin-aws#1414)"),
     CreateTime("aws:rds/proxyTarget:ProxyTarget", 4, "observed",
                "registration took over 4 min (hashicorp/terraform-provider-aws#19096)"),
     CreateTime("aws:mq/broker:Broker", 15, "documented",
@@ -103,14 +105,15 @@ CREATE_MINUTES: tuple[CreateTime, ...] = (
 )
 ROLLOUT_KEY = "scanner:servicesRollout"
 DEFAULT_MINUTES = 0.05
-DEFAULT_SOURCE = "seconds (subnets 1-5 s, security groups 4 s, rules 2 s in provider logs; IAM, KMS, Kubernetes objects)"
+DEFAULT_SOURCE = ("seconds: subnets 1-5 s, security groups 4 s, rules 2 s in provider logs; IAM, KMS, secrets, "
+                  "Kubernetes objects taken alike")
 
 
 def weight(record: dict[str, Any]) -> CreateTime:
     for entry in CREATE_MINUTES:
         if entry.type == record["type"] and (entry.when is None or entry.when(record)):
             return entry
-    return CreateTime(record["type"], DEFAULT_MINUTES, "observed", DEFAULT_SOURCE)
+    return CreateTime(record["type"], DEFAULT_MINUTES, "assumed", DEFAULT_SOURCE)
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,8 @@ class Plan:
     stack: str
     steps: list[Step]
     resources: int
+    ready: dict[str, float]
+    """Top-level component -> when its last resource is created: the margin of each tier."""
 
     @property
     def minutes(self) -> float:
@@ -222,12 +227,23 @@ def critical_path(resources: list[dict[str, Any]], stack: str) -> Plan:
         chain.append(last)
         last = previous[last]
     chain.reverse()
+    by_urn = {r["urn"]: r for r in resources}
+
+    def top(urn: str) -> str:
+        record = by_urn[urn]
+        while record["parent"] and by_urn.get(record["parent"], {}).get("type") != "pulumi:pulumi:Stack":
+            record = by_urn[record["parent"]]
+        return f"{record['type'].split(':')[-1]} {record['name']}"
+
+    ready: dict[str, float] = {}
+    for urn, end in finish.items():
+        ready[top(urn)] = max(ready.get(top(urn), 0.0), end)
     steps = []
     for index, urn in enumerate(chain):
         record, time = nodes[urn], weight(nodes[urn])
         why = "start" if index == 0 else _why(record, nodes[chain[index - 1]], expand)
         steps.append(Step(urn, record["type"], record["name"], time.minutes, finish[urn], why, time))
-    return Plan(stack, steps, len(nodes))
+    return Plan(stack, steps, len(nodes), ready)
 
 
 def render(plan: Plan) -> str:
@@ -246,6 +262,9 @@ def render(plan: Plan) -> str:
         seen.add(key)
         lines.append(f"  {step.time.minutes:g} min {step.type}{' ' + step.time.label if step.time.label else ''}: "
                      f"{step.time.kind}, {step.time.source}")
+    lines += ["", "Each tier ready at (min):"]
+    for name, end in sorted(plan.ready.items(), key=lambda kv: -kv[1])[:10]:
+        lines.append(f"  {end:6.1f}  {name}")
     lines.append("")
     lines.append("Every step reads an output of the one before it (data dependencies only)." if plan.data_only else
                  "Some steps only wait (order): check each is needed, or it lengthens every first deploy.")
@@ -287,6 +306,7 @@ def main(argv: list[str] | None = None, out=None) -> int:
         from offline.preview import write_all
 
         document = {"stack": plan.stack, "minutes": round(plan.minutes, 2), "dataOnly": plan.data_only,
+                    "ready": {k: round(v, 2) for k, v in sorted(plan.ready.items())},
                     "steps": [{"urn": s.urn, "type": s.type, "minutes": s.minutes, "finish": round(s.finish, 2),
                                "why": s.why, "kind": s.time.kind, "source": s.time.source} for s in plan.steps]}
         try:

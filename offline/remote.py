@@ -88,7 +88,11 @@ def emulate_eks_cluster(monitor, component_urn: str, request, mocks) -> dict[str
     rid = "" if mocks.preview else props.get("name") or name
     state = dict(props)
     if not mocks.preview:
-        state.update(eks_cluster_computed(mocks.region, "123456789012", rid, urn))
+        computed = eks_cluster_computed(mocks.region, "123456789012", rid, urn)
+        # The provider's state keeps the inputs beside what AWS computed (vpcConfig keeps its
+        # subnets and endpoint settings and gains the cluster security group).
+        computed["vpcConfig"] = {**(props.get("vpcConfig") or {}), **computed["vpcConfig"]}
+        state.update(computed)
     monitor.resources[urn] = MockMonitor.ResourceRegistration(urn, rid, state)
     dependencies = {k: list(v.urns) for k, v in request.propertyDependencies.items()}
     child_dependencies: dict[str, list[str]] = {}

@@ -45,6 +45,11 @@ def test_prod_first_deploy_fits_32_minutes_on_data_dependencies_only(capsys, tmp
     assert names.index("postgres-replica") == names.index("postgres-primary") + 1
     assert sum(1 for step in plan["steps"] if step["minutes"] >= 1) == 2
     assert "critical path" in out.splitlines()[0] and "(data dependencies only)" in out
+    # The other tiers finish inside the path, the cluster's with a margin of a few minutes.
+    ready = plan["ready"]
+    assert max(ready.values()) == plan["minutes"] and plan["minutes"] - ready["Postgres postgres"] < 0.2
+    assert ready["RabbitMq rabbitmq"] < ready["Redis redis"] < plan["minutes"] - 5
+    assert 20 < ready["Services services"] < plan["minutes"]
 
 
 def test_an_inline_rule_to_the_cluster_puts_the_cluster_back_on_the_path():

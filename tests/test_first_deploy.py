@@ -4,6 +4,7 @@ deploy blocker the documentation points at is settled."""
 
 import json
 
+import pulumi
 import pytest
 
 from offline import deploy_plan
@@ -50,6 +51,19 @@ def test_without_runner_access_the_gate_refuses_a_private_api(monkeypatch):
     assert mandatory(result) == ["eks-private-api-reachable"]
     [message] = {d.message for d in result.diagnostics if d.policy == "eks-private-api-reachable"}
     assert "scanner:clusterApiAccessCidrs" in message
+
+
+def test_a_rule_on_another_group_is_refused_once_ids_are_known(monkeypatch):
+    """The rule still takes its group from the cluster component, but the value is another group."""
+    from components import cluster, sg_rules
+    from conftest import SECURITY, gate, mandatory
+
+    def elsewhere(name, group, port, **kwargs):
+        return sg_rules.allow_in(name, pulumi.Output.from_input(group).apply(lambda _: "sg-0123456789abcdef0"),
+                                 port, **kwargs)
+    monkeypatch.setattr(cluster, "allow_in", elsewhere)
+    assert mandatory(gate(run("prod", "update"), packs=(SECURITY,))) == ["eks-private-api-reachable"]
+    assert gate(run("prod", "preview"), packs=(SECURITY,)).passed  # the dependency is all a first preview has
 
 
 # ----- the first deploy finishes before any image is pushed ---------------------------------------
@@ -140,8 +154,9 @@ def test_replication_template_encrypts_with_a_role_ecr_can_assume(prod_update):
     assert template["inputs"]["customRoleArn"] == role["outputs"]["arn"]
     assert template["inputs"]["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": key["outputs"]["arn"]}]
     assert key["inputs"]["region"] == template["inputs"]["region"] == "us-west-2" and key["protect"]
-    trust = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]
-    assert trust["Principal"] == {"Service": "ecr.amazonaws.com"}
+    # The ECR user guide's trust policy, with no condition ECR might not send.
+    [trust] = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
+    assert trust == {"Effect": "Allow", "Principal": {"Service": "ecr.amazonaws.com"}, "Action": "sts:AssumeRole"}
     policy = json.loads(one(prod_update, "aws:iam/rolePolicy:RolePolicy", "registry-replica-template")["inputs"]["policy"])
     kms = next(s for s in policy["Statement"] if "kms:CreateGrant" in s["Action"])
     assert kms["Resource"] == key["outputs"]["arn"]

@@ -94,14 +94,20 @@ def rules_for(environment: object) -> tuple[str, EnvironmentRules]:
     return name, RULES[name]
 
 
-def stack_environment() -> tuple[str, EnvironmentRules]:
-    """Inside a policy pack: the analysed stack's environment, from the stack config the engine
-    hands the pack (PULUMI_CONFIG), or the strictest when it is not there."""
+def stack_config() -> dict:
+    """Inside a policy pack: the analysed stack's config (`ns:key` -> value) as the engine hands
+    it to the pack (PULUMI_CONFIG), or {} when there is none."""
     import json
     import os
 
     try:
         config = json.loads(os.environ.get("PULUMI_CONFIG") or "{}")
     except json.JSONDecodeError:
-        config = {}
-    return rules_for(config.get(KEYS["environment"]) if isinstance(config, dict) else None)
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def stack_environment() -> tuple[str, EnvironmentRules]:
+    """Inside a policy pack: the analysed stack's environment, or the strictest when the stack
+    config does not say."""
+    return rules_for(stack_config().get(KEYS["environment"]))

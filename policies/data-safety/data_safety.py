@@ -12,7 +12,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from environments import KEYS, stack_environment
+from environments import KEYS, stack_config, stack_environment
 from stack_graph import (
     BROKER,
     BUCKET,
@@ -190,7 +190,7 @@ def backups_copied_elsewhere(args: StackValidationArgs, report: ReportViolation)
         report(f"no AWS Backup plan protects the databases; a {environment} stack copies backups to a second region "
                f"({KEYS['copy_region']}).", None)
     for plan in plans:
-        home = resource_region(plan)
+        home = resource_region(plan) or stack_config().get("aws:region")
         elsewhere = [v for v in plan.property_dependencies.get("rules", [])
                      if v.resource_type == BACKUP_VAULT and resource_region(v) not in (None, home)]
         destinations = [path(a, "destinationVaultArn") for rule in (known(plan, "rules", []) or [])

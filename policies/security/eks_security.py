@@ -129,9 +129,11 @@ def private_api_reachable(args: StackValidationArgs, report: ReportViolation) ->
             continue
         owners = {cluster.urn} | ({cluster.parent.urn} if cluster.parent is not None else set())
         group_id = path(cluster.props, "vpcConfig.clusterSecurityGroupId")
+        # Once the group's id is known (an update) the rule must be on that very group; before,
+        # on a first preview, it must take its group from the cluster.
         admitted = [r for r in rules if _admits_https(r) and (
-            any(d.urn in owners for d in r.property_dependencies.get("securityGroupId", []))
-            or (group_id is not None and known(r, "securityGroupId") == group_id))]
+            known(r, "securityGroupId") == group_id if group_id is not None and known(r, "securityGroupId")
+            else any(d.urn in owners for d in r.property_dependencies.get("securityGroupId", [])))]
         if not admitted:
             where = cluster.parent if cluster.parent is not None else cluster
             report(f"{short(where)} has a private API only, and its cluster security group admits only its own "
