@@ -406,11 +406,7 @@ class StackConfig(BaseModel):
     @field_validator("cluster_public_access_cidrs")
     @classmethod
     def _public_access(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for cidr in value:
-            try:
-                network = ipaddress.IPv4Network(cidr, strict=True)
-            except ValueError as exc:
-                raise ValueError(f"{cidr!r} is not a valid IPv4 network CIDR ({exc})") from None
+        for cidr, network in _networks(value):
             if network.prefixlen < 8:
                 raise ValueError(f"{cidr} opens the Kubernetes API to a large part of the internet; list your own egress ranges (/8 or longer)")
             if not network.is_global:
@@ -420,11 +416,7 @@ class StackConfig(BaseModel):
     @field_validator("cluster_api_access_cidrs")
     @classmethod
     def _api_access(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for cidr in value:
-            try:
-                network = ipaddress.IPv4Network(cidr, strict=True)
-            except ValueError as exc:
-                raise ValueError(f"{cidr!r} is not a valid IPv4 network CIDR ({exc})") from None
+        for cidr, network in _networks(value):
             if not (network.is_private or network.subnet_of(POD_CIDR_RANGE)) or network.prefixlen < 16:
                 raise ValueError(f"{cidr} is not a private range of /16 or longer; list the deploy runners' own "
                                  "subnets (public ranges go in clusterPublicAccessCidrs)")
@@ -819,6 +811,15 @@ class StackConfig(BaseModel):
             if missing:
                 yield _KeyedError("systemNodeInstanceTypes", f"{name} is not offered in {', '.join(missing)} "
                                   f"({_catalogue_note()}); list types every zone of the stack offers")
+
+
+def _networks(cidrs: tuple[str, ...]) -> Iterator[tuple[str, ipaddress.IPv4Network]]:
+    """Each CIDR with its network, strictly parsed (no host bits)."""
+    for cidr in cidrs:
+        try:
+            yield cidr, ipaddress.IPv4Network(cidr, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"{cidr!r} is not a valid IPv4 network CIDR ({exc})") from None
 
 
 def _no_duplicates(values: tuple[str, ...]) -> tuple[str, ...]:

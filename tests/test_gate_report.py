@@ -95,25 +95,25 @@ def route_to_next_zone_nat_by_id(monkeypatch):
     monkeypatch.setattr(aws.ec2.Route, "__init__", init)
 
 
-def endpoint_missing_a_table_by_value(monkeypatch):
-    """The endpoint depends on every route table, but its list leaves the last one out."""
-    original = aws.ec2.VpcEndpoint.__init__
+def last_value_dropped(cls, resource_name: str, argument: str, what: str):
+    """A fault described by `what`: the resource still depends on every item of a list argument,
+    but its value leaves the last one out."""
+    def inject(monkeypatch):
+        original = cls.__init__
 
-    def init(self, name, /, opts=None, **kwargs):
-        if name == "network-s3":
-            kwargs["route_table_ids"] = pulumi.Output.all(*kwargs["route_table_ids"]).apply(lambda ids: list(ids)[:-1])
-        original(self, name, opts=opts, **kwargs)
-    monkeypatch.setattr(aws.ec2.VpcEndpoint, "__init__", init)
+        def init(self, name, /, opts=None, **kwargs):
+            if name == resource_name:
+                kwargs[argument] = pulumi.Output.all(*kwargs[argument]).apply(lambda ids: list(ids)[:-1])
+            original(self, name, opts=opts, **kwargs)
+        monkeypatch.setattr(cls, "__init__", init)
+    inject.__doc__ = what
+    return inject
 
 
-def subnet_group_missing_a_zone_by_value(monkeypatch):
-    original = aws.rds.SubnetGroup.__init__
-
-    def init(self, name, /, opts=None, **kwargs):
-        if name == "postgres-subnets":
-            kwargs["subnet_ids"] = pulumi.Output.all(*kwargs["subnet_ids"]).apply(lambda ids: list(ids)[:-1])
-        original(self, name, opts=opts, **kwargs)
-    monkeypatch.setattr(aws.rds.SubnetGroup, "__init__", init)
+endpoint_missing_a_table_by_value = last_value_dropped(aws.ec2.VpcEndpoint, "network-s3", "route_table_ids",
+                                                       "the S3 endpoint lacks a route table by value")
+subnet_group_missing_a_zone_by_value = last_value_dropped(aws.rds.SubnetGroup, "postgres-subnets", "subnet_ids",
+                                                          "the database subnet group lacks a zone by value")
 
 
 VALUE_FAULTS = {
