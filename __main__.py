@@ -9,22 +9,23 @@ import pulumi
 import pulumi_aws as aws
 
 import stack_config
-from components import eks_versions
-from components.backup import Backup, BackupArgs
-from components.cluster import Cluster, ClusterArgs
-from components import data_access as service_data
-from components.karpenter import Karpenter, KarpenterArgs
-from components.network import Network, NetworkArgs
-from components.dashboard_cdn import DashboardCdn, DashboardCdnArgs
-from components.postgres import Postgres, PostgresArgs
-from components.registry import Registry, RegistryArgs
-from components.repo_cache import RepositoryCache, RepositoryCacheArgs
-from components.scan_access import ScanAccess, ScanAccessArgs
-from components.scan_scaling import ScanScaling, ScanScalingArgs
-from components.service_platform import ServicePlatform, ServicePlatformArgs
-from components.services import DataSecret, IngressSettings, ServiceSpec, Services, ServicesArgs
-from components.rabbitmq import RabbitMq, RabbitMqArgs
-from components.redis import Redis, RedisArgs
+from components.common import versions as eks_versions
+from components.data.backup import Backup, BackupArgs
+from components.eks.cluster import Cluster, ClusterArgs
+from components.data import data_access as service_data
+from components.eks.karpenter import Karpenter, KarpenterArgs
+from components.network.network import Network, NetworkArgs
+from components.edge.dashboard_cdn import DashboardCdn, DashboardCdnArgs
+from components.data.postgres import Postgres, PostgresArgs
+from components.scans.registry import Registry, RegistryArgs
+from components.scans.repo_cache import RepositoryCache, RepositoryCacheArgs
+from components.scans.scan_access import ScanAccess, ScanAccessArgs
+from components.scans.scan_scaling import ScanScaling, ScanScalingArgs
+from components.services.platform import ServicePlatform, ServicePlatformArgs
+from components.services.manifests import IngressSettings, ServiceSpec
+from components.services.services import DataSecret, Services, ServicesArgs
+from components.data.rabbitmq import RabbitMq, RabbitMqArgs
+from components.data.redis import Redis, RedisArgs
 
 config = stack_config.load_from_pulumi()
 

@@ -27,9 +27,12 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 import catalogue
-from components import eks_versions, karpenter_plan, network_plan, peak_window
-from components.network_plan import NatMode, PlanError
-from components.peak_window import PeakWindow
+from components.common import versions as eks_versions
+from components.eks import karpenter_plan
+from components.network import plan as network_plan
+from components.common import peak_window
+from components.network.plan import NatMode, PlanError
+from components.common.peak_window import PeakWindow
 from policies.common import environments
 
 PROJECT = "scanner"

@@ -86,8 +86,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from components import karpenter_plan, scan_job  # noqa: E402
-from components.scan_scaling import POLLING_INTERVAL  # noqa: E402
+from components.eks import karpenter_plan  # noqa: E402
+from components.scans import scan_job  # noqa: E402
+from components.scans.scaled_jobs import POLLING_INTERVAL  # noqa: E402
 from offline.program import StackFileError, load_stack_config  # noqa: E402
 from stack_config import ConfigError, StackConfig, parse  # noqa: E402
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi.runtime.rpc import UNKNOWN
 
-from components.network import TIER_TAG, ZONE_TAG
+from components.network.network import TIER_TAG, ZONE_TAG
 from policies.common import environments
 from offline.gate import GateResult
 from offline.program import StackRecord

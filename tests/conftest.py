@@ -22,6 +22,28 @@ COST = ROOT / "policies" / "cost"
 CRD_DIR = ROOT.parent / "shared" / "schemas" / "crds"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
+PROD = (ROOT / "Pulumi.prod.yaml").read_text()
+DEV = (ROOT / "Pulumi.dev.yaml").read_text()
+
+
+@pytest.fixture
+def stack_file():
+    """Write Pulumi.<name>.yaml beside the real ones for one test, and remove it after."""
+    written: list[Path] = []
+
+    def write(name: str, text: str) -> str:
+        path = ROOT / f"Pulumi.{name}.yaml"
+        assert not path.exists()
+        path.write_text(text)
+        written.append(path)
+        return name
+
+    yield write
+    for path in written:
+        path.unlink(missing_ok=True)
+
+
+
 
 def run(stack: str = "prod", mode: str = "update", **overrides: str) -> StackRecord:
     config = load_stack_config(stack)

@@ -1,0 +1,327 @@
+"""PostgreSQL for scan results: Multi-AZ, encrypted, backed up, behind an RDS Proxy.
+
+Two deployments, chosen in stack config:
+
+- `multi-az-instance` (default): a primary with a synchronous standby in another zone
+  (failover typically 60-120 s), plus an asynchronous read replica in a third zone for
+  read-heavy paths (dashboard queries);
+- `multi-az-cluster`: a Multi-AZ DB cluster, a writer and two readable standbys in three zones
+  (failover typically under 35 s). It cannot autoscale storage and AWS Backup cannot copy its
+  snapshots to another region, so region-level recovery is weaker.
+
+Master credentials: RDS can keep the master password in Secrets Manager itself, but it refuses
+to create a read replica of an instance whose password it manages. The password is therefore
+generated here (pulumi-random), kept in a Secrets Manager secret under the database's KMS key,
+and given to the primary only; the replica inherits it through physical replication and is
+never given one. RDS Proxy reads the same secret.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from components.common.iam import secret_read_policy
+from components.common.sg_rules import allow_in, allow_out
+
+PORT = 5432
+#: Every log type RDS for PostgreSQL exports.
+LOG_EXPORTS = ("postgresql", "upgrade", "iam-db-auth-error")
+#: Characters RDS refuses in a master password: '/', '"', '@' and space.
+PASSWORD_SPECIALS = "!#$%&*()-_=+[]{}<>:?"
+
+
+@dataclass(frozen=True)
+class PostgresArgs:
+    identifier: str
+    """Prefix of AWS names (`scanner-prod`)."""
+    availability_zones: list[str]
+    vpc_id: pulumi.Input[str]
+    subnet_ids: dict[str, pulumi.Input[str]]
+    """Zone -> isolated (data) subnet id."""
+    client_security_group_id: pulumi.Input[str]
+    """Security group of the clients (the EKS nodes); the only source admitted."""
+    endpoint_security_group_id: pulumi.Input[str]
+    """Security group of the VPC's interface endpoints: the proxy reaches Secrets Manager through it."""
+    engine_version: str = "17"
+    """Major version (minor versions arrive through automatic minor upgrades), or major.minor."""
+    deployment: Literal["multi-az-instance", "multi-az-cluster"] = "multi-az-instance"
+    instance_class: str = "db.m7g.large"
+    allocated_storage_gib: int = 100
+    max_allocated_storage_gib: int = 1000
+    backup_retention_days: int = 14
+    read_replica: bool = True
+    protect: bool = True
+    """Deletion protection, Pulumi protect and retainOnDelete. Default on."""
+    database_name: str = "scans"
+    master_username: str = "scanner_admin"
+
+
+class Postgres(pulumi.ComponentResource):
+    writer_endpoint: pulumi.Output[str]
+    """RDS Proxy endpoint: clients keep their connections through a failover."""
+    reader_endpoint: pulumi.Output[str]
+    secret_arn: pulumi.Output[str]
+    database_arn: pulumi.Output[str]
+    kms_key_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: PostgresArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("scanner:data:Postgres", name, {
+            "availabilityZones": list(args.availability_zones),
+            "deployment": args.deployment,
+            "backupRetentionDays": args.backup_retention_days,
+        }, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        # What a careless destroy must not take with it: the data, its key and its credentials.
+        keep = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+        zones = list(args.availability_zones)
+        subnet_ids = [args.subnet_ids[z] for z in zones if z in args.subnet_ids]
+        cluster_mode = args.deployment == "multi-az-cluster"
+        major = args.engine_version.split(".")[0]
+
+        key = aws.kms.Key(f"{name}-key", description=f"{args.identifier} PostgreSQL storage, snapshots and credentials",
+                          enable_key_rotation=True, deletion_window_in_days=30, opts=keep)
+        aws.kms.Alias(f"{name}-key", name=f"alias/{args.identifier}-postgres", target_key_id=key.key_id, opts=child)
+
+        subnet_group = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=subnet_ids,
+                                           description="PostgreSQL in the isolated subnet of every zone", opts=child)
+        family = f"postgres{major}"
+        parameters = [
+            # TLS only (already the default from PostgreSQL 15, stated so a family change cannot drop it).
+            aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
+            aws.rds.ParameterGroupParameterArgs(name="log_min_duration_statement", value="1000"),
+            aws.rds.ParameterGroupParameterArgs(name="log_connections", value="1"),
+            aws.rds.ParameterGroupParameterArgs(name="log_disconnections", value="1"),
+        ]
+        if cluster_mode:
+            parameter_group = aws.rds.ClusterParameterGroup(
+                f"{name}-params", family=family, description="TLS only, slow-query log", parameters=[
+                    aws.rds.ClusterParameterGroupParameterArgs(name=p.name, value=p.value) for p in parameters],
+                opts=child)
+        else:
+            parameter_group = aws.rds.ParameterGroup(
+                f"{name}-params", family=family, description="TLS only, slow-query log", parameters=parameters,
+                opts=child)
+
+        # Empty groups and separate rules: the database does not wait for the cluster whose
+        # nodes it admits (components/sg_rules.py).
+        proxy_sg = aws.ec2.SecurityGroup(
+            f"{name}-proxy", vpc_id=args.vpc_id, description="RDS Proxy: PostgreSQL from the cluster nodes", opts=child)
+        db_sg = aws.ec2.SecurityGroup(
+            f"{name}-db", vpc_id=args.vpc_id, description="PostgreSQL: from the proxy, and reads from the cluster nodes",
+            opts=child)
+        allow_in(f"{name}-proxy-from-nodes", proxy_sg.id, PORT, from_group=args.client_security_group_id,
+                 description="PostgreSQL from EKS nodes", parent=proxy_sg)
+        allow_out(f"{name}-proxy-to-db", proxy_sg.id, PORT, to_group=db_sg.id, description="to the database",
+                  parent=proxy_sg)
+        # The proxy reads its login from Secrets Manager from its own interfaces in the isolated
+        # subnets, which have no route out: through the interface endpoint, on HTTPS.
+        allow_out(f"{name}-proxy-to-secrets", proxy_sg.id, 443, to_group=args.endpoint_security_group_id,
+                  description="Secrets Manager through its VPC endpoint", parent=proxy_sg)
+        allow_in(f"{name}-db-from-proxy", db_sg.id, PORT, from_group=proxy_sg.id,
+                 description="PostgreSQL from RDS Proxy", parent=db_sg)
+        allow_in(f"{name}-db-from-nodes", db_sg.id, PORT, from_group=args.client_security_group_id,
+                 description="PostgreSQL reads from EKS nodes", parent=db_sg)
+
+        # Not protected: rotating the password is a replacement of this resource (README).
+        password = random.RandomPassword(f"{name}-master", length=32, special=True,
+                                         override_special=PASSWORD_SPECIALS, opts=child)
+        # Final snapshot names must be new for every database a stack ever creates.
+        snapshot_suffix = random.RandomId(f"{name}-final-snapshot", byte_length=4, opts=child)
+        secret = aws.secretsmanager.Secret(
+            f"{name}-master", description=f"{args.identifier} PostgreSQL master credentials",
+            kms_key_id=key.arn, recovery_window_in_days=30, opts=keep)
+
+        monitoring_role = aws.iam.Role(
+            f"{name}-monitoring",
+            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "monitoring.rds.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+            opts=child)
+        monitoring_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-monitoring", role=monitoring_role.name,
+            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+            opts=pulumi.ResourceOptions(parent=monitoring_role))
+
+        common = dict(
+            engine="postgres",
+            engine_version=args.engine_version,
+            storage_encrypted=True,
+            kms_key_id=key.arn,
+            master_username=args.master_username,
+            master_password=password.result,
+            backup_retention_period=args.backup_retention_days,
+            # Clear of the AWS Backup snapshots, which start at 01:00 and every few hours after.
+            preferred_backup_window="00:00-00:30",
+            preferred_maintenance_window="sun:04:30-sun:05:30",
+            copy_tags_to_snapshot=True,
+            deletion_protection=args.protect,
+            skip_final_snapshot=False,
+            final_snapshot_identifier=snapshot_suffix.hex.apply(lambda h: f"{args.identifier}-postgres-final-{h}"),
+            iam_database_authentication_enabled=True,
+            performance_insights_enabled=True,
+            performance_insights_retention_period=7,
+            performance_insights_kms_key_id=key.arn,
+            monitoring_interval=15,
+            monitoring_role_arn=monitoring_role.arn,
+            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
+            db_subnet_group_name=subnet_group.name,
+            vpc_security_group_ids=[db_sg.id],
+            auto_minor_version_upgrade=True,
+            apply_immediately=False,
+        )
+        # RDS refuses an enhanced-monitoring role whose policy is not attached yet.
+        keep = pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=[monitoring_policy]))
+        replica = None
+        if cluster_mode:
+            database = aws.rds.Cluster(
+                f"{name}-cluster",
+                cluster_identifier=f"{args.identifier}-postgres",
+                database_name=args.database_name,
+                db_cluster_instance_class=args.instance_class,
+                db_cluster_parameter_group_name=parameter_group.name,
+                storage_type="gp3",
+                allocated_storage=args.allocated_storage_gib,
+                iops=3000,
+                # The subnet group must span exactly three zones; they are fixed here, as a change replaces the cluster.
+                availability_zones=zones[:3],
+                **_cluster_args(common),
+                opts=keep,
+            )
+            reader_endpoint = database.reader_endpoint
+        else:
+            database = aws.rds.Instance(
+                f"{name}-primary",
+                identifier=f"{args.identifier}-postgres",
+                db_name=args.database_name,
+                instance_class=args.instance_class,
+                # A standby in another zone; AWS chooses both zones (it refuses a fixed zone here).
+                multi_az=True,
+                allocated_storage=args.allocated_storage_gib,
+                max_allocated_storage=args.max_allocated_storage_gib,
+                storage_type="gp3",
+                parameter_group_name=parameter_group.name,
+                ca_cert_identifier="rds-ca-rsa2048-g1",
+                publicly_accessible=False,
+                delete_automated_backups=False,
+                **_instance_args(common),
+                opts=keep,
+            )
+            reader_endpoint = database.address
+            if args.read_replica and len(zones) > 1:
+                replica = aws.rds.Instance(
+                    f"{name}-replica",
+                    identifier=f"{args.identifier}-postgres-replica",
+                    replicate_source_db=database.identifier,
+                    instance_class=args.instance_class,
+                    # Pinned to the last zone: any zone loss leaves either the replica or the
+                    # primary with its standby, which AWS keeps in two other zones.
+                    availability_zone=zones[-1],
+                    multi_az=False,
+                    max_allocated_storage=args.max_allocated_storage_gib,
+                    # Encrypted with the primary's key: a replica in the source's region always is,
+                    # and the CreateDBInstanceReadReplica reference says not to pass KmsKeyId then.
+                    storage_encrypted=True,
+                    copy_tags_to_snapshot=True,
+                    parameter_group_name=parameter_group.name,
+                    vpc_security_group_ids=[db_sg.id],
+                    ca_cert_identifier="rds-ca-rsa2048-g1",
+                    publicly_accessible=False,
+                    # A replica is rebuilt from the primary: no backups, no final snapshot of its own.
+                    backup_retention_period=0,
+                    skip_final_snapshot=True,
+                    deletion_protection=args.protect,
+                    performance_insights_enabled=True,
+                    performance_insights_retention_period=7,
+                    performance_insights_kms_key_id=key.arn,
+                    monitoring_interval=15,
+                    monitoring_role_arn=monitoring_role.arn,
+                    iam_database_authentication_enabled=True,
+                    enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
+                    auto_minor_version_upgrade=True,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[monitoring_policy]),
+                )
+                reader_endpoint = replica.address
+
+        host = database.endpoint if cluster_mode else database.address
+        secret_version = aws.secretsmanager.SecretVersion(
+            f"{name}-master",
+            secret_id=secret.id,
+            secret_string=pulumi.Output.all(password.result, host).apply(lambda v: json.dumps({
+                "engine": "postgres", "username": args.master_username, "password": v[0], "host": v[1],
+                "port": PORT, "dbname": args.database_name})),
+            opts=pulumi.ResourceOptions(parent=secret),
+        )
+
+        proxy = self._proxy(name, args, subnet_ids, proxy_sg, secret, key, database, cluster_mode, secret_version)
+
+        self.writer_endpoint = proxy.endpoint
+        self.reader_endpoint = reader_endpoint
+        self.secret_arn = secret.arn
+        self.database_arn = database.arn
+        self.kms_key_arn = key.arn
+        self.register_outputs({
+            "writerEndpoint": proxy.endpoint,
+            "readerEndpoint": reader_endpoint,
+            "secretArn": secret.arn,
+            "databaseArn": database.arn,
+        })
+
+    def _proxy(self, name, args: PostgresArgs, subnet_ids, proxy_sg, secret, key, database, cluster_mode,
+               secret_version) -> aws.rds.Proxy:
+        """Clients connect to the proxy, which holds their sessions while the standby takes over, so
+        a failover costs a pause instead of a reconnect storm."""
+        role = aws.iam.Role(
+            f"{name}-proxy",
+            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "rds.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+            opts=pulumi.ResourceOptions(parent=self))
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-proxy",
+            role=role.id,
+            policy=pulumi.Output.all(secret.arn, key.arn).apply(lambda arns: secret_read_policy([arns[0]], [arns[1]])),
+            opts=pulumi.ResourceOptions(parent=role))
+        proxy = aws.rds.Proxy(
+            f"{name}-proxy",
+            name=f"{args.identifier}-postgres",
+            engine_family="POSTGRESQL",
+            role_arn=role.arn,
+            vpc_subnet_ids=subnet_ids,
+            vpc_security_group_ids=[proxy_sg.id],
+            require_tls=True,
+            idle_client_timeout=1800,
+            auths=[aws.rds.ProxyAuthArgs(auth_scheme="SECRETS", secret_arn=secret.arn, iam_auth="DISABLED",
+                                         client_password_auth_type="POSTGRES_SCRAM_SHA_256")],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]))
+        target_group = aws.rds.ProxyDefaultTargetGroup(
+            f"{name}-proxy",
+            db_proxy_name=proxy.name,
+            connection_pool_config=aws.rds.ProxyDefaultTargetGroupConnectionPoolConfigArgs(
+                max_connections_percent=90, max_idle_connections_percent=50, connection_borrow_timeout=120),
+            opts=pulumi.ResourceOptions(parent=proxy))
+        target = dict(db_cluster_identifier=database.cluster_identifier) if cluster_mode else \
+            dict(db_instance_identifier=database.identifier)
+        # The target registers once the secret holds the credentials it will log in with.
+        aws.rds.ProxyTarget(f"{name}-proxy", db_proxy_name=proxy.name, target_group_name=target_group.name,
+                            **target, opts=pulumi.ResourceOptions(parent=proxy, depends_on=[secret_version]))
+        return proxy
+
+
+def _instance_args(common: dict) -> dict:
+    out = dict(common)
+    out["username"] = out.pop("master_username")
+    out["password"] = out.pop("master_password")
+    out["backup_window"] = out.pop("preferred_backup_window")
+    out["maintenance_window"] = out.pop("preferred_maintenance_window")
+    return out
+
+
+def _cluster_args(common: dict) -> dict:
+    out = dict(common)
+    out["delete_automated_backups"] = False
+    out["enabled_cloudwatch_logs_exports"] = ["postgresql"]
+    return out

@@ -1,0 +1,100 @@
+"""Queue-driven scan execution: KEDA on the system nodes, and a ScaledJob per scan engine that
+starts one Job per request waiting in the engine's RabbitMQ queue and none when it is empty.
+
+Queue depth comes from the broker's management API (RabbitMQ 4 on Amazon MQ publishes no
+per-queue CloudWatch metrics), with credentials KEDA reads from Secrets Manager through its
+own EKS Pod Identity role: no broker password in a Kubernetes Secret.
+"""
+
+from __future__ import annotations
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.eks import karpenter_plan
+from components.common.helm import pinned_chart
+from components.common.iam import SecretReads, pod_identity
+from components.common.versions import KEDA_VERSION
+from components.scans import scaled_jobs
+from components.scans.scan_job import ScanJobArgs, scan_job_spec
+
+KEDA_CHART_REPO = "https://kedacore.github.io/charts"
+KEDA_NAMESPACE = "keda"
+KEDA_OPERATOR_SA = "keda-operator"
+@dataclass(frozen=True)
+class ScanScalingArgs:
+    cluster_name: pulumi.Input[str]
+    account_id: str
+    region: str
+    namespace: str
+    """Namespace of the scan jobs (ScaledJobs and TriggerAuthentication live there)."""
+    engines: tuple[str, ...]
+    image_urls: dict[str, pulumi.Input[str]]
+    """Engine (and `git-fetch`) -> repository URL."""
+    image_tag: str
+    broker_secret_arn: pulumi.Input[str]
+    broker_key_arn: pulumi.Input[str]
+    service_account: str
+    cache_claim: str
+    max_jobs_per_engine: int
+    job_cpu: int
+    job_memory_gib: int
+    queue_prefix: str = "scans"
+    install_after: tuple[pulumi.Resource, ...] = ()
+
+
+class ScanScaling(pulumi.ComponentResource):
+    scaled_jobs: dict[str, k8s.apiextensions.CustomResource]
+    keda: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: ScanScalingArgs, k8s_provider: k8s.Provider,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("scanner:scans:ScanScaling", name, {"engines": list(args.engines),
+                                                              "kedaVersion": KEDA_VERSION}, opts)
+        identity = pod_identity(
+            f"{name}-keda", parent=self, account_id=args.account_id, cluster_name=args.cluster_name,
+            namespace=KEDA_NAMESPACE, service_account=KEDA_OPERATOR_SA,
+            description="KEDA operator: reads the broker's management credentials (EKS Pod Identity)",
+            reads=SecretReads([args.broker_secret_arn], [args.broker_key_arn])).association
+
+        release = pinned_chart(
+            f"{name}-keda", chart="keda", version=KEDA_VERSION, repo=KEDA_CHART_REPO, namespace=KEDA_NAMESPACE,
+            create_namespace=True,
+            values={
+                "nodeSelector": karpenter_plan.SYSTEM_LABEL,
+                "tolerations": [karpenter_plan.SYSTEM_TOLERATION],
+                "serviceAccount": {"operator": {"name": KEDA_OPERATOR_SA}},
+            },
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
+                                        depends_on=[identity, *args.install_after]),
+        )
+        self.keda = release
+        after_keda = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[release])
+        auth = k8s.apiextensions.CustomResource(
+            f"{name}-trigger-auth",
+            api_version="keda.sh/v1alpha1",
+            kind="TriggerAuthentication",
+            metadata={"name": scaled_jobs.TRIGGER_AUTH, "namespace": args.namespace},
+            spec={"awsSecretManager": pulumi.Output.from_input(args.broker_secret_arn).apply(
+                lambda arn: scaled_jobs.trigger_authentication(arn, args.region))},
+            opts=after_keda,
+        )
+        self.scaled_jobs = {}
+        for engine in args.engines:
+            image = pulumi.Output.from_input(args.image_urls[engine]).apply(lambda url: f"{url}:{args.image_tag}")
+            git_image = pulumi.Output.from_input(args.image_urls["git-fetch"]).apply(lambda url: f"{url}:{args.image_tag}")
+            job = scan_job_spec(ScanJobArgs(
+                engine=engine, image=image, git_image=git_image, cache_claim=args.cache_claim,
+                service_account=args.service_account, cpu=str(args.job_cpu), memory=f"{args.job_memory_gib}Gi",
+                env={"SCAN_QUEUE": scaled_jobs.queue_name(args.queue_prefix, engine)}))
+            self.scaled_jobs[engine] = k8s.apiextensions.CustomResource(
+                f"{name}-{engine}",
+                api_version="keda.sh/v1alpha1",
+                kind="ScaledJob",
+                metadata={"name": f"scan-{engine}", "namespace": args.namespace},
+                spec=scaled_jobs.scaled_job_spec(engine, scaled_jobs.queue_name(args.queue_prefix, engine), args.max_jobs_per_engine, job),
+                opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[release, auth]),
+            )
+        self.register_outputs({"scaledJobs": sorted(self.scaled_jobs)})

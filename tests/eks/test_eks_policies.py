@@ -1,0 +1,177 @@
+"""The EKS placement rules and the security pack through the gRPC gate: prod passes; each
+deliberate fault is refused by name, in both the shape seen offline and the one the engine shows."""
+
+import copy
+
+import pulumi_aws as aws
+import pulumi_eks as eks
+import pytest
+
+from components.eks import cluster as cluster_module
+from components.eks import karpenter_plan
+from conftest import PLACEMENT, SECURITY, assert_gate_refuses, assert_preview_refuses, gate, mandatory, run
+
+MODES = ["preview", "update"]
+PACKS = (PLACEMENT, SECURITY)
+
+
+# ----- faults, each one change to the real program ------------------------------------------
+
+def pool_pinned_to_one_zone(monkeypatch):
+    original = karpenter_plan._requirements
+
+    def requirements(capacity_types, zones, *args):
+        return original(capacity_types, zones[:1], *args)
+    monkeypatch.setattr(karpenter_plan, "_requirements", requirements)
+
+
+def node_group_in_two_zones(monkeypatch):
+    original = cluster_module.Cluster._system_nodes
+
+    def system_nodes(self, name, args, cluster_name, subnet_ids, depends_on):
+        return original(self, name, args, cluster_name, subnet_ids[:2], depends_on)
+    monkeypatch.setattr(cluster_module.Cluster, "_system_nodes", system_nodes)
+
+
+def node_group_below_one_per_zone(monkeypatch):
+    original = aws.eks.NodeGroupScalingConfigArgs.__init__
+
+    def scaling(self, *, desired_size, max_size, min_size):
+        original(self, desired_size=1, max_size=max_size, min_size=1)
+    monkeypatch.setattr(aws.eks.NodeGroupScalingConfigArgs, "__init__", scaling)
+
+
+def endpoint_open_to_world(monkeypatch):
+    # Stack config refuses 0.0.0.0/0 before any resource exists, so the fault goes in underneath it.
+    original = eks.Cluster.__init__
+
+    def init(self, resource_name, opts=None, **kwargs):
+        kwargs.update(endpoint_public_access=True, public_access_cidrs=None)
+        original(self, resource_name, opts=opts, **kwargs)
+    monkeypatch.setattr(eks.Cluster, "__init__", init)
+
+
+def secrets_unencrypted(monkeypatch):
+    original = eks.Cluster.__init__
+
+    def init(self, resource_name, opts=None, **kwargs):
+        kwargs.pop("encryption_config_key_arn")
+        original(self, resource_name, opts=opts, **kwargs)
+    monkeypatch.setattr(eks.Cluster, "__init__", init)
+
+
+def node_class_allows_imdsv1(monkeypatch):
+    original = karpenter_plan.node_class
+
+    def node_class(*args, **kwargs):
+        manifest = copy.deepcopy(original(*args, **kwargs))
+        manifest["spec"]["metadataOptions"]["httpTokens"] = "optional"
+        return manifest
+    monkeypatch.setattr(karpenter_plan, "node_class", node_class)
+
+
+def launch_template_allows_imdsv1(monkeypatch):
+    original = aws.ec2.LaunchTemplateMetadataOptionsArgs.__init__
+
+    def init(self, **kwargs):
+        kwargs["http_tokens"] = "optional"
+        original(self, **kwargs)
+    monkeypatch.setattr(aws.ec2.LaunchTemplateMetadataOptionsArgs, "__init__", init)
+
+
+def scan_pool_on_demand_only(monkeypatch):
+    original = karpenter_plan.node_pool
+
+    def node_pool(name, **kwargs):
+        if name == karpenter_plan.SCAN_POOL:
+            kwargs["capacity_types"] = ["on-demand"]
+        return original(name, **kwargs)
+    monkeypatch.setattr(karpenter_plan, "node_pool", node_pool)
+
+
+def node_group_without_launch_template(monkeypatch):
+    original = aws.eks.NodeGroup.__init__
+
+    def init(self, resource_name, opts=None, **kwargs):
+        kwargs.pop("launch_template", None)
+        original(self, resource_name, opts=opts, **kwargs)
+    monkeypatch.setattr(aws.eks.NodeGroup, "__init__", init)
+
+
+def endpoint_open_in_halves(monkeypatch):
+    original = eks.Cluster.__init__
+
+    def init(self, resource_name, opts=None, **kwargs):
+        kwargs.update(endpoint_public_access=True, public_access_cidrs=["0.0.0.0/1", "128.0.0.0/1"])
+        original(self, resource_name, opts=opts, **kwargs)
+    monkeypatch.setattr(eks.Cluster, "__init__", init)
+
+
+FAULTS = {
+    "node-group-default-template": (node_group_without_launch_template, {"ec2-imdsv2-required"},
+                                    "uses the launch template EKS generates"),
+    "endpoint-open-in-halves": (endpoint_open_in_halves, {"eks-endpoint-not-world-open"}, "open to 0.0.0.0/1, 128.0.0.0/1"),
+    "node-pool-one-zone": (pool_pinned_to_one_zone, {"karpenter-node-pool-every-az"},
+                           "NodePool 'scan-jobs' requires topology.kubernetes.io/zone In ['us-east-1a'], which leaves out us-east-1b, us-east-1c"),
+    "node-group-two-zones": (node_group_in_two_zones, {"eks-node-group-every-az"},
+                             "has subnets in us-east-1a, us-east-1b but not in us-east-1c"),
+    "node-group-min-1": (node_group_below_one_per_zone, {"eks-node-group-every-az"}, "has minSize 1 for 3 zones"),
+    "endpoint-open": (endpoint_open_to_world, {"eks-endpoint-not-world-open"}, "open to 0.0.0.0/0"),
+    "secrets-plain": (secrets_unencrypted, {"eks-secrets-encryption"}, "not envelope-encrypted"),
+    "node-class-imdsv1": (node_class_allows_imdsv1, {"ec2-imdsv2-required"}, "accepts IMDSv1 (httpTokens 'optional')"),
+    "launch-template-imdsv1": (launch_template_allows_imdsv1, {"ec2-imdsv2-required"}, "accepts IMDSv1"),
+    "scan-pool-no-spot": (scan_pool_on_demand_only, {"karpenter-scan-pool-offers-spot"},
+                          "NodePool 'scan-jobs', the first choice for scan jobs (highest weight), does not offer spot"),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_prod_passes_both_packs_with_every_policy_deciding(mode):
+    result = gate(run("prod", mode), packs=PACKS)
+    assert result.passed and result.diagnostics == [], result.diagnostics
+    assert {p.name: p.version for p in result.packs} == {"scanner-placement": "0.6.0", "scanner-security": "0.5.0"}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_each_fault_is_refused_by_its_policy(fault, mode, monkeypatch):
+    assert_gate_refuses(FAULTS[fault], mode, monkeypatch, PACKS)
+
+
+@pytest.mark.parametrize("fault", ["node-pool-one-zone", "node-group-two-zones", "endpoint-open", "node-class-imdsv1"])
+def test_preview_command_exits_non_zero_naming_the_policy(fault, monkeypatch, capsys, tmp_path):
+    inject, policies, _ = FAULTS[fault]
+    inject(monkeypatch)
+    assert_preview_refuses(policies, capsys, tmp_path)
+
+
+def without_cluster_child(record):
+    """The stack as seen where the component's children are not visible (plain mocks)."""
+    trimmed = copy.copy(record)
+    trimmed.resources = [r for r in record.resources if r["type"] != "aws:eks/cluster:Cluster"]
+    return trimmed
+
+
+@pytest.mark.parametrize("fault,policy", [("endpoint-open", "eks-endpoint-not-world-open"),
+                                          ("secrets-plain", "eks-secrets-encryption")])
+def test_component_inputs_alone_are_enough_to_refuse(fault, policy, monkeypatch):
+    FAULTS[fault][0](monkeypatch)
+    record = run("prod", "preview")
+    both = [d for d in gate(record, packs=PACKS).diagnostics if d.policy == policy]
+    alone = [d for d in gate(without_cluster_child(record), packs=PACKS).diagnostics if d.policy == policy]
+    assert len(both) == 2 and len(alone) == 1  # component and child; the component alone
+
+
+def test_cluster_short_of_a_zone_is_refused_on_either_shape(monkeypatch):
+    original = eks.Cluster.__init__
+
+    def init(self, resource_name, opts=None, **kwargs):
+        kwargs["subnet_ids"] = kwargs["subnet_ids"][:2]
+        original(self, resource_name, opts=opts, **kwargs)
+    monkeypatch.setattr(eks.Cluster, "__init__", init)
+    record = run("prod", "update")
+    for shape in (record, without_cluster_child(record)):
+        result = gate(shape, packs=PACKS)
+        assert mandatory(result) == ["eks-cluster-subnets-every-az"]
+        [diagnostic] = result.diagnostics
+        assert "but not in us-east-1c" in diagnostic.message

@@ -1,0 +1,62 @@
+"""Rules for the repository cache, the dashboard bucket and CDN, and the registry, through the
+gRPC gate with all three packs: each deliberate fault is refused by name."""
+
+import pulumi_aws as aws
+import pytest
+
+from conftest import PLACEMENT, ROOT, SECURITY, assert_gate_refuses, assert_preview_refuses, change
+
+PACKS = (PLACEMENT, ROOT / "policies" / "data-safety", SECURITY)
+MODES = ["preview", "update"]
+
+
+def skip_mount_target_in_b(monkeypatch):
+    """The cache component given no subnet for us-east-1b, so it places no mount target there."""
+    import dataclasses
+
+    from components.scans import repo_cache
+
+    original = repo_cache.RepositoryCache.__init__
+
+    def init(self, name, args, k8s_provider, opts=None):
+        subnets = {zone: subnet for zone, subnet in args.subnet_ids.items() if not zone.endswith("b")}
+        original(self, name, dataclasses.replace(args, subnet_ids=subnets), k8s_provider, opts)
+    monkeypatch.setattr(repo_cache.RepositoryCache, "__init__", init)
+
+
+FAULTS = {
+    "zone-without-mount-target": (skip_mount_target_in_b, {"efs-mount-target-every-az"},
+                                  "has no mount target in us-east-1b"),
+    "one-zone-file-system": (change(aws.efs.FileSystem, "repo-cache-fs", availability_zone_name="us-east-1a"),
+                             {"efs-not-one-zone"}, "One Zone storage"),
+    "public-bucket": (change(aws.s3.BucketPublicAccessBlock, "dashboard-assets", block_public_policy=False,
+                             restrict_public_buckets=False), {"s3-private-and-encrypted"}, "does not block public access"),
+    "cloudfront-http": (change(aws.cloudfront.Distribution, "dashboard-distribution",
+                               default_cache_behavior=aws.cloudfront.DistributionDefaultCacheBehaviorArgs(
+                                   target_origin_id="assets", viewer_protocol_policy="allow-all",
+                                   allowed_methods=["GET", "HEAD"], cached_methods=["GET", "HEAD"],
+                                   cache_policy_id="658327ea-f89d-4fab-a63d-7e88639e58f6")),
+                        {"cloudfront-https-only"}, "serves plain HTTP"),
+    "mutable-tags": (change(aws.ecr.Repository, "registry-sast", image_tag_mutability="MUTABLE"),
+                     {"ecr-immutable-scan-on-push"}, "image tags are mutable"),
+    "no-efs-backup": (change(aws.efs.BackupPolicy, "repo-cache-backup",
+                             backup_policy=aws.efs.BackupPolicyBackupPolicyArgs(status="DISABLED")),
+                      {"efs-backups-on"}, "has no AWS Backup policy ENABLED"),
+    "unversioned-bucket": (change(aws.s3.BucketVersioning, "dashboard-assets",
+                                  versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+                                      status="Suspended")), {"s3-versioning-on"}, "is not versioned"),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_each_fault_is_refused_by_its_policy(fault, mode, monkeypatch):
+    assert_gate_refuses(FAULTS[fault], mode, monkeypatch, PACKS)
+
+
+@pytest.mark.parametrize("fault", ["zone-without-mount-target", "one-zone-file-system", "public-bucket",
+                                   "cloudfront-http", "mutable-tags"])
+def test_preview_command_exits_non_zero_naming_the_policy(fault, monkeypatch, capsys, tmp_path):
+    inject, policies, _ = FAULTS[fault]
+    inject(monkeypatch)
+    assert_preview_refuses(policies, capsys, tmp_path)
