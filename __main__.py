@@ -9,7 +9,8 @@ import pulumi
 import pulumi_aws as aws
 
 import stack_config
-from components.common import versions as eks_versions
+from components.common import versions
+from components.common.context import StackContext
 from components.data.backup import Backup, BackupArgs
 from components.eks.cluster import Cluster, ClusterArgs
 from components.data import data_access as service_data
@@ -36,8 +37,19 @@ zone_lookup = aws.get_availability_zones(
     filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
 )
 zones = config.resolve_zones(list(zone_lookup.names), dict(zip(zone_lookup.names, zone_lookup.zone_ids)))
-account_id = aws.get_caller_identity().account_id
-partition = aws.get_partition().partition
+
+# What every component shares, handed over once.
+stack = StackContext(
+    stack=config.stack,
+    region=config.region,
+    account_id=aws.get_caller_identity().account_id,
+    partition=aws.get_partition().partition,
+    zones=tuple(zones),
+    name_prefix=f"{stack_config.PROJECT}-{config.stack}",
+    cluster_name=config.eks_cluster_name,
+    protect=config.protect_stateful_resources,
+    tags=config.default_tags(),
+)
 
 # Every AWS resource goes through this provider, so the default tags reach all of them.
 provider = aws.Provider(
@@ -47,18 +59,14 @@ provider = aws.Provider(
     profile=config.aws_profile,
     allowed_account_ids=list(config.allowed_account_ids) or None,
     forbidden_account_ids=list(config.forbidden_account_ids) or None,
-    default_tags=aws.ProviderDefaultTagsArgs(tags=config.default_tags()),
+    default_tags=aws.ProviderDefaultTagsArgs(tags=stack.tags),
 )
 with_provider = pulumi.ResourceOptions(providers=[provider])
 
 network = Network(
     "network",
     NetworkArgs(
-        region=config.region,
-        account_id=account_id,
-        availability_zones=zones,
-        name_prefix=f"{stack_config.PROJECT}-{config.stack}",
-        cluster_name=config.eks_cluster_name,
+        stack=stack,
         vpc_cidr=config.vpc_cidr,
         subnet_prefixes=config.subnet_prefixes,
         pod_cidr=config.pod_cidr,
@@ -72,8 +80,7 @@ network = Network(
 cluster = Cluster(
     "cluster",
     ClusterArgs(
-        cluster_name=config.eks_cluster_name,
-        availability_zones=zones,
+        stack=stack,
         vpc_id=network.vpc_id,
         private_subnet_ids=network.subnet_ids["private"],
         pod_subnet_ids=network.subnet_ids.get("pods"),
@@ -85,44 +92,35 @@ cluster = Cluster(
         system_nodes_per_zone=config.system_nodes_per_zone,
         log_retention_days=config.control_plane_log_retention_days,
         deletion_protection=config.environment == "production",
-        protect_key=config.protect_stateful_resources,
     ),
     opts=with_provider,
 )
+# Components with objects in the cluster get its Kubernetes provider the way every component
+# gets the AWS one: their children inherit it.
+in_cluster = pulumi.ResourceOptions(providers=[provider, cluster.provider])
 
 karpenter = Karpenter(
     "karpenter",
     KarpenterArgs(
+        stack=stack,
         cluster_name=cluster.cluster_name,
-        cluster_name_value=config.eks_cluster_name,
-        partition=partition,
-        region=config.region,
-        account_id=account_id,
-        availability_zones=zones,
-        ami_alias=f"al2023@{eks_versions.AL2023_AMI_RELEASE}",
+        ami_alias=f"al2023@{versions.AL2023_AMI_RELEASE}",
         scan_limits=config.scan_pool_limits,
         services_limits=config.services_pool_limits,
         scan_consolidate_after=config.scan_pool_consolidate_after,
         scan_fallback_percent=config.scan_on_demand_fallback_percent,
         peak=config.peak_window,
-        node_tags=config.default_tags(),
         custom_networking=config.pod_cidr is not None,
-        # Karpenter runs on the system nodes, resolves names through CoreDNS and gets its
-        # credentials from the Pod Identity agent.
-        install_after=(cluster.system_node_group, cluster.coredns, cluster.pod_identity_agent),
+        after=cluster.ready_for_controllers,
     ),
-    k8s_provider=cluster.provider,
-    opts=with_provider,
+    opts=in_cluster,
 )
 
 # ----- data tier: reachable only from the cluster's nodes ---------------------------------
-name_prefix = f"{stack_config.PROJECT}-{config.stack}"
-protect = config.protect_stateful_resources
 postgres = Postgres(
     "postgres",
     PostgresArgs(
-        identifier=name_prefix,
-        availability_zones=zones,
+        stack=stack,
         vpc_id=network.vpc_id,
         subnet_ids=network.subnet_ids["isolated"],
         client_security_group_id=cluster.cluster_security_group_id,
@@ -134,49 +132,43 @@ postgres = Postgres(
         max_allocated_storage_gib=config.database_max_allocated_storage_gib,
         backup_retention_days=config.database_backup_retention_days,
         read_replica=config.database_read_replica,
-        protect=protect,
     ),
     opts=with_provider,
 )
 rabbitmq = RabbitMq(
     "rabbitmq",
     RabbitMqArgs(
-        identifier=name_prefix,
-        availability_zones=zones,
+        stack=stack,
         vpc_id=network.vpc_id,
         subnet_ids=network.subnet_ids["private"],
         client_security_group_id=cluster.cluster_security_group_id,
         instance_type=config.broker_instance_type,
         engine_version=config.broker_engine_version,
-        protect=protect,
     ),
     opts=with_provider,
 )
 redis = Redis(
     "redis",
     RedisArgs(
-        identifier=name_prefix,
-        availability_zones=zones,
+        stack=stack,
         vpc_id=network.vpc_id,
         subnet_ids=network.subnet_ids["isolated"],
         client_security_group_id=cluster.cluster_security_group_id,
         node_type=config.cache_node_type,
         engine_version=config.cache_engine_version,
         snapshot_retention_days=config.cache_snapshot_retention_days,
-        protect=protect,
     ),
     opts=with_provider,
 )
 backup = Backup(
     "backup",
     BackupArgs(
-        identifier=name_prefix,
+        stack=stack,
         resource_arns=[postgres.database_arn],
         copy_region=config.backup_copy_region,
         frequency_hours=config.backup_frequency_hours,
         retention_days=config.backup_retention_days,
         copy_supported=config.database_deployment == "multi-az-instance",
-        protect=protect,
     ),
     opts=with_provider,
 )
@@ -196,71 +188,60 @@ data_settings = {
 data_access = service_data.DataAccess(
     "data-access",
     service_data.DataAccessArgs(
+        stack=stack,
         cluster_name=cluster.cluster_name,
-        account_id=account_id,
         settings=data_settings,
         secret_arns=[postgres.secret_arn, rabbitmq.secret_arn, redis.secret_arn],
         kms_key_arns=[postgres.kms_key_arn, rabbitmq.kms_key_arn, redis.kms_key_arn],
     ),
-    k8s_provider=cluster.provider,
-    opts=with_provider,
+    opts=in_cluster,
 )
 
 # ----- scans: where jobs run, what they read, where their source and images come from --------
 scan_access = ScanAccess(
     "scan-access",
     ScanAccessArgs(
-        identifier=name_prefix,
+        stack=stack,
         cluster_name=cluster.cluster_name,
-        account_id=account_id,
         extra_secret_arns=[rabbitmq.secret_arn],
         extra_kms_key_arns=[rabbitmq.kms_key_arn],
-        protect=protect,
     ),
-    k8s_provider=cluster.provider,
-    opts=with_provider,
+    opts=in_cluster,
 )
 repo_cache = RepositoryCache(
     "repo-cache",
     RepositoryCacheArgs(
-        identifier=name_prefix,
+        stack=stack,
         cluster_name=cluster.cluster_name,
         kubernetes_version=config.kubernetes_version,
-        availability_zones=zones,
         vpc_id=network.vpc_id,
         subnet_ids=network.subnet_ids["private"],
         client_security_group_id=cluster.cluster_security_group_id,
         namespace=scan_access.namespace,
         replica_region=config.backup_copy_region if config.repo_cache_replication else None,
-        protect=protect,
         after=(scan_access.namespace_resource,),
         # The controller runs only on the system nodes and gets its credentials from the agent:
         # EKS reports the add-on active only once its pods run.
         driver_after=(cluster.pod_identity_agent, cluster.system_node_group),
     ),
-    k8s_provider=cluster.provider,
-    opts=with_provider,
+    opts=in_cluster,
 )
 registry = Registry(
     "registry",
     RegistryArgs(
-        identifier=name_prefix,
+        stack=stack,
         # The fetch step's git image and the services' images live beside the engines, pulled
         # through the same endpoints.
         engines=(*config.scan_engines, "git-fetch", *(s.name for s in config.services)),
-        account_id=account_id,
-        partition=partition,
         replica_region=config.backup_copy_region if config.registry_replication else None,
-        protect=protect,
     ),
     opts=with_provider,
 )
 scan_scaling = ScanScaling(
     "scan-scaling",
     ScanScalingArgs(
+        stack=stack,
         cluster_name=cluster.cluster_name,
-        account_id=account_id,
-        region=config.region,
         namespace=scan_access.namespace,
         engines=config.scan_engines,
         image_urls=registry.repository_urls,
@@ -273,34 +254,29 @@ scan_scaling = ScanScaling(
         job_cpu=config.scan_job_cpu,
         job_memory_gib=config.scan_job_memory_gib,
         queue_prefix=config.scan_queue_prefix,
-        # KEDA runs on the system nodes and reads the broker secret with Pod Identity.
-        install_after=(cluster.system_node_group, cluster.coredns, cluster.pod_identity_agent,
-                       scan_access.namespace_resource),
+        # KEDA's ScaledJobs and TriggerAuthentication live in the scan namespace.
+        after=(*cluster.ready_for_controllers, scan_access.namespace_resource),
     ),
-    k8s_provider=cluster.provider,
-    opts=with_provider,
+    opts=in_cluster,
 )
 # ----- services: API services and the storage API on the services pool, behind one ALB --------
 service_platform = ServicePlatform(
     "service-platform",
     ServicePlatformArgs(
+        stack=stack,
         cluster_name=cluster.cluster_name,
-        cluster_name_value=config.eks_cluster_name,
-        partition=partition,
-        region=config.region,
-        account_id=account_id,
         vpc_id=network.vpc_id,
         rebalanced_namespaces=(service_data.NAMESPACE,),
-        install_after=(cluster.system_node_group, cluster.coredns, cluster.pod_identity_agent),
+        after=cluster.ready_for_controllers,
     ),
-    k8s_provider=cluster.provider,
-    opts=with_provider,
+    opts=in_cluster,
 )
 # An internet-facing load balancer sits in the public subnets, an internal one in the private.
 ingress_tier = "public" if config.api_ingress_scheme == "internet-facing" else "private"
 services = Services(
     "services",
     ServicesArgs(
+        stack=stack,
         services=tuple(
             ServiceSpec(
                 name=s.name,
@@ -318,9 +294,7 @@ services = Services(
             )
             for s in config.services
         ),
-        zone_count=len(zones),
         cluster_name=cluster.cluster_name,
-        account_id=account_id,
         namespace=service_data.NAMESPACE,
         config_map=service_data.CONFIG_MAP,
         data_secrets={
@@ -331,33 +305,31 @@ services = Services(
         peak=config.peak_window,
         rollout=config.services_rollout,
         ingress=IngressSettings(
-            load_balancer_name=f"{name_prefix}-api"[:32].rstrip("-"),
+            load_balancer_name=f"{stack.name_prefix}-api"[:32].rstrip("-"),
             scheme=config.api_ingress_scheme,
             # The subnets' Name tags (known before they exist), one per zone of the stack.
             subnet_names=[name for zone, name in sorted(network.subnet_names[ingress_tier].items())],
             certificate_arn=config.api_certificate_arn,
             # Pods on custom networking call from the pod CIDR, unchanged by SNAT inside the VPC.
             client_cidrs=[str(c) for c in (config.vpc_cidr, config.pod_cidr) if c is not None],
-            tags=config.default_tags(),
+            tags=stack.tags,
         ),
         read_at_start=(data_access.config_map,),
-        run_after=(data_access.namespace_resource,
-                   scan_scaling.keda, service_platform.metrics_server, karpenter.node_pools["services"]),
+        after=(data_access.namespace_resource,
+               scan_scaling.keda, service_platform.metrics_server, karpenter.node_pools["services"]),
         ingress_after=(service_platform.load_balancer_controller,),
     ),
-    k8s_provider=cluster.provider,
-    opts=with_provider,
+    opts=in_cluster,
 )
 
 dashboard = DashboardCdn(
     "dashboard",
     DashboardCdnArgs(
-        identifier=name_prefix,
+        stack=stack,
         price_class=config.dashboard_price_class,
         domain_name=config.dashboard_domain,
         hosted_zone_id=config.dashboard_hosted_zone_id,
         web_acl_arn=config.dashboard_web_acl_arn,
-        protect=protect,
     ),
     opts=with_provider,
 )

@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 import catalogue
-from components.common import versions as eks_versions
+from components.common import versions
 from components.eks import karpenter_plan
 from components.network import plan as network_plan
 from components.common import peak_window
@@ -210,8 +210,8 @@ class StackConfig(BaseModel):
     """EKS cluster name used in discovery tags. Default `scanner-<stack>`."""
     control_plane_log_retention_days: PositiveInt = 90
     """Retention of the EKS control-plane log group; a value CloudWatch Logs accepts. Default 90."""
-    kubernetes_version: str = eks_versions.DEFAULT_KUBERNETES_VERSION
-    """EKS Kubernetes version; one with pinned add-on versions in components/eks_versions.py."""
+    kubernetes_version: str = versions.DEFAULT_KUBERNETES_VERSION
+    """EKS Kubernetes version; one with pinned add-on versions in components/versions.py."""
     cluster_public_access_cidrs: tuple[str, ...] = ()
     """CIDRs allowed to reach the public API endpoint. Default none: the endpoint is private only."""
     cluster_api_access_cidrs: tuple[str, ...] = ()
@@ -402,8 +402,8 @@ class StackConfig(BaseModel):
     @field_validator("kubernetes_version")
     @classmethod
     def _kubernetes_version(cls, value: str) -> str:
-        if value not in eks_versions.ADDON_VERSIONS:
-            raise ValueError(f"{value!r} has no pinned add-on versions (supported: {', '.join(eks_versions.ADDON_VERSIONS)})")
+        if value not in versions.ADDON_VERSIONS:
+            raise ValueError(f"{value!r} has no pinned add-on versions (supported: {', '.join(versions.ADDON_VERSIONS)})")
         return value
 
     @field_validator("cluster_public_access_cidrs")

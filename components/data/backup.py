@@ -15,19 +15,23 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.common.context import StackContext
+
 
 @dataclass(frozen=True)
 class BackupArgs:
-    identifier: str
+    stack: StackContext
+    """The stack's region, account, zones, name prefix and protection."""
     resource_arns: list[pulumi.Input[str]]
-    """ARNs AWS Backup protects (the database)."""
-    copy_region: str | None = None
-    """Second region for copies. Default none (no copies)."""
-    frequency_hours: int = 4
-    retention_days: int = 35
+    """What the plan backs up (the database)."""
+    copy_region: str | None
+    """Second region for copies; none: no copies."""
+    frequency_hours: int
+    """Hours between snapshots (a divisor of 24)."""
+    retention_days: int
+    """Days each snapshot and copy is kept."""
     copy_supported: bool = True
-    """False where AWS Backup cannot copy the resource (Multi-AZ DB cluster snapshots)."""
-    protect: bool = True
+    """False where AWS Backup cannot copy the resource (Multi-AZ DB cluster snapshots). Default true."""
 
 
 class Backup(pulumi.ComponentResource):
@@ -37,23 +41,23 @@ class Backup(pulumi.ComponentResource):
     def __init__(self, name: str, args: BackupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("scanner:data:Backup", name, {"copyRegion": args.copy_region,
                                                         "retentionDays": args.retention_days}, opts)
-        keep = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+        keep = pulumi.ResourceOptions(parent=self, protect=args.stack.protect, retain_on_delete=args.stack.protect)
 
-        key = aws.kms.Key(f"{name}-key", description=f"{args.identifier} backup vault", enable_key_rotation=True,
+        key = aws.kms.Key(f"{name}-key", description=f"{args.stack.name_prefix} backup vault", enable_key_rotation=True,
                           deletion_window_in_days=30, opts=keep)
         # A vault holding recovery points cannot be deleted; a throwaway stack empties it on destroy.
-        vault = aws.backup.Vault(f"{name}-vault", name=f"{args.identifier}-data", kms_key_arn=key.arn,
-                                 force_destroy=not args.protect, opts=keep)
+        vault = aws.backup.Vault(f"{name}-vault", name=f"{args.stack.name_prefix}-data", kms_key_arn=key.arn,
+                                 force_destroy=not args.stack.protect, opts=keep)
 
         copy_actions = []
         self.copy_vault_arn = None
         if args.copy_region and args.copy_supported:
             copy_key = aws.kms.Key(f"{name}-copy-key", region=args.copy_region,
-                                   description=f"{args.identifier} backup copies from another region",
+                                   description=f"{args.stack.name_prefix} backup copies from another region",
                                    enable_key_rotation=True, deletion_window_in_days=30, opts=keep)
             copy_vault = aws.backup.Vault(f"{name}-copy-vault", region=args.copy_region,
-                                          name=f"{args.identifier}-data-copy", kms_key_arn=copy_key.arn,
-                                          force_destroy=not args.protect, opts=keep)
+                                          name=f"{args.stack.name_prefix}-data-copy", kms_key_arn=copy_key.arn,
+                                          force_destroy=not args.stack.protect, opts=keep)
             self.copy_vault_arn = copy_vault.arn
             copy_actions = [aws.backup.PlanRuleCopyActionArgs(
                 destination_vault_arn=copy_vault.arn,
@@ -61,7 +65,7 @@ class Backup(pulumi.ComponentResource):
 
         plan = aws.backup.Plan(
             f"{name}-plan",
-            name=f"{args.identifier}-data",
+            name=f"{args.stack.name_prefix}-data",
             rules=[
                 aws.backup.PlanRuleArgs(
                     rule_name=f"every-{args.frequency_hours}h",
@@ -87,7 +91,7 @@ class Backup(pulumi.ComponentResource):
                                          opts=pulumi.ResourceOptions(parent=role))
             for suffix in ("Backup", "Restores")
         ]
-        aws.backup.Selection(f"{name}-selection", name=f"{args.identifier}-data", plan_id=plan.id,
+        aws.backup.Selection(f"{name}-selection", name=f"{args.stack.name_prefix}-data", plan_id=plan.id,
                              iam_role_arn=role.arn, resources=args.resource_arns,
                              opts=pulumi.ResourceOptions(parent=plan, depends_on=attachments))
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
+from components.common.context import StackContext
 
 from components.common.iam import SecretReads, pod_identity
 
@@ -22,25 +23,28 @@ CONFIG_MAP = "data-endpoints"
 
 @dataclass(frozen=True)
 class DataAccessArgs:
+    stack: StackContext
+    """The stack's region, account, zones, name prefix and protection."""
     cluster_name: pulumi.Input[str]
-    account_id: str
+    """The cluster (its output: the role association waits for it)."""
     settings: dict[str, pulumi.Input[str]]
     """ConfigMap entries: endpoints, ports and secret ARNs (never secret values)."""
     secret_arns: list[pulumi.Input[str]]
+    """Secrets the data-client identity may read."""
     kms_key_arns: list[pulumi.Input[str]]
+    """Keys those secrets are encrypted with."""
 
 
 class DataAccess(pulumi.ComponentResource):
     role_arn: pulumi.Output[str]
     namespace_resource: k8s.core.v1.Namespace
 
-    def __init__(self, name: str, args: DataAccessArgs, k8s_provider: k8s.Provider,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: DataAccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("scanner:services:DataAccess", name, {"kubernetesNamespace": NAMESPACE}, opts)
-        in_cluster = pulumi.ResourceOptions(parent=self, provider=k8s_provider)
+        in_cluster = pulumi.ResourceOptions(parent=self)
 
         identity = pod_identity(
-            f"{name}-role", parent=self, account_id=args.account_id, cluster_name=args.cluster_name,
+            f"{name}-role", parent=self, account_id=args.stack.account_id, cluster_name=args.cluster_name,
             namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
             description="Service workloads reading data-tier credentials (EKS Pod Identity)",
             reads=SecretReads(args.secret_arns, args.kms_key_arns,
@@ -55,7 +59,7 @@ class DataAccess(pulumi.ComponentResource):
                 # target group's health check, not only their own readiness probe.
                 "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}),
             opts=in_cluster)
-        in_namespace = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[namespace])
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
         self.namespace_resource = namespace
         k8s.core.v1.ServiceAccount(
             f"{name}-service-account",

@@ -25,6 +25,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
+from components.common.context import StackContext
 
 from components.common.iam import secret_read_policy
 from components.common.sg_rules import allow_in, allow_out
@@ -38,9 +39,8 @@ PASSWORD_SPECIALS = "!#$%&*()-_=+[]{}<>:?"
 
 @dataclass(frozen=True)
 class PostgresArgs:
-    identifier: str
-    """Prefix of AWS names (`scanner-prod`)."""
-    availability_zones: list[str]
+    stack: StackContext
+    """The stack's region, account, zones, name prefix and protection."""
     vpc_id: pulumi.Input[str]
     subnet_ids: dict[str, pulumi.Input[str]]
     """Zone -> isolated (data) subnet id."""
@@ -48,18 +48,22 @@ class PostgresArgs:
     """Security group of the clients (the EKS nodes); the only source admitted."""
     endpoint_security_group_id: pulumi.Input[str]
     """Security group of the VPC's interface endpoints: the proxy reaches Secrets Manager through it."""
-    engine_version: str = "17"
+    engine_version: str
     """Major version (minor versions arrive through automatic minor upgrades), or major.minor."""
-    deployment: Literal["multi-az-instance", "multi-az-cluster"] = "multi-az-instance"
-    instance_class: str = "db.m7g.large"
-    allocated_storage_gib: int = 100
-    max_allocated_storage_gib: int = 1000
-    backup_retention_days: int = 14
-    read_replica: bool = True
-    protect: bool = True
-    """Deletion protection, Pulumi protect and retainOnDelete. Default on."""
+    deployment: Literal["multi-az-instance", "multi-az-cluster"]
+    """A Multi-AZ instance with a read replica, or a Multi-AZ DB cluster."""
+    instance_class: str
+    allocated_storage_gib: int
+    max_allocated_storage_gib: int
+    """Storage autoscaling ceiling (instance deployment)."""
+    backup_retention_days: int
+    """Automated backups (point-in-time recovery window)."""
+    read_replica: bool
+    """A read replica pinned to the last zone (instance deployment)."""
     database_name: str = "scans"
+    """Database created with the instance. Default scans."""
     master_username: str = "scanner_admin"
+    """Master user. Default scanner_admin."""
 
 
 class Postgres(pulumi.ComponentResource):
@@ -72,21 +76,21 @@ class Postgres(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: PostgresArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("scanner:data:Postgres", name, {
-            "availabilityZones": list(args.availability_zones),
+            "availabilityZones": list(args.stack.zones),
             "deployment": args.deployment,
             "backupRetentionDays": args.backup_retention_days,
         }, opts)
         child = pulumi.ResourceOptions(parent=self)
         # What a careless destroy must not take with it: the data, its key and its credentials.
-        keep = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
-        zones = list(args.availability_zones)
+        keep = pulumi.ResourceOptions(parent=self, protect=args.stack.protect, retain_on_delete=args.stack.protect)
+        zones = list(args.stack.zones)
         subnet_ids = [args.subnet_ids[z] for z in zones if z in args.subnet_ids]
         cluster_mode = args.deployment == "multi-az-cluster"
         major = args.engine_version.split(".")[0]
 
-        key = aws.kms.Key(f"{name}-key", description=f"{args.identifier} PostgreSQL storage, snapshots and credentials",
+        key = aws.kms.Key(f"{name}-key", description=f"{args.stack.name_prefix} PostgreSQL storage, snapshots and credentials",
                           enable_key_rotation=True, deletion_window_in_days=30, opts=keep)
-        aws.kms.Alias(f"{name}-key", name=f"alias/{args.identifier}-postgres", target_key_id=key.key_id, opts=child)
+        aws.kms.Alias(f"{name}-key", name=f"alias/{args.stack.name_prefix}-postgres", target_key_id=key.key_id, opts=child)
 
         subnet_group = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=subnet_ids,
                                            description="PostgreSQL in the isolated subnet of every zone", opts=child)
@@ -134,7 +138,7 @@ class Postgres(pulumi.ComponentResource):
         # Final snapshot names must be new for every database a stack ever creates.
         snapshot_suffix = random.RandomId(f"{name}-final-snapshot", byte_length=4, opts=child)
         secret = aws.secretsmanager.Secret(
-            f"{name}-master", description=f"{args.identifier} PostgreSQL master credentials",
+            f"{name}-master", description=f"{args.stack.name_prefix} PostgreSQL master credentials",
             kms_key_id=key.arn, recovery_window_in_days=30, opts=keep)
 
         monitoring_role = aws.iam.Role(
@@ -159,9 +163,9 @@ class Postgres(pulumi.ComponentResource):
             preferred_backup_window="00:00-00:30",
             preferred_maintenance_window="sun:04:30-sun:05:30",
             copy_tags_to_snapshot=True,
-            deletion_protection=args.protect,
+            deletion_protection=args.stack.protect,
             skip_final_snapshot=False,
-            final_snapshot_identifier=snapshot_suffix.hex.apply(lambda h: f"{args.identifier}-postgres-final-{h}"),
+            final_snapshot_identifier=snapshot_suffix.hex.apply(lambda h: f"{args.stack.name_prefix}-postgres-final-{h}"),
             iam_database_authentication_enabled=True,
             performance_insights_enabled=True,
             performance_insights_retention_period=7,
@@ -180,7 +184,7 @@ class Postgres(pulumi.ComponentResource):
         if cluster_mode:
             database = aws.rds.Cluster(
                 f"{name}-cluster",
-                cluster_identifier=f"{args.identifier}-postgres",
+                cluster_identifier=f"{args.stack.name_prefix}-postgres",
                 database_name=args.database_name,
                 db_cluster_instance_class=args.instance_class,
                 db_cluster_parameter_group_name=parameter_group.name,
@@ -196,7 +200,7 @@ class Postgres(pulumi.ComponentResource):
         else:
             database = aws.rds.Instance(
                 f"{name}-primary",
-                identifier=f"{args.identifier}-postgres",
+                identifier=f"{args.stack.name_prefix}-postgres",
                 db_name=args.database_name,
                 instance_class=args.instance_class,
                 # A standby in another zone; AWS chooses both zones (it refuses a fixed zone here).
@@ -215,7 +219,7 @@ class Postgres(pulumi.ComponentResource):
             if args.read_replica and len(zones) > 1:
                 replica = aws.rds.Instance(
                     f"{name}-replica",
-                    identifier=f"{args.identifier}-postgres-replica",
+                    identifier=f"{args.stack.name_prefix}-postgres-replica",
                     replicate_source_db=database.identifier,
                     instance_class=args.instance_class,
                     # Pinned to the last zone: any zone loss leaves either the replica or the
@@ -234,7 +238,7 @@ class Postgres(pulumi.ComponentResource):
                     # A replica is rebuilt from the primary: no backups, no final snapshot of its own.
                     backup_retention_period=0,
                     skip_final_snapshot=True,
-                    deletion_protection=args.protect,
+                    deletion_protection=args.stack.protect,
                     performance_insights_enabled=True,
                     performance_insights_retention_period=7,
                     performance_insights_kms_key_id=key.arn,
@@ -287,7 +291,7 @@ class Postgres(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=role))
         proxy = aws.rds.Proxy(
             f"{name}-proxy",
-            name=f"{args.identifier}-postgres",
+            name=f"{args.stack.name_prefix}-postgres",
             engine_family="POSTGRESQL",
             role_arn=role.arn,
             vpc_subnet_ids=subnet_ids,

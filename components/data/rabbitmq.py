@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
+from components.common.context import StackContext
 
 from components.common.sg_rules import allow_in
 
@@ -24,16 +25,19 @@ PASSWORD_SPECIALS = "!#$%&*()-_+[]{}<>?"
 
 @dataclass(frozen=True)
 class RabbitMqArgs:
-    identifier: str
-    availability_zones: list[str]
+    stack: StackContext
+    """The stack's region, account, zones, name prefix and protection."""
     vpc_id: pulumi.Input[str]
     subnet_ids: dict[str, pulumi.Input[str]]
     """Zone -> private subnet id."""
     client_security_group_id: pulumi.Input[str]
-    instance_type: str = "mq.m7g.large"
-    engine_version: str = "4.2"
-    protect: bool = True
+    """Security group of the clients (the EKS nodes); the only source admitted."""
+    instance_type: str
+    """Broker instance size (mq.m7g.* for RabbitMQ 4)."""
+    engine_version: str
+    """RabbitMQ version."""
     admin_username: str = "scanner_admin"
+    """The broker's one administrator. Default scanner_admin."""
 
 
 class RabbitMq(pulumi.ComponentResource):
@@ -43,13 +47,13 @@ class RabbitMq(pulumi.ComponentResource):
     kms_key_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: RabbitMqArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("scanner:data:RabbitMq", name, {"availabilityZones": list(args.availability_zones)}, opts)
+        super().__init__("scanner:data:RabbitMq", name, {"availabilityZones": list(args.stack.zones)}, opts)
         child = pulumi.ResourceOptions(parent=self)
-        keep = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+        keep = pulumi.ResourceOptions(parent=self, protect=args.stack.protect, retain_on_delete=args.stack.protect)
         # One subnet per zone (the API wants them in different zones), at most the three the nodes use.
-        subnet_ids = [args.subnet_ids[z] for z in args.availability_zones if z in args.subnet_ids][:3]
+        subnet_ids = [args.subnet_ids[z] for z in args.stack.zones if z in args.subnet_ids][:3]
 
-        key = aws.kms.Key(f"{name}-key", description=f"{args.identifier} Amazon MQ credentials",
+        key = aws.kms.Key(f"{name}-key", description=f"{args.stack.name_prefix} Amazon MQ credentials",
                           enable_key_rotation=True, deletion_window_in_days=30, opts=keep)
         security_group = aws.ec2.SecurityGroup(
             f"{name}-broker", vpc_id=args.vpc_id, description="RabbitMQ: AMQPS and management API from the cluster nodes",
@@ -64,7 +68,7 @@ class RabbitMq(pulumi.ComponentResource):
                                          override_special=PASSWORD_SPECIALS, opts=child)
         broker = aws.mq.Broker(
             f"{name}-broker",
-            broker_name=f"{args.identifier}-rabbitmq",
+            broker_name=f"{args.stack.name_prefix}-rabbitmq",
             engine_type="RabbitMQ",
             engine_version=args.engine_version,
             host_instance_type=args.instance_type,
@@ -87,7 +91,7 @@ class RabbitMq(pulumi.ComponentResource):
         endpoint = broker.instances.apply(lambda instances: (instances or [{}])[0].endpoints[0]
                                           if instances and instances[0].endpoints else "")
         console = broker.instances.apply(lambda instances: instances[0].console_url if instances else "")
-        secret = aws.secretsmanager.Secret(f"{name}-admin", description=f"{args.identifier} RabbitMQ credentials",
+        secret = aws.secretsmanager.Secret(f"{name}-admin", description=f"{args.stack.name_prefix} RabbitMQ credentials",
                                            kms_key_id=key.arn, recovery_window_in_days=30, opts=keep)
         aws.secretsmanager.SecretVersion(
             f"{name}-admin",

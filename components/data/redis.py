@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
+from components.common.context import StackContext
 
 from components.common.sg_rules import allow_in
 
@@ -24,16 +25,18 @@ MAX_NODES = 6
 
 @dataclass(frozen=True)
 class RedisArgs:
-    identifier: str
-    availability_zones: list[str]
+    stack: StackContext
+    """The stack's region, account, zones, name prefix and protection."""
     vpc_id: pulumi.Input[str]
     subnet_ids: dict[str, pulumi.Input[str]]
     """Zone -> isolated subnet id."""
     client_security_group_id: pulumi.Input[str]
-    node_type: str = "cache.m7g.large"
-    engine_version: str = "7.1"
-    snapshot_retention_days: int = 7
-    protect: bool = True
+    """Security group of the clients (the EKS nodes); the only source admitted."""
+    node_type: str
+    engine_version: str
+    """Redis OSS version."""
+    snapshot_retention_days: int
+    """Days ElastiCache keeps daily snapshots."""
 
 
 class Redis(pulumi.ComponentResource):
@@ -43,12 +46,12 @@ class Redis(pulumi.ComponentResource):
     kms_key_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("scanner:data:Redis", name, {"availabilityZones": list(args.availability_zones)}, opts)
+        super().__init__("scanner:data:Redis", name, {"availabilityZones": list(args.stack.zones)}, opts)
         child = pulumi.ResourceOptions(parent=self)
-        keep = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
-        zones = [z for z in args.availability_zones if z in args.subnet_ids][:MAX_NODES]
+        keep = pulumi.ResourceOptions(parent=self, protect=args.stack.protect, retain_on_delete=args.stack.protect)
+        zones = [z for z in args.stack.zones if z in args.subnet_ids][:MAX_NODES]
 
-        key = aws.kms.Key(f"{name}-key", description=f"{args.identifier} ElastiCache data, snapshots and token",
+        key = aws.kms.Key(f"{name}-key", description=f"{args.stack.name_prefix} ElastiCache data, snapshots and token",
                           enable_key_rotation=True, deletion_window_in_days=30, opts=keep)
         subnet_group = aws.elasticache.SubnetGroup(
             f"{name}-subnets", subnet_ids=[args.subnet_ids[z] for z in zones],
@@ -63,8 +66,8 @@ class Redis(pulumi.ComponentResource):
         slow_log = aws.cloudwatch.LogGroup(f"{name}-slow-log", retention_in_days=30, opts=child)
         group = aws.elasticache.ReplicationGroup(
             f"{name}-group",
-            replication_group_id=f"{args.identifier}-redis",
-            description=f"{args.identifier} hot-read cache",
+            replication_group_id=f"{args.stack.name_prefix}-redis",
+            description=f"{args.stack.name_prefix} hot-read cache",
             engine="redis",
             engine_version=args.engine_version,
             node_type=args.node_type,
@@ -84,14 +87,14 @@ class Redis(pulumi.ComponentResource):
             snapshot_retention_limit=args.snapshot_retention_days,
             snapshot_window="02:00-03:00",
             maintenance_window="sun:05:00-sun:06:00",
-            final_snapshot_identifier=snapshot_suffix.hex.apply(lambda h: f"{args.identifier}-redis-final-{h}"),
+            final_snapshot_identifier=snapshot_suffix.hex.apply(lambda h: f"{args.stack.name_prefix}-redis-final-{h}"),
             auto_minor_version_upgrade=True,
             apply_immediately=False,
             log_delivery_configurations=[aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs(
                 destination=slow_log.name, destination_type="cloudwatch-logs", log_format="json", log_type="slow-log")],
             opts=keep,
         )
-        secret = aws.secretsmanager.Secret(f"{name}-token", description=f"{args.identifier} Redis AUTH token",
+        secret = aws.secretsmanager.Secret(f"{name}-token", description=f"{args.stack.name_prefix} Redis AUTH token",
                                            kms_key_id=key.arn, recovery_window_in_days=30, opts=keep)
         aws.secretsmanager.SecretVersion(
             f"{name}-token",

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.common.context import StackContext
+
 #: AWS managed cache policy CachingOptimized.
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 #: ACM certificates for CloudFront, and CloudFront-scope web ACLs, live in us-east-1.
@@ -27,16 +29,18 @@ CLOUDFRONT_REGION = "us-east-1"
 
 @dataclass(frozen=True)
 class DashboardCdnArgs:
-    identifier: str
-    price_class: str = "PriceClass_100"
-    domain_name: str | None = None
-    """Custom domain. Default none (the cloudfront.net name)."""
-    hosted_zone_id: str | None = None
+    stack: StackContext
+    """The stack's region, account, zones, name prefix and protection."""
+    price_class: str
+    """CloudFront price class."""
+    domain_name: str | None
+    """Custom domain; none: the cloudfront.net name."""
+    hosted_zone_id: str | None
     """Route 53 zone of `domain_name`, for the certificate's DNS validation and the alias records."""
-    web_acl_arn: str | None = None
-    """WAFv2 web ACL (CLOUDFRONT scope) to attach. Default none."""
+    web_acl_arn: str | None
+    """WAFv2 web ACL (CLOUDFRONT scope) to attach; none: no WAF."""
     log_retention_days: int = 90
-    protect: bool = True
+    """Days the access logs are kept. Default 90."""
 
 
 class DashboardCdn(pulumi.ComponentResource):
@@ -46,10 +50,10 @@ class DashboardCdn(pulumi.ComponentResource):
     def __init__(self, name: str, args: DashboardCdnArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("scanner:cdn:DashboardCdn", name, {"domainName": args.domain_name}, opts)
         child = pulumi.ResourceOptions(parent=self)
-        keep = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+        keep = pulumi.ResourceOptions(parent=self, protect=args.stack.protect, retain_on_delete=args.stack.protect)
 
         logs = self._log_bucket(name, args)
-        bucket = aws.s3.Bucket(f"{name}-assets", force_destroy=not args.protect, opts=keep)
+        bucket = aws.s3.Bucket(f"{name}-assets", force_destroy=not args.stack.protect, opts=keep)
         assets = pulumi.ResourceOptions(parent=bucket)
         aws.s3.BucketOwnershipControls(f"{name}-assets", bucket=bucket.id, rule=aws.s3.BucketOwnershipControlsRuleArgs(
             object_ownership="BucketOwnerEnforced"), opts=assets)
@@ -68,11 +72,11 @@ class DashboardCdn(pulumi.ComponentResource):
                              opts=assets)
 
         access_control = aws.cloudfront.OriginAccessControl(
-            f"{name}-oac", name=f"{args.identifier}-dashboard", description="Dashboard assets bucket",
+            f"{name}-oac", name=f"{args.stack.name_prefix}-dashboard", description="Dashboard assets bucket",
             origin_access_control_origin_type="s3", signing_behavior="always", signing_protocol="sigv4", opts=child)
         headers = aws.cloudfront.ResponseHeadersPolicy(
             f"{name}-headers",
-            name=f"{args.identifier}-dashboard-security",
+            name=f"{args.stack.name_prefix}-dashboard-security",
             comment="Security headers for the dashboard",
             security_headers_config=aws.cloudfront.ResponseHeadersPolicySecurityHeadersConfigArgs(
                 strict_transport_security=aws.cloudfront.ResponseHeadersPolicySecurityHeadersConfigStrictTransportSecurityArgs(
@@ -95,7 +99,7 @@ class DashboardCdn(pulumi.ComponentResource):
         distribution = aws.cloudfront.Distribution(
             f"{name}-distribution",
             enabled=True,
-            comment=f"{args.identifier} dashboard",
+            comment=f"{args.stack.name_prefix} dashboard",
             default_root_object="index.html",
             aliases=[args.domain_name] if args.domain_name else None,
             price_class=args.price_class,
@@ -152,9 +156,9 @@ class DashboardCdn(pulumi.ComponentResource):
     def _log_bucket(self, name: str, args: DashboardCdnArgs) -> aws.s3.Bucket:
         """Access logs of the bucket and the distribution. CloudFront's standard logs are written
         with ACLs, so this bucket (only this one) keeps ACLs on, owned by the bucket owner."""
-        logs = aws.s3.Bucket(f"{name}-logs", force_destroy=not args.protect,
-                             opts=pulumi.ResourceOptions(parent=self, protect=args.protect,
-                                                         retain_on_delete=args.protect))
+        logs = aws.s3.Bucket(f"{name}-logs", force_destroy=not args.stack.protect,
+                             opts=pulumi.ResourceOptions(parent=self, protect=args.stack.protect,
+                                                         retain_on_delete=args.stack.protect))
         child = pulumi.ResourceOptions(parent=logs)
         ownership = aws.s3.BucketOwnershipControls(f"{name}-logs", bucket=logs.id, rule=(
             aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerPreferred")), opts=child)

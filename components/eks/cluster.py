@@ -20,8 +20,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
+from components.common.context import StackContext
 
-from components.common import versions as eks_versions
+from components.common import versions
 from components.eks import karpenter_plan
 from components.eks.node_role import node_role
 from components.common.sg_rules import allow_in
@@ -44,35 +45,31 @@ def enable_zonal_shift(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTra
 
 @dataclass(frozen=True)
 class ClusterArgs:
-    cluster_name: str
-    """EKS cluster name (also the Karpenter discovery tag value)."""
-    availability_zones: list[str]
-    """Every zone of the stack; the control plane and system nodes use all of them."""
+    stack: StackContext
+    """The stack's region, account, zones, name prefix, cluster name and protection."""
     vpc_id: pulumi.Input[str]
     private_subnet_ids: dict[str, pulumi.Input[str]]
     """Zone -> private subnet id."""
-    pod_subnet_ids: dict[str, pulumi.Input[str]] | None = None
+    pod_subnet_ids: dict[str, pulumi.Input[str]] | None
     """Zone -> pod subnet id (secondary pod CIDR). When set, the VPC CNI uses custom networking:
-    pods get addresses from these subnets, nodes keep theirs in the private ones. Default none."""
-    kubernetes_version: str = eks_versions.DEFAULT_KUBERNETES_VERSION
-    """Pinned Kubernetes version; add-on builds come from `eks_versions.ADDON_VERSIONS`."""
-    public_access_cidrs: tuple[str, ...] = ()
-    """CIDRs allowed on the public endpoint. Default none: private endpoint only."""
-    api_access_cidrs: tuple[str, ...] = ()
+    pods get addresses from these subnets, nodes keep theirs in the private ones; none: pods share
+    the private subnets."""
+    kubernetes_version: str
+    """Pinned Kubernetes version; add-on builds come from `versions.ADDON_VERSIONS`."""
+    public_access_cidrs: tuple[str, ...]
+    """CIDRs allowed on the public endpoint; none: private endpoint only."""
+    api_access_cidrs: tuple[str, ...]
     """Private CIDRs (deploy runners in or peered to the VPC) admitted on 443 to the private endpoint.
-    The cluster security group admits only itself; without a rule no runner reaches the API. Default none."""
-    admin_role_arns: tuple[str, ...] = ()
-    """IAM roles given cluster-admin access entries. Default none (the deployer is admin)."""
-    system_instance_types: tuple[str, ...] = ("m7i.large",)
-    """On-demand instance types of the system node group."""
-    system_nodes_per_zone: int = 1
-    """System nodes per zone. Default 1."""
-    log_retention_days: int = 90
-    """Retention of the control-plane log group. Default 90."""
-    deletion_protection: bool = True
-    """EKS deletion protection. Default on."""
-    protect_key: bool = True
-    """Protect and retain the secrets-encryption key (without it the cluster's secrets are unreadable). Default on."""
+    The cluster security group admits only itself; without a rule no runner reaches the API."""
+    admin_role_arns: tuple[str, ...]
+    """IAM roles given cluster-admin access entries (the deployer is admin anyway)."""
+    system_instance_types: tuple[str, ...]
+    """On-demand instance types of the system node group, in order of preference."""
+    system_nodes_per_zone: int
+    log_retention_days: int
+    """Retention of the control-plane log group."""
+    deletion_protection: bool
+    """EKS deletion protection (on in production)."""
 
 
 class Cluster(pulumi.ComponentResource):
@@ -86,33 +83,34 @@ class Cluster(pulumi.ComponentResource):
     pod_identity_agent: aws.eks.Addon
     coredns: aws.eks.Addon
     system_node_group: aws.eks.NodeGroup
+    ready_for_controllers: tuple[pulumi.Resource, ...]
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(
             "scanner:eks:Cluster",
             name,
-            {"availabilityZones": list(args.availability_zones), "kubernetesVersion": args.kubernetes_version},
+            {"availabilityZones": list(args.stack.zones), "kubernetesVersion": args.kubernetes_version},
             opts,
         )
         child = pulumi.ResourceOptions(parent=self)
-        zones = list(args.availability_zones)
+        zones = list(args.stack.zones)
         # The zones that have a private subnet; the placement policy refuses a cluster short of one.
         subnet_ids = [args.private_subnet_ids[z] for z in zones if z in args.private_subnet_ids]
-        addons = eks_versions.ADDON_VERSIONS[args.kubernetes_version]
+        addons = versions.ADDON_VERSIONS[args.kubernetes_version]
 
         secrets_key = aws.kms.Key(
             f"{name}-secrets",
-            description=f"Envelope encryption of Kubernetes secrets in EKS cluster {args.cluster_name}",
+            description=f"Envelope encryption of Kubernetes secrets in EKS cluster {args.stack.cluster_name}",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_key, retain_on_delete=args.protect_key),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.stack.protect, retain_on_delete=args.stack.protect),
         )
-        aws.kms.Alias(f"{name}-secrets", name=f"alias/{args.cluster_name}-eks-secrets",
+        aws.kms.Alias(f"{name}-secrets", name=f"alias/{args.stack.cluster_name}-eks-secrets",
                       target_key_id=secrets_key.key_id, opts=child)
         # EKS writes to this group by name; creating it first sets the retention (EKS's own never expires).
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane",
-            name=f"/aws/eks/{args.cluster_name}/cluster",
+            name=f"/aws/eks/{args.stack.cluster_name}/cluster",
             retention_in_days=args.log_retention_days,
             opts=child,
         )
@@ -120,7 +118,7 @@ class Cluster(pulumi.ComponentResource):
         public = bool(args.public_access_cidrs)
         self._cluster = eks.Cluster(
             f"{name}-eks",
-            name=args.cluster_name,
+            name=args.stack.cluster_name,
             version=args.kubernetes_version,
             vpc_id=args.vpc_id,
             subnet_ids=subnet_ids,
@@ -154,7 +152,7 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-cluster-sg-discovery",
             resource_id=self._cluster.cluster_security_group_id,
             key=karpenter_plan.DISCOVERY_TAG,
-            value=args.cluster_name,
+            value=args.stack.cluster_name,
             opts=child,
         )
 
@@ -226,6 +224,9 @@ class Cluster(pulumi.ComponentResource):
 
         self.cluster_name = cluster_name
         self.kubeconfig_json = self._cluster.kubeconfig_json
+        # What a controller on the system nodes needs running first: the nodes, CoreDNS to
+        # resolve names, and the Pod Identity agent for its credentials.
+        self.ready_for_controllers = (self.system_node_group, self.coredns, self.pod_identity_agent)
         self.register_outputs({
             "clusterName": cluster_name,
             "clusterSecurityGroupId": self.cluster_security_group_id,
@@ -250,7 +251,7 @@ class Cluster(pulumi.ComponentResource):
 
     def _system_nodes(self, name: str, args: ClusterArgs, cluster_name, subnet_ids, depends_on) -> aws.eks.NodeGroup:
         """On-demand nodes in every zone for cluster-critical pods only (taint CriticalAddonsOnly)."""
-        role, attachments = node_role(f"{name}-system-node", f"System nodes of EKS cluster {args.cluster_name}", self)
+        role, attachments = node_role(f"{name}-system-node", f"System nodes of EKS cluster {args.stack.cluster_name}", self)
         launch_template = aws.ec2.LaunchTemplate(
             f"{name}-system-node",
             description="System nodes: IMDSv2 only, encrypted gp3 root volume",
@@ -266,7 +267,7 @@ class Cluster(pulumi.ComponentResource):
             update_default_version=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        minimum = args.system_nodes_per_zone * len(args.availability_zones)
+        minimum = args.system_nodes_per_zone * len(args.stack.zones)
         return aws.eks.NodeGroup(
             f"{name}-system",
             cluster_name=cluster_name,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+from components.common.context import StackContext
 
 from components.eks import karpenter_plan as plan
 from components.common.helm import pinned_chart
@@ -21,30 +22,25 @@ from components.common.peak_window import PeakWindow
 
 @dataclass(frozen=True)
 class KarpenterArgs:
+    stack: StackContext
+    """The stack's region, account, zones, name prefix and protection."""
     cluster_name: pulumi.Input[str]
     """Name of the EKS cluster (an output of the cluster, so Karpenter waits for it)."""
-    cluster_name_value: str
-    """The same name as plain text, for IAM conditions and discovery tags."""
-    partition: str
-    region: str
-    account_id: str
-    availability_zones: list[str]
-    """Every zone of the stack; every pool allows all of them."""
     ami_alias: str
     """Pinned EC2NodeClass AMI alias, e.g. `al2023@v20260930`."""
     scan_limits: plan.PoolLimits
     services_limits: plan.PoolLimits
-    scan_consolidate_after: str = "1m"
-    scan_fallback_percent: int = 25
-    peak: PeakWindow | None = None
+    scan_consolidate_after: str
+    """How long a scan node stays empty or underused before it goes."""
+    scan_fallback_percent: int
+    """Share of the scan limits the on-demand fallback pool may use; 0 removes the pool."""
+    peak: PeakWindow
     """Weekday peak window: no disruptive consolidation or drift replacement while it is open."""
-    node_tags: dict[str, str] | None = None
-    """Tags on every instance, volume and interface Karpenter launches."""
-    custom_networking: bool = False
+    custom_networking: bool
     """Whether pods use the VPC CNI's custom networking (one ENI per node reserved for the node)."""
-    install_after: tuple[pulumi.Resource, ...] = ()
-    """What must be running before the controller is installed (system nodes, CoreDNS, Pod Identity
-    agent). Applied to the release itself: a component's `depends_on` does not reach its children."""
+    after: tuple[pulumi.Resource, ...] = ()
+    """What must exist first (system nodes, CoreDNS and the Pod Identity agent, for the release). Applied to the children that need it: a component's
+    `depends_on` does not reach its children. Default nothing."""
 
 
 class Karpenter(pulumi.ComponentResource):
@@ -53,19 +49,18 @@ class Karpenter(pulumi.ComponentResource):
     queue_name: pulumi.Output[str]
     node_pools: dict[str, k8s.apiextensions.CustomResource]
 
-    def __init__(self, name: str, args: KarpenterArgs, k8s_provider: k8s.Provider,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("scanner:eks:Karpenter", name, {
-            "availabilityZones": list(args.availability_zones),
+            "availabilityZones": list(args.stack.zones),
             "version": plan.KARPENTER_VERSION,
         }, opts)
         child = pulumi.ResourceOptions(parent=self)
-        in_cluster = pulumi.ResourceOptions(parent=self, provider=k8s_provider)
+        in_cluster = pulumi.ResourceOptions(parent=self)
 
         queue = self._interruption_queue(name, child)
 
-        node_role, node_policies = make_node_role(f"{name}-node", f"Nodes Karpenter launches for EKS cluster {args.cluster_name_value}",
-                                      self, args.partition)
+        node_role, node_policies = make_node_role(f"{name}-node", f"Nodes Karpenter launches for EKS cluster {args.stack.cluster_name}",
+                                      self, args.stack.partition)
         # Without this entry the nodes Karpenter launches can never join the cluster.
         node_access = aws.eks.AccessEntry(
             f"{name}-node", cluster_name=args.cluster_name, principal_arn=node_role.arn, type="EC2_LINUX",
@@ -73,18 +68,18 @@ class Karpenter(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=node_policies))
 
         controller = pod_identity(
-            f"{name}-controller", parent=self, account_id=args.account_id, cluster_name=args.cluster_name,
+            f"{name}-controller", parent=self, account_id=args.stack.account_id, cluster_name=args.cluster_name,
             namespace=plan.KARPENTER_NAMESPACE, service_account=plan.KARPENTER_SERVICE_ACCOUNT,
-            description=f"Karpenter controller of EKS cluster {args.cluster_name_value} (EKS Pod Identity)")
+            description=f"Karpenter controller of EKS cluster {args.stack.cluster_name} (EKS Pod Identity)")
         controller_role, identity = controller.role, controller.association
         documents = pulumi.Output.all(queue.arn, node_role.arn).apply(lambda arns: plan.controller_policies(
-            partition=args.partition, region=args.region, account_id=args.account_id,
-            cluster_name=args.cluster_name_value, queue_arn=arns[0], node_role_arn=arns[1]))
+            partition=args.stack.partition, region=args.stack.region, account_id=args.stack.account_id,
+            cluster_name=args.stack.cluster_name, queue_arn=arns[0], node_role_arn=arns[1]))
         attachments = []
         for part in ("node-lifecycle", "iam-integration", "cluster-and-queue", "resource-discovery"):
             policy = aws.iam.Policy(
                 f"{name}-controller-{part}",
-                description=f"Karpenter controller ({part}) for {args.cluster_name_value}",
+                description=f"Karpenter controller ({part}) for {args.stack.cluster_name}",
                 policy=documents.apply(lambda docs, p=part: json.dumps(docs[p])),
                 opts=pulumi.ResourceOptions(parent=controller_role),
             )
@@ -104,8 +99,8 @@ class Karpenter(pulumi.ComponentResource):
             chart=plan.KARPENTER_CHART + "-crd",
             version=plan.KARPENTER_VERSION,
             namespace=plan.KARPENTER_NAMESPACE,
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
-                                        depends_on=[namespace, *args.install_after]),
+            opts=pulumi.ResourceOptions(parent=self,
+                                        depends_on=[namespace, *args.after]),
         )
         release = pinned_chart(
             f"{name}-controller",
@@ -114,16 +109,16 @@ class Karpenter(pulumi.ComponentResource):
             namespace=plan.KARPENTER_NAMESPACE,
             # The CRDs come from the karpenter-crd release, which (unlike a chart's crds/) upgrades them.
             skip_crds=True,
-            values=queue.name.apply(lambda q: plan.helm_values(args.cluster_name_value, q, args.region,
+            values=queue.name.apply(lambda q: plan.helm_values(args.stack.cluster_name, q, args.stack.region,
                                                                custom_networking=args.custom_networking)),
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
+            opts=pulumi.ResourceOptions(parent=self,
                                         depends_on=[crds, identity, node_access, *attachments, *flow_schemas,
-                                                    *args.install_after]),
+                                                    *args.after]),
         )
 
-        after_release = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[release])
+        after_release = pulumi.ResourceOptions(parent=self, depends_on=[release])
         node_class_manifest = node_role.name.apply(lambda role: plan.node_class(
-            args.cluster_name_value, role, args.ami_alias, dict(args.node_tags or {})))
+            args.stack.cluster_name, role, args.ami_alias, dict(args.stack.tags or {})))
         node_class = k8s.apiextensions.CustomResource(
             f"{name}-node-class",
             api_version="karpenter.k8s.aws/v1",
@@ -132,9 +127,9 @@ class Karpenter(pulumi.ComponentResource):
             spec=node_class_manifest.apply(lambda m: m["spec"]),
             opts=after_release,
         )
-        pools = plan.scan_pools(args.availability_zones, args.scan_limits, args.scan_consolidate_after,
+        pools = plan.scan_pools(args.stack.zones, args.scan_limits, args.scan_consolidate_after,
                                 args.scan_fallback_percent, peak=args.peak)
-        pools.append(plan.services_pool(args.availability_zones, args.services_limits, peak=args.peak))
+        pools.append(plan.services_pool(args.stack.zones, args.services_limits, peak=args.peak))
         self.node_pools = {}
         for manifest in pools:
             pool_name = manifest["metadata"]["name"]
@@ -144,7 +139,7 @@ class Karpenter(pulumi.ComponentResource):
                 kind=manifest["kind"],
                 metadata=manifest["metadata"],
                 spec=manifest["spec"],
-                opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[release, node_class]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[release, node_class]),
             )
 
         self.node_role_name = node_role.name

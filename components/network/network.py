@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+from components.common.context import StackContext
 
 from components.network import plan as network_plan
 from components.network.plan import NatMode, SubnetPlan
@@ -25,30 +26,22 @@ ZONE_TAG = "scanner.io/zone"
 
 @dataclass(frozen=True)
 class NetworkArgs:
-    region: str
-    """AWS region; endpoint service names are built from it."""
-    account_id: str
-    """Account that owns the flow logs (confused-deputy condition on the flow-log role)."""
-    availability_zones: list[str]
-    """Every zone the stack uses; each gets every tier."""
-    name_prefix: str
-    """Prefix of `Name` tags and AWS names, e.g. `scanner-prod`."""
-    cluster_name: str
-    """EKS cluster whose Karpenter discovers the private subnets by tag."""
-    vpc_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.0.0.0/16")
-    """Primary CIDR. Default 10.0.0.0/16."""
-    subnet_prefixes: dict[str, int] = field(
-        default_factory=lambda: {"private": 20, "public": 24, "isolated": 24}
-    )
-    """Prefix length per tier. Default private /20, public /24, isolated /24."""
-    pod_cidr: ipaddress.IPv4Network | None = None
-    """Secondary CIDR for pod subnets (one per zone). Default none."""
-    nat_mode: NatMode = "per-az"
-    """NAT strategy. Default one NAT gateway per zone."""
-    interface_endpoints: tuple[str, ...] = ()
-    """Interface endpoint services in every private subnet. Default none."""
-    flow_log_retention_days: int = 365
-    """Flow-log retention in days. Default 365."""
+    stack: StackContext
+    """The stack's region (endpoint names), account (the flow-log role's confused-deputy
+    condition), zones (each gets every tier), name prefix (Name tags) and cluster name (Karpenter
+    discovers the private subnets by it)."""
+    vpc_cidr: ipaddress.IPv4Network
+    """Primary CIDR."""
+    subnet_prefixes: dict[str, int]
+    """Prefix length per tier (private, public, isolated)."""
+    pod_cidr: ipaddress.IPv4Network | None
+    """Secondary CIDR for pod subnets (one per zone); none: pods share the private subnets."""
+    nat_mode: NatMode
+    """NAT strategy: a NAT gateway per zone, one regional NAT gateway, or a single one."""
+    interface_endpoints: tuple[str, ...]
+    """Interface endpoint services in every private subnet."""
+    flow_log_retention_days: int
+    """Flow-log retention in days."""
 
 
 class Network(pulumi.ComponentResource):
@@ -64,21 +57,21 @@ class Network(pulumi.ComponentResource):
             "scanner:network:Network",
             name,
             {
-                "availabilityZones": list(args.availability_zones),
+                "availabilityZones": list(args.stack.zones),
                 "natMode": args.nat_mode,
                 "vpcCidr": str(args.vpc_cidr),
                 "podCidr": str(args.pod_cidr) if args.pod_cidr else None,
             },
             opts,
         )
-        zones = list(args.availability_zones)
+        zones = list(args.stack.zones)
         plan = network_plan.plan_subnets(
-            args.vpc_cidr, zones, args.region, args.subnet_prefixes, args.pod_cidr
+            args.vpc_cidr, zones, args.stack.region, args.subnet_prefixes, args.pod_cidr
         )
         child = pulumi.ResourceOptions(parent=self)
 
         def tags(label: str, **extra: str) -> dict[str, str]:
-            return {"Name": f"{args.name_prefix}-{label}", **extra}
+            return {"Name": f"{args.stack.name_prefix}-{label}", **extra}
 
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",
@@ -146,7 +139,7 @@ class Network(pulumi.ComponentResource):
         s3_endpoint = aws.ec2.VpcEndpoint(
             f"{name}-s3",
             vpc_id=vpc.id,
-            service_name=f"com.amazonaws.{args.region}.s3",
+            service_name=f"com.amazonaws.{args.stack.region}.s3",
             vpc_endpoint_type="Gateway",
             route_table_ids=endpoint_tables,
             tags=tags("s3"),
@@ -172,7 +165,7 @@ class Network(pulumi.ComponentResource):
             aws.ec2.VpcEndpoint(
                 f"{name}-{service.replace('.', '-')}",
                 vpc_id=vpc.id,
-                service_name=f"com.amazonaws.{args.region}.{service}",
+                service_name=f"com.amazonaws.{args.stack.region}.{service}",
                 vpc_endpoint_type="Interface",
                 private_dns_enabled=True,
                 subnet_ids=private_subnet_ids,
@@ -204,7 +197,7 @@ class Network(pulumi.ComponentResource):
             role_tags["kubernetes.io/role/elb"] = "1"
         elif subnet.tier == "private":
             role_tags["kubernetes.io/role/internal-elb"] = "1"
-            role_tags["karpenter.sh/discovery"] = args.cluster_name
+            role_tags["karpenter.sh/discovery"] = args.stack.cluster_name
         depends = [pod_cidr_association] if subnet.tier == "pods" and pod_cidr_association else []
         return aws.ec2.Subnet(
             f"{name}-{subnet.tier}-{subnet.zone}",
@@ -218,7 +211,7 @@ class Network(pulumi.ComponentResource):
         )
 
     def _nat_gateways(self, name, args: NetworkArgs, vpc, igw, subnets, route_tables, tags) -> dict[str, pulumi.Output[str]]:
-        zones = list(args.availability_zones)
+        zones = list(args.stack.zones)
         targets = network_plan.nat_zones(zones, args.nat_mode)
         gateways: dict[str, aws.ec2.NatGateway] = {}
         if args.nat_mode == "regional":
@@ -261,7 +254,7 @@ class Network(pulumi.ComponentResource):
     def _flow_logs(self, name, args: NetworkArgs, vpc, tags) -> None:
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
-            name=f"/aws/vpc/{args.name_prefix}/flow-logs",
+            name=f"/aws/vpc/{args.stack.name_prefix}/flow-logs",
             retention_in_days=args.flow_log_retention_days,
             tags=tags("flow-logs"),
             opts=pulumi.ResourceOptions(parent=self),
@@ -274,8 +267,8 @@ class Network(pulumi.ComponentResource):
                 "Action": "sts:AssumeRole",
                 # Confused-deputy guard: only flow logs of this account may use the role.
                 "Condition": {
-                    "StringEquals": {"aws:SourceAccount": args.account_id},
-                    "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{args.region}:{args.account_id}:vpc-flow-log/*"},
+                    "StringEquals": {"aws:SourceAccount": args.stack.account_id},
+                    "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{args.stack.region}:{args.stack.account_id}:vpc-flow-log/*"},
                 },
             }],
         }

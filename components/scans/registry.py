@@ -15,21 +15,23 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.common.context import StackContext
+
 REPOSITORY_PREFIX = "scanner"
 
 
 @dataclass(frozen=True)
 class RegistryArgs:
-    identifier: str
+    stack: StackContext
+    """The stack's region, account, zones, name prefix and protection."""
     engines: tuple[str, ...]
     """Image names: one repository `scanner/<name>` each."""
-    account_id: str
-    partition: str = "aws"
-    replica_region: str | None = None
-    protect: bool = True
-    """Protect and retain the image encryption key (pushed images are unreadable without it)."""
+    replica_region: str | None
+    """Region to replicate the images to; none: no replication."""
     keep_tagged_images: int = 30
+    """Tagged images kept per repository (the newest). Default 30."""
     untagged_days: int = 7
+    """Days an untagged image is kept. Default 7."""
 
 
 def lifecycle_policy(keep_tagged: int, untagged_days: int) -> dict:
@@ -51,9 +53,9 @@ class Registry(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("scanner:registry:Registry", name, {"engines": list(args.engines)}, opts)
-        key = aws.kms.Key(f"{name}-key", description=f"{args.identifier} scan engine images",
+        key = aws.kms.Key(f"{name}-key", description=f"{args.stack.name_prefix} scan engine images",
                           enable_key_rotation=True, deletion_window_in_days=30,
-                          opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect))
+                          opts=pulumi.ResourceOptions(parent=self, protect=args.stack.protect, retain_on_delete=args.stack.protect))
         self.repository_urls = {}
         for engine in args.engines:
             repository = aws.ecr.Repository(
@@ -94,7 +96,7 @@ class Registry(pulumi.ComponentResource):
                 replication_configuration=aws.ecr.ReplicationConfigurationReplicationConfigurationArgs(rules=[
                     aws.ecr.ReplicationConfigurationReplicationConfigurationRuleArgs(
                         destinations=[aws.ecr.ReplicationConfigurationReplicationConfigurationRuleDestinationArgs(
-                            region=args.replica_region, registry_id=args.account_id)],
+                            region=args.replica_region, registry_id=args.stack.account_id)],
                         repository_filters=[aws.ecr.ReplicationConfigurationReplicationConfigurationRuleRepositoryFilterArgs(
                             filter=f"{REPOSITORY_PREFIX}/", filter_type="PREFIX_MATCH")],
                     )]),
@@ -106,9 +108,9 @@ class Registry(pulumi.ComponentResource):
         create and replicate into `scanner/*` there, and grant itself use of that key."""
         assert args.replica_region is not None
         key = aws.kms.Key(f"{name}-replica-key", region=args.replica_region,
-                          description=f"{args.identifier} scan engine images (replicas)",
+                          description=f"{args.stack.name_prefix} scan engine images (replicas)",
                           enable_key_rotation=True, deletion_window_in_days=30,
-                          opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect))
+                          opts=pulumi.ResourceOptions(parent=self, protect=args.stack.protect, retain_on_delete=args.stack.protect))
         role = aws.iam.Role(
             f"{name}-replica-template",
             description="Amazon ECR applies the replication creation template with this role",
@@ -117,7 +119,7 @@ class Registry(pulumi.ComponentResource):
             assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"Service": "ecr.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
             opts=pulumi.ResourceOptions(parent=self))
-        repositories = f"arn:{args.partition}:ecr:{args.replica_region}:{args.account_id}:repository/{REPOSITORY_PREFIX}/*"
+        repositories = f"arn:{args.stack.partition}:ecr:{args.replica_region}:{args.stack.account_id}:repository/{REPOSITORY_PREFIX}/*"
         policy = aws.iam.RolePolicy(
             f"{name}-replica-template",
             role=role.id,

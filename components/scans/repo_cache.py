@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+from components.common.context import StackContext
 
-from components.common import versions as eks_versions
+from components.common import versions
 from components.eks import karpenter_plan
 from components.common.iam import pod_identity_trust
 from components.common.sg_rules import allow_in
@@ -33,28 +34,35 @@ STARTUP_TAINT = karpenter_plan.EFS_STARTUP_TAINT
 
 @dataclass(frozen=True)
 class RepositoryCacheArgs:
-    identifier: str
+    stack: StackContext
+    """The stack's region, account, zones, name prefix and protection."""
     cluster_name: pulumi.Input[str]
+    """The cluster (its output: the CSI add-on waits for it)."""
     kubernetes_version: str
-    availability_zones: list[str]
+    """Picks the pinned EFS CSI add-on build."""
     vpc_id: pulumi.Input[str]
     subnet_ids: dict[str, pulumi.Input[str]]
     """Zone -> private subnet id (where the nodes are)."""
     client_security_group_id: pulumi.Input[str]
+    """Security group of the nodes; the only source admitted on NFS."""
     namespace: str
     """Namespace of the scan jobs, where the claim lives."""
+    replica_region: str | None
+    """Region to replicate the file system to; none: no replication."""
     claim_name: str = "repo-cache"
+    """The ReadWriteMany claim the scan Jobs mount. Default repo-cache."""
     capacity: str = "1Ti"
-    """Nominal size of the claim (EFS is elastic; Kubernetes requires a number)."""
+    """Nominal size of the claim (EFS is elastic; Kubernetes requires a number). Default 1Ti."""
     owner_uid: int = 10001
+    """POSIX owner of the cache (the scan containers' user). Default 10001."""
     owner_gid: int = 10001
-    replica_region: str | None = None
-    """Region to replicate the file system to. Default none."""
-    protect: bool = True
+    """POSIX group of the cache. Default 10001."""
     after: tuple[pulumi.Resource, ...] = ()
-    """What the claim waits for (the scan namespace)."""
+    """What must exist first (the scan namespace, for the claim). Applied to the children that need it: a component's
+    `depends_on` does not reach its children. Default nothing."""
     driver_after: tuple[pulumi.Resource, ...] = ()
-    """What the CSI add-on waits for (the Pod Identity agent, for its credentials)."""
+    """What the CSI add-on waits for (the system nodes its controller runs on, the Pod Identity
+    agent for its credentials). Default nothing."""
 
 
 class RepositoryCache(pulumi.ComponentResource):
@@ -62,18 +70,17 @@ class RepositoryCache(pulumi.ComponentResource):
     access_point_id: pulumi.Output[str]
     claim_name: str
 
-    def __init__(self, name: str, args: RepositoryCacheArgs, k8s_provider: k8s.Provider,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: RepositoryCacheArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("scanner:storage:RepositoryCache", name, {
-            "availabilityZones": list(args.availability_zones), "replicaRegion": args.replica_region}, opts)
+            "availabilityZones": list(args.stack.zones), "replicaRegion": args.replica_region}, opts)
         child = pulumi.ResourceOptions(parent=self)
-        keep = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+        keep = pulumi.ResourceOptions(parent=self, protect=args.stack.protect, retain_on_delete=args.stack.protect)
 
-        key = aws.kms.Key(f"{name}-key", description=f"{args.identifier} repository cache (EFS)",
+        key = aws.kms.Key(f"{name}-key", description=f"{args.stack.name_prefix} repository cache (EFS)",
                           enable_key_rotation=True, deletion_window_in_days=30, opts=keep)
         file_system = aws.efs.FileSystem(
             f"{name}-fs",
-            creation_token=f"{args.identifier}-repo-cache",
+            creation_token=f"{args.stack.name_prefix}-repo-cache",
             encrypted=True,
             kms_key_id=key.arn,
             performance_mode="generalPurpose",
@@ -83,7 +90,7 @@ class RepositoryCache(pulumi.ComponentResource):
                 aws.efs.FileSystemLifecyclePolicyArgs(transition_to_ia="AFTER_30_DAYS"),
                 aws.efs.FileSystemLifecyclePolicyArgs(transition_to_primary_storage_class="AFTER_1_ACCESS"),
             ],
-            tags={"Name": f"{args.identifier}-repo-cache"},
+            tags={"Name": f"{args.stack.name_prefix}-repo-cache"},
             opts=keep,
         )
         aws.efs.BackupPolicy(f"{name}-backup", file_system_id=file_system.id,
@@ -105,7 +112,7 @@ class RepositoryCache(pulumi.ComponentResource):
             aws.efs.MountTarget(f"{name}-mount-{zone}", file_system_id=file_system.id,
                                 subnet_id=args.subnet_ids[zone], security_groups=[security_group.id],
                                 opts=pulumi.ResourceOptions(parent=file_system))
-            for zone in args.availability_zones if zone in args.subnet_ids
+            for zone in args.stack.zones if zone in args.subnet_ids
         ]
         access_point = aws.efs.AccessPoint(
             f"{name}-access-point",
@@ -119,7 +126,7 @@ class RepositoryCache(pulumi.ComponentResource):
         )
         if args.replica_region:
             replica_key = aws.kms.Key(f"{name}-replica-key", region=args.replica_region,
-                                      description=f"{args.identifier} repository cache replica",
+                                      description=f"{args.stack.name_prefix} repository cache replica",
                                       enable_key_rotation=True, deletion_window_in_days=30, opts=keep)
             aws.efs.ReplicationConfiguration(
                 f"{name}-replication",
@@ -130,7 +137,7 @@ class RepositoryCache(pulumi.ComponentResource):
 
         driver = self._csi_driver(name, args)
 
-        in_cluster = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[driver, *mount_targets])
+        in_cluster = pulumi.ResourceOptions(parent=self, depends_on=[driver, *mount_targets])
         storage_class = k8s.storage.v1.StorageClass(
             f"{name}-storage-class",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=STORAGE_CLASS),
@@ -147,7 +154,7 @@ class RepositoryCache(pulumi.ComponentResource):
         )
         volume = k8s.core.v1.PersistentVolume(
             f"{name}-volume",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{args.claim_name}-{args.identifier}"),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{args.claim_name}-{args.stack.name_prefix}"),
             spec=k8s.core.v1.PersistentVolumeSpecArgs(
                 capacity={"storage": args.capacity},
                 access_modes=["ReadWriteMany"],
@@ -161,7 +168,7 @@ class RepositoryCache(pulumi.ComponentResource):
                     # An access point in the handle mounts through it, with TLS.
                     volume_handle=pulumi.Output.all(file_system.id, access_point.id).apply(lambda v: f"{v[0]}::{v[1]}")),
             ),
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[storage_class]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[storage_class]),
         )
         k8s.core.v1.PersistentVolumeClaim(
             f"{name}-claim",
@@ -170,7 +177,7 @@ class RepositoryCache(pulumi.ComponentResource):
                 access_modes=["ReadWriteMany"], storage_class_name="",
                 volume_name=volume.metadata.name,
                 resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": args.capacity})),
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=list(args.after)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
 
         self.file_system_id = file_system.id
@@ -193,7 +200,7 @@ class RepositoryCache(pulumi.ComponentResource):
             f"{name}-csi-driver",
             cluster_name=args.cluster_name,
             addon_name="aws-efs-csi-driver",
-            addon_version=eks_versions.ADDON_VERSIONS[args.kubernetes_version]["aws-efs-csi-driver"],
+            addon_version=versions.ADDON_VERSIONS[args.kubernetes_version]["aws-efs-csi-driver"],
             pod_identity_associations=[aws.eks.AddonPodIdentityAssociationArgs(
                 role_arn=role.arn, service_account=CSI_SERVICE_ACCOUNT)],
             # The controller is cluster-critical: on the system nodes. The node agent tolerates

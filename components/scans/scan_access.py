@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+from components.common.context import StackContext
 
 from components.common.iam import SecretReads, pod_identity
 
@@ -25,13 +26,14 @@ SERVICE_ACCOUNT = "scan-engine"
 
 @dataclass(frozen=True)
 class ScanAccessArgs:
-    identifier: str
+    stack: StackContext
+    """The stack's region, account, zones, name prefix and protection."""
     cluster_name: pulumi.Input[str]
-    account_id: str
+    """The cluster (its output: the role association waits for it)."""
     extra_secret_arns: list[pulumi.Input[str]]
     """Other secrets the jobs read (the RabbitMQ credentials)."""
     extra_kms_key_arns: list[pulumi.Input[str]]
-    protect: bool = True
+    """Keys those secrets are encrypted with."""
 
 
 class ScanAccess(pulumi.ComponentResource):
@@ -40,16 +42,15 @@ class ScanAccess(pulumi.ComponentResource):
     namespace: str = NAMESPACE
     service_account: str = SERVICE_ACCOUNT
 
-    def __init__(self, name: str, args: ScanAccessArgs, k8s_provider: k8s.Provider,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: ScanAccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("scanner:scans:ScanAccess", name, {"kubernetesNamespace": NAMESPACE}, opts)
-        keep = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+        keep = pulumi.ResourceOptions(parent=self, protect=args.stack.protect, retain_on_delete=args.stack.protect)
 
-        key = aws.kms.Key(f"{name}-tokens-key", description=f"{args.identifier} GitHub token pool",
+        key = aws.kms.Key(f"{name}-tokens-key", description=f"{args.stack.name_prefix} GitHub token pool",
                           enable_key_rotation=True, deletion_window_in_days=30, opts=keep)
         pool = aws.secretsmanager.Secret(
             f"{name}-github-tokens",
-            name=f"{args.identifier}/github-token-pool",
+            name=f"{args.stack.name_prefix}/github-token-pool",
             description='GitHub credentials for scan jobs: {"tokens": [{"account": "...", "token": "..."}, ...]}; '
                         "set outside the program",
             kms_key_id=key.arn,
@@ -57,7 +58,7 @@ class ScanAccess(pulumi.ComponentResource):
             opts=keep,
         )
         identity = pod_identity(
-            f"{name}-role", parent=self, account_id=args.account_id, cluster_name=args.cluster_name,
+            f"{name}-role", parent=self, account_id=args.stack.account_id, cluster_name=args.cluster_name,
             namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
             description="Scan jobs: read the GitHub token pool and the queue credentials (EKS Pod Identity)",
             reads=SecretReads([pool.arn, *args.extra_secret_arns], [key.arn, *args.extra_kms_key_arns]),
@@ -73,12 +74,12 @@ class ScanAccess(pulumi.ComponentResource):
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={
                 "pod-security.kubernetes.io/enforce": "restricted"}),
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider))
+            opts=pulumi.ResourceOptions(parent=self))
         k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVICE_ACCOUNT, namespace=NAMESPACE),
             automount_service_account_token=False,
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[namespace]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]))
 
         self.namespace_resource = namespace
         self.token_pool_arn = pool.arn

@@ -12,6 +12,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+from components.common.context import StackContext
 
 from components.eks import karpenter_plan
 from components.common.helm import pinned_chart
@@ -25,36 +26,43 @@ KEDA_NAMESPACE = "keda"
 KEDA_OPERATOR_SA = "keda-operator"
 @dataclass(frozen=True)
 class ScanScalingArgs:
+    stack: StackContext
+    """The stack's region, account, zones, name prefix and protection."""
     cluster_name: pulumi.Input[str]
-    account_id: str
-    region: str
+    """The cluster (its output: KEDA's role association waits for it)."""
     namespace: str
     """Namespace of the scan jobs (ScaledJobs and TriggerAuthentication live there)."""
     engines: tuple[str, ...]
+    """One ScaledJob per engine."""
     image_urls: dict[str, pulumi.Input[str]]
     """Engine (and `git-fetch`) -> repository URL."""
     image_tag: str
+    """Tag of the engine and git-fetch images."""
     broker_secret_arn: pulumi.Input[str]
     broker_key_arn: pulumi.Input[str]
     service_account: str
+    """The scan Jobs' service account."""
     cache_claim: str
+    """The repository cache's claim."""
     max_jobs_per_engine: int
     job_cpu: int
     job_memory_gib: int
-    queue_prefix: str = "scans"
-    install_after: tuple[pulumi.Resource, ...] = ()
+    queue_prefix: str
+    """Queues are `<prefix>.<engine>`."""
+    after: tuple[pulumi.Resource, ...] = ()
+    """What must exist first (system nodes, CoreDNS, the Pod Identity agent, the scan namespace). Applied to the children that need it: a component's
+    `depends_on` does not reach its children. Default nothing."""
 
 
 class ScanScaling(pulumi.ComponentResource):
     scaled_jobs: dict[str, k8s.apiextensions.CustomResource]
     keda: k8s.helm.v3.Release
 
-    def __init__(self, name: str, args: ScanScalingArgs, k8s_provider: k8s.Provider,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: ScanScalingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("scanner:scans:ScanScaling", name, {"engines": list(args.engines),
                                                               "kedaVersion": KEDA_VERSION}, opts)
         identity = pod_identity(
-            f"{name}-keda", parent=self, account_id=args.account_id, cluster_name=args.cluster_name,
+            f"{name}-keda", parent=self, account_id=args.stack.account_id, cluster_name=args.cluster_name,
             namespace=KEDA_NAMESPACE, service_account=KEDA_OPERATOR_SA,
             description="KEDA operator: reads the broker's management credentials (EKS Pod Identity)",
             reads=SecretReads([args.broker_secret_arn], [args.broker_key_arn])).association
@@ -67,18 +75,18 @@ class ScanScaling(pulumi.ComponentResource):
                 "tolerations": [karpenter_plan.SYSTEM_TOLERATION],
                 "serviceAccount": {"operator": {"name": KEDA_OPERATOR_SA}},
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
-                                        depends_on=[identity, *args.install_after]),
+            opts=pulumi.ResourceOptions(parent=self,
+                                        depends_on=[identity, *args.after]),
         )
         self.keda = release
-        after_keda = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[release])
+        after_keda = pulumi.ResourceOptions(parent=self, depends_on=[release])
         auth = k8s.apiextensions.CustomResource(
             f"{name}-trigger-auth",
             api_version="keda.sh/v1alpha1",
             kind="TriggerAuthentication",
             metadata={"name": scaled_jobs.TRIGGER_AUTH, "namespace": args.namespace},
             spec={"awsSecretManager": pulumi.Output.from_input(args.broker_secret_arn).apply(
-                lambda arn: scaled_jobs.trigger_authentication(arn, args.region))},
+                lambda arn: scaled_jobs.trigger_authentication(arn, args.stack.region))},
             opts=after_keda,
         )
         self.scaled_jobs = {}
@@ -95,6 +103,6 @@ class ScanScaling(pulumi.ComponentResource):
                 kind="ScaledJob",
                 metadata={"name": f"scan-{engine}", "namespace": args.namespace},
                 spec=scaled_jobs.scaled_job_spec(engine, scaled_jobs.queue_name(args.queue_prefix, engine), args.max_jobs_per_engine, job),
-                opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[release, auth]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[release, auth]),
             )
         self.register_outputs({"scaledJobs": sorted(self.scaled_jobs)})

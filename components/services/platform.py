@@ -19,6 +19,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+from components.common.context import StackContext
 
 from components.eks import karpenter_plan
 from components.common.helm import pinned_chart
@@ -115,16 +116,16 @@ def descheduler_values(namespaces: list[str], interval: str = "5m") -> dict[str,
 
 @dataclass(frozen=True)
 class ServicePlatformArgs:
+    stack: StackContext
+    """The stack's region, account, zones, name prefix and protection."""
     cluster_name: pulumi.Input[str]
-    cluster_name_value: str
-    partition: str
-    region: str
-    account_id: str
+    """The cluster (its output: the controller's role association waits for it)."""
     vpc_id: pulumi.Input[str]
     rebalanced_namespaces: tuple[str, ...] = ()
-    """Namespaces whose Deployments the descheduler keeps spread over the zones."""
-    install_after: tuple[pulumi.Resource, ...] = ()
-    """System nodes, CoreDNS and the Pod Identity agent."""
+    """Namespaces whose Deployments the descheduler keeps spread over the zones. Default none."""
+    after: tuple[pulumi.Resource, ...] = ()
+    """What must exist first (system nodes, CoreDNS and the Pod Identity agent). Applied to the children that need it: a component's
+    `depends_on` does not reach its children. Default nothing."""
 
 
 class ServicePlatform(pulumi.ComponentResource):
@@ -132,26 +133,25 @@ class ServicePlatform(pulumi.ComponentResource):
     metrics_server: k8s.helm.v3.Release
     descheduler: k8s.helm.v3.Release
 
-    def __init__(self, name: str, args: ServicePlatformArgs, k8s_provider: k8s.Provider,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: ServicePlatformArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("scanner:services:ServicePlatform", name, {
             "loadBalancerControllerVersion": LBC_VERSION, "metricsServerVersion": METRICS_SERVER_VERSION,
             "deschedulerVersion": DESCHEDULER_VERSION}, opts)
         identity = pod_identity(
-            f"{name}-lbc", parent=self, account_id=args.account_id, cluster_name=args.cluster_name,
+            f"{name}-lbc", parent=self, account_id=args.stack.account_id, cluster_name=args.cluster_name,
             namespace=LBC_NAMESPACE, service_account=LBC_SERVICE_ACCOUNT,
             description="AWS Load Balancer Controller (EKS Pod Identity)")
         role = identity.role
         policy = aws.iam.Policy(
             f"{name}-lbc",
-            description=f"AWS Load Balancer Controller {LBC_VERSION} for {args.cluster_name_value}",
+            description=f"AWS Load Balancer Controller {LBC_VERSION} for {args.stack.cluster_name}",
             policy=pulumi.Output.from_input(args.vpc_id).apply(lambda vpc: json.dumps(
-                controller_policy(args.partition, args.region, args.account_id, vpc))),
+                controller_policy(args.stack.partition, args.stack.region, args.stack.account_id, vpc))),
             opts=pulumi.ResourceOptions(parent=role))
         attachment = aws.iam.RolePolicyAttachment(
             f"{name}-lbc", role=role.name, policy_arn=policy.arn, opts=pulumi.ResourceOptions(parent=role))
 
-        in_cluster = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=list(args.install_after))
+        in_cluster = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
         self.metrics_server = pinned_chart(
             f"{name}-metrics-server", chart="metrics-server", version=METRICS_SERVER_VERSION,
             repo=METRICS_SERVER_CHART_REPO, namespace="kube-system", values=metrics_server_values(), opts=in_cluster)
@@ -162,7 +162,7 @@ class ServicePlatform(pulumi.ComponentResource):
             f"{name}-lbc", chart="aws-load-balancer-controller", version=LBC_VERSION, repo=LBC_CHART_REPO,
             namespace=LBC_NAMESPACE,
             values=pulumi.Output.all(args.cluster_name, args.vpc_id).apply(
-                lambda v: controller_values(v[0], args.region, v[1])),
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
-                                        depends_on=[identity.association, attachment, *args.install_after]))
+                lambda v: controller_values(v[0], args.stack.region, v[1])),
+            opts=pulumi.ResourceOptions(parent=self,
+                                        depends_on=[identity.association, attachment, *args.after]))
         self.register_outputs({"loadBalancerControllerVersion": LBC_VERSION})

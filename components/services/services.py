@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
+from components.common.context import StackContext
 
 from components.common.iam import SecretReads, pod_identity
 from components.common.peak_window import PeakWindow
@@ -41,28 +42,32 @@ class DataSecret:
 
 @dataclass(frozen=True)
 class ServicesArgs:
+    stack: StackContext
+    """The stack's region, account, zones, name prefix and protection."""
     services: tuple[ServiceSpec, ...]
-    zone_count: int
     cluster_name: pulumi.Input[str]
-    account_id: str
+    """The cluster (its output: the services' role associations wait for it)."""
     namespace: str
     config_map: str
+    """The data endpoints ConfigMap every pod reads."""
     data_secrets: dict[str, DataSecret]
     """Data store -> its credentials secret and the key it is encrypted with."""
     peak: PeakWindow
     ingress: IngressSettings
-    rollout: Rollout = "await"
-    """`await` (default): `pulumi up` waits until every service is ready. `first-deploy`: the
-    Deployments and Services are declared without waiting, for the first `up`, which creates the
-    registry the images are pushed to afterwards (README, first deploy)."""
-    run_after: tuple[pulumi.Resource, ...] = ()
-    """What must exist first: the namespace, KEDA (ScaledObject CRD), the node pools."""
+    rollout: Rollout
+    """`await`: `pulumi up` waits until every service is ready. `first-deploy`: the Deployments
+    and Services are declared without waiting, for the first `up`, which creates the registry the
+    images are pushed to afterwards (README, first deploy)."""
+    after: tuple[pulumi.Resource, ...] = ()
+    """What must exist first (the namespace, KEDA (ScaledObject CRD), metrics-server, the services node pool). Applied to the children that need it: a component's
+    `depends_on` does not reach its children. Default nothing."""
     read_at_start: tuple[pulumi.Resource, ...] = ()
     """What the pods read when they start (the data endpoints ConfigMap). Waited for when the
     rollout is awaited; on a first deploy nothing waits for the pods, and a pod whose ConfigMap
-    is not there yet simply starts once it is, so the Deployments do not wait for the data tier."""
+    is not there yet simply starts once it is, so the Deployments do not wait for the data tier.
+    Default nothing."""
     ingress_after: tuple[pulumi.Resource, ...] = ()
-    """The load balancer controller, whose webhook admits Ingresses."""
+    """The load balancer controller, whose webhook admits Ingresses. Default nothing."""
 
 
 def _load_balancer_hostname(status: Any) -> str | None:
@@ -75,12 +80,11 @@ class Services(pulumi.ComponentResource):
     role_arns: dict[str, pulumi.Output[str]]
     ingress: k8s.networking.v1.Ingress | None
 
-    def __init__(self, name: str, args: ServicesArgs, k8s_provider: k8s.Provider,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: ServicesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("scanner:services:Services", name, {
             "serviceNames": [s.name for s in args.services], "peakWindow": args.peak.describe(),
             "rollout": args.rollout}, opts)
-        after = pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=list(args.run_after))
+        after = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
         self.deployments = {}
         self.role_arns = {}
         # Objects whose readiness needs the service's image; on a first deploy nothing can be
@@ -91,9 +95,9 @@ class Services(pulumi.ComponentResource):
             identity = self._identity(name, spec, args, metadata, after)
             deployment = k8s.apps.v1.Deployment(
                 f"{name}-{spec.name}", metadata={**metadata, "annotations": skip_await} if skip_await else metadata,
-                spec=manifests.deployment_spec(spec, args.zone_count, args.config_map),
-                opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
-                                            depends_on=[*identity, *args.run_after,
+                spec=manifests.deployment_spec(spec, len(args.stack.zones), args.config_map),
+                opts=pulumi.ResourceOptions(parent=self,
+                                            depends_on=[*identity, *args.after,
                                                         *(() if skip_await else args.read_at_start)]))
             self.deployments[spec.name] = deployment
             k8s.policy.v1.PodDisruptionBudget(
@@ -105,8 +109,8 @@ class Services(pulumi.ComponentResource):
             k8s.apiextensions.CustomResource(
                 f"{name}-{spec.name}-autoscaler", api_version="keda.sh/v1alpha1", kind="ScaledObject",
                 metadata=metadata, spec=manifests.scaled_object_spec(spec, args.peak),
-                opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
-                                            depends_on=[deployment, *args.run_after]))
+                opts=pulumi.ResourceOptions(parent=self,
+                                            depends_on=[deployment, *args.after]))
         routed = [s for s in args.services if s.ingress_path]
         self.ingress = None
         self.api_hostname = pulumi.Output.from_input(None)
@@ -116,8 +120,8 @@ class Services(pulumi.ComponentResource):
                 metadata={"name": "api", "namespace": args.namespace, "labels": {"app.kubernetes.io/part-of": "scanner"},
                           "annotations": manifests.ingress_annotations(args.ingress)},
                 spec=manifests.ingress_spec(routed),
-                opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
-                                            depends_on=[*args.run_after, *args.ingress_after]))
+                opts=pulumi.ResourceOptions(parent=self,
+                                            depends_on=[*args.after, *args.ingress_after]))
             self.api_hostname = self.ingress.status.apply(_load_balancer_hostname)
         self.register_outputs({"deployments": sorted(self.deployments), "roleArns": self.role_arns})
 
@@ -128,7 +132,7 @@ class Services(pulumi.ComponentResource):
             f"{name}-{spec.name}", metadata=metadata, automount_service_account_token=False, opts=after)
         stores = [args.data_secrets[store] for store in spec.data_access]
         identity = pod_identity(
-            f"{name}-{spec.name}", parent=self, account_id=args.account_id, cluster_name=args.cluster_name,
+            f"{name}-{spec.name}", parent=self, account_id=args.stack.account_id, cluster_name=args.cluster_name,
             namespace=args.namespace, service_account=spec.name,
             description=f"Service {spec.name} (EKS Pod Identity): reads {', '.join(spec.data_access) or 'no'} secrets",
             reads=SecretReads([s.secret_arn for s in stores], [s.key_arn for s in stores],

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from components.common import versions as eks_versions
+from components.common import versions
 from components.eks import karpenter_plan as plan
 from components.eks.cluster import CONTROL_PLANE_LOGS, enable_zonal_shift
 from conftest import by_urn, of_type, one, run
@@ -29,7 +29,7 @@ def test_control_plane_is_private_encrypted_logged_and_in_every_zone(mode, prod_
     assert cluster["endpointPrivateAccess"] is True and cluster["endpointPublicAccess"] is False
     assert "publicAccessCidrs" not in cluster
     assert cluster["enabledClusterLogTypes"] == list(CONTROL_PLANE_LOGS)
-    assert cluster["version"] == eks_versions.DEFAULT_KUBERNETES_VERSION
+    assert cluster["version"] == versions.DEFAULT_KUBERNETES_VERSION
     assert cluster["skipDefaultNodeGroup"] is True and cluster["bootstrapSelfManagedAddons"] is False
     assert "encryptionConfigKeyArn" in cluster
     assert zones_of(record, one(record, "eks:index:Cluster"), "subnetIds") == ZONES
@@ -88,7 +88,7 @@ def test_admin_roles_get_cluster_admin_access_entries():
 
 def test_core_addons_are_managed_and_pinned(prod_update):
     addons = {a["inputs"]["addonName"]: a for a in of_type(prod_update, "aws:eks/addon:Addon")}
-    pinned = eks_versions.ADDON_VERSIONS[eks_versions.DEFAULT_KUBERNETES_VERSION]
+    pinned = versions.ADDON_VERSIONS[versions.DEFAULT_KUBERNETES_VERSION]
     assert {name: a["inputs"]["addonVersion"] for name, a in addons.items()} == {
         name: pinned[name] for name in addons}
     assert set(addons) >= {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"}
@@ -178,7 +178,7 @@ def test_node_role_has_an_ec2_linux_access_entry_and_is_the_node_class_role(prod
     assert (entry["principalArn"], entry["type"]) == (role["outputs"]["arn"], "EC2_LINUX")
     node_class = one(prod_update, "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")["inputs"]
     assert node_class["spec"]["role"] == role["outputs"]["name"]
-    assert node_class["spec"]["amiSelectorTerms"] == [{"alias": f"al2023@{eks_versions.AL2023_AMI_RELEASE}"}]
+    assert node_class["spec"]["amiSelectorTerms"] == [{"alias": f"al2023@{versions.AL2023_AMI_RELEASE}"}]
 
 
 def test_release_is_pinned_and_points_at_the_cluster_and_queue(prod_update):

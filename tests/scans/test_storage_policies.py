@@ -18,9 +18,9 @@ def skip_mount_target_in_b(monkeypatch):
 
     original = repo_cache.RepositoryCache.__init__
 
-    def init(self, name, args, k8s_provider, opts=None):
+    def init(self, name, args, opts=None):
         subnets = {zone: subnet for zone, subnet in args.subnet_ids.items() if not zone.endswith("b")}
-        original(self, name, dataclasses.replace(args, subnet_ids=subnets), k8s_provider, opts)
+        original(self, name, dataclasses.replace(args, subnet_ids=subnets), opts)
     monkeypatch.setattr(repo_cache.RepositoryCache, "__init__", init)
 
 
