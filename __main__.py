@@ -67,12 +67,12 @@ network = Network(
     "network",
     NetworkArgs(
         stack=stack,
-        vpc_cidr=config.vpc_cidr,
-        subnet_prefixes=config.subnet_prefixes,
-        pod_cidr=config.pod_cidr,
-        nat_mode=config.nat_mode,
-        interface_endpoints=config.interface_endpoints,
-        flow_log_retention_days=config.flow_log_retention_days,
+        vpc_cidr=config.network.vpc_cidr,
+        subnet_prefixes=config.network.subnet_prefixes,
+        pod_cidr=config.network.pod_cidr,
+        nat_mode=config.network.nat_mode,
+        interface_endpoints=config.network.interface_endpoints,
+        flow_log_retention_days=config.network.flow_log_retention_days,
     ),
     opts=with_provider,
 )
@@ -84,13 +84,13 @@ cluster = Cluster(
         vpc_id=network.vpc_id,
         private_subnet_ids=network.subnet_ids["private"],
         pod_subnet_ids=network.subnet_ids.get("pods"),
-        kubernetes_version=config.kubernetes_version,
-        public_access_cidrs=config.cluster_public_access_cidrs,
-        api_access_cidrs=config.cluster_api_access_cidrs,
-        admin_role_arns=config.cluster_admin_role_arns,
-        system_instance_types=config.system_node_instance_types,
-        system_nodes_per_zone=config.system_nodes_per_zone,
-        log_retention_days=config.control_plane_log_retention_days,
+        kubernetes_version=config.cluster.kubernetes_version,
+        public_access_cidrs=config.cluster.cluster_public_access_cidrs,
+        api_access_cidrs=config.cluster.cluster_api_access_cidrs,
+        admin_role_arns=config.cluster.cluster_admin_role_arns,
+        system_instance_types=config.cluster.system_node_instance_types,
+        system_nodes_per_zone=config.cluster.system_nodes_per_zone,
+        log_retention_days=config.cluster.control_plane_log_retention_days,
         deletion_protection=config.environment == "production",
     ),
     opts=with_provider,
@@ -105,12 +105,12 @@ karpenter = Karpenter(
         stack=stack,
         cluster_name=cluster.cluster_name,
         ami_alias=f"al2023@{versions.AL2023_AMI_RELEASE}",
-        scan_limits=config.scan_pool_limits,
-        services_limits=config.services_pool_limits,
-        scan_consolidate_after=config.scan_pool_consolidate_after,
-        scan_fallback_percent=config.scan_on_demand_fallback_percent,
-        peak=config.peak_window,
-        custom_networking=config.pod_cidr is not None,
+        scan_limits=config.cluster.scan_pool_limits,
+        services_limits=config.cluster.services_pool_limits,
+        scan_consolidate_after=config.cluster.scan_pool_consolidate_after,
+        scan_fallback_percent=config.cluster.scan_on_demand_fallback_percent,
+        peak=config.services.peak_window,
+        custom_networking=config.network.pod_cidr is not None,
         after=cluster.ready_for_controllers,
     ),
     opts=in_cluster,
@@ -125,13 +125,13 @@ postgres = Postgres(
         subnet_ids=network.subnet_ids["isolated"],
         client_security_group_id=cluster.cluster_security_group_id,
         endpoint_security_group_id=network.endpoint_security_group_id,
-        engine_version=config.database_engine_version,
-        deployment=config.database_deployment,
-        instance_class=config.db_instance_class,
-        allocated_storage_gib=config.database_allocated_storage_gib,
-        max_allocated_storage_gib=config.database_max_allocated_storage_gib,
-        backup_retention_days=config.database_backup_retention_days,
-        read_replica=config.database_read_replica,
+        engine_version=config.data.database_engine_version,
+        deployment=config.data.database_deployment,
+        instance_class=config.data.instance_class,
+        allocated_storage_gib=config.data.database_allocated_storage_gib,
+        max_allocated_storage_gib=config.data.database_max_allocated_storage_gib,
+        backup_retention_days=config.data.database_backup_retention_days,
+        read_replica=config.data.database_read_replica,
     ),
     opts=with_provider,
 )
@@ -142,8 +142,8 @@ rabbitmq = RabbitMq(
         vpc_id=network.vpc_id,
         subnet_ids=network.subnet_ids["private"],
         client_security_group_id=cluster.cluster_security_group_id,
-        instance_type=config.broker_instance_type,
-        engine_version=config.broker_engine_version,
+        instance_type=config.data.broker_instance_type,
+        engine_version=config.data.broker_engine_version,
     ),
     opts=with_provider,
 )
@@ -154,9 +154,9 @@ redis = Redis(
         vpc_id=network.vpc_id,
         subnet_ids=network.subnet_ids["isolated"],
         client_security_group_id=cluster.cluster_security_group_id,
-        node_type=config.cache_node_type,
-        engine_version=config.cache_engine_version,
-        snapshot_retention_days=config.cache_snapshot_retention_days,
+        node_type=config.data.cache_node_type,
+        engine_version=config.data.cache_engine_version,
+        snapshot_retention_days=config.data.cache_snapshot_retention_days,
     ),
     opts=with_provider,
 )
@@ -165,10 +165,10 @@ backup = Backup(
     BackupArgs(
         stack=stack,
         resource_arns=[postgres.database_arn],
-        copy_region=config.backup_copy_region,
-        frequency_hours=config.backup_frequency_hours,
-        retention_days=config.backup_retention_days,
-        copy_supported=config.database_deployment == "multi-az-instance",
+        copy_region=config.data.backup_copy_region,
+        frequency_hours=config.data.backup_frequency_hours,
+        retention_days=config.data.backup_retention_days,
+        copy_supported=config.data.database_deployment == "multi-az-instance",
     ),
     opts=with_provider,
 )
@@ -213,12 +213,12 @@ repo_cache = RepositoryCache(
     RepositoryCacheArgs(
         stack=stack,
         cluster_name=cluster.cluster_name,
-        kubernetes_version=config.kubernetes_version,
+        kubernetes_version=config.cluster.kubernetes_version,
         vpc_id=network.vpc_id,
         subnet_ids=network.subnet_ids["private"],
         client_security_group_id=cluster.cluster_security_group_id,
         namespace=scan_access.namespace,
-        replica_region=config.backup_copy_region if config.repo_cache_replication else None,
+        replica_region=config.data.backup_copy_region if config.scans.repo_cache_replication else None,
         after=(scan_access.namespace_resource,),
         # The controller runs only on the system nodes and gets its credentials from the agent:
         # EKS reports the add-on active only once its pods run.
@@ -232,8 +232,8 @@ registry = Registry(
         stack=stack,
         # The fetch step's git image and the services' images live beside the engines, pulled
         # through the same endpoints.
-        engines=(*config.scan_engines, "git-fetch", *(s.name for s in config.services)),
-        replica_region=config.backup_copy_region if config.registry_replication else None,
+        engines=(*config.scans.scan_engines, "git-fetch", *(s.name for s in config.services.services)),
+        replica_region=config.data.backup_copy_region if config.scans.registry_replication else None,
     ),
     opts=with_provider,
 )
@@ -243,17 +243,17 @@ scan_scaling = ScanScaling(
         stack=stack,
         cluster_name=cluster.cluster_name,
         namespace=scan_access.namespace,
-        engines=config.scan_engines,
+        engines=config.scans.scan_engines,
         image_urls=registry.repository_urls,
-        image_tag=config.scan_image_tag,
+        image_tag=config.scans.scan_image_tag,
         broker_secret_arn=rabbitmq.secret_arn,
         broker_key_arn=rabbitmq.kms_key_arn,
         service_account=scan_access.service_account,
         cache_claim=repo_cache.claim_name,
-        max_jobs_per_engine=config.scan_max_parallel_jobs,
-        job_cpu=config.scan_job_cpu,
-        job_memory_gib=config.scan_job_memory_gib,
-        queue_prefix=config.scan_queue_prefix,
+        max_jobs_per_engine=config.scans.scan_max_parallel_jobs,
+        job_cpu=config.scans.scan_job_cpu,
+        job_memory_gib=config.scans.scan_job_memory_gib,
+        queue_prefix=config.scans.scan_queue_prefix,
         # KEDA's ScaledJobs and TriggerAuthentication live in the scan namespace.
         after=(*cluster.ready_for_controllers, scan_access.namespace_resource),
     ),
@@ -272,7 +272,7 @@ service_platform = ServicePlatform(
     opts=in_cluster,
 )
 # An internet-facing load balancer sits in the public subnets, an internal one in the private.
-ingress_tier = "public" if config.api_ingress_scheme == "internet-facing" else "private"
+ingress_tier = "public" if config.services.api_ingress_scheme == "internet-facing" else "private"
 services = Services(
     "services",
     ServicesArgs(
@@ -292,7 +292,7 @@ services = Services(
                 ingress_path=s.ingress_path,
                 data_access=s.data_access,
             )
-            for s in config.services
+            for s in config.services.services
         ),
         cluster_name=cluster.cluster_name,
         namespace=service_data.NAMESPACE,
@@ -302,16 +302,16 @@ services = Services(
             "rabbitmq": DataSecret(rabbitmq.secret_arn, rabbitmq.kms_key_arn),
             "redis": DataSecret(redis.secret_arn, redis.kms_key_arn),
         },
-        peak=config.peak_window,
-        rollout=config.services_rollout,
+        peak=config.services.peak_window,
+        rollout=config.services.services_rollout,
         ingress=IngressSettings(
             load_balancer_name=f"{stack.name_prefix}-api"[:32].rstrip("-"),
-            scheme=config.api_ingress_scheme,
+            scheme=config.services.api_ingress_scheme,
             # The subnets' Name tags (known before they exist), one per zone of the stack.
             subnet_names=[name for zone, name in sorted(network.subnet_names[ingress_tier].items())],
-            certificate_arn=config.api_certificate_arn,
+            certificate_arn=config.services.api_certificate_arn,
             # Pods on custom networking call from the pod CIDR, unchanged by SNAT inside the VPC.
-            client_cidrs=[str(c) for c in (config.vpc_cidr, config.pod_cidr) if c is not None],
+            client_cidrs=[str(c) for c in (config.network.vpc_cidr, config.network.pod_cidr) if c is not None],
             tags=stack.tags,
         ),
         read_at_start=(data_access.config_map,),
@@ -326,10 +326,10 @@ dashboard = DashboardCdn(
     "dashboard",
     DashboardCdnArgs(
         stack=stack,
-        price_class=config.dashboard_price_class,
-        domain_name=config.dashboard_domain,
-        hosted_zone_id=config.dashboard_hosted_zone_id,
-        web_acl_arn=config.dashboard_web_acl_arn,
+        price_class=config.dashboard.dashboard_price_class,
+        domain_name=config.dashboard.dashboard_domain,
+        hosted_zone_id=config.dashboard.dashboard_hosted_zone_id,
+        web_acl_arn=config.dashboard.dashboard_web_acl_arn,
     ),
     opts=with_provider,
 )
@@ -338,7 +338,7 @@ pulumi.export("availabilityZones", zones)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("subnetIds", network.subnet_ids)
 pulumi.export("natGatewayIds", network.nat_gateway_ids)
-pulumi.export("podAddressesPerZone", config.pod_addresses_per_zone)
+pulumi.export("podAddressesPerZone", config.network.pod_addresses_per_zone)
 pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig_json))
 pulumi.export("karpenterInterruptionQueue", karpenter.queue_name)
@@ -364,7 +364,7 @@ pulumi.export("scans", {
 pulumi.export("services", {
     "namespace": service_data.NAMESPACE,
     "deployments": sorted(services.deployments),
-    "peakWindow": config.peak_window.describe(),
+    "peakWindow": config.services.peak_window.describe(),
     "apiLoadBalancer": services.api_hostname,
 })
 pulumi.export("dashboard", {"bucket": dashboard.bucket_name, "domain": dashboard.distribution_domain})

@@ -300,15 +300,15 @@ def template_packing() -> Packing:
 
 
 def model_from_config(config: StackConfig, **settings: Any) -> Model:
-    zones = list(config.availability_zones or (f"{config.region}a",))
-    documents = karpenter_plan.scan_pools(zones, config.scan_pool_limits, config.scan_pool_consolidate_after,
-                                          config.scan_on_demand_fallback_percent, peak=config.peak_window)
+    zones = list(config.network.availability_zones or (f"{config.region}a",))
+    documents = karpenter_plan.scan_pools(zones, config.cluster.scan_pool_limits, config.cluster.scan_pool_consolidate_after,
+                                          config.cluster.scan_on_demand_fallback_percent, peak=config.services.peak_window)
     pools = sorted((pool_spec(d) for d in documents), key=lambda p: -p.weight)
     if settings.get("packing") is None:
         settings["packing"] = template_packing()
-    return Model(pools=tuple(pools), engines=tuple(config.scan_engines),
-                 max_jobs_per_engine=config.scan_max_parallel_jobs, job_cpu=float(config.scan_job_cpu),
-                 job_memory_gib=float(config.scan_job_memory_gib), **settings)
+    return Model(pools=tuple(pools), engines=tuple(config.scans.scan_engines),
+                 max_jobs_per_engine=config.scans.scan_max_parallel_jobs, job_cpu=float(config.scans.scan_job_cpu),
+                 job_memory_gib=float(config.scans.scan_job_memory_gib), **settings)
 
 
 def default_peak_rate(model: Model, workload: Workload) -> float:

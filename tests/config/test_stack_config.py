@@ -100,7 +100,7 @@ def test_production_needs_a_backup_copy_region():
     config = {k: v for k, v in BASE.items() if k != "scanner:backupCopyRegion"}
     with pytest.raises(ConfigError, match="^scanner:backupCopyRegion: a production stack needs a second region"):
         parse(config, "prod")
-    assert parse({**config, "scanner:environment": "development"}, "dev").backup_copy_region is None
+    assert parse({**config, "scanner:environment": "development"}, "dev").data.backup_copy_region is None
 
 
 def test_every_problem_is_reported_in_one_run_each_on_its_own_line():
@@ -129,12 +129,12 @@ def test_environment_rules_and_config_read_one_table():
     for name in ("production", "staging", "development"):
         assert name in environments.RULES
     # Every key the rules (and the packs' messages) name is a key of the model.
-    model_keys = {f"scanner:{f.alias}" for f in StackConfig.model_fields.values()}
+    model_keys = {f"scanner:{key}" for key in stack_config.KNOWN_KEYS}
     assert set(environments.KEYS.values()) <= model_keys
     # A development stack may use one NAT gateway and drop protection; a staging stack may not.
     dev = {**BASE, "scanner:environment": "development", "scanner:natMode": "single",
            "scanner:protectStatefulResources": "false", "scanner:databaseBackupRetentionDays": "1"}
-    assert parse(dev, "dev").nat_mode == "single"
+    assert parse(dev, "dev").network.nat_mode == "single"
     with pytest.raises(ConfigError, match="a staging stack needs 'per-az' or 'regional'"):
         parse({**dev, "scanner:environment": "staging"}, "staging")
 
@@ -192,15 +192,15 @@ def test_engine_settings_are_left_alone():
 
 def test_defaults_are_the_highly_available_ones():
     parsed = parse(BASE, "prod")
-    assert parsed.nat_mode == "per-az"
-    assert parsed.availability_zones is None  # every standard zone of the region
+    assert parsed.network.nat_mode == "per-az"
+    assert parsed.network.availability_zones is None  # every standard zone of the region
     assert parsed.eks_cluster_name == "scanner-prod"
     assert set(stack_config.DEFAULT_INTERFACE_ENDPOINTS) >= {
         "ecr.api", "ecr.dkr", "sts", "logs", "ec2", "sqs", "secretsmanager", "elasticloadbalancing"}
     assert parsed.default_tags()["cost-center"] == "cc-1"
     assert parsed.protect_stateful_resources is True
-    assert parsed.database_deployment == "multi-az-instance" and parsed.database_read_replica is True
-    assert parsed.cluster_public_access_cidrs == ()
+    assert parsed.data.database_deployment == "multi-az-instance" and parsed.data.database_read_replica is True
+    assert parsed.cluster.cluster_public_access_cidrs == ()
 
 
 def test_zone_the_account_does_not_offer_is_refused_after_lookup():
@@ -225,12 +225,16 @@ def test_production_with_default_zones_needs_three_in_the_region():
 
 def test_pulumi_yaml_declares_exactly_the_model_keys_with_matching_types():
     declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
-    fields = {f.alias: f for n, f in StackConfig.model_fields.items()
-              if n not in ("region", "stack") and not f.alias.startswith("aws")}
+    fields = {}
+    for name, field in StackConfig.model_fields.items():
+        if name in stack_config.SECTIONS:
+            fields.update({f.alias: f for f in stack_config.SECTIONS[name].model_fields.values()})
+        elif name not in ("region", "stack") and not field.alias.startswith("aws"):
+            fields[field.alias] = field
     assert set(declared) == set(fields)
     for key, field in fields.items():
         annotation = str(field.annotation)
-        if "ServiceSpec" in annotation:
+        if "ServiceConfig" in annotation:
             # Project config cannot type a list of objects: declared without a type, checked by the model.
             assert "type" not in declared[key] and declared[key]["description"], key
             continue
@@ -238,7 +242,17 @@ def test_pulumi_yaml_declares_exactly_the_model_keys_with_matching_types():
                     else "string" if "Literal" in annotation
                     else "integer" if "int" in annotation else "string")
         assert declared[key]["type"] == expected, key
-        assert "default" not in declared[key], f"{key}: defaults live in stack_config.py only"
+        assert "default" not in declared[key], f"{key}: defaults live in the stack_config package only"
+
+
+def test_each_key_belongs_to_one_section_only():
+    seen = {}
+    for section, model in stack_config.SECTIONS.items():
+        for field in model.model_fields.values():
+            assert field.alias not in seen, (field.alias, section, seen.get(field.alias))
+            seen[field.alias] = section
+    own = {f.alias for n, f in StackConfig.model_fields.items() if n not in stack_config.SECTIONS}
+    assert not own & set(seen)
 
 
 @pytest.mark.parametrize("stack_file", sorted(ROOT.glob("Pulumi.*.yaml")), ids=lambda p: p.name)

@@ -58,7 +58,7 @@ def with_limits(model: cap.Model, *cpus: float) -> cap.Model:
 # ----- shapes and pools from the NodePool documents ---------------------------------------
 
 def test_sizes_come_from_the_node_pool_requirement(prod_config):
-    documents = karpenter_plan.scan_pools(["us-east-1a"], prod_config.scan_pool_limits, "1m", 25)
+    documents = karpenter_plan.scan_pools(["us-east-1a"], prod_config.cluster.scan_pool_limits, "1m", 25)
     spot, fallback = (cap.pool_spec(d) for d in documents)
     assert (spot.capacity_type, spot.weight, fallback.capacity_type, fallback.weight) == ("spot", 100, "on-demand", 10)
     assert max(t.vcpu for t in spot.instance_types) == 64
