@@ -441,7 +441,124 @@ class Result:
     nodes_at_end: int
 
 
-class Simulation:
+class _Karpenter:
+    """The Karpenter half of the simulation: batching pending pods, launching, readying,
+    consolidating, expiring and interrupting nodes. Mixed into Simulation, whose state it uses."""
+
+    def _add_to_batch(self, job: Job) -> None:
+        if not self.batch:
+            self.batch_start = self.now
+        self.batch.append(job)
+        self.batch_generation += 1
+        close = min(self.now + self.delays.batch_idle, self.batch_start + self.delays.batch_max)
+        self.at(close, self._close_batch, self.batch_generation)
+
+    def _close_batch(self, generation: int) -> None:
+        if generation != self.batch_generation:
+            return
+        jobs = list({j.id: j for j in self.batch if j.waiting and j.nominated is None}.values())
+        self.batch = []
+        self._provision(self._fill_in_flight(jobs))
+
+    def _fill_in_flight(self, jobs: list[Job]) -> list[Job]:
+        queue = deque(jobs)
+        for node in self.launching.values():
+            while queue and node.free > 0:
+                self._nominate(queue.popleft(), node)
+        return list(queue)
+
+    def _provision(self, jobs: list[Job]) -> None:
+        queue = deque(jobs)
+        while queue:
+            node = self._launch_for(len(queue))
+            if node is None:
+                self.blocked.extend(queue)
+                return
+            while queue and node.free > 0:
+                self._nominate(queue.popleft(), node)
+
+    def _launch_for(self, count: int) -> Node | None:
+        """A node from the first pool by weight that has room in its limits and capacity."""
+        for pool in self.pools.values():
+            itype = self._choose_type(pool, count)
+            if itype is None:
+                continue
+            if pool.spec.capacity_type == "spot" and self.rng.random() < self.model.spot_failure:
+                self.spot_failures += 1
+                self.at(self.now + self.delays.unavailable_offering_ttl, self._retry_blocked)
+                continue
+            return self._launch(pool, itype)
+        return None
+
+    def _choose_type(self, pool: PoolState, count: int) -> InstanceType | None:
+        """The cheapest size that holds as many of `count` pods as the largest size allowed."""
+        allowed = [t for t in pool.spec.instance_types if self.slots[t] > 0 and pool.fits(t)]
+        if not allowed:
+            return None
+        wanted = min(count, max(self.slots[t] for t in allowed))
+        return min((t for t in allowed if self.slots[t] >= wanted), key=lambda t: (t.price, t.vcpu))
+
+    def _launch(self, pool: PoolState, itype: InstanceType) -> Node:
+        node = Node(next(self._ids), pool.spec, itype, self.slots[itype], launched=self.now)
+        pool.cpu += itype.vcpu
+        pool.memory_gib += itype.memory_gib
+        pool.peak_cpu = max(pool.peak_cpu, pool.cpu)
+        self.nodes.append(node)
+        self.launching[node.id] = node
+        taint = self.delays.startup_taint if pool.spec.startup_taint else 0.0
+        self.at(self.now + self.delays.launch + taint, self._node_ready, node)
+        return node
+
+    def _node_ready(self, node: Node) -> None:
+        del self.launching[node.id]
+        node.state = "ready"
+        self._index(node)
+        for job in list(node.nominees.values()):
+            self._bind(job, node)
+        rate = self.model.interruptions_per_node_hour
+        if node.pool.capacity_type == "spot" and rate > 0:
+            self.at(self.now + self.rng.expovariate(rate / HOUR), self._interrupt, node)
+        self.at(node.launched + node.pool.expire_after, self._expire, node)
+        self._settle(node)
+
+    def _consolidate(self, node: Node, empty_since: float) -> None:
+        if node.state == "ready" and node.empty and node.empty_since == empty_since:
+            self._terminate(node)
+
+    def _expire(self, node: Node) -> None:
+        if node.state != "ready":
+            return
+        node.state = "draining"
+        self._index(node)
+        if node.empty:
+            self._terminate(node)
+
+    def _interrupt(self, node: Node) -> None:
+        if node.state not in ("ready", "draining"):
+            return
+        self.interruptions += 1
+        node.state = "draining"
+        for job in list(node.pods.values()):
+            self._vacate(job)
+            job.attempt += 1
+            self.restarts += 1
+            self.at(self.now + self.delays.job_start, self._pod_created, job, job.attempt)
+        self._terminate(node)
+
+    def _terminate(self, node: Node) -> None:
+        node.state = "gone"
+        self._index(node)
+        node.ended = self.now + self.delays.termination
+        self.at(node.ended, self._release, node)
+
+    def _release(self, node: Node) -> None:
+        pool = self.pools[node.pool.name]
+        pool.cpu -= node.itype.vcpu
+        pool.memory_gib -= node.itype.memory_gib
+        self._retry_blocked()
+
+
+class Simulation(_Karpenter):
     """Discrete events: KEDA polls, Job pods, Karpenter batches, launches and removals."""
 
     def __init__(self, model: Model, horizon: float):
@@ -612,119 +729,7 @@ class Simulation:
 
     # ----- Karpenter provisioning
 
-    def _add_to_batch(self, job: Job) -> None:
-        if not self.batch:
-            self.batch_start = self.now
-        self.batch.append(job)
-        self.batch_generation += 1
-        close = min(self.now + self.delays.batch_idle, self.batch_start + self.delays.batch_max)
-        self.at(close, self._close_batch, self.batch_generation)
-
-    def _close_batch(self, generation: int) -> None:
-        if generation != self.batch_generation:
-            return
-        jobs = list({j.id: j for j in self.batch if j.waiting and j.nominated is None}.values())
-        self.batch = []
-        self._provision(self._fill_in_flight(jobs))
-
-    def _fill_in_flight(self, jobs: list[Job]) -> list[Job]:
-        queue = deque(jobs)
-        for node in self.launching.values():
-            while queue and node.free > 0:
-                self._nominate(queue.popleft(), node)
-        return list(queue)
-
-    def _provision(self, jobs: list[Job]) -> None:
-        queue = deque(jobs)
-        while queue:
-            node = self._launch_for(len(queue))
-            if node is None:
-                self.blocked.extend(queue)
-                return
-            while queue and node.free > 0:
-                self._nominate(queue.popleft(), node)
-
-    def _launch_for(self, count: int) -> Node | None:
-        """A node from the first pool by weight that has room in its limits and capacity."""
-        for pool in self.pools.values():
-            itype = self._choose_type(pool, count)
-            if itype is None:
-                continue
-            if pool.spec.capacity_type == "spot" and self.rng.random() < self.model.spot_failure:
-                self.spot_failures += 1
-                self.at(self.now + self.delays.unavailable_offering_ttl, self._retry_blocked)
-                continue
-            return self._launch(pool, itype)
-        return None
-
-    def _choose_type(self, pool: PoolState, count: int) -> InstanceType | None:
-        """The cheapest size that holds as many of `count` pods as the largest size allowed."""
-        allowed = [t for t in pool.spec.instance_types if self.slots[t] > 0 and pool.fits(t)]
-        if not allowed:
-            return None
-        wanted = min(count, max(self.slots[t] for t in allowed))
-        return min((t for t in allowed if self.slots[t] >= wanted), key=lambda t: (t.price, t.vcpu))
-
-    def _launch(self, pool: PoolState, itype: InstanceType) -> Node:
-        node = Node(next(self._ids), pool.spec, itype, self.slots[itype], launched=self.now)
-        pool.cpu += itype.vcpu
-        pool.memory_gib += itype.memory_gib
-        pool.peak_cpu = max(pool.peak_cpu, pool.cpu)
-        self.nodes.append(node)
-        self.launching[node.id] = node
-        taint = self.delays.startup_taint if pool.spec.startup_taint else 0.0
-        self.at(self.now + self.delays.launch + taint, self._node_ready, node)
-        return node
-
-    def _node_ready(self, node: Node) -> None:
-        del self.launching[node.id]
-        node.state = "ready"
-        self._index(node)
-        for job in list(node.nominees.values()):
-            self._bind(job, node)
-        rate = self.model.interruptions_per_node_hour
-        if node.pool.capacity_type == "spot" and rate > 0:
-            self.at(self.now + self.rng.expovariate(rate / HOUR), self._interrupt, node)
-        self.at(node.launched + node.pool.expire_after, self._expire, node)
-        self._settle(node)
-
     # ----- Karpenter disruption
-
-    def _consolidate(self, node: Node, empty_since: float) -> None:
-        if node.state == "ready" and node.empty and node.empty_since == empty_since:
-            self._terminate(node)
-
-    def _expire(self, node: Node) -> None:
-        if node.state != "ready":
-            return
-        node.state = "draining"
-        self._index(node)
-        if node.empty:
-            self._terminate(node)
-
-    def _interrupt(self, node: Node) -> None:
-        if node.state not in ("ready", "draining"):
-            return
-        self.interruptions += 1
-        node.state = "draining"
-        for job in list(node.pods.values()):
-            self._vacate(job)
-            job.attempt += 1
-            self.restarts += 1
-            self.at(self.now + self.delays.job_start, self._pod_created, job, job.attempt)
-        self._terminate(node)
-
-    def _terminate(self, node: Node) -> None:
-        node.state = "gone"
-        self._index(node)
-        node.ended = self.now + self.delays.termination
-        self.at(node.ended, self._release, node)
-
-    def _release(self, node: Node) -> None:
-        pool = self.pools[node.pool.name]
-        pool.cpu -= node.itype.vcpu
-        pool.memory_gib -= node.itype.memory_gib
-        self._retry_blocked()
 
     def _retry_blocked(self) -> None:
         blocked, self.blocked = self.blocked, []

@@ -211,7 +211,7 @@ class ScannerMocks(mocks.Mocks):
         service = typ.split(":")[1].split("/")[0]
         region = state.get("region") or self.region  # pulumi-aws 7 places a resource in its own region when asked
         out: dict[str, Any] = {}
-        data = self._data_tier(typ, rid, seed, state, region)
+        data = data_tier_outputs(typ, rid, seed, state, region)
         if data is not None:
             return data
         if shape and shape[1]:
@@ -267,87 +267,88 @@ class ScannerMocks(mocks.Mocks):
         return out
 
 
-    def _data_tier(self, typ: str, rid: str, seed: str, state: dict[str, Any], region: str) -> dict[str, Any] | None:
-        """Computed outputs of the data-tier resources, shaped as AWS returns them."""
-        host = f"{rid}.c{_hex(seed, 12)}.{region}.rds.amazonaws.com"
-        if typ == "aws:rds/instance:Instance":
-            return {"arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:db:{rid}", "address": host, "endpoint": f"{host}:5432",
-                    "port": 5432, "resourceId": "db-" + _hex(seed, 26).upper(), "status": "available",
-                    "identifier": rid}
-        if typ == "aws:rds/cluster:Cluster":
-            return {"arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:cluster:{rid}", "endpoint": host,
-                    "readerEndpoint": host.replace(f"{rid}.", f"{rid}.cluster-ro-"), "port": 5432,
-                    "clusterIdentifier": rid, "clusterResourceId": "cluster-" + _hex(seed, 26).upper()}
-        if typ == "aws:rds/proxy:Proxy":
-            return {"arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:db-proxy:prx-{_hex(seed, 17)}",
-                    "endpoint": f"{rid}.proxy-c{_hex(seed, 12)}.{region}.rds.amazonaws.com"}
-        if typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup",
-                   "aws:rds/clusterParameterGroup:ClusterParameterGroup"):
-            kind = {"aws:rds/subnetGroup:SubnetGroup": "subgrp", "aws:rds/parameterGroup:ParameterGroup": "pg"}.get(typ, "cluster-pg")
-            return {"arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:{kind}:{rid}"}
-        if typ == "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup":
-            return {"name": "default", "arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:target-group:prx-tg-{_hex(seed, 17)}"}
-        if typ == "aws:mq/broker:Broker":
-            host = f"{rid}.mq.{region}.on.aws"
-            return {"arn": f"arn:aws:mq:{region}:{ACCOUNT_ID}:broker:{state.get('brokerName')}:{rid}",
-                    "instances": [{"consoleUrl": f"https://{host}", "endpoints": [f"amqps://{host}:5671"], "ipAddress": ""}]}
-        if typ == "aws:elasticache/replicationGroup:ReplicationGroup":
-            return {"arn": f"arn:aws:elasticache:{region}:{ACCOUNT_ID}:replicationgroup:{rid}",
-                    "primaryEndpointAddress": f"master.{rid}.{_hex(seed, 6)}.{_zone_id_prefix(region)}.cache.amazonaws.com",
-                    "readerEndpointAddress": f"replica.{rid}.{_hex(seed, 6)}.{_zone_id_prefix(region)}.cache.amazonaws.com",
-                    "memberClusters": [f"{rid}-{i + 1:03d}" for i in range(int(state.get("numCacheClusters", 1)))]}
-        if typ == "aws:elasticache/subnetGroup:SubnetGroup":
-            return {"arn": f"arn:aws:elasticache:{region}:{ACCOUNT_ID}:subnetgroup:{rid}"}
-        if typ == "aws:secretsmanager/secret:Secret":
-            return {"arn": rid}
-        if typ == "aws:secretsmanager/secretVersion:SecretVersion":
-            return {"versionId": _uuid(seed), "arn": state.get("secretId")}
-        if typ == "random:index/randomPassword:RandomPassword":
-            # Deterministic and free of every character the consumers refuse.
-            return {"result": "Offline" + _hex(seed, int(state.get("length", 16)) - 7), "bcryptHash": ""}
-        if typ == "random:index/randomId:RandomId":
-            hex_ = _hex(seed, 2 * int(state.get("byteLength", 4)))
-            return {"hex": hex_, "dec": str(int(hex_, 16)), "b64Url": hex_, "b64Std": hex_}
-        if typ == "aws:kms/key:Key":
-            return {"arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{rid}", "keyId": rid}
-        if typ == "aws:efs/fileSystem:FileSystem":
-            return {"arn": f"arn:aws:elasticfilesystem:{region}:{ACCOUNT_ID}:file-system/{rid}",
-                    "dnsName": f"{rid}.efs.{region}.amazonaws.com", "ownerId": ACCOUNT_ID}
-        if typ == "aws:efs/accessPoint:AccessPoint":
-            return {"arn": f"arn:aws:elasticfilesystem:{region}:{ACCOUNT_ID}:access-point/{rid}"}
-        if typ == "aws:efs/mountTarget:MountTarget":
-            return {"dnsName": f"{state.get('fileSystemId')}.efs.{region}.amazonaws.com",
-                    "networkInterfaceId": "eni-" + _hex(seed, 17)}
-        if typ == "aws:s3/bucket:Bucket":
-            return {"arn": f"arn:aws:s3:::{rid}", "bucketDomainName": f"{rid}.s3.amazonaws.com",
-                    "bucketRegionalDomainName": f"{rid}.s3.{region}.amazonaws.com", "region": region}
-        if typ == "aws:ecr/repository:Repository":
-            return {"arn": f"arn:aws:ecr:{region}:{ACCOUNT_ID}:repository/{rid}", "registryId": ACCOUNT_ID,
-                    "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{rid}"}
-        if typ == "aws:cloudfront/distribution:Distribution":
-            return {"arn": f"arn:aws:cloudfront::{ACCOUNT_ID}:distribution/{rid}",
-                    "domainName": f"d{_hex(seed, 13)}.cloudfront.net", "hostedZoneId": "Z2FDTNDATAQYW2",
-                    "status": "Deployed", "etag": _hex(seed, 14).upper()}
-        if typ == "aws:cloudfront/originAccessControl:OriginAccessControl":
-            return {"etag": _hex(seed, 14).upper()}
-        if typ == "aws:acm/certificate:Certificate":
-            domain = state.get("domainName", "")
-            return {"arn": f"arn:aws:acm:{region}:{ACCOUNT_ID}:certificate/{_uuid(seed)}", "status": "PENDING_VALIDATION",
-                    "domainValidationOptions": [{
-                        "domainName": domain, "resourceRecordName": f"_{_hex(seed, 32)}.{domain}.",
-                        "resourceRecordType": "CNAME",
-                        "resourceRecordValue": f"_{_hex(seed + 'v', 32)}.xlfgrmvvlj.acm-validations.aws."}]}
-        if typ == "aws:acm/certificateValidation:CertificateValidation":
-            return {"certificateArn": state.get("certificateArn")}
-        if typ == "aws:route53/record:Record":
-            return {"fqdn": str(state.get("name", "")).rstrip(".")}
-        if typ == "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy":
-            return {"etag": _hex(seed, 14).upper()}
-        if typ == "aws:backup/vault:Vault":
-            return {"arn": f"arn:aws:backup:{region}:{ACCOUNT_ID}:backup-vault:{rid}", "recoveryPoints": 0}
-        if typ == "aws:backup/plan:Plan":
-            return {"arn": f"arn:aws:backup:{region}:{ACCOUNT_ID}:backup-plan:{rid}", "version": _hex(seed, 32)}
-        return None
+def data_tier_outputs(typ: str, rid: str, seed: str, state: dict[str, Any], region: str) -> dict[str, Any] | None:
+    """Computed outputs of the data-tier resources, shaped as AWS returns them."""
+    host = f"{rid}.c{_hex(seed, 12)}.{region}.rds.amazonaws.com"
+    if typ == "aws:rds/instance:Instance":
+        return {"arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:db:{rid}", "address": host, "endpoint": f"{host}:5432",
+                "port": 5432, "resourceId": "db-" + _hex(seed, 26).upper(), "status": "available",
+                "identifier": rid}
+    if typ == "aws:rds/cluster:Cluster":
+        return {"arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:cluster:{rid}", "endpoint": host,
+                "readerEndpoint": host.replace(f"{rid}.", f"{rid}.cluster-ro-"), "port": 5432,
+                "clusterIdentifier": rid, "clusterResourceId": "cluster-" + _hex(seed, 26).upper()}
+    if typ == "aws:rds/proxy:Proxy":
+        return {"arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:db-proxy:prx-{_hex(seed, 17)}",
+                "endpoint": f"{rid}.proxy-c{_hex(seed, 12)}.{region}.rds.amazonaws.com"}
+    if typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup",
+               "aws:rds/clusterParameterGroup:ClusterParameterGroup"):
+        kind = {"aws:rds/subnetGroup:SubnetGroup": "subgrp", "aws:rds/parameterGroup:ParameterGroup": "pg"}.get(typ, "cluster-pg")
+        return {"arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:{kind}:{rid}"}
+    if typ == "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup":
+        return {"name": "default", "arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:target-group:prx-tg-{_hex(seed, 17)}"}
+    if typ == "aws:mq/broker:Broker":
+        host = f"{rid}.mq.{region}.on.aws"
+        return {"arn": f"arn:aws:mq:{region}:{ACCOUNT_ID}:broker:{state.get('brokerName')}:{rid}",
+                "instances": [{"consoleUrl": f"https://{host}", "endpoints": [f"amqps://{host}:5671"], "ipAddress": ""}]}
+    if typ == "aws:elasticache/replicationGroup:ReplicationGroup":
+        return {"arn": f"arn:aws:elasticache:{region}:{ACCOUNT_ID}:replicationgroup:{rid}",
+                "primaryEndpointAddress": f"master.{rid}.{_hex(seed, 6)}.{_zone_id_prefix(region)}.cache.amazonaws.com",
+                "readerEndpointAddress": f"replica.{rid}.{_hex(seed, 6)}.{_zone_id_prefix(region)}.cache.amazonaws.com",
+                "memberClusters": [f"{rid}-{i + 1:03d}" for i in range(int(state.get("numCacheClusters", 1)))]}
+    if typ == "aws:elasticache/subnetGroup:SubnetGroup":
+        return {"arn": f"arn:aws:elasticache:{region}:{ACCOUNT_ID}:subnetgroup:{rid}"}
+    if typ == "aws:secretsmanager/secret:Secret":
+        return {"arn": rid}
+    if typ == "aws:secretsmanager/secretVersion:SecretVersion":
+        return {"versionId": _uuid(seed), "arn": state.get("secretId")}
+    if typ == "random:index/randomPassword:RandomPassword":
+        # Deterministic and free of every character the consumers refuse.
+        return {"result": "Offline" + _hex(seed, int(state.get("length", 16)) - 7), "bcryptHash": ""}
+    if typ == "random:index/randomId:RandomId":
+        hex_ = _hex(seed, 2 * int(state.get("byteLength", 4)))
+        return {"hex": hex_, "dec": str(int(hex_, 16)), "b64Url": hex_, "b64Std": hex_}
+    if typ == "aws:kms/key:Key":
+        return {"arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{rid}", "keyId": rid}
+    if typ == "aws:efs/fileSystem:FileSystem":
+        return {"arn": f"arn:aws:elasticfilesystem:{region}:{ACCOUNT_ID}:file-system/{rid}",
+                "dnsName": f"{rid}.efs.{region}.amazonaws.com", "ownerId": ACCOUNT_ID}
+    if typ == "aws:efs/accessPoint:AccessPoint":
+        return {"arn": f"arn:aws:elasticfilesystem:{region}:{ACCOUNT_ID}:access-point/{rid}"}
+    if typ == "aws:efs/mountTarget:MountTarget":
+        return {"dnsName": f"{state.get('fileSystemId')}.efs.{region}.amazonaws.com",
+                "networkInterfaceId": "eni-" + _hex(seed, 17)}
+    if typ == "aws:s3/bucket:Bucket":
+        return {"arn": f"arn:aws:s3:::{rid}", "bucketDomainName": f"{rid}.s3.amazonaws.com",
+                "bucketRegionalDomainName": f"{rid}.s3.{region}.amazonaws.com", "region": region}
+    if typ == "aws:ecr/repository:Repository":
+        return {"arn": f"arn:aws:ecr:{region}:{ACCOUNT_ID}:repository/{rid}", "registryId": ACCOUNT_ID,
+                "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{rid}"}
+    if typ == "aws:cloudfront/distribution:Distribution":
+        return {"arn": f"arn:aws:cloudfront::{ACCOUNT_ID}:distribution/{rid}",
+                "domainName": f"d{_hex(seed, 13)}.cloudfront.net", "hostedZoneId": "Z2FDTNDATAQYW2",
+                "status": "Deployed", "etag": _hex(seed, 14).upper()}
+    if typ == "aws:cloudfront/originAccessControl:OriginAccessControl":
+        return {"etag": _hex(seed, 14).upper()}
+    if typ == "aws:acm/certificate:Certificate":
+        domain = state.get("domainName", "")
+        return {"arn": f"arn:aws:acm:{region}:{ACCOUNT_ID}:certificate/{_uuid(seed)}", "status": "PENDING_VALIDATION",
+                "domainValidationOptions": [{
+                    "domainName": domain, "resourceRecordName": f"_{_hex(seed, 32)}.{domain}.",
+                    "resourceRecordType": "CNAME",
+                    "resourceRecordValue": f"_{_hex(seed + 'v', 32)}.xlfgrmvvlj.acm-validations.aws."}]}
+    if typ == "aws:acm/certificateValidation:CertificateValidation":
+        return {"certificateArn": state.get("certificateArn")}
+    if typ == "aws:route53/record:Record":
+        return {"fqdn": str(state.get("name", "")).rstrip(".")}
+    if typ == "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy":
+        return {"etag": _hex(seed, 14).upper()}
+    if typ == "aws:backup/vault:Vault":
+        return {"arn": f"arn:aws:backup:{region}:{ACCOUNT_ID}:backup-vault:{rid}", "recoveryPoints": 0}
+    if typ == "aws:backup/plan:Plan":
+        return {"arn": f"arn:aws:backup:{region}:{ACCOUNT_ID}:backup-plan:{rid}", "version": _hex(seed, 32)}
+    return None
+
 
 
 def _uuid(seed: str) -> str:

@@ -112,25 +112,7 @@ class Postgres(pulumi.ComponentResource):
                 f"{name}-params", family=family, description="TLS only, slow-query log", parameters=parameters,
                 opts=child)
 
-        # Empty groups and separate rules: the database does not wait for the cluster whose
-        # nodes it admits (components/sg_rules.py).
-        proxy_sg = aws.ec2.SecurityGroup(
-            f"{name}-proxy", vpc_id=args.vpc_id, description="RDS Proxy: PostgreSQL from the cluster nodes", opts=child)
-        db_sg = aws.ec2.SecurityGroup(
-            f"{name}-db", vpc_id=args.vpc_id, description="PostgreSQL: from the proxy, and reads from the cluster nodes",
-            opts=child)
-        allow_in(f"{name}-proxy-from-nodes", proxy_sg.id, PORT, from_group=args.client_security_group_id,
-                 description="PostgreSQL from EKS nodes", parent=proxy_sg)
-        allow_out(f"{name}-proxy-to-db", proxy_sg.id, PORT, to_group=db_sg.id, description="to the database",
-                  parent=proxy_sg)
-        # The proxy reads its login from Secrets Manager from its own interfaces in the isolated
-        # subnets, which have no route out: through the interface endpoint, on HTTPS.
-        allow_out(f"{name}-proxy-to-secrets", proxy_sg.id, 443, to_group=args.endpoint_security_group_id,
-                  description="Secrets Manager through its VPC endpoint", parent=proxy_sg)
-        allow_in(f"{name}-db-from-proxy", db_sg.id, PORT, from_group=proxy_sg.id,
-                 description="PostgreSQL from RDS Proxy", parent=db_sg)
-        allow_in(f"{name}-db-from-nodes", db_sg.id, PORT, from_group=args.client_security_group_id,
-                 description="PostgreSQL reads from EKS nodes", parent=db_sg)
+        proxy_sg, db_sg = security_groups(self, name, args)
 
         # Not protected: rotating the password is a replacement of this resource (README).
         password = random.RandomPassword(f"{name}-master", length=32, special=True,
@@ -261,7 +243,7 @@ class Postgres(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=secret),
         )
 
-        proxy = self._proxy(name, args, subnet_ids, proxy_sg, secret, key, database, cluster_mode, secret_version)
+        proxy = rds_proxy(self, name, args, subnet_ids, proxy_sg, secret, key, database, cluster_mode, secret_version)
 
         self.writer_endpoint = proxy.endpoint
         self.reader_endpoint = reader_endpoint
@@ -275,44 +257,69 @@ class Postgres(pulumi.ComponentResource):
             "databaseArn": database.arn,
         })
 
-    def _proxy(self, name, args: PostgresArgs, subnet_ids, proxy_sg, secret, key, database, cluster_mode,
-               secret_version) -> aws.rds.Proxy:
-        """Clients connect to the proxy, which holds their sessions while the standby takes over, so
-        a failover costs a pause instead of a reconnect storm."""
-        role = aws.iam.Role(
-            f"{name}-proxy",
-            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "rds.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
-            opts=pulumi.ResourceOptions(parent=self))
-        role_policy = aws.iam.RolePolicy(
-            f"{name}-proxy",
-            role=role.id,
-            policy=pulumi.Output.all(secret.arn, key.arn).apply(lambda arns: secret_read_policy([arns[0]], [arns[1]])),
-            opts=pulumi.ResourceOptions(parent=role))
-        proxy = aws.rds.Proxy(
-            f"{name}-proxy",
-            name=f"{args.stack.name_prefix}-postgres",
-            engine_family="POSTGRESQL",
-            role_arn=role.arn,
-            vpc_subnet_ids=subnet_ids,
-            vpc_security_group_ids=[proxy_sg.id],
-            require_tls=True,
-            idle_client_timeout=1800,
-            auths=[aws.rds.ProxyAuthArgs(auth_scheme="SECRETS", secret_arn=secret.arn, iam_auth="DISABLED",
-                                         client_password_auth_type="POSTGRES_SCRAM_SHA_256")],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]))
-        target_group = aws.rds.ProxyDefaultTargetGroup(
-            f"{name}-proxy",
-            db_proxy_name=proxy.name,
-            connection_pool_config=aws.rds.ProxyDefaultTargetGroupConnectionPoolConfigArgs(
-                max_connections_percent=90, max_idle_connections_percent=50, connection_borrow_timeout=120),
-            opts=pulumi.ResourceOptions(parent=proxy))
-        target = dict(db_cluster_identifier=database.cluster_identifier) if cluster_mode else \
-            dict(db_instance_identifier=database.identifier)
-        # The target registers once the secret holds the credentials it will log in with.
-        aws.rds.ProxyTarget(f"{name}-proxy", db_proxy_name=proxy.name, target_group_name=target_group.name,
-                            **target, opts=pulumi.ResourceOptions(parent=proxy, depends_on=[secret_version]))
-        return proxy
+
+def security_groups(owner: Postgres, name: str, args: PostgresArgs) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
+    """The proxy's group and the database's."""
+    # Empty groups and separate rules: the database does not wait for the cluster whose
+    # nodes it admits (components/sg_rules.py).
+    proxy_sg = aws.ec2.SecurityGroup(
+        f"{name}-proxy", vpc_id=args.vpc_id, description="RDS Proxy: PostgreSQL from the cluster nodes", opts=pulumi.ResourceOptions(parent=owner))
+    db_sg = aws.ec2.SecurityGroup(
+        f"{name}-db", vpc_id=args.vpc_id, description="PostgreSQL: from the proxy, and reads from the cluster nodes",
+        opts=pulumi.ResourceOptions(parent=owner))
+    allow_in(f"{name}-proxy-from-nodes", proxy_sg.id, PORT, from_group=args.client_security_group_id,
+             description="PostgreSQL from EKS nodes", parent=proxy_sg)
+    allow_out(f"{name}-proxy-to-db", proxy_sg.id, PORT, to_group=db_sg.id, description="to the database",
+              parent=proxy_sg)
+    # The proxy reads its login from Secrets Manager from its own interfaces in the isolated
+    # subnets, which have no route out: through the interface endpoint, on HTTPS.
+    allow_out(f"{name}-proxy-to-secrets", proxy_sg.id, 443, to_group=args.endpoint_security_group_id,
+              description="Secrets Manager through its VPC endpoint", parent=proxy_sg)
+    allow_in(f"{name}-db-from-proxy", db_sg.id, PORT, from_group=proxy_sg.id,
+             description="PostgreSQL from RDS Proxy", parent=db_sg)
+    allow_in(f"{name}-db-from-nodes", db_sg.id, PORT, from_group=args.client_security_group_id,
+             description="PostgreSQL reads from EKS nodes", parent=db_sg)
+    return proxy_sg, db_sg
+
+
+def rds_proxy(owner: Postgres, name, args: PostgresArgs, subnet_ids, proxy_sg, secret, key, database, cluster_mode,
+              secret_version) -> aws.rds.Proxy:
+    """Clients connect to the proxy, which holds their sessions while the standby takes over, so
+    a failover costs a pause instead of a reconnect storm."""
+    role = aws.iam.Role(
+        f"{name}-proxy",
+        assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "rds.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+        opts=pulumi.ResourceOptions(parent=owner))
+    role_policy = aws.iam.RolePolicy(
+        f"{name}-proxy",
+        role=role.id,
+        policy=pulumi.Output.all(secret.arn, key.arn).apply(lambda arns: secret_read_policy([arns[0]], [arns[1]])),
+        opts=pulumi.ResourceOptions(parent=role))
+    proxy = aws.rds.Proxy(
+        f"{name}-proxy",
+        name=f"{args.stack.name_prefix}-postgres",
+        engine_family="POSTGRESQL",
+        role_arn=role.arn,
+        vpc_subnet_ids=subnet_ids,
+        vpc_security_group_ids=[proxy_sg.id],
+        require_tls=True,
+        idle_client_timeout=1800,
+        auths=[aws.rds.ProxyAuthArgs(auth_scheme="SECRETS", secret_arn=secret.arn, iam_auth="DISABLED",
+                                     client_password_auth_type="POSTGRES_SCRAM_SHA_256")],
+        opts=pulumi.ResourceOptions(parent=owner, depends_on=[role_policy]))
+    target_group = aws.rds.ProxyDefaultTargetGroup(
+        f"{name}-proxy",
+        db_proxy_name=proxy.name,
+        connection_pool_config=aws.rds.ProxyDefaultTargetGroupConnectionPoolConfigArgs(
+            max_connections_percent=90, max_idle_connections_percent=50, connection_borrow_timeout=120),
+        opts=pulumi.ResourceOptions(parent=proxy))
+    target = dict(db_cluster_identifier=database.cluster_identifier) if cluster_mode else \
+        dict(db_instance_identifier=database.identifier)
+    # The target registers once the secret holds the credentials it will log in with.
+    aws.rds.ProxyTarget(f"{name}-proxy", db_proxy_name=proxy.name, target_group_name=target_group.name,
+                        **target, opts=pulumi.ResourceOptions(parent=proxy, depends_on=[secret_version]))
+    return proxy
 
 
 def _instance_args(common: dict) -> dict:

@@ -206,9 +206,9 @@ class Cluster(pulumi.ComponentResource):
         self.pod_identity_agent = addon("eks-pod-identity-agent")
         before_nodes: list[pulumi.Resource] = [vpc_cni, kube_proxy, self.pod_identity_agent]
         if custom_networking:
-            before_nodes += self._eni_configs(name, args, zones, vpc_cni)
+            before_nodes += eni_configs(self, name, args, zones, vpc_cni)
 
-        self.system_node_group = self._system_nodes(name, args, cluster_name, subnet_ids, depends_on=before_nodes)
+        self.system_node_group = system_nodes(self, name, args, cluster_name, subnet_ids, depends_on=before_nodes)
 
         # CoreDNS needs nodes to become healthy, and belongs on the system nodes.
         self.coredns = addon(
@@ -233,57 +233,59 @@ class Cluster(pulumi.ComponentResource):
             "systemNodeGroup": self.system_node_group.node_group_name,
         })
 
-    def _eni_configs(self, name: str, args: ClusterArgs, zones: list[str], vpc_cni) -> list[pulumi.Resource]:
-        """One ENIConfig per zone, named after it, before any node starts: a node that boots
-        without one puts its pods in the node subnet until it is replaced."""
-        assert args.pod_subnet_ids is not None
-        return [
-            k8s.apiextensions.CustomResource(
-                f"{name}-eniconfig-{zone}",
-                api_version="crd.k8s.amazonaws.com/v1alpha1",
-                kind="ENIConfig",
-                metadata={"name": zone},
-                spec={"subnet": args.pod_subnet_ids[zone], "securityGroups": [self.cluster_security_group_id]},
-                opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[vpc_cni]),
-            )
-            for zone in zones if zone in args.pod_subnet_ids
-        ]
 
-    def _system_nodes(self, name: str, args: ClusterArgs, cluster_name, subnet_ids, depends_on) -> aws.eks.NodeGroup:
-        """On-demand nodes in every zone for cluster-critical pods only (taint CriticalAddonsOnly)."""
-        role, attachments = node_role(f"{name}-system-node", f"System nodes of EKS cluster {args.stack.cluster_name}", self)
-        launch_template = aws.ec2.LaunchTemplate(
-            f"{name}-system-node",
-            description="System nodes: IMDSv2 only, encrypted gp3 root volume",
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1,
+def eni_configs(owner: Cluster, name: str, args: ClusterArgs, zones: list[str], vpc_cni) -> list[pulumi.Resource]:
+    """One ENIConfig per zone, named after it, before any node starts: a node that boots
+    without one puts its pods in the node subnet until it is replaced."""
+    assert args.pod_subnet_ids is not None
+    return [
+        k8s.apiextensions.CustomResource(
+            f"{name}-eniconfig-{zone}",
+            api_version="crd.k8s.amazonaws.com/v1alpha1",
+            kind="ENIConfig",
+            metadata={"name": zone},
+            spec={"subnet": args.pod_subnet_ids[zone], "securityGroups": [owner.cluster_security_group_id]},
+            opts=pulumi.ResourceOptions(parent=owner, provider=owner.provider, depends_on=[vpc_cni]),
+        )
+        for zone in zones if zone in args.pod_subnet_ids
+    ]
+
+
+def system_nodes(owner: Cluster, name: str, args: ClusterArgs, cluster_name, subnet_ids, depends_on) -> aws.eks.NodeGroup:
+    """On-demand nodes in every zone for cluster-critical pods only (taint CriticalAddonsOnly)."""
+    role, attachments = node_role(f"{name}-system-node", f"System nodes of EKS cluster {args.stack.cluster_name}", owner)
+    launch_template = aws.ec2.LaunchTemplate(
+        f"{name}-system-node",
+        description="System nodes: IMDSv2 only, encrypted gp3 root volume",
+        metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+            http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1,
+        ),
+        block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+            device_name="/dev/xvda",
+            ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                volume_size=50, volume_type="gp3", encrypted="true", delete_on_termination="true",
             ),
-            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                device_name="/dev/xvda",
-                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_size=50, volume_type="gp3", encrypted="true", delete_on_termination="true",
-                ),
-            )],
-            update_default_version=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        minimum = args.system_nodes_per_zone * len(args.stack.zones)
-        return aws.eks.NodeGroup(
-            f"{name}-system",
-            cluster_name=cluster_name,
-            node_role_arn=role.arn,
-            subnet_ids=subnet_ids,
-            version=args.kubernetes_version,
-            ami_type="AL2023_x86_64_STANDARD",
-            capacity_type="ON_DEMAND",
-            instance_types=list(args.system_instance_types),
-            scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=minimum, desired_size=minimum, max_size=2 * minimum),
-            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
-            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=launch_template.id,
-                                                               version=launch_template.latest_version.apply(str)),
-            labels=karpenter_plan.SYSTEM_LABEL,
-            taints=[aws.eks.NodeGroupTaintArgs(key=karpenter_plan.SYSTEM_TAINT["key"],
-                                               value=karpenter_plan.SYSTEM_TAINT["value"], effect="NO_SCHEDULE")],
-            node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*attachments, *depends_on]),
-        )
+        )],
+        update_default_version=True,
+        opts=pulumi.ResourceOptions(parent=owner),
+    )
+    minimum = args.system_nodes_per_zone * len(args.stack.zones)
+    return aws.eks.NodeGroup(
+        f"{name}-system",
+        cluster_name=cluster_name,
+        node_role_arn=role.arn,
+        subnet_ids=subnet_ids,
+        version=args.kubernetes_version,
+        ami_type="AL2023_x86_64_STANDARD",
+        capacity_type="ON_DEMAND",
+        instance_types=list(args.system_instance_types),
+        scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=minimum, desired_size=minimum, max_size=2 * minimum),
+        update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+        launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=launch_template.id,
+                                                           version=launch_template.latest_version.apply(str)),
+        labels=karpenter_plan.SYSTEM_LABEL,
+        taints=[aws.eks.NodeGroupTaintArgs(key=karpenter_plan.SYSTEM_TAINT["key"],
+                                           value=karpenter_plan.SYSTEM_TAINT["value"], effect="NO_SCHEDULE")],
+        node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
+        opts=pulumi.ResourceOptions(parent=owner, depends_on=[*attachments, *depends_on]),
+    )

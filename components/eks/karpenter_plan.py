@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from components.common.peak_window import PeakWindow
+from policies.common import contract
 from components.common.versions import KARPENTER_VERSION  # noqa: F401  (the release this plan is for)
 
 KARPENTER_CHART = "oci://public.ecr.aws/karpenter/karpenter"
@@ -26,12 +27,12 @@ KARPENTER_NAMESPACE = "karpenter"
 KARPENTER_SERVICE_ACCOUNT = "karpenter"
 
 NODE_CLASS = "scanner"
-SCAN_POOL = "scan-jobs"
+SCAN_POOL = contract.SCAN_POOL
 SCAN_FALLBACK_POOL = "scan-jobs-on-demand"
 SERVICES_POOL = "services"
 
 #: Label every Karpenter node carries with its pool's role; workloads select on it.
-POOL_LABEL = "scanner.io/pool"
+POOL_LABEL = contract.POOL_LABEL
 #: Taint that keeps everything but scan Jobs off the scan nodes.
 SCAN_TAINT = {"key": "scanner.io/scan-jobs", "value": "true", "effect": "NoSchedule"}
 #: Label and taint of the system node group (cluster-critical add-ons only).

@@ -17,11 +17,12 @@ from components.common.context import StackContext
 
 from components.network import plan as network_plan
 from components.network.plan import NatMode, SubnetPlan
+from policies.common import contract
 
-#: Tag that names a subnet's or route table's tier. The placement policy pack reads it.
-TIER_TAG = "scanner.io/tier"
-#: Tag that names the zone of a per-zone resource without a zone property (route tables).
-ZONE_TAG = "scanner.io/zone"
+#: Tags the placement pack reads: a subnet's or route table's tier, and the zone of a per-zone
+#: resource without a zone property (route tables). Shared with the packs (policies/common/contract.py).
+TIER_TAG = contract.TIER_TAG
+ZONE_TAG = contract.ZONE_TAG
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,11 @@ class Network(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(
-            "scanner:network:Network",
+            contract.NETWORK_TYPE,
             name,
             {
-                "availabilityZones": list(args.stack.zones),
-                "natMode": args.nat_mode,
+                contract.NETWORK_ZONES_INPUT: list(args.stack.zones),
+                contract.NETWORK_NAT_MODE_INPUT: args.nat_mode,
                 "vpcCidr": str(args.vpc_cidr),
                 "podCidr": str(args.pod_cidr) if args.pod_cidr else None,
             },
@@ -130,7 +131,7 @@ class Network(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=route_tables[("public", zone)]),
             )
 
-        nat_ids = self._nat_gateways(name, args, vpc, igw, subnets, route_tables, tags)
+        nat_ids = nat_gateways(self, name, args, vpc, igw, subnets, route_tables, tags)
         self.nat_gateway_ids = nat_ids
 
         endpoint_tables = [
@@ -174,7 +175,7 @@ class Network(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self._flow_logs(name, args, vpc, tags)
+        flow_logs(self, name, args, vpc, tags)
 
         self.vpc_id = vpc.id
         self.endpoint_security_group_id = endpoint_sg.id
@@ -210,99 +211,101 @@ class Network(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
         )
 
-    def _nat_gateways(self, name, args: NetworkArgs, vpc, igw, subnets, route_tables, tags) -> dict[str, pulumi.Output[str]]:
-        zones = list(args.stack.zones)
-        targets = network_plan.nat_zones(zones, args.nat_mode)
-        gateways: dict[str, aws.ec2.NatGateway] = {}
-        if args.nat_mode == "regional":
-            # One regional NAT gateway: AWS spreads it over the zones that have workloads.
-            gateways["regional"] = aws.ec2.NatGateway(
-                f"{name}-nat-regional",
-                vpc_id=vpc.id,
-                availability_mode="regional",
-                connectivity_type="public",
-                tags=tags("nat-regional"),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
-            )
-        else:
-            for zone in sorted({z for z in targets.values() if z is not None}, key=zones.index):
-                public_subnet = subnets[("public", zone)]
-                eip = aws.ec2.Eip(
-                    f"{name}-nat-eip-{zone}", domain="vpc", tags=tags(f"nat-{zone}"),
-                    opts=pulumi.ResourceOptions(parent=public_subnet),
-                )
-                gateways[zone] = aws.ec2.NatGateway(
-                    f"{name}-nat-{zone}",
-                    allocation_id=eip.allocation_id,
-                    subnet_id=public_subnet.id,
-                    connectivity_type="public",
-                    tags=tags(f"nat-{zone}"),
-                    opts=pulumi.ResourceOptions(parent=public_subnet, depends_on=[igw]),
-                )
-        for zone in zones:
-            table = route_tables[("private", zone)]
-            gateway = gateways[targets[zone] or "regional"]
-            aws.ec2.Route(
-                f"{name}-private-default-{zone}",
-                route_table_id=table.id,
-                destination_cidr_block="0.0.0.0/0",
-                nat_gateway_id=gateway.id,
-                opts=pulumi.ResourceOptions(parent=table),
-            )
-        return {key: gateway.id for key, gateway in gateways.items()}
 
-    def _flow_logs(self, name, args: NetworkArgs, vpc, tags) -> None:
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-flow-logs",
-            name=f"/aws/vpc/{args.stack.name_prefix}/flow-logs",
-            retention_in_days=args.flow_log_retention_days,
-            tags=tags("flow-logs"),
-            opts=pulumi.ResourceOptions(parent=self),
+def nat_gateways(owner: Network, name, args: NetworkArgs, vpc, igw, subnets, route_tables, tags) -> dict[str, pulumi.Output[str]]:
+    zones = list(args.stack.zones)
+    targets = network_plan.nat_zones(zones, args.nat_mode)
+    gateways: dict[str, aws.ec2.NatGateway] = {}
+    if args.nat_mode == "regional":
+        # One regional NAT gateway: AWS spreads it over the zones that have workloads.
+        gateways["regional"] = aws.ec2.NatGateway(
+            f"{name}-nat-regional",
+            vpc_id=vpc.id,
+            availability_mode="regional",
+            connectivity_type="public",
+            tags=tags("nat-regional"),
+            opts=pulumi.ResourceOptions(parent=owner, depends_on=[igw]),
         )
-        trust = {
+    else:
+        for zone in sorted({z for z in targets.values() if z is not None}, key=zones.index):
+            public_subnet = subnets[("public", zone)]
+            eip = aws.ec2.Eip(
+                f"{name}-nat-eip-{zone}", domain="vpc", tags=tags(f"nat-{zone}"),
+                opts=pulumi.ResourceOptions(parent=public_subnet),
+            )
+            gateways[zone] = aws.ec2.NatGateway(
+                f"{name}-nat-{zone}",
+                allocation_id=eip.allocation_id,
+                subnet_id=public_subnet.id,
+                connectivity_type="public",
+                tags=tags(f"nat-{zone}"),
+                opts=pulumi.ResourceOptions(parent=public_subnet, depends_on=[igw]),
+            )
+    for zone in zones:
+        table = route_tables[("private", zone)]
+        gateway = gateways[targets[zone] or "regional"]
+        aws.ec2.Route(
+            f"{name}-private-default-{zone}",
+            route_table_id=table.id,
+            destination_cidr_block="0.0.0.0/0",
+            nat_gateway_id=gateway.id,
+            opts=pulumi.ResourceOptions(parent=table),
+        )
+    return {key: gateway.id for key, gateway in gateways.items()}
+
+
+def flow_logs(owner: Network, name, args: NetworkArgs, vpc, tags) -> None:
+    log_group = aws.cloudwatch.LogGroup(
+        f"{name}-flow-logs",
+        name=f"/aws/vpc/{args.stack.name_prefix}/flow-logs",
+        retention_in_days=args.flow_log_retention_days,
+        tags=tags("flow-logs"),
+        opts=pulumi.ResourceOptions(parent=owner),
+    )
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            # Confused-deputy guard: only flow logs of this account may use the role.
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": args.stack.account_id},
+                "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{args.stack.region}:{args.stack.account_id}:vpc-flow-log/*"},
+            },
+        }],
+    }
+    role = aws.iam.Role(
+        f"{name}-flow-logs",
+        assume_role_policy=json.dumps(trust),
+        description="Delivers VPC flow logs to CloudWatch Logs",
+        tags=tags("flow-logs"),
+        opts=pulumi.ResourceOptions(parent=owner),
+    )
+    aws.iam.RolePolicy(
+        f"{name}-flow-logs",
+        role=role.id,
+        policy=log_group.arn.apply(lambda arn: json.dumps({
             "Version": "2012-10-17",
             "Statement": [{
                 "Effect": "Allow",
-                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-                # Confused-deputy guard: only flow logs of this account may use the role.
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": args.stack.account_id},
-                    "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{args.stack.region}:{args.stack.account_id}:vpc-flow-log/*"},
-                },
+                "Action": [
+                    "logs:CreateLogStream", "logs:PutLogEvents",
+                    "logs:DescribeLogGroups", "logs:DescribeLogStreams",
+                ],
+                "Resource": [arn, f"{arn}:*"],
             }],
-        }
-        role = aws.iam.Role(
-            f"{name}-flow-logs",
-            assume_role_policy=json.dumps(trust),
-            description="Delivers VPC flow logs to CloudWatch Logs",
-            tags=tags("flow-logs"),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        aws.iam.RolePolicy(
-            f"{name}-flow-logs",
-            role=role.id,
-            policy=log_group.arn.apply(lambda arn: json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{
-                    "Effect": "Allow",
-                    "Action": [
-                        "logs:CreateLogStream", "logs:PutLogEvents",
-                        "logs:DescribeLogGroups", "logs:DescribeLogStreams",
-                    ],
-                    "Resource": [arn, f"{arn}:*"],
-                }],
-            })),
-            opts=pulumi.ResourceOptions(parent=role),
-        )
-        aws.ec2.FlowLog(
-            f"{name}-flow-log",
-            vpc_id=vpc.id,
-            traffic_type="ALL",
-            log_destination_type="cloud-watch-logs",
-            log_destination=log_group.arn,
-            iam_role_arn=role.arn,
-            max_aggregation_interval=60,
-            tags=tags("flow-log"),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        })),
+        opts=pulumi.ResourceOptions(parent=role),
+    )
+    aws.ec2.FlowLog(
+        f"{name}-flow-log",
+        vpc_id=vpc.id,
+        traffic_type="ALL",
+        log_destination_type="cloud-watch-logs",
+        log_destination=log_group.arn,
+        iam_role_arn=role.arn,
+        max_aggregation_interval=60,
+        tags=tags("flow-log"),
+        opts=pulumi.ResourceOptions(parent=owner),
+    )

@@ -13,14 +13,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import contract
 from pulumi_policy import PolicyResource
 from pulumi_policy.proxy import UnknownValueError
 
-#: Tags the network component writes; keep in step with components/network.py.
-TIER_TAG = "scanner.io/tier"
-ZONE_TAG = "scanner.io/zone"
+#: What the components declare and the rules read (one definition, both sides import it).
+TIER_TAG = contract.TIER_TAG
+ZONE_TAG = contract.ZONE_TAG
 
-NETWORK = "scanner:network:Network"
+NETWORK = contract.NETWORK_TYPE
 SUBNET = "aws:ec2/subnet:Subnet"
 ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
 ROUTE = "aws:ec2/route:Route"
@@ -259,7 +260,7 @@ def subnet_zones(graph: StackGraph, resource: PolicyResource, *props: str) -> se
 def network_zones(graph: StackGraph, network: PolicyResource | None) -> list[str]:
     """The zones a network must cover: those it declares, else every zone its subnets use."""
     if network is not None:
-        declared = known(network, "availabilityZones")
+        declared = known(network, contract.NETWORK_ZONES_INPUT)
         if declared:
             return list(declared)
     return sorted({z for z in (graph.subnet_zone(s) for s in graph.of_type(SUBNET, network)) if z})

@@ -13,6 +13,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+import contract
 from environments import KEYS
 from stack_graph import NODE_POOL, UNKNOWN, StackGraph, known, path, setting, short
 
@@ -23,8 +24,8 @@ DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 def scan_jobs_on_spot_pool(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != SCALED_JOB:
         return
-    label = setting(args, "poolLabel", "scanner.io/pool")
-    pool = setting(args, "scanPool", "scan-jobs")
+    label = setting(args, "poolLabel", contract.POOL_LABEL)
+    pool = setting(args, "scanPool", contract.SCAN_POOL)
     template = path(args.props, "spec.jobTargetRef.template", {}, unknown=UNKNOWN)
     if template is UNKNOWN:
         return
@@ -50,8 +51,8 @@ def scaled_jobs_within_pool(args: StackValidationArgs, report: ReportViolation) 
     """Every ScaledJob at its maximum, together, must fit the spot scan pool's CPU limit: beyond
     it Jobs wait for capacity Karpenter will not launch, or spill onto the on-demand fallback."""
     graph = StackGraph(args.resources)
-    label = setting(args, "poolLabel", "scanner.io/pool")
-    pool_name = setting(args, "scanPool", "scan-jobs")
+    label = setting(args, "poolLabel", contract.POOL_LABEL)
+    pool_name = setting(args, "scanPool", contract.SCAN_POOL)
     pools = [p for p in graph.of_type(NODE_POOL)
              if (path(p.props, "spec.template.metadata.labels", {}) or {}).get(label) == pool_name]
     if not pools:
@@ -80,8 +81,8 @@ POLICIES = [
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=scan_jobs_on_spot_pool,
         config_schema=PolicyConfigSchema(properties={
-            "poolLabel": {"type": "string", "default": "scanner.io/pool"},
-            "scanPool": {"type": "string", "default": "scan-jobs"},
+            "poolLabel": {"type": "string", "default": contract.POOL_LABEL},
+            "scanPool": {"type": "string", "default": contract.SCAN_POOL},
         }),
     ),
     StackValidationPolicy(
@@ -90,8 +91,8 @@ POLICIES = [
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=scaled_jobs_within_pool,
         config_schema=PolicyConfigSchema(properties={
-            "poolLabel": {"type": "string", "default": "scanner.io/pool"},
-            "scanPool": {"type": "string", "default": "scan-jobs"},
+            "poolLabel": {"type": "string", "default": contract.POOL_LABEL},
+            "scanPool": {"type": "string", "default": contract.SCAN_POOL},
         }),
     ),
 ]

@@ -10,6 +10,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+import contract
 from environments import KEYS
 from stack_graph import (
     EKS_CLUSTER,
@@ -110,8 +111,8 @@ def scan_pool_offers_spot(args: StackValidationArgs, report: ReportViolation) ->
     pools = graph.of_type(NODE_POOL)
     if not pools:
         return
-    label_key = setting(args, "scanPoolLabel", "scanner.io/pool")
-    label_value = setting(args, "scanPoolLabelValue", "scan-jobs")
+    label_key = setting(args, "scanPoolLabel", contract.POOL_LABEL)
+    label_value = setting(args, "scanPoolLabelValue", contract.SCAN_POOL)
     scan = [p for p in pools if (path(p.props, "spec.template.metadata.labels", {}) or {}).get(label_key) == label_value]
     if not scan:
         report(f"no NodePool carries the label {label_key}={label_value}; scan jobs would have no spot pool.", None)
@@ -157,8 +158,8 @@ POLICIES = [
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=scan_pool_offers_spot,
         config_schema=PolicyConfigSchema(properties={
-            "scanPoolLabel": {"type": "string", "default": "scanner.io/pool"},
-            "scanPoolLabelValue": {"type": "string", "default": "scan-jobs"},
+            "scanPoolLabel": {"type": "string", "default": contract.POOL_LABEL},
+            "scanPoolLabelValue": {"type": "string", "default": contract.SCAN_POOL},
         }),
     ),
 ]

@@ -10,6 +10,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+import contract
 from environments import KEYS, stack_environment
 from stack_graph import (
     NAT_GATEWAY,
@@ -60,7 +61,7 @@ def nat_per_az(args: StackValidationArgs, report: ReportViolation) -> None:
     environment, rules = stack_environment()
     for network in scopes(graph):
         where = short(network) if network else "the stack"
-        mode = known(network, "natMode", "per-az") if network else "per-az"
+        mode = known(network, contract.NETWORK_NAT_MODE_INPUT, "per-az") if network else "per-az"
         zones = network_zones(graph, network)
         nats = graph.of_type(NAT_GATEWAY, network)
         if mode == "single":

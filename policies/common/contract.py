@@ -1,0 +1,24 @@
+"""The names the program and the policy packs must agree on, defined once and imported by both.
+
+The packs read what the components declare: tags on subnets and route tables, the type token
+and the inputs of the network component, the label and name of the scan pool. A rename on one
+side only would silently change what a rule checks (a rule reading a tag nobody writes finds
+nothing to refuse), so both sides take these from here, and tests/test_contract.py fails when a
+component stops declaring one of them.
+
+Plain Python with no imports: the packs load it from `policies/common` beside their own modules.
+"""
+
+#: Tag naming a subnet's or route table's tier (public, private, isolated, pods).
+TIER_TAG = "scanner.io/tier"
+#: Tag naming the zone of a per-zone resource without a zone property (route tables).
+ZONE_TAG = "scanner.io/zone"
+
+#: Type token of the network component, and the inputs of it the placement rules read.
+NETWORK_TYPE = "scanner:network:Network"
+NETWORK_ZONES_INPUT = "availabilityZones"
+NETWORK_NAT_MODE_INPUT = "natMode"
+
+#: Label every Karpenter pool carries and the scan Jobs select, and the spot scan pool's name.
+POOL_LABEL = "scanner.io/pool"
+SCAN_POOL = "scan-jobs"
