@@ -232,6 +232,8 @@ class PolicyGate:
         self._server: grpc.Server | None = None
         self._procs: list[subprocess.Popen] = []
         self._channels: list[grpc.Channel] = []
+        self._stubs: dict[Path, analyzer_pb2_grpc.AnalyzerStub] = {}
+        self._infos: dict[Path, PackInfo] = {}
 
     # ----- lifecycle -----------------------------------------------------------------------
 
@@ -280,6 +282,7 @@ class PolicyGate:
         if self._server is not None:
             self._server.stop(0)
         self._procs, self._channels, self._server = [], [], None
+        self._stubs, self._infos = {}, {}
 
     def _connect(self, proc: subprocess.Popen, pack_dir: Path) -> analyzer_pb2_grpc.AnalyzerStub:
         line: list[bytes] = []
@@ -297,26 +300,37 @@ class PolicyGate:
 
     # ----- analysis ------------------------------------------------------------------------
 
-    def analyze(self, resources: list[dict[str, Any]]) -> GateResult:
+    def analyze(self, resources: list[dict[str, Any]], policy_configs: dict[Path, Any] | None = None) -> GateResult:
+        """Analyse one recorded stack. A started gate analyses as many as it is given (the tests
+        reuse pack processes); `policy_configs` replaces the override files for this analysis."""
         self.start()
-        by_urn = {r["urn"]: r for r in resources}
-        requests, stack_request = self._requests(resources, by_urn)
+        requests, stack_request = self._prepare(resources, policy_configs)
 
         def one_pack(proc, pack_dir) -> tuple[PackInfo, list[Diagnostic]]:
-            stub = self._connect(proc, pack_dir)
+            if pack_dir not in self._stubs:
+                self._stubs[pack_dir] = self._connect(proc, pack_dir)
             try:
-                info = self._describe(stub, pack_dir)
-                self._configure(stub, info)
-                return info, self._run(stub, info, requests, stack_request)
+                return self._analyze_pack(self._stubs[pack_dir], pack_dir, requests, stack_request)
             except grpc.RpcError as exc:
                 raise GateError(f"policy pack {pack_dir.name} failed: {exc.details()}") from None
 
         # Each pack is its own process: analyse them side by side, report in pack order.
         with futures.ThreadPoolExecutor(max_workers=max(1, len(self.pack_dirs))) as pool:
             results = list(pool.map(one_pack, self._procs, self.pack_dirs))
-        packs = [info for info, _ in results]
-        diagnostics = [d for _, found in results for d in found]
-        return GateResult(packs, diagnostics, list(self._engine.messages))
+        return GateResult([info for info, _ in results], [d for _, found in results for d in found],
+                          list(self._engine.messages))
+
+    def _prepare(self, resources, policy_configs) -> tuple[list, analyzer_pb2.AnalyzeStackRequest]:
+        if policy_configs is not None:
+            self.policy_configs = {Path(k).resolve(): _layers(v) for k, v in policy_configs.items()}
+        self._engine.messages.clear()
+        return self._requests(resources, {r["urn"]: r for r in resources})
+
+    def _analyze_pack(self, stub, pack_dir: Path, requests, stack_request) -> tuple[PackInfo, list[Diagnostic]]:
+        """Describe (once), configure and run one pack."""
+        info = self._infos.get(pack_dir) or self._infos.setdefault(pack_dir, self._describe(stub, pack_dir))
+        self._configure(stub, info)
+        return info, self._run(stub, info, requests, stack_request)
 
     def _describe(self, stub, pack_dir: Path) -> PackInfo:
         reply = stub.GetAnalyzerInfo(empty_pb2.Empty())

@@ -128,12 +128,19 @@ def config_for(stack: str, overrides: list[str]) -> dict[str, str]:
 
 # ----- one stack ---------------------------------------------------------------------------------
 
+def gate_class():
+    """The gate that judges a run (imported on use: argument errors never pay for gRPC)."""
+    from offline.gate import PolicyGate
+
+    return PolicyGate
+
+
 def preview_stack(stack: str, mode: str, args, out, packs: list[Path]) -> int:
     """One stack in one mode. Returns the exit status; raises BadInput or Broken."""
     import pulumi
 
     from offline import report
-    from offline.gate import GateError, PackStartError, PolicyConfigError, PolicyGate
+    from offline.gate import GateError, PackStartError, PolicyConfigError
     from offline.policy_config import stack_layers
     from offline.program import run_program
 
@@ -148,7 +155,7 @@ def preview_stack(stack: str, mode: str, args, out, packs: list[Path]) -> int:
     except PolicyConfigError as exc:
         raise BadInput(str(exc)) from None
 
-    gate = PolicyGate(packs, project=load_project()["name"], stack=stack, dry_run=mode == "preview",
+    gate = gate_class()(packs, project=load_project()["name"], stack=stack, dry_run=mode == "preview",
                       stack_config=config, policy_configs=policy_configs) if packs else None
     try:
         if gate:

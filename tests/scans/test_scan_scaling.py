@@ -8,7 +8,7 @@ import pytest
 from components.eks import karpenter_plan
 from components.scans import scaled_jobs, scan_scaling
 from components.scans.scan_job import DO_NOT_DISRUPT
-from conftest import ROOT, assert_gate_refuses, assert_preview_refuses, of_type, one, run
+from conftest import ROOT, assert_gate_refuses_all, assert_preview_refuses_all, of_type, one, run
 
 COST = ROOT / "policies" / "cost"
 SCALED_JOB = "kubernetes:keda.sh/v1alpha1:ScaledJob"
@@ -133,13 +133,10 @@ FAULTS = {
 
 
 @pytest.mark.parametrize("mode", ["preview", "update"])
-@pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_each_fault_is_refused_by_its_policy(fault, mode, monkeypatch):
-    assert_gate_refuses(FAULTS[fault], mode, monkeypatch, (COST,))
+def test_every_fault_is_refused_by_its_policy(mode, monkeypatch):
+    """Every fault at once, in one run of the program: they touch different resources or arguments."""
+    assert_gate_refuses_all(FAULTS, mode, monkeypatch, (COST,))
 
 
-@pytest.mark.parametrize("fault", ["scan-jobs-on-demand", "scaler-above-pool"])
-def test_preview_command_exits_non_zero_naming_the_policy(fault, monkeypatch, capsys, tmp_path):
-    inject, policies, _ = FAULTS[fault]
-    inject(monkeypatch)
-    assert_preview_refuses(policies, capsys, tmp_path)
+def test_preview_command_exits_non_zero_naming_each_policy(monkeypatch, capsys, tmp_path):
+    assert_preview_refuses_all({name: FAULTS[name] for name in ('scan-jobs-on-demand', 'scaler-above-pool')}, monkeypatch, capsys, tmp_path)

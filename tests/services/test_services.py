@@ -10,7 +10,7 @@ from components.eks import karpenter_plan
 from components.services import platform as service_platform
 from components.services import manifests, services
 from components.common.peak_window import PeakWindow
-from conftest import ROOT, assert_gate_refuses, assert_preview_refuses, gate, mandatory, of_type, one, run
+from conftest import ROOT, assert_gate_refuses_all, assert_preview_refuses_all, gate, mandatory, of_type, one, run
 from stack_config import ConfigError
 
 PLACEMENT = ROOT / "policies" / "placement"
@@ -355,10 +355,24 @@ FAULTS = {
 }
 
 
+#: Faults that can share a run: each changes a different builder (the spread, the budget, the
+#: load balancer's subnets); alternatives for the same builder go to different runs.
+GROUPS = {
+    "first": ["spread-skew-50", "budget-requires-every-pod", "load-balancer-foreign-subnet"],
+    "second": ["spread-over-all-services", "two-budgets", "load-balancer-two-zones"],
+    "third": ["deployment-not-spread", "no-disruption-budget", "load-balancer-auto-discovered"],
+    "fourth": ["spread-short-of-a-zone", "budget-blocks-drains"],
+}
+
+
+def test_groups_hold_every_fault_once():
+    assert sorted(f for g in GROUPS.values() for f in g) == sorted(FAULTS)
+
+
 @pytest.mark.parametrize("mode", ["preview", "update"])
-@pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_each_fault_is_refused_by_its_policy(fault, mode, monkeypatch):
-    assert_gate_refuses(FAULTS[fault], mode, monkeypatch, (PLACEMENT,))
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_every_fault_is_refused_by_its_policy(group, mode, monkeypatch):
+    assert_gate_refuses_all({name: FAULTS[name] for name in GROUPS[group]}, mode, monkeypatch, (PLACEMENT,))
 
 
 def test_a_single_replica_deployment_needs_neither_spread_nor_budget(monkeypatch):
@@ -374,11 +388,9 @@ def test_a_single_replica_deployment_needs_neither_spread_nor_budget(monkeypatch
     assert mandatory(result) == []
 
 
-@pytest.mark.parametrize("fault", ["deployment-not-spread", "load-balancer-two-zones"])
-def test_preview_command_exits_non_zero_naming_the_policy(fault, monkeypatch, capsys, tmp_path):
-    inject, policies, _ = FAULTS[fault]
-    inject(monkeypatch)
-    assert_preview_refuses(policies, capsys, tmp_path)
+def test_preview_command_exits_non_zero_naming_each_policy(monkeypatch, capsys, tmp_path):
+    assert_preview_refuses_all({name: FAULTS[name] for name in ("deployment-not-spread", "load-balancer-two-zones")},
+                               monkeypatch, capsys, tmp_path)
 
 
 # ----- security rules on the services ------------------------------------------------------------
@@ -491,9 +503,23 @@ def test_a_certificate_without_listen_ports_means_https_only(monkeypatch):
     assert mandatory(gate(record, packs=(SECURITY,))) == []
 
 
-@pytest.mark.parametrize("fault", sorted(SECURITY_FAULTS))
-def test_security_faults_are_refused(fault, monkeypatch):
-    assert_gate_refuses(SECURITY_FAULTS[fault], "preview", monkeypatch, (SECURITY,))
+#: One load-balancer fault and one pod fault per run.
+SECURITY_GROUPS = {
+    "first": ["public-plain-http", "privileged-service"],
+    "second": ["public-weak-tls", "root-container"],
+    "third": ["plain-http-group-member", "privileged-init-container"],
+}
+
+
+def test_security_groups_hold_every_fault_once():
+    assert sorted(f for g in SECURITY_GROUPS.values() for f in g) == sorted(SECURITY_FAULTS)
+
+
+@pytest.mark.parametrize("mode", ["preview", "update"])
+@pytest.mark.parametrize("group", sorted(SECURITY_GROUPS))
+def test_security_faults_are_refused(group, mode, monkeypatch):
+    assert_gate_refuses_all({name: SECURITY_FAULTS[name] for name in SECURITY_GROUPS[group]}, mode, monkeypatch,
+                            (SECURITY,))
 
 
 def test_the_internet_facing_api_as_configured_passes_the_security_pack():
