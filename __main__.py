@@ -5,28 +5,30 @@ before the first resource is declared, so bad input stops the run with one line 
 nothing registered.
 """
 
+from collections.abc import Callable
+
 import pulumi
 import pulumi_aws as aws
 
 import stack_config
 from components.common import versions
 from components.common.context import StackContext
-from components.data.backup import Backup, BackupArgs
-from components.eks.cluster import Cluster, ClusterArgs
 from components.data import data_access as service_data
+from components.data.backup import Backup, BackupArgs
+from components.data.postgres import Postgres, PostgresArgs
+from components.data.rabbitmq import RabbitMq, RabbitMqArgs
+from components.data.redis import Redis, RedisArgs
+from components.edge.dashboard_cdn import DashboardCdn, DashboardCdnArgs
+from components.eks.cluster import Cluster, ClusterArgs
 from components.eks.karpenter import Karpenter, KarpenterArgs
 from components.network.network import Network, NetworkArgs
-from components.edge.dashboard_cdn import DashboardCdn, DashboardCdnArgs
-from components.data.postgres import Postgres, PostgresArgs
 from components.scans.registry import Registry, RegistryArgs
 from components.scans.repo_cache import RepositoryCache, RepositoryCacheArgs
 from components.scans.scan_access import ScanAccess, ScanAccessArgs
 from components.scans.scan_scaling import ScanScaling, ScanScalingArgs
-from components.services.platform import ServicePlatform, ServicePlatformArgs
 from components.services.manifests import IngressSettings, ServiceSpec
+from components.services.platform import ServicePlatform, ServicePlatformArgs
 from components.services.services import DataSecret, Services, ServicesArgs
-from components.data.rabbitmq import RabbitMq, RabbitMqArgs
-from components.data.redis import Redis, RedisArgs
 
 config = stack_config.load_from_pulumi()
 
@@ -36,7 +38,7 @@ zone_lookup = aws.get_availability_zones(
     state="available",
     filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
 )
-zones = config.resolve_zones(list(zone_lookup.names), dict(zip(zone_lookup.names, zone_lookup.zone_ids)))
+zones = config.resolve_zones(list(zone_lookup.names), dict(zip(zone_lookup.names, zone_lookup.zone_ids, strict=True)))
 
 # What every component shares, handed over once.
 stack = StackContext(
@@ -172,7 +174,7 @@ backup = Backup(
     ),
     opts=with_provider,
 )
-data_settings = {
+data_settings: dict[str, pulumi.Input[str]] = {
     "POSTGRES_HOST": postgres.writer_endpoint,
     "POSTGRES_READER_HOST": postgres.reader_endpoint,
     "POSTGRES_PORT": "5432",
@@ -273,6 +275,13 @@ service_platform = ServicePlatform(
 )
 # An internet-facing load balancer sits in the public subnets, an internal one in the private.
 ingress_tier = "public" if config.services.api_ingress_scheme == "internet-facing" else "private"
+
+
+def tagged(tag: str) -> Callable[[str], str]:
+    """The image reference of `tag` in the repository at a URL."""
+    return lambda url: f"{url}:{tag}"
+
+
 services = Services(
     "services",
     ServicesArgs(
@@ -280,7 +289,7 @@ services = Services(
         services=tuple(
             ServiceSpec(
                 name=s.name,
-                image=registry.repository_urls[s.name].apply(lambda url, tag=s.image_tag: f"{url}:{tag}"),
+                image=registry.repository_urls[s.name].apply(tagged(s.image_tag)),
                 port=s.port,
                 cpu_millicores=s.cpu_millicores,
                 memory_mib=s.memory_mib,
@@ -315,8 +324,12 @@ services = Services(
             tags=stack.tags,
         ),
         read_at_start=(data_access.config_map,),
-        after=(data_access.namespace_resource,
-               scan_scaling.keda, service_platform.metrics_server, karpenter.node_pools["services"]),
+        after=(
+            data_access.namespace_resource,
+            scan_scaling.keda,
+            service_platform.metrics_server,
+            karpenter.node_pools["services"],
+        ),
         ingress_after=(service_platform.load_balancer_controller,),
     ),
     opts=in_cluster,
@@ -343,28 +356,37 @@ pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig_json))
 pulumi.export("karpenterInterruptionQueue", karpenter.queue_name)
 pulumi.export("karpenterNodePools", sorted(karpenter.node_pools))
-pulumi.export("dataTier", {
-    "postgresWriterEndpoint": postgres.writer_endpoint,
-    "postgresReaderEndpoint": postgres.reader_endpoint,
-    "postgresSecretArn": postgres.secret_arn,
-    "rabbitmqAmqpsEndpoint": rabbitmq.amqps_endpoint,
-    "rabbitmqSecretArn": rabbitmq.secret_arn,
-    "redisPrimaryEndpoint": redis.primary_endpoint,
-    "redisSecretArn": redis.secret_arn,
-    "backupVaultArn": backup.vault_arn,
-})
-pulumi.export("scans", {
-    "namespace": scan_access.namespace,
-    "serviceAccount": scan_access.service_account,
-    "githubTokenPoolArn": scan_access.token_pool_arn,
-    "repoCacheFileSystemId": repo_cache.file_system_id,
-    "repoCacheClaim": repo_cache.claim_name,
-    "repositoryUrls": registry.repository_urls,
-})
-pulumi.export("services", {
-    "namespace": service_data.NAMESPACE,
-    "deployments": sorted(services.deployments),
-    "peakWindow": config.services.peak_window.describe(),
-    "apiLoadBalancer": services.api_hostname,
-})
+pulumi.export(
+    "dataTier",
+    {
+        "postgresWriterEndpoint": postgres.writer_endpoint,
+        "postgresReaderEndpoint": postgres.reader_endpoint,
+        "postgresSecretArn": postgres.secret_arn,
+        "rabbitmqAmqpsEndpoint": rabbitmq.amqps_endpoint,
+        "rabbitmqSecretArn": rabbitmq.secret_arn,
+        "redisPrimaryEndpoint": redis.primary_endpoint,
+        "redisSecretArn": redis.secret_arn,
+        "backupVaultArn": backup.vault_arn,
+    },
+)
+pulumi.export(
+    "scans",
+    {
+        "namespace": scan_access.namespace,
+        "serviceAccount": scan_access.service_account,
+        "githubTokenPoolArn": scan_access.token_pool_arn,
+        "repoCacheFileSystemId": repo_cache.file_system_id,
+        "repoCacheClaim": repo_cache.claim_name,
+        "repositoryUrls": registry.repository_urls,
+    },
+)
+pulumi.export(
+    "services",
+    {
+        "namespace": service_data.NAMESPACE,
+        "deployments": sorted(services.deployments),
+        "peakWindow": config.services.peak_window.describe(),
+        "apiLoadBalancer": services.api_hostname,
+    },
+)
 pulumi.export("dashboard", {"bucket": dashboard.bucket_name, "domain": dashboard.distribution_domain})

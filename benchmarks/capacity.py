@@ -78,9 +78,10 @@ import random
 import re
 import sys
 from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -103,7 +104,16 @@ Packing = Literal["spread", "pack"]
 
 #: (hour of day UTC, fraction of the peak rate); linear in between.
 WEEKDAY_CURVE: tuple[tuple[float, float], ...] = (
-    (0, 0.04), (6, 0.04), (7, 0.15), (9, 0.7), (10, 1.0), (16, 1.0), (18, 0.45), (20, 0.2), (22, 0.08), (24, 0.04),
+    (0, 0.04),
+    (6, 0.04),
+    (7, 0.15),
+    (9, 0.7),
+    (10, 1.0),
+    (16, 1.0),
+    (18, 0.45),
+    (20, 0.2),
+    (22, 0.08),
+    (24, 0.04),
 )
 DEFAULT_PEAK_LOAD = 0.40
 SIZE_NAMES = {2: "large", 4: "xlarge", 8: "2xlarge", 16: "4xlarge", 32: "8xlarge", 48: "12xlarge", 64: "16xlarge"}
@@ -150,10 +160,11 @@ class Workload:
 
     @property
     def mean_duration(self) -> float:
-        return self.median_duration * math.exp(self.duration_sigma ** 2 / 2)
+        return self.median_duration * math.exp(self.duration_sigma**2 / 2)
 
 
 # ----- instance shapes ----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class InstanceType:
@@ -199,6 +210,7 @@ def pods_per_node(itype: InstanceType, job_cpu: float, job_memory_gib: float) ->
 
 # ----- node pools, read from the generated NodePool documents ------------------------------
 
+
 @dataclass(frozen=True)
 class PoolSpec:
     name: str
@@ -222,7 +234,7 @@ def parse_memory_gib(text: str) -> float:
     match = re.fullmatch(r"(\d+)(Gi|Ti|Mi)?", text)
     if not match:
         raise ValueError(f"{text!r} is not a memory quantity such as '4000Gi'")
-    scale = {"Mi": 1 / 1024, "Gi": 1, "Ti": 1024, None: 1 / 1024 ** 3}[match.group(2)]
+    scale = {"Mi": 1 / 1024, "Gi": 1, "Ti": 1024, None: 1 / 1024**3}[match.group(2)]
     return int(match.group(1)) * scale
 
 
@@ -240,13 +252,15 @@ def instance_types(requirements: list[dict[str, Any]]) -> tuple[InstanceType, ..
     if not bounds:
         raise ValueError("the NodePool has no karpenter.k8s.aws/instance-cpu requirement")
 
+    tests = {
+        "Lt": lambda vcpu, values: vcpu < values[0],
+        "Gt": lambda vcpu, values: vcpu > values[0],
+        "In": lambda vcpu, values: vcpu in values,
+    }
+
     def admits(vcpu: int) -> bool:
-        for bound in bounds:
-            values = [int(v) for v in bound["values"]]
-            test = {"Lt": lambda: vcpu < values[0], "Gt": lambda: vcpu > values[0], "In": lambda: vcpu in values}
-            if not test[bound["operator"]]():
-                return False
-        return True
+        return all(tests[b["operator"]](vcpu, [int(v) for v in b["values"]]) for b in bounds)
+
     return tuple(InstanceType(c, v) for c in categories if c in GIB_PER_VCPU for v in SIZE_NAMES if admits(v))
 
 
@@ -268,6 +282,7 @@ def pool_spec(node_pool: Mapping[str, Any]) -> PoolSpec:
 
 
 # ----- the model ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Model:
@@ -301,14 +316,24 @@ def template_packing() -> Packing:
 
 def model_from_config(config: StackConfig, **settings: Any) -> Model:
     zones = list(config.network.availability_zones or (f"{config.region}a",))
-    documents = karpenter_plan.scan_pools(zones, config.cluster.scan_pool_limits, config.cluster.scan_pool_consolidate_after,
-                                          config.cluster.scan_on_demand_fallback_percent, peak=config.services.peak_window)
+    documents = karpenter_plan.scan_pools(
+        zones,
+        config.cluster.scan_pool_limits,
+        config.cluster.scan_pool_consolidate_after,
+        config.cluster.scan_on_demand_fallback_percent,
+        peak=config.services.peak_window,
+    )
     pools = sorted((pool_spec(d) for d in documents), key=lambda p: -p.weight)
     if settings.get("packing") is None:
         settings["packing"] = template_packing()
-    return Model(pools=tuple(pools), engines=tuple(config.scans.scan_engines),
-                 max_jobs_per_engine=config.scans.scan_max_parallel_jobs, job_cpu=float(config.scans.scan_job_cpu),
-                 job_memory_gib=float(config.scans.scan_job_memory_gib), **settings)
+    return Model(
+        pools=tuple(pools),
+        engines=tuple(config.scans.scan_engines),
+        max_jobs_per_engine=config.scans.scan_max_parallel_jobs,
+        job_cpu=float(config.scans.scan_job_cpu),
+        job_memory_gib=float(config.scans.scan_job_memory_gib),
+        **settings,
+    )
 
 
 def default_peak_rate(model: Model, workload: Workload) -> float:
@@ -318,6 +343,7 @@ def default_peak_rate(model: Model, workload: Workload) -> float:
 
 
 # ----- workload ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Request:
@@ -351,12 +377,14 @@ def generate(workload: Workload, engines: Sequence[str], horizon: float = WEEK, 
         if t >= horizon:
             return requests
         if rng.random() < load_level(t, workload.weekend_level):
-            duration = min(max(rng.lognormvariate(mu, workload.duration_sigma), workload.min_duration),
-                           workload.max_duration)
+            duration = min(
+                max(rng.lognormvariate(mu, workload.duration_sigma), workload.min_duration), workload.max_duration
+            )
             requests.append(Request(t, rng.choice(list(engines)), duration))
 
 
 # ----- simulation --------------------------------------------------------------------------
+
 
 @dataclass(eq=False)
 class Job:
@@ -400,8 +428,10 @@ class PoolState:
     peak_cpu: float = 0.0
 
     def fits(self, itype: InstanceType) -> bool:
-        return (self.cpu + itype.vcpu <= self.spec.cpu_limit
-                and self.memory_gib + itype.memory_gib <= self.spec.memory_limit_gib)
+        return (
+            self.cpu + itype.vcpu <= self.spec.cpu_limit
+            and self.memory_gib + itype.memory_gib <= self.spec.memory_limit_gib
+        )
 
 
 @dataclass
@@ -444,6 +474,35 @@ class Result:
 class _Karpenter:
     """The Karpenter half of the simulation: batching pending pods, launching, readying,
     consolidating, expiring and interrupting nodes. Mixed into Simulation, whose state it uses."""
+
+    # Simulation's state and methods that this half uses; Simulation.__init__ sets them.
+    model: Model
+    delays: Delays
+    now: float
+    rng: random.Random
+    _ids: itertools.count[int]
+    pools: dict[str, PoolState]
+    slots: dict[InstanceType, int]
+    nodes: list[Node]
+    launching: dict[int, Node]
+    batch: list[Job]
+    batch_start: float
+    batch_generation: int
+    blocked: list[Job]
+    restarts: int
+    interruptions: int
+    spot_failures: int
+
+    if TYPE_CHECKING:
+
+        def at(self, when: float, action: Callable[..., None], *args: Any) -> None: ...
+        def _pod_created(self, job: Job, attempt: int) -> None: ...
+        def _bind(self, job: Job, node: Node) -> None: ...
+        def _vacate(self, job: Job) -> Node: ...
+        def _nominate(self, job: Job, node: Node) -> None: ...
+        def _index(self, node: Node) -> None: ...
+        def _settle(self, node: Node) -> None: ...
+        def _retry_blocked(self) -> None: ...
 
     def _add_to_batch(self, job: Job) -> None:
         if not self.batch:
@@ -572,8 +631,9 @@ class Simulation(_Karpenter):
         self._ids = itertools.count()
         self.engines = {e: EngineState(phase=self.rng.uniform(0, self.delays.poll)) for e in model.engines}
         self.pools = {spec.name: PoolState(spec) for spec in model.pools}
-        self.slots = {t: pods_per_node(t, model.job_cpu, model.job_memory_gib)
-                      for p in model.pools for t in p.instance_types}
+        self.slots = {
+            t: pods_per_node(t, model.job_cpu, model.job_memory_gib) for p in model.pools for t in p.instance_types
+        }
         self.nodes: list[Node] = []
         self.launching: dict[int, Node] = {}
         self.open: dict[int, Node] = {}
@@ -740,15 +800,32 @@ class Simulation(_Karpenter):
     # ----- result
 
     def _result(self, requests: int) -> Result:
-        records = [NodeRecord(n.pool.name, n.pool.capacity_type, n.itype.name, n.itype.vcpu, n.launched,
-                              min(n.ended if n.ended is not None else math.inf, self.horizon)) for n in self.nodes]
+        records = [
+            NodeRecord(
+                n.pool.name,
+                n.pool.capacity_type,
+                n.itype.name,
+                n.itype.vcpu,
+                n.launched,
+                min(n.ended if n.ended is not None else math.inf, self.horizon),
+            )
+            for n in self.nodes
+        ]
         return Result(
-            horizon=self.horizon, requests=requests, nodes=records, node_waits=self.node_waits,
-            start_waits=self.start_waits, completed=self.completed, restarts=self.restarts,
-            interruptions=self.interruptions, spot_failures=self.spot_failures, peak_jobs=self.peak_jobs,
+            horizon=self.horizon,
+            requests=requests,
+            nodes=records,
+            node_waits=self.node_waits,
+            start_waits=self.start_waits,
+            completed=self.completed,
+            restarts=self.restarts,
+            interruptions=self.interruptions,
+            spot_failures=self.spot_failures,
+            peak_jobs=self.peak_jobs,
             peak_jobs_per_engine=self.peak_jobs_per_engine,
             peak_pool_cpu={name: p.peak_cpu for name, p in self.pools.items()},
-            unstarted=requests - len(self.node_waits), work_vcpu_hours=self.work,
+            unstarted=requests - len(self.node_waits),
+            work_vcpu_hours=self.work,
             nodes_at_end=sum(1 for n in self.nodes if n.ended is None or n.ended > self.horizon),
         )
 
@@ -758,6 +835,7 @@ def simulate(model: Model, requests: Sequence[Request], horizon: float = WEEK) -
 
 
 # ----- figures -----------------------------------------------------------------------------
+
 
 def percentile(values: Sequence[float], share: float) -> float:
     if not values:
@@ -823,14 +901,21 @@ def fixed_group(model: Model, itype: InstanceType, peak_jobs: int, horizon: floa
     """On-demand nodes of one size, enough for `peak_jobs` at once, running the whole horizon."""
     slots = pods_per_node(itype, model.job_cpu, model.job_memory_gib)
     nodes = math.ceil(peak_jobs / slots)
-    return {"instance_type": itype.name, "vcpu": itype.vcpu, "pods_per_node": slots, "nodes": nodes,
-            "node_hours": nodes * horizon / HOUR, "vcpu_hours": nodes * itype.vcpu * horizon / HOUR}
+    return {
+        "instance_type": itype.name,
+        "vcpu": itype.vcpu,
+        "pods_per_node": slots,
+        "nodes": nodes,
+        "node_hours": nodes * horizon / HOUR,
+        "vcpu_hours": nodes * itype.vcpu * horizon / HOUR,
+    }
 
 
 def best_packed_type(model: Model) -> InstanceType:
     """The size with the lowest price per Job it holds."""
-    fitting = [t for p in model.pools for t in p.instance_types
-               if pods_per_node(t, model.job_cpu, model.job_memory_gib) > 0]
+    fitting = [
+        t for p in model.pools for t in p.instance_types if pods_per_node(t, model.job_cpu, model.job_memory_gib) > 0
+    ]
     return min(fitting, key=lambda t: (t.price / pods_per_node(t, model.job_cpu, model.job_memory_gib), t.vcpu))
 
 
@@ -853,14 +938,17 @@ def _waits(values: Sequence[float]) -> dict[str, float]:
 
 # ----- report ------------------------------------------------------------------------------
 
+
 def render(stack: str, model: Model, workload: Workload, figures: Mapping[str, Any], max_ratio: float) -> str:
     d = model.delays
     fixed, same = figures["fixed_group"], figures["fixed_group_most_used_size"]
     node_wait, start_wait = figures["wait_for_node_s"], figures["wait_to_start_s"]
-    pools = [f"  {p.name:<22}{p.capacity_type}, weight {p.weight}, limit {p.cpu_limit:g} vCPU / "
-             f"{p.memory_limit_gib:g} GiB, consolidateAfter {p.consolidate_after:g} s, "
-             f"sizes {min(t.vcpu for t in p.instance_types)}-{max(t.vcpu for t in p.instance_types)} vCPU"
-             for p in model.pools]
+    pools = [
+        f"  {p.name:<22}{p.capacity_type}, weight {p.weight}, limit {p.cpu_limit:g} vCPU / "
+        f"{p.memory_limit_gib:g} GiB, consolidateAfter {p.consolidate_after:g} s, "
+        f"sizes {min(t.vcpu for t in p.instance_types)}-{max(t.vcpu for t in p.instance_types)} vCPU"
+        for p in model.pools
+    ]
     types = ", ".join(f"{name} {hours:.1f}" for name, hours in list(figures["node_hours_by_type"].items())[:4])
     ratio = figures["ratio_vcpu_hours"]
     lines = [
@@ -875,26 +963,47 @@ def render(stack: str, model: Model, workload: Workload, figures: Mapping[str, A
         f"of peak, median {workload.median_duration:g} s; spot failure {model.spot_failure:.0%}, "
         f"interruptions {model.interruptions_per_node_hour:g}/node-h, packing {model.packing}",
         "",
-        _row("requests", f"{figures['requests']} ({figures['completed']} done, {figures['unstarted']} not started, "
-                         f"{figures['restarts']} restarts after {figures['interruptions']} interruptions)"),
+        _row(
+            "requests",
+            f"{figures['requests']} ({figures['completed']} done, {figures['unstarted']} not started, "
+            f"{figures['restarts']} restarts after {figures['interruptions']} interruptions)",
+        ),
         _row("peak concurrent Jobs", f"{figures['peak_jobs']} ({figures['peak_vcpu_demand']:g} vCPU demand)"),
         _row("peak pool vCPU", ", ".join(f"{k} {v:g}" for k, v in figures["peak_pool_vcpu"].items())),
-        _row("scan nodes", f"{figures['nodes_launched']} launched, {figures['spot_launch_failures']} spot launch failures"),
+        _row(
+            "scan nodes",
+            f"{figures['nodes_launched']} launched, {figures['spot_launch_failures']} spot launch failures",
+        ),
         _row("node-hours", f"{figures['node_hours']:.1f} ({types})"),
-        _row("vCPU-hours", f"{figures['vcpu_hours']:.0f} (scans use {figures['scan_vcpu_hours']:.0f}: "
-                           f"{figures['utilisation']:.0%})"),
+        _row(
+            "vCPU-hours",
+            f"{figures['vcpu_hours']:.0f} (scans use {figures['scan_vcpu_hours']:.0f}: {figures['utilisation']:.0%})",
+        ),
         _row("spot share", f"{figures['spot_share']:.1%} of node-hours"),
-        _row("wait for a node", f"max {node_wait['max']:.0f} s, p50 {node_wait['p50']:.0f} s, p95 {node_wait['p95']:.0f} s"),
-        _row("wait to scan start", f"max {start_wait['max']:.0f} s, p50 {start_wait['p50']:.0f} s, "
-                                   f"p95 {start_wait['p95']:.0f} s"),
+        _row(
+            "wait for a node",
+            f"max {node_wait['max']:.0f} s, p50 {node_wait['p50']:.0f} s, p95 {node_wait['p95']:.0f} s",
+        ),
+        _row(
+            "wait to scan start",
+            f"max {start_wait['max']:.0f} s, p50 {start_wait['p50']:.0f} s, p95 {start_wait['p95']:.0f} s",
+        ),
         _row("weekend, no scan node", f"{figures['weekend_zero_node_hours']:.1f} of {figures['weekend_hours']:g} h"),
         _row("nodes at the end", str(figures["nodes_at_end"])),
-        _row("fixed on-demand group", f"{fixed['nodes']} x {fixed['instance_type']} ({fixed['pods_per_node']} per node) "
-                                      f"x {figures['horizon_hours']:g} h = {fixed['node_hours']:.0f} node-hours, "
-                                      f"{fixed['vcpu_hours']:.0f} vCPU-hours"),
-        _row("ratio (vCPU-hours)", f"{ratio:.3f} (threshold {max_ratio:.2f}: {'met' if ratio < max_ratio else 'MISSED'})"),
-        _row("same-size group", f"{same['nodes']} x {same['instance_type']} ({same['pods_per_node']} per node), "
-                                f"{same['vcpu_hours']:.0f} vCPU-hours: ratio {figures['ratio_vcpu_hours_most_used_size']:.3f}"),
+        _row(
+            "fixed on-demand group",
+            f"{fixed['nodes']} x {fixed['instance_type']} ({fixed['pods_per_node']} per node) "
+            f"x {figures['horizon_hours']:g} h = {fixed['node_hours']:.0f} node-hours, "
+            f"{fixed['vcpu_hours']:.0f} vCPU-hours",
+        ),
+        _row(
+            "ratio (vCPU-hours)", f"{ratio:.3f} (threshold {max_ratio:.2f}: {'met' if ratio < max_ratio else 'MISSED'})"
+        ),
+        _row(
+            "same-size group",
+            f"{same['nodes']} x {same['instance_type']} ({same['pods_per_node']} per node), "
+            f"{same['vcpu_hours']:.0f} vCPU-hours: ratio {figures['ratio_vcpu_hours_most_used_size']:.3f}",
+        ),
     ]
     return "\n".join(lines)
 
@@ -904,6 +1013,7 @@ def _row(label: str, value: str) -> str:
 
 
 # ----- command line ------------------------------------------------------------------------
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -921,6 +1031,7 @@ def _number(low: float, high: float = math.inf, low_open: bool = False) -> Calla
             limit = f" and at most {high:g}" if high < math.inf else ""
             raise argparse.ArgumentTypeError(f"must be {bound}{limit}, got {text}")
         return value
+
     return convert
 
 
@@ -929,27 +1040,46 @@ def build_parser() -> argparse.ArgumentParser:
     delays = Delays()
     p.add_argument("--stack", default="prod", help="stack whose Pulumi.<stack>.yaml is modelled (default prod)")
     p.add_argument("--seed", type=int, default=7, help="seed of the workload and of spot events (default 7)")
-    p.add_argument("--days", type=int, choices=range(1, 8), default=7, metavar="1-7",
-                   help="days from Monday 00:00 UTC to replay (default 7: the whole week)")
-    p.add_argument("--peak-rate", type=_number(0, low_open=True), help="weekday peak requests per minute "
-                   f"(default: {DEFAULT_PEAK_LOAD:.0%} of the ScaledJob caps busy)")
+    p.add_argument(
+        "--days",
+        type=int,
+        choices=range(1, 8),
+        default=7,
+        metavar="1-7",
+        help="days from Monday 00:00 UTC to replay (default 7: the whole week)",
+    )
+    p.add_argument(
+        "--peak-rate",
+        type=_number(0, low_open=True),
+        help=f"weekday peak requests per minute (default: {DEFAULT_PEAK_LOAD:.0%} of the ScaledJob caps busy)",
+    )
     p.add_argument("--weekend-level", type=_number(0, 1), default=0.005, help="weekend rate, fraction of peak")
     p.add_argument("--median-duration", type=_number(5, 1800), default=150.0, help="median scan seconds")
     p.add_argument("--spot-failure", type=_number(0, 1), default=0.03, help="chance a spot launch finds no capacity")
     p.add_argument("--interruption-rate", type=_number(0), default=0.01, help="spot interruptions per node-hour")
     p.add_argument("--poll", type=_number(0, low_open=True), default=delays.poll, help="KEDA polling interval, s")
-    for name, default, text in (("job-start", delays.job_start, "Job to pending pod"),
-                                ("launch", delays.launch, "node launch to Ready"),
-                                ("startup-taint", delays.startup_taint, "EFS CSI startup taint removal"),
-                                ("image-pull", delays.image_pull, "image pull, first pod of an engine on a node"),
-                                ("disruption", delays.disruption, "empty node past consolidateAfter to removal"),
-                                ("termination", delays.termination, "removal to end of billing")):
+    for name, default, text in (
+        ("job-start", delays.job_start, "Job to pending pod"),
+        ("launch", delays.launch, "node launch to Ready"),
+        ("startup-taint", delays.startup_taint, "EFS CSI startup taint removal"),
+        ("image-pull", delays.image_pull, "image pull, first pod of an engine on a node"),
+        ("disruption", delays.disruption, "empty node past consolidateAfter to removal"),
+        ("termination", delays.termination, "removal to end of billing"),
+    ):
         p.add_argument(f"--{name}", type=_number(0), default=default, help=f"{text}, s (default {default:g})")
-    p.add_argument("--packing", choices=("spread", "pack"), default=None,
-                   help="kube-scheduler placement: spread (LeastAllocated, its default) or pack (default: pack "
-                        "when the scan Job template prefers nodes already running scans, as it does)")
-    p.add_argument("--max-ratio", type=_number(0, low_open=True), default=0.40,
-                   help="exit 1 when the vCPU-hour ratio reaches this (default 0.40)")
+    p.add_argument(
+        "--packing",
+        choices=("spread", "pack"),
+        default=None,
+        help="kube-scheduler placement: spread (LeastAllocated, its default) or pack (default: pack "
+        "when the scan Job template prefers nodes already running scans, as it does)",
+    )
+    p.add_argument(
+        "--max-ratio",
+        type=_number(0, low_open=True),
+        default=0.40,
+        help="exit 1 when the vCPU-hour ratio reaches this (default 0.40)",
+    )
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
     return p
 
@@ -961,12 +1091,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.stack)
     except (StackFileError, ConfigError) as exc:
         parser.error(str(exc))
-    delays = Delays(poll=args.poll, job_start=args.job_start, launch=args.launch, startup_taint=args.startup_taint,
-                    image_pull=args.image_pull, disruption=args.disruption, termination=args.termination)
-    model = model_from_config(config, delays=delays, spot_failure=args.spot_failure,
-                              interruptions_per_node_hour=args.interruption_rate, packing=args.packing, seed=args.seed)
-    workload = Workload(peak_rate_per_min=args.peak_rate or 0.0, weekend_level=args.weekend_level,
-                        median_duration=args.median_duration)
+    delays = Delays(
+        poll=args.poll,
+        job_start=args.job_start,
+        launch=args.launch,
+        startup_taint=args.startup_taint,
+        image_pull=args.image_pull,
+        disruption=args.disruption,
+        termination=args.termination,
+    )
+    model = model_from_config(
+        config,
+        delays=delays,
+        spot_failure=args.spot_failure,
+        interruptions_per_node_hour=args.interruption_rate,
+        packing=args.packing,
+        seed=args.seed,
+    )
+    workload = Workload(
+        peak_rate_per_min=args.peak_rate or 0.0, weekend_level=args.weekend_level, median_duration=args.median_duration
+    )
     if args.peak_rate is None:
         workload = replace(workload, peak_rate_per_min=default_peak_rate(model, workload))
     horizon = args.days * DAY
@@ -974,8 +1118,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures = summarize(model, result)
     print(render(args.stack, model, workload, figures, args.max_ratio))
     if args.json:
-        document = {"stack": args.stack, "seed": args.seed, "workload": asdict(workload),
-                    "delays": asdict(delays), "max_ratio": args.max_ratio, **figures}
+        document = {
+            "stack": args.stack,
+            "seed": args.seed,
+            "workload": asdict(workload),
+            "delays": asdict(delays),
+            "max_ratio": args.max_ratio,
+            **figures,
+        }
         try:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(document, indent=2) + "\n")

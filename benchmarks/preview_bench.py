@@ -42,6 +42,7 @@ def measure(argv: list[str]) -> tuple[float, int]:
     elapsed = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in (0,):
+        assert proc.stderr is not None  # started with stderr=PIPE
         raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.read().decode()[-300:]}")
     return elapsed, usage.ru_maxrss // 1024
 
@@ -54,8 +55,7 @@ def main() -> int:
         print("error: --runs: must be at least 1", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
-        preview = [sys.executable, "-m", "offline.preview", "--stack", "prod", "--quiet",
-                   "--diagram", f"{tmp}/d.md"]
+        preview = [sys.executable, "-m", "offline.preview", "--stack", "prod", "--quiet", "--diagram", f"{tmp}/d.md"]
         measure(preview)  # warm the file cache and bytecode once
         imports, previews = [], []
         # Interleaved, so a burst of load on a shared machine hits both figures alike.
@@ -68,7 +68,7 @@ def main() -> int:
     print(f"bare SDK import        {bare:6.2f} s   peak RSS {max(m for _, m in imports):4d} MiB")
     print(f"offline preview + gate {full:6.2f} s   peak RSS {max(m for _, m in previews):4d} MiB (preview process)")
     # The median of the per-pair ratios: each pair ran under the same conditions.
-    ratio = statistics.median(p / i for (i, _), (p, _) in zip(imports, previews))
+    ratio = statistics.median(p / i for (i, _), (p, _) in zip(imports, previews, strict=True))
     print(f"ratio                  {ratio:6.2f} x  (target <= 2.00 x: {'met' if ratio <= 2 else 'MISSED'})")
     return 0
 

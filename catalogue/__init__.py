@@ -18,9 +18,20 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "GENERATED", "PATH", "closest", "cache_node_types", "instance_type_known",
-    "instance_type_zone_ids", "instance_types", "mq_engine_versions", "mq_instance_types",
-    "rds_instance_classes", "region_opt_in", "region_zone_ids", "regions", "standard_zones",
+    "GENERATED",
+    "PATH",
+    "closest",
+    "cache_node_types",
+    "instance_type_known",
+    "instance_type_zone_ids",
+    "instance_types",
+    "mq_engine_versions",
+    "mq_instance_types",
+    "rds_instance_classes",
+    "region_opt_in",
+    "region_zone_ids",
+    "regions",
+    "standard_zones",
 ]
 
 PATH: Path = Path(__file__).resolve().with_name("aws.json")
@@ -41,6 +52,7 @@ def _data() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- regions and zones
+
 
 def regions() -> list[str]:
     """Every commercial region, sorted."""
@@ -66,7 +78,8 @@ def standard_zones(region: str) -> dict[str, str]:
 # name (us-east-1e) maps to a different zone in each account, so map the account's names to ids
 # (DescribeAvailabilityZones / get_availability_zones) before asking.
 
-@functools.lru_cache(maxsize=None)
+
+@functools.cache
 def _offerings(region: str) -> tuple[frozenset[str], frozenset[str], dict[str, frozenset[str]]]:
     entry = _data()["ec2"].get(region, {})
     some = {t: frozenset(zone_ids) for t, zone_ids in entry.get("someZones", {}).items()}
@@ -107,6 +120,7 @@ def instance_type_zone_ids(region: str, instance_type: str) -> set[str]:
 
 # --------------------------------------------------------------------------- managed services
 
+
 def rds_instance_classes(engine: str = "postgres") -> frozenset[str]:
     """DB instance classes RDS offers for the engine (any region); empty for an engine not held."""
     return frozenset(_data()["rds"].get(engine, ()))
@@ -136,6 +150,7 @@ def mq_engine_versions(engine: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------- messages
+
 
 def closest(value: str, options: Iterable[str]) -> str | None:
     """The option most like ``value``, for a "did you mean" hint; None if nothing is close."""

@@ -35,7 +35,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_OUT = PACKAGE_DIR / "aws.json"
@@ -47,10 +47,17 @@ HOME_REGION = "us-east-1"
 #: The catalogue is about the commercial partition; GovCloud and China need other accounts.
 PARTITION = "aws"
 #: What a region that is not enabled for the calling account answers (or its SCPs deny).
-UNREACHABLE_CODES = frozenset({
-    "AuthFailure", "OptInRequired", "UnauthorizedOperation", "InvalidClientTokenId",
-    "UnrecognizedClientException", "AccessDenied", "AccessDeniedException",
-})
+UNREACHABLE_CODES = frozenset(
+    {
+        "AuthFailure",
+        "OptInRequired",
+        "UnauthorizedOperation",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "AccessDenied",
+        "AccessDeniedException",
+    }
+)
 #: ElastiCache product descriptions that run Redis OSS or Valkey (not Memcached).
 REDIS_PRODUCTS = frozenset({"redis", "valkey"})
 #: Regions AWS launched after 20 March 2019 (so opt-in) that moto 5.2.5 lists as
@@ -77,6 +84,7 @@ class UsageError(Exception):
 
 # --------------------------------------------------------------------------- command line
 
+
 class _OneLineParser(argparse.ArgumentParser):
     """argparse prints its usage block on an error; a wrapper script wants one line."""
 
@@ -90,7 +98,8 @@ def _region_list(text: str) -> tuple[str, ...]:
     if not names or bad:
         shown = ", ".join(repr(b) for b in bad) or repr(text)
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated region names such as us-east-1,eu-west-1, got {shown}")
+            f"expected comma-separated region names such as us-east-1,eu-west-1, got {shown}"
+        )
     return names
 
 
@@ -102,18 +111,28 @@ def _iso_date(text: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog="python -m catalogue.refresh",
-                            description="Regenerate the offline AWS catalogue.")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="file to write (default: catalogue/aws.json)")
-    parser.add_argument("--source", choices=("aws", "moto"), default="aws",
-                        help="aws: live APIs with your credentials; moto: moto's recorded "
-                             "responses plus catalogue/documented.json (default: aws)")
-    parser.add_argument("--regions", type=_region_list, default=None,
-                        help="comma-separated regions to include (default: every commercial region)")
-    parser.add_argument("--date", type=_iso_date, default=None,
-                        help="the 'generated' date to record (default: today, UTC); the tests "
-                             "pass the committed file's date to reproduce it")
+    parser = _OneLineParser(prog="python -m catalogue.refresh", description="Regenerate the offline AWS catalogue.")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="file to write (default: catalogue/aws.json)")
+    parser.add_argument(
+        "--source",
+        choices=("aws", "moto"),
+        default="aws",
+        help="aws: live APIs with your credentials; moto: moto's recorded "
+        "responses plus catalogue/documented.json (default: aws)",
+    )
+    parser.add_argument(
+        "--regions",
+        type=_region_list,
+        default=None,
+        help="comma-separated regions to include (default: every commercial region)",
+    )
+    parser.add_argument(
+        "--date",
+        type=_iso_date,
+        default=None,
+        help="the 'generated' date to record (default: today, UTC); the tests "
+        "pass the committed file's date to reproduce it",
+    )
     return parser
 
 
@@ -134,8 +153,14 @@ def _check_writable(out: Path) -> None:
 
 # --------------------------------------------------------------------------- AWS calls
 
-def _botocore_errors() -> tuple[type[BaseException], type[BaseException], type[BaseException]]:
+
+if TYPE_CHECKING:  # botocore is imported only when AWS is called
     from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+
+def _botocore_errors() -> tuple[type[ClientError], type[EndpointConnectionError], type[BotoCoreError]]:
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
     return ClientError, EndpointConnectionError, BotoCoreError
 
 
@@ -166,8 +191,7 @@ class Skipped:
         return f" Not reachable with the generating account: {', '.join(missing)}." if missing else ""
 
 
-def _per_region(section: str, regions: Iterable[str], skipped: Skipped,
-                read: Callable[[str], Any]) -> dict[str, Any]:
+def _per_region(section: str, regions: Iterable[str], skipped: Skipped, read: Callable[[str], Any]) -> dict[str, Any]:
     """Run ``read`` for each region; a region the account cannot use is skipped and noted."""
     answers: dict[str, Any] = {}
     for region in regions:
@@ -186,36 +210,47 @@ def _commercial_regions(clients: ClientFactory) -> dict[str, bool]:
 
     partition_of = boto3.session.Session().get_partition_for_region
     regions = clients("ec2", HOME_REGION).describe_regions(AllRegions=True)["Regions"]
-    return {r["RegionName"]: r.get("OptInStatus", "opt-in-not-required") != "opt-in-not-required"
-            for r in regions if partition_of(r["RegionName"]) == PARTITION}
+    return {
+        r["RegionName"]: r.get("OptInStatus", "opt-in-not-required") != "opt-in-not-required"
+        for r in regions
+        if partition_of(r["RegionName"]) == PARTITION
+    }
 
 
 def _standard_zones(clients: ClientFactory, region: str) -> dict[str, str]:
     """Zone name -> zone id of the region's availability zones (no Local/Wavelength zones)."""
-    zones = clients("ec2", region).describe_availability_zones(Filters=[
-        {"Name": "zone-type", "Values": ["availability-zone"]},
-        {"Name": "opt-in-status", "Values": ["opt-in-not-required"]},
-    ])["AvailabilityZones"]
+    zones = clients("ec2", region).describe_availability_zones(
+        Filters=[
+            {"Name": "zone-type", "Values": ["availability-zone"]},
+            {"Name": "opt-in-status", "Values": ["opt-in-not-required"]},
+        ]
+    )["AvailabilityZones"]
     # Filter again here: moto ignores filters it does not know (opt-in-status) and AWS adds zone
     # types over time; a Local Zone must never count as a zone of the stack.
-    return {z["ZoneName"]: z["ZoneId"] for z in zones
-            if z.get("ZoneType", "availability-zone") == "availability-zone"
-            and z.get("OptInStatus", "opt-in-not-required") == "opt-in-not-required"}
+    return {
+        z["ZoneName"]: z["ZoneId"]
+        for z in zones
+        if z.get("ZoneType", "availability-zone") == "availability-zone"
+        and z.get("OptInStatus", "opt-in-not-required") == "opt-in-not-required"
+    }
 
 
 def _zone_types(clients: ClientFactory, region: str) -> dict[str, str]:
     """Zone id -> zone type of every zone of the region, enabled or not: Local and Wavelength
     Zones included, so their offerings can be told from those of availability zones."""
-    zones = clients("ec2", region).describe_availability_zones(
-        AllAvailabilityZones=True)["AvailabilityZones"]
+    zones = clients("ec2", region).describe_availability_zones(AllAvailabilityZones=True)["AvailabilityZones"]
     return {z["ZoneId"]: z.get("ZoneType", "availability-zone") for z in zones}
 
 
 def _zone_offerings(clients: ClientFactory, region: str) -> dict[str, set[str]]:
     """Instance type -> zone ids of the region offering it (every zone type)."""
     offered: dict[str, set[str]] = {}
-    for offer in _paginate(clients("ec2", region), "describe_instance_type_offerings",
-                           "InstanceTypeOfferings", LocationType="availability-zone-id"):
+    for offer in _paginate(
+        clients("ec2", region),
+        "describe_instance_type_offerings",
+        "InstanceTypeOfferings",
+        LocationType="availability-zone-id",
+    ):
         offered.setdefault(offer["InstanceType"], set()).add(offer["Location"])
     return offered
 
@@ -225,8 +260,8 @@ class ZoneOfferings:
     """A region's offerings by zone id, and the zone ids that needed a decision."""
 
     offered: dict[str, set[str]]  # instance type -> standard zone ids
-    dropped: list[str]            # ids of Local / Wavelength (or other non-standard) zones
-    unlisted: list[str]           # standard-looking ids DescribeAvailabilityZones does not list
+    dropped: list[str]  # ids of Local / Wavelength (or other non-standard) zones
+    unlisted: list[str]  # standard-looking ids DescribeAvailabilityZones does not list
 
 
 def _standard_offerings(zone_types: dict[str, str], offered: dict[str, set[str]]) -> ZoneOfferings:
@@ -254,18 +289,28 @@ def _encode_offerings(offered: dict[str, set[str]]) -> dict[str, Any]:
 
 
 def _rds_classes(clients: ClientFactory, region: str, engine: str) -> set[str]:
-    return {o["DBInstanceClass"] for o in _paginate(
-        clients("rds", region), "describe_orderable_db_instance_options",
-        "OrderableDBInstanceOptions", Engine=engine)}
+    return {
+        o["DBInstanceClass"]
+        for o in _paginate(
+            clients("rds", region),
+            "describe_orderable_db_instance_options",
+            "OrderableDBInstanceOptions",
+            Engine=engine,
+        )
+    }
 
 
 def _cache_node_types(clients: ClientFactory, region: str) -> set[str]:
     # ElastiCache has no "describe node types" call; the reserved-node offerings list one
     # offering per node type, engine, term and payment option, so they name every node type
     # that can be bought (T2 has left them as it becomes previous generation).
-    return {o["CacheNodeType"] for o in _paginate(
-        clients("elasticache", region), "describe_reserved_cache_nodes_offerings",
-        "ReservedCacheNodesOfferings") if o.get("ProductDescription") in REDIS_PRODUCTS}
+    return {
+        o["CacheNodeType"]
+        for o in _paginate(
+            clients("elasticache", region), "describe_reserved_cache_nodes_offerings", "ReservedCacheNodesOfferings"
+        )
+        if o.get("ProductDescription") in REDIS_PRODUCTS
+    }
 
 
 def _major_minor(version: str) -> str:
@@ -278,8 +323,7 @@ def _broker_types(clients: ClientFactory, region: str) -> dict[str, set[str]]:
     by_version: dict[str, set[str]] = {}
     token: str | None = None
     while True:  # botocore ships no paginator for this operation
-        page = client.describe_broker_instance_options(
-            EngineType="RABBITMQ", **({"NextToken": token} if token else {}))
+        page = client.describe_broker_instance_options(EngineType="RABBITMQ", **({"NextToken": token} if token else {}))
         for option in page.get("BrokerInstanceOptions", []):
             # A list of plain version strings in the service model (not EngineVersion {Name}).
             for version in option.get("SupportedEngineVersions", []):
@@ -294,6 +338,7 @@ def _union(answers: dict[str, Iterable[str]]) -> list[str]:
 
 
 # --------------------------------------------------------------------------- sections
+
 
 def _versions() -> dict[str, str]:
     names = ("boto3", "botocore", "moto")
@@ -312,8 +357,9 @@ def _pick_regions(available: dict[str, bool], wanted: tuple[str, ...] | None) ->
         from difflib import get_close_matches
 
         hint = get_close_matches(unknown[0], list(available), n=1)
-        raise UsageError("--regions", f"unknown region {unknown[0]!r}"
-                         + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+        raise UsageError(
+            "--regions", f"unknown region {unknown[0]!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        )
     return {r: available[r] for r in wanted}
 
 
@@ -321,21 +367,24 @@ def _pick_regions(available: dict[str, bool], wanted: tuple[str, ...] | None) ->
 class Ec2Gaps:
     """What the ec2 section's source note must say about where its data stops."""
 
-    empty: list[str] = field(default_factory=list)     # regions with no offering data
-    dropped: list[str] = field(default_factory=list)   # non-standard zone ids left out
+    empty: list[str] = field(default_factory=list)  # regions with no offering data
+    dropped: list[str] = field(default_factory=list)  # non-standard zone ids left out
     unlisted: list[str] = field(default_factory=list)  # zone ids kept by their form alone
 
 
-def _ec2_sections(clients: ClientFactory, regions: dict[str, bool], skipped: Skipped
-                  ) -> tuple[dict[str, Any], dict[str, Any], Ec2Gaps]:
+def _ec2_sections(
+    clients: ClientFactory, regions: dict[str, bool], skipped: Skipped
+) -> tuple[dict[str, Any], dict[str, Any], Ec2Gaps]:
     """The regions and ec2 sections, plus the gaps worth writing down."""
     zones = _per_region("regions", regions, skipped, lambda r: _standard_zones(clients, r))
     if regions and not zones:
         raise RuntimeError("no region answered DescribeAvailabilityZones; check the credentials")
-    offered = _per_region("ec2", zones, skipped, lambda r: _standard_offerings(
-        _zone_types(clients, r), _zone_offerings(clients, r)))
-    region_section = {r: {"optIn": regions[r], "zones": dict(sorted(zones.get(r, {}).items()))}
-                      for r in sorted(regions)}
+    offered = _per_region(
+        "ec2", zones, skipped, lambda r: _standard_offerings(_zone_types(clients, r), _zone_offerings(clients, r))
+    )
+    region_section = {
+        r: {"optIn": regions[r], "zones": dict(sorted(zones.get(r, {}).items()))} for r in sorted(regions)
+    }
     ec2_section, gaps = {}, Ec2Gaps()
     for region in sorted(offered):
         found = offered[region]
@@ -348,59 +397,78 @@ def _ec2_sections(clients: ClientFactory, regions: dict[str, bool], skipped: Ski
     return region_section, ec2_section, gaps
 
 
-def _ec2_sources(source: str, versions: dict[str, str], region_section: dict[str, Any],
-                 gaps: Ec2Gaps, skipped: Skipped) -> dict[str, str]:
+def _ec2_sources(
+    source: str, versions: dict[str, str], region_section: dict[str, Any], gaps: Ec2Gaps, skipped: Skipped
+) -> dict[str, str]:
     sdk = f"boto3 {versions.get('boto3', '?')} / botocore {versions.get('botocore', '?')}"
     if source == "moto":
         served = f"served under moto.mock_aws and read with {sdk}"
-        where_regions = (f"moto {versions.get('moto', '?')}'s recorded regions and zones "
-                         f"(moto/ec2/models/availability_zones_and_regions.py), {served}")
-        where_ec2 = (f"moto {versions.get('moto', '?')}'s recorded offerings "
-                     f"(moto/ec2/resources/instance_type_offerings/availability-zone-id/<region>.json.gz), "
-                     f"{served}")
-        how_standard = ("moto lists only availability zones (no Local or Wavelength Zones), so an id "
-                        "it lists is standard and any other is judged by its form")
+        where_regions = (
+            f"moto {versions.get('moto', '?')}'s recorded regions and zones "
+            f"(moto/ec2/models/availability_zones_and_regions.py), {served}"
+        )
+        where_ec2 = (
+            f"moto {versions.get('moto', '?')}'s recorded offerings "
+            f"(moto/ec2/resources/instance_type_offerings/availability-zone-id/<region>.json.gz), "
+            f"{served}"
+        )
+        how_standard = (
+            "moto lists only availability zones (no Local or Wavelength Zones), so an id "
+            "it lists is standard and any other is judged by its form"
+        )
         mislabelled = [r for r in MOTO_OPT_IN_GAPS if r in region_section and not region_section[r]["optIn"]]
         caveat_regions = ""
         if mislabelled:
-            caveat_regions = (f" moto keeps its own opt-in list, which marks {', '.join(mislabelled)} "
-                              f"opt-in-not-required although AWS makes every Region launched after "
-                              f"20 March 2019 opt-in ({OPT_IN_DOC}); they are recorded as moto says.")
-        caveat_regions += (" Zone ids are moto's recorded mapping where it has one and synthesised "
-                           "(<prefix>-az1..az3 for zones a..c) elsewhere; in AWS the name-to-id "
-                           "mapping of older regions differs per account.")
+            caveat_regions = (
+                f" moto keeps its own opt-in list, which marks {', '.join(mislabelled)} "
+                f"opt-in-not-required although AWS makes every Region launched after "
+                f"20 March 2019 opt-in ({OPT_IN_DOC}); they are recorded as moto says."
+            )
+        caveat_regions += (
+            " Zone ids are moto's recorded mapping where it has one and synthesised "
+            "(<prefix>-az1..az3 for zones a..c) elsewhere; in AWS the name-to-id "
+            "mapping of older regions differs per account."
+        )
     else:
-        how_standard = ("ZoneType from DescribeAvailabilityZones(AllAvailabilityZones=True) decides, "
-                        "the id's form for an id it does not list")
+        how_standard = (
+            "ZoneType from DescribeAvailabilityZones(AllAvailabilityZones=True) decides, "
+            "the id's form for an id it does not list"
+        )
         where_regions = where_ec2 = f"the live EC2 API of the generating account, read with {sdk}"
-        caveat_regions = (" Zone name-to-id mapping is that account's (it differs per account in "
-                          "older regions).")
+        caveat_regions = " Zone name-to-id mapping is that account's (it differs per account in older regions)."
     notes = ""
     if gaps.empty:
         notes += f" No offering data for: {', '.join(gaps.empty)}."
     if gaps.unlisted:
-        notes += (" Zone ids DescribeAvailabilityZones does not list, kept as standard zones by their "
-                  f"form: {', '.join(gaps.unlisted)}.")
+        notes += (
+            " Zone ids DescribeAvailabilityZones does not list, kept as standard zones by their "
+            f"form: {', '.join(gaps.unlisted)}."
+        )
     if gaps.dropped:
         notes += f" Offerings of Local / Wavelength Zones left out: {', '.join(gaps.dropped)}."
     return {
-        "regions": (f"EC2 DescribeRegions(AllRegions=True), commercial partition only, and "
-                    f"DescribeAvailabilityZones(zone-type=availability-zone, "
-                    f"opt-in-status=opt-in-not-required) per region, from {where_regions}."
-                    f"{caveat_regions}{skipped.note('regions')}"),
-        "ec2": (f"EC2 DescribeInstanceTypeOfferings(LocationType=availability-zone-id), paginated, per "
-                f"region, from {where_ec2}. Keyed by zone id, which names the same physical zone in "
-                f"every account (a zone name does not: map the account's names to ids with "
-                f"DescribeAvailabilityZones). zoneIds lists the standard availability zone ids seen in "
-                f"the region's offerings, everyZone the types offered in all of them, someZones the "
-                f"zone ids of the others. Standard means not a Local or Wavelength Zone (ids such as "
-                f"use1-bos1-az1 name a location; a standard id is <prefix>-az<N>): {how_standard}."
-                f"{notes}{skipped.note('ec2')}"),
+        "regions": (
+            f"EC2 DescribeRegions(AllRegions=True), commercial partition only, and "
+            f"DescribeAvailabilityZones(zone-type=availability-zone, "
+            f"opt-in-status=opt-in-not-required) per region, from {where_regions}."
+            f"{caveat_regions}{skipped.note('regions')}"
+        ),
+        "ec2": (
+            f"EC2 DescribeInstanceTypeOfferings(LocationType=availability-zone-id), paginated, per "
+            f"region, from {where_ec2}. Keyed by zone id, which names the same physical zone in "
+            f"every account (a zone name does not: map the account's names to ids with "
+            f"DescribeAvailabilityZones). zoneIds lists the standard availability zone ids seen in "
+            f"the region's offerings, everyZone the types offered in all of them, someZones the "
+            f"zone ids of the others. Standard means not a Local or Wavelength Zone (ids such as "
+            f"use1-bos1-az1 name a location; a standard id is <prefix>-az<N>): {how_standard}."
+            f"{notes}{skipped.note('ec2')}"
+        ),
     }
 
 
-def _live_service_sections(clients: ClientFactory, regions: Iterable[str], skipped: Skipped,
-                           versions: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+def _live_service_sections(
+    clients: ClientFactory, regions: Iterable[str], skipped: Skipped, versions: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
     regions = sorted(regions)
     rds = _per_region("rds", regions, skipped, lambda r: _rds_classes(clients, r, "postgres"))
     cache = _per_region("elasticache", regions, skipped, lambda r: _cache_node_types(clients, r))
@@ -419,14 +487,20 @@ def _live_service_sections(clients: ClientFactory, regions: Iterable[str], skipp
         "mq": {"RabbitMQ": {v: sorted(t) for v, t in sorted(versions_seen.items())}},
     }
     sources = {
-        "rds": (f"RDS DescribeOrderableDBInstanceOptions(Engine=postgres), paginated, DBInstanceClass "
-                f"unioned over the regions queried, live, {sdk}.{skipped.note('rds')}"),
-        "elasticache": (f"ElastiCache DescribeReservedCacheNodesOfferings, paginated, CacheNodeType of the "
-                        f"redis and valkey offerings unioned over the regions queried (only node types "
-                        f"that can be reserved appear), live, {sdk}.{skipped.note('elasticache')}"),
-        "mq": (f"Amazon MQ DescribeBrokerInstanceOptions(EngineType=RABBITMQ), NextToken-paged, "
-               f"HostInstanceType per SupportedEngineVersions entry (as major.minor), unioned over the "
-               f"regions queried, live, {sdk}.{skipped.note('mq')}"),
+        "rds": (
+            f"RDS DescribeOrderableDBInstanceOptions(Engine=postgres), paginated, DBInstanceClass "
+            f"unioned over the regions queried, live, {sdk}.{skipped.note('rds')}"
+        ),
+        "elasticache": (
+            f"ElastiCache DescribeReservedCacheNodesOfferings, paginated, CacheNodeType of the "
+            f"redis and valkey offerings unioned over the regions queried (only node types "
+            f"that can be reserved appear), live, {sdk}.{skipped.note('elasticache')}"
+        ),
+        "mq": (
+            f"Amazon MQ DescribeBrokerInstanceOptions(EngineType=RABBITMQ), NextToken-paged, "
+            f"HostInstanceType per SupportedEngineVersions entry (as major.minor), unioned over the "
+            f"regions queried, live, {sdk}.{skipped.note('mq')}"
+        ),
     }
     return sections, sources
 
@@ -454,6 +528,7 @@ def _documented_sections(path: Path = DOCUMENTED) -> tuple[dict[str, Any], dict[
 
 # --------------------------------------------------------------------------- assembly
 
+
 @contextlib.contextmanager
 def _clients(source: str) -> Iterator[ClientFactory]:
     import boto3
@@ -473,8 +548,13 @@ def _clients(source: str) -> Iterator[ClientFactory]:
         yield lambda service, region: session.client(service, region_name=region)
 
 
-def build(source: str, regions: tuple[str, ...] | None, generated: str,
-          clients: ClientFactory | None = None, documented: Path = DOCUMENTED) -> dict[str, Any]:
+def build(
+    source: str,
+    regions: tuple[str, ...] | None,
+    generated: str,
+    clients: ClientFactory | None = None,
+    documented: Path = DOCUMENTED,
+) -> dict[str, Any]:
     """The catalogue as a dict; ``clients`` lets the tests hand in stubbed clients."""
     versions = _versions()
     skipped = Skipped()
@@ -525,7 +605,7 @@ def write(out: Path, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    generated = args.date or dt.datetime.now(dt.timezone.utc).date().isoformat()
+    generated = args.date or dt.datetime.now(dt.UTC).date().isoformat()
     try:
         _check_writable(args.out)
         catalogue = build(args.source, args.regions, generated)

@@ -68,14 +68,17 @@ class CrdSet:
 
 # ----- structural schema -----------------------------------------------------------------
 
+
 def _structural(schema: dict[str, Any], body: dict[str, Any]) -> list[Problem]:
     translated = _to_json_schema(schema)
     translated.get("properties", {}).pop("metadata", None)
     translated.get("properties", {}).pop("apiVersion", None)
     translated.get("properties", {}).pop("kind", None)
     validator = jsonschema.Draft7Validator(translated)
-    return [Problem(_json_path(e.absolute_path), e.message)
-            for e in sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))]
+    return [
+        Problem(_json_path(e.absolute_path), e.message)
+        for e in sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))
+    ]
 
 
 def _to_json_schema(node: Any) -> Any:
@@ -83,8 +86,11 @@ def _to_json_schema(node: Any) -> Any:
         return [_to_json_schema(n) for n in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _to_json_schema(v) for k, v in node.items()
-           if not k.startswith("x-kubernetes-") and k not in ("nullable", "default", "description")}
+    out = {
+        k: _to_json_schema(v)
+        for k, v in node.items()
+        if not k.startswith("x-kubernetes-") and k not in ("nullable", "default", "description")
+    }
     if node.get("x-kubernetes-int-or-string"):
         out.pop("type", None)
         out.setdefault("anyOf", [{"type": "integer"}, {"type": "string"}])
@@ -110,6 +116,7 @@ def _json_path(parts) -> str:
 
 # ----- CEL rules ---------------------------------------------------------------------------
 
+
 def _cel(schema: dict[str, Any], value: Any, path: str) -> list[Problem]:
     problems: list[Problem] = []
     for rule in schema.get("x-kubernetes-validations", []) or []:
@@ -130,7 +137,7 @@ def _cel(schema: dict[str, Any], value: Any, path: str) -> list[Problem]:
     return problems
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _program(rule: str):
     import celpy
 

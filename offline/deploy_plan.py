@@ -18,12 +18,12 @@ Exit status: 0 within --max-minutes (when given), 1 over it, 2 bad input.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 #: Resources that take noticeably long, in minutes: (matches, minutes, kind, source). The first
 #: entry whose type and test match wins; anything else takes a few seconds (DEFAULT_MINUTES).
@@ -44,69 +44,163 @@ def _inputs(pred: Callable[[dict[str, Any]], bool]) -> Predicate:
     return lambda record: pred(record.get("inputs") or {})
 
 
-_SKIPS_AWAIT = _inputs(lambda i: str(((i.get("metadata") or {}).get("annotations") or {})
-                                     .get("pulumi.com/skipAwait", "")).lower() == "true")
+_SKIPS_AWAIT = _inputs(
+    lambda i: (
+        str(((i.get("metadata") or {}).get("annotations") or {}).get("pulumi.com/skipAwait", "")).lower() == "true"
+    )
+)
 
 CREATE_MINUTES: tuple[CreateTime, ...] = (
-    CreateTime("eks:index:Cluster", 12.5, "documented",
-               "an earlier EKS CreateCluster API reference: 'Cluster creation typically takes between 10 and 15 "
-               "minutes' (the current one: 'several minutes'; aws/containers-roadmap#1227 reported a 15-minute "
-               "average); pulumi-eks's own children take seconds beside it"),
-    CreateTime("aws:eks/nodeGroup:NodeGroup", 5, "observed",
-               "EKS User Guide: 'Node group creation takes several minutes'; 3-10 min reported in community modules"),
-    CreateTime("aws:eks/addon:Addon", 2, "observed",
-               "coredns becomes ACTIVE once its pods run on nodes (pulumi-eks#1819, terraform-aws-eks#3001); "
-               "created after the node group here", when=_inputs(lambda i: i.get("addonName") == "coredns"),
-               label="coredns"),
-    CreateTime("aws:eks/addon:Addon", 1, "observed",
-               "vpc-cni and kube-proxy 'are working fine' (finish quickly) in terraform-aws-eks-blueprints#642"),
-    CreateTime("aws:rds/instance:Instance", 15, "assumed",
-               "no AWS figure for a read replica; RDS takes a snapshot of the source and restores it "
-               "(USER_ReadRepl.Create), taken here as long as the Multi-AZ primary",
-               when=_inputs(lambda i: bool(i.get("replicateSourceDb"))), label="read replica"),
-    CreateTime("aws:rds/instance:Instance", 15, "observed",
-               "Multi-AZ 15-20 min against 5-10 single-AZ (hashicorp/terraform#498); AWS: 'can take several minutes'",
-               when=_inputs(lambda i: i.get("multiAz") is True), label="Multi-AZ"),
+    CreateTime(
+        "eks:index:Cluster",
+        12.5,
+        "documented",
+        "an earlier EKS CreateCluster API reference: 'Cluster creation typically takes between 10 and 15 "
+        "minutes' (the current one: 'several minutes'; aws/containers-roadmap#1227 reported a 15-minute "
+        "average); pulumi-eks's own children take seconds beside it",
+    ),
+    CreateTime(
+        "aws:eks/nodeGroup:NodeGroup",
+        5,
+        "observed",
+        "EKS User Guide: 'Node group creation takes several minutes'; 3-10 min reported in community modules",
+    ),
+    CreateTime(
+        "aws:eks/addon:Addon",
+        2,
+        "observed",
+        "coredns becomes ACTIVE once its pods run on nodes (pulumi-eks#1819, terraform-aws-eks#3001); "
+        "created after the node group here",
+        when=_inputs(lambda i: i.get("addonName") == "coredns"),
+        label="coredns",
+    ),
+    CreateTime(
+        "aws:eks/addon:Addon",
+        1,
+        "observed",
+        "vpc-cni and kube-proxy 'are working fine' (finish quickly) in terraform-aws-eks-blueprints#642",
+    ),
+    CreateTime(
+        "aws:rds/instance:Instance",
+        15,
+        "assumed",
+        "no AWS figure for a read replica; RDS takes a snapshot of the source and restores it "
+        "(USER_ReadRepl.Create), taken here as long as the Multi-AZ primary",
+        when=_inputs(lambda i: bool(i.get("replicateSourceDb"))),
+        label="read replica",
+    ),
+    CreateTime(
+        "aws:rds/instance:Instance",
+        15,
+        "observed",
+        "Multi-AZ 15-20 min against 5-10 single-AZ (hashicorp/terraform#498); AWS: 'can take several minutes'",
+        when=_inputs(lambda i: i.get("multiAz") is True),
+        label="Multi-AZ",
+    ),
     CreateTime("aws:rds/instance:Instance", 7.5, "observed", "single-AZ 5-10 min (hashicorp/terraform#498)"),
-    CreateTime("aws:rds/cluster:Cluster", 15, "assumed",
-               "AWS: 'it can take several minutes'; taken as long as a Multi-AZ instance"),
-    CreateTime("aws:rds/proxy:Proxy", 3, "observed",
-               "a lower bound: still creating after 2 min 30 s (turbot/steampipe-plugin-aws#1414)"),
-    CreateTime("aws:rds/proxyTarget:ProxyTarget", 4, "observed",
-               "registration took over 4 min (hashicorp/terraform-provider-aws#19096)"),
-    CreateTime("aws:mq/broker:Broker", 15, "documented",
-               "Amazon MQ for RabbitMQ getting started: 'Creating the broker takes about 15 minutes'"),
-    CreateTime("aws:elasticache/replicationGroup:ReplicationGroup", 18, "observed",
-               "a Multi-AZ group in 1,086 s in the provider's acceptance test (hashicorp/terraform-provider-aws#17320)"),
-    CreateTime("aws:ec2/natGateway:NatGateway", 3, "observed",
-               "pending to available 'can take up to 10 min' (kubernetes/kops#944); typically a few minutes"),
-    CreateTime("aws:ec2/vpcEndpoint:VpcEndpoint", 2, "assumed",
-               "no AWS figure; interface endpoints usable 20-30 s after AVAILABLE (aws-amplify/amplify-category-api#1875)",
-               when=_inputs(lambda i: i.get("vpcEndpointType") == "Interface"), label="interface"),
-    CreateTime("aws:efs/mountTarget:MountTarget", 1.5, "documented",
-               "EFS User Guide: wait 90 seconds after creating a mount target before mounting"),
-    CreateTime("aws:cloudfront/distribution:Distribution", 5, "documented",
-               "AWS blog 'Slashing CloudFront change propagation times in 2020': changes within 5 minutes"),
-    CreateTime("aws:acm/certificateValidation:CertificateValidation", 5, "observed",
-               "usually minutes once the DNS record exists; ACM documents 'up to several hours'"),
-    CreateTime("aws:route53/record:Record", 1, "documented",
-               "ChangeResourceRecordSets: 'Changes generally propagate ... within 60 seconds'"),
-    CreateTime("kubernetes:helm.sh/v3:Release", 2, "assumed",
-               "controller charts await their Deployments (pulumi-kubernetes default timeout 300 s); ~100 s "
-               "for a node to start (aws/karpenter-provider-aws#3102) is not on this path: they run on system nodes"),
-    CreateTime("kubernetes:networking.k8s.io/v1:Ingress", 3, "documented",
-               "EKS Workshop: 'It could take 2 or 3 minutes for the ALB to be ready'"),
-    CreateTime("kubernetes:apps/v1:Deployment", 0.05, "assumed",
-               "pulumi.com/skipAwait: created without waiting for pods (first-deploy stage)",
-               when=_SKIPS_AWAIT, label="not awaited"),
-    CreateTime("kubernetes:apps/v1:Deployment", 2, "observed",
-               "a new node ~100 s to Ready (aws/karpenter-provider-aws#3102), then the image pull and probes"),
+    CreateTime(
+        "aws:rds/cluster:Cluster",
+        15,
+        "assumed",
+        "AWS: 'it can take several minutes'; taken as long as a Multi-AZ instance",
+    ),
+    CreateTime(
+        "aws:rds/proxy:Proxy",
+        3,
+        "observed",
+        "a lower bound: still creating after 2 min 30 s (turbot/steampipe-plugin-aws#1414)",
+    ),
+    CreateTime(
+        "aws:rds/proxyTarget:ProxyTarget",
+        4,
+        "observed",
+        "registration took over 4 min (hashicorp/terraform-provider-aws#19096)",
+    ),
+    CreateTime(
+        "aws:mq/broker:Broker",
+        15,
+        "documented",
+        "Amazon MQ for RabbitMQ getting started: 'Creating the broker takes about 15 minutes'",
+    ),
+    CreateTime(
+        "aws:elasticache/replicationGroup:ReplicationGroup",
+        18,
+        "observed",
+        "a Multi-AZ group in 1,086 s in the provider's acceptance test (hashicorp/terraform-provider-aws#17320)",
+    ),
+    CreateTime(
+        "aws:ec2/natGateway:NatGateway",
+        3,
+        "observed",
+        "pending to available 'can take up to 10 min' (kubernetes/kops#944); typically a few minutes",
+    ),
+    CreateTime(
+        "aws:ec2/vpcEndpoint:VpcEndpoint",
+        2,
+        "assumed",
+        "no AWS figure; interface endpoints usable 20-30 s after AVAILABLE (aws-amplify/amplify-category-api#1875)",
+        when=_inputs(lambda i: i.get("vpcEndpointType") == "Interface"),
+        label="interface",
+    ),
+    CreateTime(
+        "aws:efs/mountTarget:MountTarget",
+        1.5,
+        "documented",
+        "EFS User Guide: wait 90 seconds after creating a mount target before mounting",
+    ),
+    CreateTime(
+        "aws:cloudfront/distribution:Distribution",
+        5,
+        "documented",
+        "AWS blog 'Slashing CloudFront change propagation times in 2020': changes within 5 minutes",
+    ),
+    CreateTime(
+        "aws:acm/certificateValidation:CertificateValidation",
+        5,
+        "observed",
+        "usually minutes once the DNS record exists; ACM documents 'up to several hours'",
+    ),
+    CreateTime(
+        "aws:route53/record:Record",
+        1,
+        "documented",
+        "ChangeResourceRecordSets: 'Changes generally propagate ... within 60 seconds'",
+    ),
+    CreateTime(
+        "kubernetes:helm.sh/v3:Release",
+        2,
+        "assumed",
+        "controller charts await their Deployments (pulumi-kubernetes default timeout 300 s); ~100 s "
+        "for a node to start (aws/karpenter-provider-aws#3102) is not on this path: they run on system nodes",
+    ),
+    CreateTime(
+        "kubernetes:networking.k8s.io/v1:Ingress",
+        3,
+        "documented",
+        "EKS Workshop: 'It could take 2 or 3 minutes for the ALB to be ready'",
+    ),
+    CreateTime(
+        "kubernetes:apps/v1:Deployment",
+        0.05,
+        "assumed",
+        "pulumi.com/skipAwait: created without waiting for pods (first-deploy stage)",
+        when=_SKIPS_AWAIT,
+        label="not awaited",
+    ),
+    CreateTime(
+        "kubernetes:apps/v1:Deployment",
+        2,
+        "observed",
+        "a new node ~100 s to Ready (aws/karpenter-provider-aws#3102), then the image pull and probes",
+    ),
     CreateTime("aws:ec2/vpc:Vpc", 0.33, "observed", "20 s in a provider log (turbot/steampipe-plugin-aws#1414)"),
 )
 ROLLOUT_KEY = "scanner:servicesRollout"
 DEFAULT_MINUTES = 0.05
-DEFAULT_SOURCE = ("seconds: subnets 1-5 s, security groups 4 s, rules 2 s in provider logs; IAM, KMS, secrets, "
-                  "Kubernetes objects taken alike")
+DEFAULT_SOURCE = (
+    "seconds: subnets 1-5 s, security groups 4 s, rules 2 s in provider logs; IAM, KMS, secrets, "
+    "Kubernetes objects taken alike"
+)
 
 
 def weight(record: dict[str, Any]) -> CreateTime:
@@ -145,8 +239,9 @@ class Plan:
         return all(step.why.startswith("data") for step in self.steps[1:])
 
 
-def _nodes(resources: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]],
-                                                     Callable[[str], set[str]]]:
+def _nodes(
+    resources: list[dict[str, Any]],
+) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]], Callable[[str], set[str]]]:
     """What takes time to create and what each waits for. Components (but pulumi-eks's remote one,
     which is its own unit of work) are not created: waiting for one is waiting for its children.
     The emulated child of the remote component is part of it."""
@@ -189,8 +284,9 @@ def _nodes(resources: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], 
 
 
 def _why(record: dict[str, Any], before: dict[str, Any], expand: Callable[[str], set[str]]) -> str:
-    props = sorted(prop for prop, urns in record["propertyDependencies"].items()
-                   if any(before["urn"] in expand(u) for u in urns))
+    props = sorted(
+        prop for prop, urns in record["propertyDependencies"].items() if any(before["urn"] in expand(u) for u in urns)
+    )
     if props:
         return "data: " + ", ".join(props)
     if record["parent"] == before["urn"]:
@@ -247,9 +343,12 @@ def critical_path(resources: list[dict[str, Any]], stack: str) -> Plan:
 
 
 def render(plan: Plan) -> str:
-    lines = [f"First `pulumi up` of {plan.stack} (first-deploy stage), {plan.resources} resources: "
-             f"critical path {plan.minutes:.1f} min",
-             "", f"  {'at':>6} {'takes':>6}  resource (why it waits for the line above)"]
+    lines = [
+        f"First `pulumi up` of {plan.stack} (first-deploy stage), {plan.resources} resources: "
+        f"critical path {plan.minutes:.1f} min",
+        "",
+        f"  {'at':>6} {'takes':>6}  resource (why it waits for the line above)",
+    ]
     for step in plan.steps:
         label = f" [{step.time.label}]" if step.time.label else ""
         lines.append(f"  {step.finish:6.1f} {step.minutes:6.2f}  {step.type} {step.name}{label} ({step.why})")
@@ -260,14 +359,19 @@ def render(plan: Plan) -> str:
         if key in seen:
             continue
         seen.add(key)
-        lines.append(f"  {step.time.minutes:g} min {step.type}{' ' + step.time.label if step.time.label else ''}: "
-                     f"{step.time.kind}, {step.time.source}")
+        lines.append(
+            f"  {step.time.minutes:g} min {step.type}{' ' + step.time.label if step.time.label else ''}: "
+            f"{step.time.kind}, {step.time.source}"
+        )
     lines += ["", "Each tier ready at (min):"]
     for name, end in sorted(plan.ready.items(), key=lambda kv: -kv[1])[:10]:
         lines.append(f"  {end:6.1f}  {name}")
     lines.append("")
-    lines.append("Every step reads an output of the one before it (data dependencies only)." if plan.data_only else
-                 "Some steps only wait (order): check each is needed, or it lengthens every first deploy.")
+    lines.append(
+        "Every step reads an output of the one before it (data dependencies only)."
+        if plan.data_only
+        else "Some steps only wait (order): check each is needed, or it lengthens every first deploy."
+    )
     return "\n".join(lines)
 
 
@@ -305,10 +409,24 @@ def main(argv: list[str] | None = None, out=None) -> int:
     if args.json:
         from offline.preview import write_all
 
-        document = {"stack": plan.stack, "minutes": round(plan.minutes, 2), "dataOnly": plan.data_only,
-                    "ready": {k: round(v, 2) for k, v in sorted(plan.ready.items())},
-                    "steps": [{"urn": s.urn, "type": s.type, "minutes": s.minutes, "finish": round(s.finish, 2),
-                               "why": s.why, "kind": s.time.kind, "source": s.time.source} for s in plan.steps]}
+        document = {
+            "stack": plan.stack,
+            "minutes": round(plan.minutes, 2),
+            "dataOnly": plan.data_only,
+            "ready": {k: round(v, 2) for k, v in sorted(plan.ready.items())},
+            "steps": [
+                {
+                    "urn": s.urn,
+                    "type": s.type,
+                    "minutes": s.minutes,
+                    "finish": round(s.finish, 2),
+                    "why": s.why,
+                    "kind": s.time.kind,
+                    "source": s.time.source,
+                }
+                for s in plan.steps
+            ],
+        }
         try:
             write_all({args.json: ("--json", json.dumps(document, indent=2) + "\n")})
         except BadInput as exc:

@@ -17,16 +17,21 @@ import sys
 import threading
 from concurrent import futures
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
-
 
 import grpc
 import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2, engine_pb2_grpc
 
-LEVELS = {"advisory": 0, "mandatory": 1, "disabled": 2, "remediate": 3}
+LEVELS = {
+    "advisory": analyzer_pb2.ADVISORY,
+    "mandatory": analyzer_pb2.MANDATORY,
+    "disabled": analyzer_pb2.DISABLED,
+    "remediate": analyzer_pb2.REMEDIATE,
+}
 LEVEL_NAMES = {v: k for k, v in LEVELS.items()}
 _RESOURCE_REF_SIG = "5cf8f73096256a8f31e491e813e095eb"
 _SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -119,8 +124,15 @@ def flatten_resource_refs(value: Any) -> Any:
 
 
 def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    return _struct_of(json.dumps(value, sort_keys=True))
+
+
+@lru_cache(maxsize=16384)
+def _struct_of(text: str) -> struct_pb2.Struct:
+    """One conversion per distinct property set (a request copies the message it is given, so a
+    shared one is never changed): the tests analyse many near-identical stacks."""
     struct = struct_pb2.Struct()
-    json_format.ParseDict(flatten_resource_refs(value), struct)
+    json_format.ParseDict(flatten_resource_refs(json.loads(text)), struct)
     return struct
 
 
@@ -143,16 +155,17 @@ def merge_policy_config(info: PackInfo, user: dict[str, Any], source: str) -> di
     """The full per-policy config the engine sends with Configure: each policy's level (its own,
     overridden by `all`, overridden by its entry) and its properties (schema defaults overridden
     by its entry), validated against the policy's config schema."""
+
     def level_of(key: str, value: Any) -> str:
         if value not in LEVELS:
-            raise PolicyConfigError(
-                f"{source}: {key}: enforcement level {value!r} is not one of {', '.join(LEVELS)}")
+            raise PolicyConfigError(f"{source}: {key}: enforcement level {value!r} is not one of {', '.join(LEVELS)}")
         return value
 
     for key in user:
         if key != "all" and key not in info.policies:
             raise PolicyConfigError(
-                f"{source}: '{key}' is not a policy of pack {info.name} (policies: {', '.join(sorted(info.policies))})")
+                f"{source}: '{key}' is not a policy of pack {info.name} (policies: {', '.join(sorted(info.policies))})"
+            )
     if "all" in user and not isinstance(user["all"], str):
         raise PolicyConfigError(f"{source}: all: must be an enforcement level string")
     merged: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -175,8 +188,12 @@ def merge_policy_config(info: PackInfo, user: dict[str, Any], source: str) -> di
         if schema.get("properties") or properties:
             import jsonschema  # only here: a run without policy settings never pays its import
 
-            full_schema = {"type": "object", "properties": schema.get("properties") or {},
-                           "required": schema.get("required") or [], "additionalProperties": False}
+            full_schema = {
+                "type": "object",
+                "properties": schema.get("properties") or {},
+                "required": schema.get("required") or [],
+                "additionalProperties": False,
+            }
             try:
                 jsonschema.validate(properties, full_schema)
             except jsonschema.ValidationError as exc:
@@ -212,15 +229,24 @@ def overlay_policy_config(base: dict[str, Any], top: dict[str, Any]) -> dict[str
 
 #: Packs boot while the program runs; the program is the longer path, so it keeps the CPU first
 #: and the packs take what is left (no effect on results, only on scheduling).
-_NICE = [shutil.which("nice"), "-n", "10"] if shutil.which("nice") else []
+_NICE_BIN = shutil.which("nice")
+_NICE = [_NICE_BIN, "-n", "10"] if _NICE_BIN else []
 
 
 class PolicyGate:
     """Start packs early (they boot while the program runs), then analyze a recorded stack."""
 
-    def __init__(self, pack_dirs: list[Path], *, project: str, stack: str, dry_run: bool,
-                 stack_config: dict[str, str], policy_configs: dict[Path, Any] | None = None,
-                 python: str = sys.executable):
+    def __init__(
+        self,
+        pack_dirs: list[Path],
+        *,
+        project: str,
+        stack: str,
+        dry_run: bool,
+        stack_config: dict[str, str],
+        policy_configs: dict[Path, Any] | None = None,
+        python: str = sys.executable,
+    ):
         """`policy_configs`: per pack directory, the override files to apply in order (a later
         file's entries win), or one file, or None."""
         self.pack_dirs = [Path(p).resolve() for p in pack_dirs]
@@ -230,14 +256,14 @@ class PolicyGate:
         self.python = python
         self._engine = _Engine()
         self._server: grpc.Server | None = None
-        self._procs: list[subprocess.Popen] = []
+        self._procs: list[subprocess.Popen[bytes]] = []
         self._channels: list[grpc.Channel] = []
         self._stubs: dict[Path, analyzer_pb2_grpc.AnalyzerStub] = {}
         self._infos: dict[Path, PackInfo] = {}
 
     # ----- lifecycle -----------------------------------------------------------------------
 
-    def __enter__(self) -> "PolicyGate":
+    def __enter__(self) -> PolicyGate:
         self.start()
         return self
 
@@ -262,12 +288,17 @@ class PolicyGate:
         for pack_dir in self.pack_dirs:
             if not (pack_dir / "PulumiPolicy.yaml").is_file():
                 raise PackStartError(f"{pack_dir}: not a policy pack directory (no PulumiPolicy.yaml)")
-            self._procs.append(subprocess.Popen(
-                [*_NICE, self.python, "-u", "-m", "pulumi.policy", f"127.0.0.1:{port}", str(pack_dir)],
-                cwd=pack_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                # Packs boot while the program runs; the program is the longer path, so it keeps
-                # the CPU first and the packs take what is left.
-            ))
+            self._procs.append(
+                subprocess.Popen(
+                    [*_NICE, self.python, "-u", "-m", "pulumi.policy", f"127.0.0.1:{port}", str(pack_dir)],
+                    cwd=pack_dir,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    # Packs boot while the program runs; the program is the longer path, so it keeps
+                    # the CPU first and the packs take what is left.
+                )
+            )
 
     def close(self) -> None:
         for channel in self._channels:
@@ -284,15 +315,17 @@ class PolicyGate:
         self._procs, self._channels, self._server = [], [], None
         self._stubs, self._infos = {}, {}
 
-    def _connect(self, proc: subprocess.Popen, pack_dir: Path) -> analyzer_pb2_grpc.AnalyzerStub:
+    def _connect(self, proc: subprocess.Popen[bytes], pack_dir: Path) -> analyzer_pb2_grpc.AnalyzerStub:
+        stdout, stderr = proc.stdout, proc.stderr
+        assert stdout is not None and stderr is not None  # every pack starts with stdout=PIPE, stderr=PIPE
         line: list[bytes] = []
-        reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)
+        reader = threading.Thread(target=lambda: line.append(stdout.readline()), daemon=True)
         reader.start()
         reader.join(START_TIMEOUT_S)
         port = line[0].strip() if line else b""
         if not port.isdigit():
             proc.kill()
-            detail = (proc.stderr.read().decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+            detail = (stderr.read().decode(errors="replace").strip().splitlines() or ["no output"])[-1]
             raise PackStartError(f"policy pack {pack_dir.name} did not start: {detail}")
         channel = grpc.insecure_channel(f"127.0.0.1:{int(port)}")
         self._channels.append(channel)
@@ -317,8 +350,9 @@ class PolicyGate:
         # Each pack is its own process: analyse them side by side, report in pack order.
         with futures.ThreadPoolExecutor(max_workers=max(1, len(self.pack_dirs))) as pool:
             results = list(pool.map(one_pack, self._procs, self.pack_dirs))
-        return GateResult([info for info, _ in results], [d for _, found in results for d in found],
-                          list(self._engine.messages))
+        return GateResult(
+            [info for info, _ in results], [d for _, found in results for d in found], list(self._engine.messages)
+        )
 
     def _prepare(self, resources, policy_configs) -> tuple[list, analyzer_pb2.AnalyzeStackRequest]:
         if policy_configs is not None:
@@ -342,15 +376,22 @@ class PolicyGate:
             info.policies[policy.name] = {
                 "enforcementLevel": LEVEL_NAMES.get(policy.enforcementLevel, default_level),
                 "description": policy.description,
-                "configSchema": json_format.MessageToDict(policy.configSchema) if policy.HasField("configSchema") else {},
+                "configSchema": json_format.MessageToDict(policy.configSchema)
+                if policy.HasField("configSchema")
+                else {},
             }
         return info
 
     def _configure(self, stub, info: PackInfo) -> None:
-        stub.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(
-            stack=self.stack, project=self.project, organization="organization", dry_run=self.dry_run,
-            config={k: v for k, v in self.stack_config.items()},
-        ))
+        stub.ConfigureStack(
+            analyzer_pb2.AnalyzerStackConfigureRequest(
+                stack=self.stack,
+                project=self.project,
+                organization="organization",
+                dry_run=self.dry_run,
+                config={k: v for k, v in self.stack_config.items()},
+            )
+        )
         layers = self.policy_configs.get(info.directory, [])
         user: dict[str, Any] = {}
         for path in layers:
@@ -362,7 +403,8 @@ class PolicyGate:
         request = analyzer_pb2.ConfigureAnalyzerRequest()
         for name, (level, properties) in merged.items():
             request.policyConfig[name].CopyFrom(
-                analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[level], properties=_struct(properties)))
+                analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[level], properties=_struct(properties))
+            )
         stub.Configure(request)
 
     def _provider(self, record, by_urn) -> analyzer_pb2.AnalyzerProviderResource | None:
@@ -370,8 +412,8 @@ class PolicyGate:
         if provider is None:
             return None
         return analyzer_pb2.AnalyzerProviderResource(
-            type=provider["type"], urn=provider["urn"], name=provider["name"],
-            properties=_struct(provider["inputs"]))
+            type=provider["type"], urn=provider["urn"], name=provider["name"], properties=_struct(provider["inputs"])
+        )
 
     def _options(self, record) -> analyzer_pb2.AnalyzerResourceOptions:
         return analyzer_pb2.AnalyzerResourceOptions(protect=record["protect"], parent=record["parent"] or "")
@@ -380,18 +422,26 @@ class PolicyGate:
         """Every Analyze request and the AnalyzeStack request, built once and sent to each pack."""
         requests = [
             analyzer_pb2.AnalyzeRequest(
-                type=record["type"], urn=record["urn"], name=record["name"],
-                properties=_struct(record["inputs"]), options=self._options(record),
+                type=record["type"],
+                urn=record["urn"],
+                name=record["name"],
+                properties=_struct(record["inputs"]),
+                options=self._options(record),
                 provider=self._provider(record, by_urn),
             )
-            for record in resources if record["type"] != "pulumi:pulumi:Stack"
+            for record in resources
+            if record["type"] != "pulumi:pulumi:Stack"
         ]
         stack_request = analyzer_pb2.AnalyzeStackRequest()
         for record in resources:
             resource = stack_request.resources.add(
-                type=record["type"], urn=record["urn"], name=record["name"],
-                properties=_struct(record["outputs"]), options=self._options(record),
-                parent=record["parent"] or "", dependencies=record["dependencies"],
+                type=record["type"],
+                urn=record["urn"],
+                name=record["name"],
+                properties=_struct(record["outputs"]),
+                options=self._options(record),
+                parent=record["parent"] or "",
+                dependencies=record["dependencies"],
             )
             provider = self._provider(record, by_urn)
             if provider is not None:
@@ -407,7 +457,13 @@ class PolicyGate:
         replies = [(urn, call.result()) for urn, call in pending]
         replies.append(("", stub.AnalyzeStack(stack_request)))
         return [
-            Diagnostic(d.policyPackName or info.name, d.policyName, LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
-                       d.message, d.urn or urn)
-            for urn, reply in replies for d in reply.diagnostics
+            Diagnostic(
+                d.policyPackName or info.name,
+                d.policyName,
+                LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
+                d.message,
+                d.urn or urn,
+            )
+            for urn, reply in replies
+            for d in reply.diagnostics
         ]

@@ -19,11 +19,12 @@ import threading
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pulumi_policy
-from pulumi_policy import ResourceValidationPolicy
 from pulumi.runtime import config as runtime_config
+from pulumi.runtime.proto import analyzer_pb2_grpc
+from pulumi_policy import ResourceValidationPolicy
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from offline.gate import GateResult, PackStartError, PolicyGate
@@ -41,25 +42,53 @@ class _Done:
         return self._value
 
 
-class _Method:
-    """One analyzer method, called as a gRPC stub's method is (directly, or as a future)."""
-
-    def __init__(self, method):
-        self._method = method
-
-    def __call__(self, request):
-        return self._method(request, None)
-
-    def future(self, request) -> _Done:
-        return _Done(self._method(request, None))
+#: Analyze replies by (pack, policies kept, stack configuration, policy configuration, request).
+#: A resource policy judges one resource at a time from exactly what the request carries, so the
+#: reply to an identical request under an identical configuration is the same: the tests analyse
+#: many stacks that differ from each other in one resource.
+_ANALYZED: dict[tuple, Any] = {}
 
 
 class _Stub:
-    def __init__(self, servicer: _PolicyAnalyzerServicer):
-        self._servicer = servicer
+    """The servicer answering as a gRPC stub does (`stub.Method(request)`, `.future(request)`)."""
 
-    def __getattr__(self, name: str) -> _Method:
-        return _Method(getattr(self._servicer, name))
+    def __init__(self, servicer: _PolicyAnalyzerServicer, key: tuple):
+        self._servicer, self._key = servicer, key
+        self._stack_config = self._policy_config = b""
+
+    def GetAnalyzerInfo(self, request):
+        return self._servicer.GetAnalyzerInfo(request, None)
+
+    def ConfigureStack(self, request):
+        self._stack_config = request.SerializeToString(deterministic=True)
+        return self._servicer.ConfigureStack(request, None)
+
+    def Configure(self, request):
+        self._policy_config = request.SerializeToString(deterministic=True)
+        return self._servicer.Configure(request, None)
+
+    def AnalyzeStack(self, request):
+        return self._servicer.AnalyzeStack(request, None)
+
+    def _analyze(self, request):
+        key = (*self._key, self._stack_config, self._policy_config, request.SerializeToString(deterministic=True))
+        if key not in _ANALYZED:
+            _ANALYZED[key] = self._servicer.Analyze(request, None)
+        return _ANALYZED[key]
+
+    class _Analyze:
+        def __init__(self, stub: _Stub):
+            self._stub = stub
+
+        def __call__(self, request):
+            return self._stub._analyze(request)
+
+        def future(self, request) -> _Done:
+            return _Done(self._stub._analyze(request))
+
+    @property
+    def Analyze(self) -> _Analyze:
+        return _Stub._Analyze(self)
 
 
 @cache
@@ -68,17 +97,40 @@ def pack_definition(pack_dir: Path) -> dict[str, Any]:
     captured: dict[str, Any] = {}
 
     class Capture:
-        def __init__(self, name, policies, enforcement_level=None, initial_config=None, description=None,
-                     display_name=None, readme=None, provider=None, tags=None, repository=None):
-            captured.update(name=name, policies=policies, enforcement_level=enforcement_level,
-                            initial_config=initial_config, description=description, display_name=display_name,
-                            readme=readme, provider=provider, tags=tags, repository=repository)
+        def __init__(
+            self,
+            name,
+            policies,
+            enforcement_level=None,
+            initial_config=None,
+            description=None,
+            display_name=None,
+            readme=None,
+            provider=None,
+            tags=None,
+            repository=None,
+        ):
+            captured.update(
+                name=name,
+                policies=policies,
+                enforcement_level=enforcement_level,
+                initial_config=initial_config,
+                description=description,
+                display_name=display_name,
+                readme=readme,
+                provider=provider,
+                tags=tags,
+                repository=repository,
+            )
 
-    served, pulumi_policy.PolicyPack = pulumi_policy.PolicyPack, Capture  # type: ignore[misc]
+    # The pack looks PolicyPack up in pulumi_policy as it runs: the module's global is swapped for
+    # the capture meanwhile, and put back after.
+    sdk = vars(pulumi_policy)
+    served, sdk["PolicyPack"] = sdk["PolicyPack"], Capture
     try:
         runpy.run_path(str(pack_dir / "__main__.py"), run_name="__pack__")
     finally:
-        pulumi_policy.PolicyPack = served  # type: ignore[misc]
+        sdk["PolicyPack"] = served
     if "policies" not in captured:
         raise RuntimeError(f"{pack_dir}/__main__.py declared no PolicyPack")
     return captured
@@ -88,10 +140,18 @@ def _servicer(pack_dir: Path, only: frozenset[str] | None) -> _PolicyAnalyzerSer
     d = pack_definition(pack_dir)
     policies = [p for p in d["policies"] if only is None or p.name in only]
     return _PolicyAnalyzerServicer(
-        d["name"], "0.0.1", policies,
+        d["name"],
+        "0.0.1",
+        policies,
         d["enforcement_level"] or pulumi_policy.EnforcementLevel.ADVISORY,
-        d["initial_config"], d["description"], d["display_name"], d["readme"], d["provider"], d["tags"],
-        d["repository"])
+        d["initial_config"],
+        d["description"],
+        d["display_name"],
+        d["readme"],
+        d["provider"],
+        d["tags"],
+        d["repository"],
+    )
 
 
 class InProcessGate(PolicyGate):
@@ -121,12 +181,19 @@ class InProcessGate(PolicyGate):
     def _analyze_here(self, resources, policy_configs) -> GateResult:
         runtime_config.CONFIG.set({})
         requests, stack_request = self._prepare(resources, policy_configs)
-        if self.only is not None and not any(isinstance(p, ResourceValidationPolicy) and p.name in self.only
-                                             for d in self.pack_dirs for p in pack_definition(d)["policies"]):
+        if self.only is not None and not any(
+            isinstance(p, ResourceValidationPolicy) and p.name in self.only
+            for d in self.pack_dirs
+            for p in pack_definition(d)["policies"]
+        ):
             requests = []  # stack policies only: the per-resource round is empty for them
         results = []
         for pack_dir in self.pack_dirs:  # one after the other: they share the environment
-            stub = self._stubs.get(pack_dir) or self._stubs.setdefault(pack_dir, _Stub(_servicer(pack_dir, self.only)))
+            # A _Stub answers every AnalyzerStub method (by name, through __getattr__).
+            stub = self._stubs.get(pack_dir) or self._stubs.setdefault(
+                pack_dir,
+                cast(analyzer_pb2_grpc.AnalyzerStub, _Stub(_servicer(pack_dir, self.only), (str(pack_dir), self.only))),
+            )
             results.append(self._analyze_pack(stub, pack_dir, requests, stack_request))
         return GateResult([info for info, _ in results], [d for _, found in results for d in found], [])
 

@@ -38,18 +38,35 @@ def region_zones(region: str) -> list[dict[str, str]]:
     (catalogue/aws.json, names and zone ids), then opt-in Local Zones (local_zones.json). A region
     the catalogue does not know has none."""
     standard = catalogue.standard_zones(region)
-    zones = [{"name": name, "zoneId": zone_id, "optInStatus": "opt-in-not-required", "groupName": region}
-             for name, zone_id in sorted(standard.items())]
+    zones = [
+        {"name": name, "zoneId": zone_id, "optInStatus": "opt-in-not-required", "groupName": region}
+        for name, zone_id in sorted(standard.items())
+    ]
     prefix = _zone_id_prefix(region) if region.count("-") == 2 else region
-    local = [{"name": name, "zoneId": f"{prefix}-{name.split('-')[-2]}-az1", "optInStatus": "opted-in",
-              "groupName": name[:-1]}
-             for name in _LOCAL_ZONES.get(region, [])]
+    local = [
+        {
+            "name": name,
+            "zoneId": f"{prefix}-{name.split('-')[-2]}-az1",
+            "optInStatus": "opted-in",
+            "groupName": name[:-1],
+        }
+        for name in _LOCAL_ZONES.get(region, [])
+    ]
     # The real look-up has been seen to return a Local Zone first: keep that order here.
     return local + zones
 
 
-_DIRECTIONS = {"east": "e", "west": "w", "north": "n", "south": "s", "central": "c",
-               "northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw"}
+_DIRECTIONS = {
+    "east": "e",
+    "west": "w",
+    "north": "n",
+    "south": "s",
+    "central": "c",
+    "northeast": "ne",
+    "northwest": "nw",
+    "southeast": "se",
+    "southwest": "sw",
+}
 
 
 def _zone_id_prefix(region: str) -> str:
@@ -145,11 +162,15 @@ class ScannerMocks(mocks.Mocks):
                 "userId": "AROAOFFLINEDEPLOYER:offline",
             }
         if token == "aws:index/getRegion:getRegion":
-            return {"id": region, "name": region, "region": region,
-                    "endpoint": f"ec2.{region}.amazonaws.com", "description": region}
+            return {
+                "id": region,
+                "name": region,
+                "region": region,
+                "endpoint": f"ec2.{region}.amazonaws.com",
+                "description": region,
+            }
         if token == "aws:index/getPartition:getPartition":
-            return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com",
-                    "reverseDnsPrefix": "com.amazonaws"}
+            return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
         raise UnmockedInvokeError(f"the offline mocks do not answer the invoke {token}; add it to offline/mocks.py")
 
     # ----- resources -----------------------------------------------------------------------
@@ -178,16 +199,30 @@ class ScannerMocks(mocks.Mocks):
             return state["name"]
         if typ in ("aws:kms/key:Key", "aws:backup/plan:Plan", "aws:mq/broker:Broker"):
             return _uuid(seed) if typ != "aws:mq/broker:Broker" else "b-" + _uuid(seed)
-        if typ in ("aws:rds/instance:Instance", "aws:rds/cluster:Cluster", "aws:rds/subnetGroup:SubnetGroup",
-                   "aws:rds/parameterGroup:ParameterGroup", "aws:rds/clusterParameterGroup:ClusterParameterGroup",
-                   "aws:rds/proxy:Proxy", "aws:elasticache/subnetGroup:SubnetGroup",
-                   "aws:elasticache/replicationGroup:ReplicationGroup", "aws:backup/vault:Vault"):
+        if typ in (
+            "aws:rds/instance:Instance",
+            "aws:rds/cluster:Cluster",
+            "aws:rds/subnetGroup:SubnetGroup",
+            "aws:rds/parameterGroup:ParameterGroup",
+            "aws:rds/clusterParameterGroup:ClusterParameterGroup",
+            "aws:rds/proxy:Proxy",
+            "aws:elasticache/subnetGroup:SubnetGroup",
+            "aws:elasticache/replicationGroup:ReplicationGroup",
+            "aws:backup/vault:Vault",
+        ):
             return state[shape[2]]
         if typ in ("aws:s3/bucket:Bucket", "aws:ecr/repository:Repository"):
             return state[shape[2]]
-        if typ in ("aws:efs/fileSystem:FileSystem", "aws:efs/accessPoint:AccessPoint", "aws:efs/mountTarget:MountTarget"):
+        if typ in (
+            "aws:efs/fileSystem:FileSystem",
+            "aws:efs/accessPoint:AccessPoint",
+            "aws:efs/mountTarget:MountTarget",
+        ):
             return f"{shape[0]}{_hex(seed, 17)}"
-        if typ in ("aws:cloudfront/distribution:Distribution", "aws:cloudfront/originAccessControl:OriginAccessControl"):
+        if typ in (
+            "aws:cloudfront/distribution:Distribution",
+            "aws:cloudfront/originAccessControl:OriginAccessControl",
+        ):
             return "E" + _hex(seed, 13).upper()
         if typ == "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy":
             return _uuid(seed)
@@ -247,7 +282,7 @@ class ScannerMocks(mocks.Mocks):
             )
         elif typ == "aws:ec2/subnet:Subnet":
             zones = {z["name"]: z["zoneId"] for z in region_zones(self.region)}
-            out.update(availabilityZoneId=zones.get(state.get("availabilityZone"), ""), ownerId=ACCOUNT_ID)
+            out.update(availabilityZoneId=zones.get(state.get("availabilityZone", ""), ""), ownerId=ACCOUNT_ID)
         elif typ == "aws:ec2/eip:Eip":
             out.update(allocationId=rid, publicIp=_documentation_ip(seed), domain="vpc")
         elif typ == "aws:ec2/natGateway:NatGateway":
@@ -259,8 +294,12 @@ class ScannerMocks(mocks.Mocks):
             out.update(
                 state="available",
                 networkInterfaceIds=["eni-" + _hex(seed + s, 17) for s in state.get("subnetIds", [])],
-                dnsEntries=[{"dnsName": f"{rid}.{service_name.split('.', 3)[-1]}.{self.region}.vpce.amazonaws.com",
-                             "hostedZoneId": "Z7HUB22UULQXV"}],
+                dnsEntries=[
+                    {
+                        "dnsName": f"{rid}.{service_name.split('.', 3)[-1]}.{self.region}.vpce.amazonaws.com",
+                        "hostedZoneId": "Z7HUB22UULQXV",
+                    }
+                ],
             )
         elif typ in ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"):
             out.update(ownerId=ACCOUNT_ID)
@@ -271,31 +310,53 @@ def data_tier_outputs(typ: str, rid: str, seed: str, state: dict[str, Any], regi
     """Computed outputs of the data-tier resources, shaped as AWS returns them."""
     host = f"{rid}.c{_hex(seed, 12)}.{region}.rds.amazonaws.com"
     if typ == "aws:rds/instance:Instance":
-        return {"arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:db:{rid}", "address": host, "endpoint": f"{host}:5432",
-                "port": 5432, "resourceId": "db-" + _hex(seed, 26).upper(), "status": "available",
-                "identifier": rid}
+        return {
+            "arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:db:{rid}",
+            "address": host,
+            "endpoint": f"{host}:5432",
+            "port": 5432,
+            "resourceId": "db-" + _hex(seed, 26).upper(),
+            "status": "available",
+            "identifier": rid,
+        }
     if typ == "aws:rds/cluster:Cluster":
-        return {"arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:cluster:{rid}", "endpoint": host,
-                "readerEndpoint": host.replace(f"{rid}.", f"{rid}.cluster-ro-"), "port": 5432,
-                "clusterIdentifier": rid, "clusterResourceId": "cluster-" + _hex(seed, 26).upper()}
+        return {
+            "arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:cluster:{rid}",
+            "endpoint": host,
+            "readerEndpoint": host.replace(f"{rid}.", f"{rid}.cluster-ro-"),
+            "port": 5432,
+            "clusterIdentifier": rid,
+            "clusterResourceId": "cluster-" + _hex(seed, 26).upper(),
+        }
     if typ == "aws:rds/proxy:Proxy":
-        return {"arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:db-proxy:prx-{_hex(seed, 17)}",
-                "endpoint": f"{rid}.proxy-c{_hex(seed, 12)}.{region}.rds.amazonaws.com"}
-    if typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup",
-               "aws:rds/clusterParameterGroup:ClusterParameterGroup"):
-        kind = {"aws:rds/subnetGroup:SubnetGroup": "subgrp", "aws:rds/parameterGroup:ParameterGroup": "pg"}.get(typ, "cluster-pg")
+        return {
+            "arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:db-proxy:prx-{_hex(seed, 17)}",
+            "endpoint": f"{rid}.proxy-c{_hex(seed, 12)}.{region}.rds.amazonaws.com",
+        }
+    if typ in (
+        "aws:rds/subnetGroup:SubnetGroup",
+        "aws:rds/parameterGroup:ParameterGroup",
+        "aws:rds/clusterParameterGroup:ClusterParameterGroup",
+    ):
+        kind = {"aws:rds/subnetGroup:SubnetGroup": "subgrp", "aws:rds/parameterGroup:ParameterGroup": "pg"}.get(
+            typ, "cluster-pg"
+        )
         return {"arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:{kind}:{rid}"}
     if typ == "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup":
         return {"name": "default", "arn": f"arn:aws:rds:{region}:{ACCOUNT_ID}:target-group:prx-tg-{_hex(seed, 17)}"}
     if typ == "aws:mq/broker:Broker":
         host = f"{rid}.mq.{region}.on.aws"
-        return {"arn": f"arn:aws:mq:{region}:{ACCOUNT_ID}:broker:{state.get('brokerName')}:{rid}",
-                "instances": [{"consoleUrl": f"https://{host}", "endpoints": [f"amqps://{host}:5671"], "ipAddress": ""}]}
+        return {
+            "arn": f"arn:aws:mq:{region}:{ACCOUNT_ID}:broker:{state.get('brokerName')}:{rid}",
+            "instances": [{"consoleUrl": f"https://{host}", "endpoints": [f"amqps://{host}:5671"], "ipAddress": ""}],
+        }
     if typ == "aws:elasticache/replicationGroup:ReplicationGroup":
-        return {"arn": f"arn:aws:elasticache:{region}:{ACCOUNT_ID}:replicationgroup:{rid}",
-                "primaryEndpointAddress": f"master.{rid}.{_hex(seed, 6)}.{_zone_id_prefix(region)}.cache.amazonaws.com",
-                "readerEndpointAddress": f"replica.{rid}.{_hex(seed, 6)}.{_zone_id_prefix(region)}.cache.amazonaws.com",
-                "memberClusters": [f"{rid}-{i + 1:03d}" for i in range(int(state.get("numCacheClusters", 1)))]}
+        return {
+            "arn": f"arn:aws:elasticache:{region}:{ACCOUNT_ID}:replicationgroup:{rid}",
+            "primaryEndpointAddress": f"master.{rid}.{_hex(seed, 6)}.{_zone_id_prefix(region)}.cache.amazonaws.com",
+            "readerEndpointAddress": f"replica.{rid}.{_hex(seed, 6)}.{_zone_id_prefix(region)}.cache.amazonaws.com",
+            "memberClusters": [f"{rid}-{i + 1:03d}" for i in range(int(state.get("numCacheClusters", 1)))],
+        }
     if typ == "aws:elasticache/subnetGroup:SubnetGroup":
         return {"arn": f"arn:aws:elasticache:{region}:{ACCOUNT_ID}:subnetgroup:{rid}"}
     if typ == "aws:secretsmanager/secret:Secret":
@@ -311,32 +372,55 @@ def data_tier_outputs(typ: str, rid: str, seed: str, state: dict[str, Any], regi
     if typ == "aws:kms/key:Key":
         return {"arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{rid}", "keyId": rid}
     if typ == "aws:efs/fileSystem:FileSystem":
-        return {"arn": f"arn:aws:elasticfilesystem:{region}:{ACCOUNT_ID}:file-system/{rid}",
-                "dnsName": f"{rid}.efs.{region}.amazonaws.com", "ownerId": ACCOUNT_ID}
+        return {
+            "arn": f"arn:aws:elasticfilesystem:{region}:{ACCOUNT_ID}:file-system/{rid}",
+            "dnsName": f"{rid}.efs.{region}.amazonaws.com",
+            "ownerId": ACCOUNT_ID,
+        }
     if typ == "aws:efs/accessPoint:AccessPoint":
         return {"arn": f"arn:aws:elasticfilesystem:{region}:{ACCOUNT_ID}:access-point/{rid}"}
     if typ == "aws:efs/mountTarget:MountTarget":
-        return {"dnsName": f"{state.get('fileSystemId')}.efs.{region}.amazonaws.com",
-                "networkInterfaceId": "eni-" + _hex(seed, 17)}
+        return {
+            "dnsName": f"{state.get('fileSystemId')}.efs.{region}.amazonaws.com",
+            "networkInterfaceId": "eni-" + _hex(seed, 17),
+        }
     if typ == "aws:s3/bucket:Bucket":
-        return {"arn": f"arn:aws:s3:::{rid}", "bucketDomainName": f"{rid}.s3.amazonaws.com",
-                "bucketRegionalDomainName": f"{rid}.s3.{region}.amazonaws.com", "region": region}
+        return {
+            "arn": f"arn:aws:s3:::{rid}",
+            "bucketDomainName": f"{rid}.s3.amazonaws.com",
+            "bucketRegionalDomainName": f"{rid}.s3.{region}.amazonaws.com",
+            "region": region,
+        }
     if typ == "aws:ecr/repository:Repository":
-        return {"arn": f"arn:aws:ecr:{region}:{ACCOUNT_ID}:repository/{rid}", "registryId": ACCOUNT_ID,
-                "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{rid}"}
+        return {
+            "arn": f"arn:aws:ecr:{region}:{ACCOUNT_ID}:repository/{rid}",
+            "registryId": ACCOUNT_ID,
+            "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{rid}",
+        }
     if typ == "aws:cloudfront/distribution:Distribution":
-        return {"arn": f"arn:aws:cloudfront::{ACCOUNT_ID}:distribution/{rid}",
-                "domainName": f"d{_hex(seed, 13)}.cloudfront.net", "hostedZoneId": "Z2FDTNDATAQYW2",
-                "status": "Deployed", "etag": _hex(seed, 14).upper()}
+        return {
+            "arn": f"arn:aws:cloudfront::{ACCOUNT_ID}:distribution/{rid}",
+            "domainName": f"d{_hex(seed, 13)}.cloudfront.net",
+            "hostedZoneId": "Z2FDTNDATAQYW2",
+            "status": "Deployed",
+            "etag": _hex(seed, 14).upper(),
+        }
     if typ == "aws:cloudfront/originAccessControl:OriginAccessControl":
         return {"etag": _hex(seed, 14).upper()}
     if typ == "aws:acm/certificate:Certificate":
         domain = state.get("domainName", "")
-        return {"arn": f"arn:aws:acm:{region}:{ACCOUNT_ID}:certificate/{_uuid(seed)}", "status": "PENDING_VALIDATION",
-                "domainValidationOptions": [{
-                    "domainName": domain, "resourceRecordName": f"_{_hex(seed, 32)}.{domain}.",
+        return {
+            "arn": f"arn:aws:acm:{region}:{ACCOUNT_ID}:certificate/{_uuid(seed)}",
+            "status": "PENDING_VALIDATION",
+            "domainValidationOptions": [
+                {
+                    "domainName": domain,
+                    "resourceRecordName": f"_{_hex(seed, 32)}.{domain}.",
                     "resourceRecordType": "CNAME",
-                    "resourceRecordValue": f"_{_hex(seed + 'v', 32)}.xlfgrmvvlj.acm-validations.aws."}]}
+                    "resourceRecordValue": f"_{_hex(seed + 'v', 32)}.xlfgrmvvlj.acm-validations.aws.",
+                }
+            ],
+        }
     if typ == "aws:acm/certificateValidation:CertificateValidation":
         return {"certificateArn": state.get("certificateArn")}
     if typ == "aws:route53/record:Record":
@@ -348,7 +432,6 @@ def data_tier_outputs(typ: str, rid: str, seed: str, state: dict[str, Any], regi
     if typ == "aws:backup/plan:Plan":
         return {"arn": f"arn:aws:backup:{region}:{ACCOUNT_ID}:backup-plan:{rid}", "version": _hex(seed, 32)}
     return None
-
 
 
 def _uuid(seed: str) -> str:
@@ -363,7 +446,9 @@ def _documentation_ip(seed: str) -> str:
 class RecordingMonitor(mocks.MockMonitor):
     """A mock monitor that records every registration in Pulumi's wire form (camelCase)."""
 
-    def __init__(self, mocks_: mocks.Mocks):
+    mocks: ScannerMocks
+
+    def __init__(self, mocks_: ScannerMocks):
         super().__init__(mocks_)
         self.records: list[dict[str, Any]] = []
         self._by_urn: dict[str, dict[str, Any]] = {}

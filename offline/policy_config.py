@@ -31,8 +31,9 @@ def pack_dirs(project_dir: Path = PROJECT_DIR) -> list[Path]:
     return sorted(p.parent for p in (project_dir / "policies").glob("*/PulumiPolicy.yaml"))
 
 
-def layers(stack: str, environment: str | None, config_dir: Path = CONFIG_DIR,
-           packs: list[Path] | None = None) -> dict[str, list[Path]]:
+def layers(
+    stack: str, environment: str | None, config_dir: Path = CONFIG_DIR, packs: list[Path] | None = None
+) -> dict[str, list[Path]]:
     """Pack directory name -> its override files for this stack, environment first. A file that
     names no pack is an error (a typo would silently apply nothing)."""
     names = {p.name for p in (packs if packs is not None else pack_dirs())}
@@ -44,8 +45,9 @@ def layers(stack: str, environment: str | None, config_dir: Path = CONFIG_DIR,
             continue
         for path in sorted(folder.iterdir()):
             if path.suffix != ".json" or path.stem not in names:
-                raise PolicyConfigError(f"{path}: names no policy pack (packs: {', '.join(sorted(names))}); "
-                                        "name it <pack-dir>.json")
+                raise PolicyConfigError(
+                    f"{path}: names no policy pack (packs: {', '.join(sorted(names))}); name it <pack-dir>.json"
+                )
             found.setdefault(path.stem, []).append(path)
     return found
 

@@ -49,26 +49,50 @@ def _parser() -> argparse.ArgumentParser:
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--stack", default="prod", help="stack to preview (Pulumi.<stack>.yaml); default prod")
     target.add_argument("--all-stacks", action="store_true", help="every Pulumi.<stack>.yaml in the project")
-    parser.add_argument("--mode", choices=["preview", "update", "both"], default="preview",
-                        help="preview: ids and computed outputs unknown, as in a first `pulumi preview`; "
-                             "update: everything known, as after `pulumi up`; default preview")
-    parser.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a stack config value for this run, as `pulumi preview -c` would "
-                             "(lists as JSON), e.g. -c scanner:natMode=regional")
+    parser.add_argument(
+        "--mode",
+        choices=["preview", "update", "both"],
+        default="preview",
+        help="preview: ids and computed outputs unknown, as in a first `pulumi preview`; "
+        "update: everything known, as after `pulumi up`; default preview",
+    )
+    parser.add_argument(
+        "-c",
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a stack config value for this run, as `pulumi preview -c` would "
+        "(lists as JSON), e.g. -c scanner:natMode=regional",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every registered resource to PATH")
-    parser.add_argument("--diagram", type=Path, metavar="PATH",
-                        help="write the Mermaid diagram to PATH (default build/<stack>-diagram.md)")
-    parser.add_argument("--policy-pack", type=Path, action="append", metavar="DIR",
-                        help="policy pack directory (repeatable); default every pack under policies/")
-    parser.add_argument("--policy-config-dir", type=Path, metavar="DIR",
-                        help="directory of <pack-dir>.json overrides (the --policy-pack-config format) used "
-                             "instead of the environment's and the stack's (offline/policy_config.py)")
+    parser.add_argument(
+        "--diagram",
+        type=Path,
+        metavar="PATH",
+        help="write the Mermaid diagram to PATH (default build/<stack>-diagram.md)",
+    )
+    parser.add_argument(
+        "--policy-pack",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="policy pack directory (repeatable); default every pack under policies/",
+    )
+    parser.add_argument(
+        "--policy-config-dir",
+        type=Path,
+        metavar="DIR",
+        help="directory of <pack-dir>.json overrides (the --policy-pack-config format) used "
+        "instead of the environment's and the stack's (offline/policy_config.py)",
+    )
     parser.add_argument("--no-gate", action="store_true", help="record and summarise only, run no policy pack")
     parser.add_argument("--quiet", action="store_true", help="print only the gate's verdict and violations")
     return parser
 
 
 # ----- checks before anything runs -------------------------------------------------------------
+
 
 def check_packs(packs: list[Path]) -> list[Path]:
     """Each --policy-pack must be a pack directory: refused here, before any process starts."""
@@ -102,12 +126,12 @@ def write_all(files: dict[Path, tuple[str, str]]) -> None:
         for path, (flag, text) in files.items():
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+                handle, staging_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
                 with os.fdopen(handle, "w") as stream:
                     stream.write(text)
             except OSError as exc:
                 raise BadInput(f"{flag}: cannot write {path} ({exc.strerror})") from None
-            staged.append((Path(temporary), path))
+            staged.append((Path(staging_name), path))
         for temporary, path in staged:
             os.replace(temporary, path)
         staged = []
@@ -128,6 +152,7 @@ def config_for(stack: str, overrides: list[str]) -> dict[str, str]:
 
 # ----- one stack ---------------------------------------------------------------------------------
 
+
 def gate_class():
     """The gate that judges a run (imported on use: argument errors never pay for gRPC)."""
     from offline.gate import PolicyGate
@@ -147,16 +172,29 @@ def preview_stack(stack: str, mode: str, args, out, packs: list[Path]) -> int:
     config = config_for(stack, args.config)
     try:
         if args.policy_config_dir:
-            policy_configs = {p: [args.policy_config_dir / f"{p.name}.json"] for p in packs
-                              if (args.policy_config_dir / f"{p.name}.json").exists()}
+            policy_configs = {
+                p: [args.policy_config_dir / f"{p.name}.json"]
+                for p in packs
+                if (args.policy_config_dir / f"{p.name}.json").exists()
+            }
         else:
             found = stack_layers(stack, config)
             policy_configs = {p: found.get(p.name, []) for p in packs}
     except PolicyConfigError as exc:
         raise BadInput(str(exc)) from None
 
-    gate = gate_class()(packs, project=load_project()["name"], stack=stack, dry_run=mode == "preview",
-                      stack_config=config, policy_configs=policy_configs) if packs else None
+    gate = (
+        gate_class()(
+            packs,
+            project=load_project()["name"],
+            stack=stack,
+            dry_run=mode == "preview",
+            stack_config=config,
+            policy_configs=policy_configs,
+        )
+        if packs
+        else None
+    )
     try:
         if gate:
             gate.start()  # packs boot while the program runs
@@ -167,8 +205,10 @@ def preview_stack(stack: str, mode: str, args, out, packs: list[Path]) -> int:
         except Exception as exc:  # noqa: BLE001 (a defect of the program: one line, exit 3)
             if os.environ.get("OFFLINE_TRACEBACK"):
                 raise
-            raise Broken(f"the program failed under the offline mocks: {type(exc).__name__}: {exc} "
-                         "(OFFLINE_TRACEBACK=1 shows where)") from None
+            raise Broken(
+                f"the program failed under the offline mocks: {type(exc).__name__}: {exc} "
+                "(OFFLINE_TRACEBACK=1 shows where)"
+            ) from None
         try:
             result = gate.analyze(record.resources) if gate else None
         except (PackStartError, PolicyConfigError) as exc:
@@ -228,8 +268,12 @@ def main(argv: list[str] | None = None, out=None) -> int:
             status = EXIT_BROKEN
         verdicts.append((stack, mode, status))
     if len(runs) > 1:
-        names = {EXIT_OK: "PASS", EXIT_VIOLATION: "FAIL (mandatory violations)", EXIT_BAD_INPUT: "BAD INPUT",
-                 EXIT_BROKEN: "GATE FAILED"}
+        names = {
+            EXIT_OK: "PASS",
+            EXIT_VIOLATION: "FAIL (mandatory violations)",
+            EXIT_BAD_INPUT: "BAD INPUT",
+            EXIT_BROKEN: "GATE FAILED",
+        }
         print("\nStacks:", file=out)
         for stack, mode, status in verdicts:
             print(f"  {stack:<12} {mode:<8} {names[status]}", file=out)

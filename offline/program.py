@@ -31,15 +31,28 @@ class StackRecord:
     outputs: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        keys = ("urn", "type", "name", "parent", "provider", "custom", "dependencies",
-                "protect", "retainOnDelete", "inputs", "outputs")
+        keys = (
+            "urn",
+            "type",
+            "name",
+            "parent",
+            "provider",
+            "custom",
+            "dependencies",
+            "protect",
+            "retainOnDelete",
+            "inputs",
+            "outputs",
+        )
         return {
             "stack": self.stack,
             "project": self.project,
             "mode": self.mode,
             "outputs": self.outputs,
-            "resources": [{k: r[k] for k in keys} | {"id": r["id"], "propertyDependencies": r["propertyDependencies"]}
-                          for r in self.resources],
+            "resources": [
+                {k: r[k] for k in keys} | {"id": r["id"], "propertyDependencies": r["propertyDependencies"]}
+                for r in self.resources
+            ],
         }
 
 
@@ -52,7 +65,7 @@ def _config_string(value: Any) -> str:
     return str(value)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_project(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     """Pulumi.yaml, read once per process (callers only read it)."""
     document = read_yaml(project_dir / "Pulumi.yaml")
@@ -62,7 +75,7 @@ def load_project(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
 
 
 def stack_names(project_dir: Path = PROJECT_DIR) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -106,8 +119,9 @@ def load_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, 
     if document is None:
         document = {}
     if not isinstance(document, dict):
-        raise StackFileError(f"{path.name}: the top level must be a mapping with a 'config' key, "
-                             f"not a {type(document).__name__}")
+        raise StackFileError(
+            f"{path.name}: the top level must be a mapping with a 'config' key, not a {type(document).__name__}"
+        )
     raw = document.get("config") or {}
     if not isinstance(raw, dict):
         raise StackFileError(f"{path.name}: 'config' must be a mapping of keys to values")
@@ -122,8 +136,9 @@ def load_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, 
     return config
 
 
-def run_program(stack: str, mode: Mode = "preview", project_dir: Path = PROJECT_DIR,
-                config: dict[str, str] | None = None) -> StackRecord:
+def run_program(
+    stack: str, mode: Mode = "preview", project_dir: Path = PROJECT_DIR, config: dict[str, str] | None = None
+) -> StackRecord:
     """Run `__main__.py` for `stack` under the mocks. Exceptions from the program propagate
     (a `pulumi.RunError` carries a one-line message meant for the user)."""
     import pulumi
@@ -149,8 +164,12 @@ def run_program(stack: str, mode: Mode = "preview", project_dir: Path = PROJECT_
     added_path = str(project_dir) not in sys.path
     if added_path:
         sys.path.insert(0, str(project_dir))
+
+    def run_main() -> None:
+        runpy.run_path(str(main), run_name="__main__")  # the module's globals are of no use here
+
     try:
-        _sync_await(runtime_stack.run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
+        _sync_await(runtime_stack.run_pulumi_func(run_main))
         record.outputs = _stack_outputs(settings.get_root_resource())
     finally:
         if added_path:

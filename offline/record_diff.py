@@ -16,8 +16,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-_COMPARED = ("type", "name", "parent", "provider", "custom", "inputs", "outputs", "dependencies",
-             "propertyDependencies", "protect", "retainOnDelete")
+_COMPARED = (
+    "type",
+    "name",
+    "parent",
+    "provider",
+    "custom",
+    "inputs",
+    "outputs",
+    "dependencies",
+    "propertyDependencies",
+    "protect",
+    "retainOnDelete",
+)
 
 
 def _load(path: Path) -> tuple[dict[str, dict[str, Any]], Any]:
@@ -26,8 +37,9 @@ def _load(path: Path) -> tuple[dict[str, dict[str, Any]], Any]:
     for record in document["resources"]:
         compared = {k: record.get(k) for k in _COMPARED}
         compared["dependencies"] = sorted(compared["dependencies"] or [])
-        compared["propertyDependencies"] = {k: sorted(v) for k, v in
-                                            sorted((compared["propertyDependencies"] or {}).items())}
+        compared["propertyDependencies"] = {
+            k: sorted(v) for k, v in sorted((compared["propertyDependencies"] or {}).items())
+        }
         resources[record["urn"]] = compared
     return resources, document.get("outputs")
 

@@ -37,8 +37,8 @@ def child_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
     """pulumi-eks's arguments as the `aws.eks.Cluster` inputs it derives from them (engine form)."""
     public = inputs.get("endpointPublicAccess", True)  # pulumi-eks and EKS default to a public endpoint
     vpc_config: dict[str, Any] = {
-        "subnetIds": inputs.get("subnetIds") or [*(inputs.get("privateSubnetIds") or []),
-                                                 *(inputs.get("publicSubnetIds") or [])],
+        "subnetIds": inputs.get("subnetIds")
+        or [*(inputs.get("privateSubnetIds") or []), *(inputs.get("publicSubnetIds") or [])],
         "endpointPrivateAccess": inputs.get("endpointPrivateAccess", False),
         "endpointPublicAccess": public,
     }
@@ -55,13 +55,16 @@ def child_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
         "tags": inputs.get("tags") or {},
     }
     if inputs.get("authenticationMode"):  # pulumi-eks sets accessConfig only when a mode is given
-        child["accessConfig"] = {"authenticationMode": inputs["authenticationMode"],
-                                 "bootstrapClusterCreatorAdminPermissions": True}
+        child["accessConfig"] = {
+            "authenticationMode": inputs["authenticationMode"],
+            "bootstrapClusterCreatorAdminPermissions": True,
+        }
     key_arn = inputs.get("encryptionConfigKeyArn")
     if key_arn:
         # pulumi-eks builds this object inside an apply on the key ARN: wholly unknown until the key exists.
-        child["encryptionConfig"] = UNKNOWN if key_arn == UNKNOWN else {"provider": {"keyArn": key_arn},
-                                                                         "resources": ["secrets"]}
+        child["encryptionConfig"] = (
+            UNKNOWN if key_arn == UNKNOWN else {"provider": {"keyArn": key_arn}, "resources": ["secrets"]}
+        )
     return {k: v for k, v in child.items() if v is not None}
 
 
@@ -70,8 +73,15 @@ def _apply_transforms(request, name: str, props: dict[str, Any]) -> dict[str, An
     from pulumi.runtime.mocks import _resolve_callbacks
 
     for transform in _resolve_callbacks(request.transforms):
-        result = transform(pulumi.ResourceTransformArgs(
-            custom=True, type_=EKS_CLUSTER_CHILD, name=name, props=copy.deepcopy(props), opts=pulumi.ResourceOptions()))
+        result = transform(
+            pulumi.ResourceTransformArgs(
+                custom=True,
+                type_=EKS_CLUSTER_CHILD,
+                name=name,
+                props=copy.deepcopy(props),
+                opts=pulumi.ResourceOptions(),
+            )
+        )
         if result is not None:
             props = dict(result.props)
     return props
@@ -96,10 +106,16 @@ def emulate_eks_cluster(monitor, component_urn: str, request, mocks) -> dict[str
     monitor.resources[urn] = MockMonitor.ResourceRegistration(urn, rid, state)
     dependencies = {k: list(v.urns) for k, v in request.propertyDependencies.items()}
     child_dependencies: dict[str, list[str]] = {}
-    for source, target in (("subnetIds", "vpcConfig"), ("privateSubnetIds", "vpcConfig"),
-                           ("publicSubnetIds", "vpcConfig"), ("publicAccessCidrs", "vpcConfig"),
-                           ("encryptionConfigKeyArn", "encryptionConfig"), ("name", "name"),
-                           ("version", "version"), ("tags", "tags")):
+    for source, target in (
+        ("subnetIds", "vpcConfig"),
+        ("privateSubnetIds", "vpcConfig"),
+        ("publicSubnetIds", "vpcConfig"),
+        ("publicAccessCidrs", "vpcConfig"),
+        ("encryptionConfigKeyArn", "encryptionConfig"),
+        ("name", "name"),
+        ("version", "version"),
+        ("tags", "tags"),
+    ):
         if dependencies.get(source):
             child_dependencies.setdefault(target, [])
             child_dependencies[target] += [u for u in dependencies[source] if u not in child_dependencies[target]]
@@ -146,12 +162,29 @@ def eks_cluster_outputs(child: dict[str, Any] | None, preview: bool) -> dict[str
     kubeconfig = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": name, "cluster": {"server": outputs["endpoint"],
-                                                "certificate-authority-data": outputs["certificateAuthority"]["data"]}}],
+        "clusters": [
+            {
+                "name": name,
+                "cluster": {
+                    "server": outputs["endpoint"],
+                    "certificate-authority-data": outputs["certificateAuthority"]["data"],
+                },
+            }
+        ],
         "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
         "current-context": name,
-        "users": [{"name": name, "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1",
-                                                    "command": "aws", "args": ["eks", "get-token", "--cluster-name", name]}}}],
+        "users": [
+            {
+                "name": name,
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "aws",
+                        "args": ["eks", "get-token", "--cluster-name", name],
+                    }
+                },
+            }
+        ],
     }
     security_group = outputs["vpcConfig"]["clusterSecurityGroupId"]
     return {

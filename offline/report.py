@@ -9,9 +9,9 @@ from typing import Any
 from pulumi.runtime.rpc import UNKNOWN
 
 from components.network.network import TIER_TAG, ZONE_TAG
-from policies.common import environments
 from offline.gate import GateResult
 from offline.program import StackRecord
+from policies.common import environments
 
 #: Types drawn as their own node in the diagram; others are counted per group.
 _DRAWN = {
@@ -110,9 +110,11 @@ def gate_lines(record: StackRecord, gate: GateResult) -> list[str]:
     lines = ["", f"Policy gate (environment {name}: {rules.describe()}):"]
     for pack in gate.packs:
         found = [d for d in gate.diagnostics if d.pack == pack.name]
-        lines.append(f"  {pack.name} {pack.version}: {len(pack.policies)} policies, "
-                     f"{sum(d.mandatory for d in found)} mandatory violation(s), "
-                     f"{sum(not d.mandatory for d in found)} advisory")
+        lines.append(
+            f"  {pack.name} {pack.version}: {len(pack.policies)} policies, "
+            f"{sum(d.mandatory for d in found)} mandatory violation(s), "
+            f"{sum(not d.mandatory for d in found)} advisory"
+        )
     groups: dict[tuple[str, str], list] = defaultdict(list)
     for d in gate.diagnostics:
         groups[(d.level, d.policy)].append(d)
@@ -125,9 +127,17 @@ def gate_lines(record: StackRecord, gate: GateResult) -> list[str]:
             lines.append(f"      {d.resource_name}  {d.urn}" if d.urn else "      the stack")
             if shared is None:
                 lines.append(f"        {d.message.splitlines()[-1]}")
-    lines += ["", "Result: " + ("PASS" if gate.passed else
-                                 f"FAIL ({len(gate.violations)} mandatory violation(s): "
-                                 + ", ".join(sorted({d.policy for d in gate.violations})) + ")")]
+    lines += [
+        "",
+        "Result: "
+        + (
+            "PASS"
+            if gate.passed
+            else f"FAIL ({len(gate.violations)} mandatory violation(s): "
+            + ", ".join(sorted({d.policy for d in gate.violations}))
+            + ")"
+        ),
+    ]
     return lines
 
 
@@ -155,17 +165,23 @@ def workloads(record: StackRecord) -> list[str]:
     Deployment's spread, budget, autoscaler and route, and the NodePools' scheduled budgets."""
     lines = ["", "Workloads and schedules:"]
     for release in sorted(_of_type(record, "kubernetes:helm.sh/v3:Release"), key=lambda r: str(r.get("name"))):
-        lines.append(f"  Helm {release.get('name')} {release.get('chart')} {release.get('version')} "
-                     f"(namespace {release.get('namespace')})")
+        lines.append(
+            f"  Helm {release.get('name')} {release.get('chart')} {release.get('version')} "
+            f"(namespace {release.get('namespace')})"
+        )
     for job in sorted(_of_type(record, "kubernetes:keda.sh/v1alpha1:ScaledJob"), key=_name):
         spec = job.get("spec") or {}
         queues = ", ".join(str((t.get("metadata") or {}).get("queueName")) for t in spec.get("triggers") or [])
-        lines.append(f"  ScaledJob {_name(job)}: queue {queues}, {_number(spec.get('minReplicaCount'))}-"
-                     f"{_number(spec.get('maxReplicaCount'))} Jobs, strategy "
-                     f"{(spec.get('scalingStrategy') or {}).get('strategy')}")
+        lines.append(
+            f"  ScaledJob {_name(job)}: queue {queues}, {_number(spec.get('minReplicaCount'))}-"
+            f"{_number(spec.get('maxReplicaCount'))} Jobs, strategy "
+            f"{(spec.get('scalingStrategy') or {}).get('strategy')}"
+        )
     budgets = {_name(b): (b.get("spec") or {}) for b in _of_type(record, "kubernetes:policy/v1:PodDisruptionBudget")}
-    scalers = {((s.get("spec") or {}).get("scaleTargetRef") or {}).get("name"): (s.get("spec") or {})
-               for s in _of_type(record, "kubernetes:keda.sh/v1alpha1:ScaledObject")}
+    scalers = {
+        ((s.get("spec") or {}).get("scaleTargetRef") or {}).get("name"): (s.get("spec") or {})
+        for s in _of_type(record, "kubernetes:keda.sh/v1alpha1:ScaledObject")
+    }
     routes = {}
     for ingress in _of_type(record, "kubernetes:networking.k8s.io/v1:Ingress"):
         annotations = (ingress.get("metadata") or {}).get("annotations") or {}
@@ -173,31 +189,47 @@ def workloads(record: StackRecord) -> list[str]:
             for path in (rule.get("http") or {}).get("paths") or []:
                 routes[path["backend"]["service"]["name"]] = (
                     f"{annotations.get('alb.ingress.kubernetes.io/scheme')} ALB {path['path']} in "
-                    f"{annotations.get('alb.ingress.kubernetes.io/subnets')}")
+                    f"{annotations.get('alb.ingress.kubernetes.io/subnets')}"
+                )
     for deployment in sorted(_of_type(record, "kubernetes:apps/v1:Deployment"), key=_name):
         name = _name(deployment)
         pod = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
-        zone = [c for c in pod.get("topologySpreadConstraints") or []
-                if c.get("topologyKey") == "topology.kubernetes.io/zone"]
-        spread = (f"zone spread minDomains {_number(zone[0].get('minDomains'))} {zone[0].get('whenUnsatisfiable')}"
-                  if zone else "no zone spread")
+        zone = [
+            c
+            for c in pod.get("topologySpreadConstraints") or []
+            if c.get("topologyKey") == "topology.kubernetes.io/zone"
+        ]
+        spread = (
+            f"zone spread minDomains {_number(zone[0].get('minDomains'))} {zone[0].get('whenUnsatisfiable')}"
+            if zone
+            else "no zone spread"
+        )
         budget = budgets.get(name)
         scaler = scalers.get(name)
         parts = [spread, f"PDB maxUnavailable {_number(budget.get('maxUnavailable'))}" if budget else "no PDB"]
         if scaler:
             cron = [t for t in scaler.get("triggers") or [] if t.get("type") == "cron"]
-            peak = (f", {cron[0]['metadata']['desiredReplicas']} from '{cron[0]['metadata']['start']}' to "
-                    f"'{cron[0]['metadata']['end']}' {cron[0]['metadata']['timezone']}") if cron else ""
-            parts.append(f"autoscaler {_number(scaler.get('minReplicaCount'))}-{_number(scaler.get('maxReplicaCount'))}"
-                         f"{peak}")
+            peak = (
+                (
+                    f", {cron[0]['metadata']['desiredReplicas']} from '{cron[0]['metadata']['start']}' to "
+                    f"'{cron[0]['metadata']['end']}' {cron[0]['metadata']['timezone']}"
+                )
+                if cron
+                else ""
+            )
+            parts.append(
+                f"autoscaler {_number(scaler.get('minReplicaCount'))}-{_number(scaler.get('maxReplicaCount'))}{peak}"
+            )
         parts.append(routes.get(name, "in-cluster only"))
         lines.append(f"  Deployment {name}: " + "; ".join(parts))
     for pool in sorted(_of_type(record, "kubernetes:karpenter.sh/v1:NodePool"), key=_name):
         for budget in ((pool.get("spec") or {}).get("disruption") or {}).get("budgets") or []:
             if budget.get("schedule"):
-                lines.append(f"  NodePool {_name(pool)}: {budget['nodes']} node(s) for "
-                             f"{', '.join(budget.get('reasons') or ['all reasons'])} from '{budget['schedule']}' "
-                             f"for {budget['duration']} (UTC)")
+                lines.append(
+                    f"  NodePool {_name(pool)}: {budget['nodes']} node(s) for "
+                    f"{', '.join(budget.get('reasons') or ['all reasons'])} from '{budget['schedule']}' "
+                    f"for {budget['duration']} (UTC)"
+                )
     return lines if len(lines) > 2 else []
 
 
@@ -225,9 +257,14 @@ def diagram(record: StackRecord) -> str:
     for r in custom:
         component = view.component(r)
         groups[(component["urn"] if component else None, view.zone(r))].append(r)
-    out = [f"# Stack `{record.stack}`: resources by component and zone", "",
-           "Generated by `python -m offline.preview`; default routes drawn as arrows.", "",
-           "```mermaid", "flowchart TB"]
+    out = [
+        f"# Stack `{record.stack}`: resources by component and zone",
+        "",
+        "Generated by `python -m offline.preview`; default routes drawn as arrows.",
+        "",
+        "```mermaid",
+        "flowchart TB",
+    ]
     components = sorted({c for c, _ in groups}, key=lambda c: c or "")
     for component_urn in components:
         component = view.by_urn.get(component_urn or "")
@@ -258,8 +295,9 @@ def diagram(record: StackRecord) -> str:
 
 def _route_edges(view: StackView) -> list[str]:
     edges = []
-    associations = [r for r in view.record.resources
-                    if r["type"] == "aws:ec2/routeTableAssociation:RouteTableAssociation"]
+    associations = [
+        r for r in view.record.resources if r["type"] == "aws:ec2/routeTableAssociation:RouteTableAssociation"
+    ]
     for route in view.record.resources:
         if route["type"] != "aws:ec2/route:Route":
             continue

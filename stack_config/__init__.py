@@ -19,7 +19,21 @@ from stack_config.services import ServiceConfig, ServicesRollout, ServicesSectio
 from stack_config.stack import SECTIONS, StackConfig
 
 __all__ = [
-    "PROJECT", "ConfigError", "StackConfig", "SECTIONS", "NetworkSection", "ClusterSection", "DataSection",
-    "ScansSection", "ServicesSection", "ServiceConfig", "ServicesRollout", "DashboardSection",
-    "DEFAULT_INTERFACE_ENDPOINTS", "KNOWN_KEYS", "full_key", "load_from_pulumi", "parse",
+    "PROJECT",
+    "ConfigError",
+    "StackConfig",
+    "SECTIONS",
+    "NetworkSection",
+    "ClusterSection",
+    "DataSection",
+    "ScansSection",
+    "ServicesSection",
+    "ServiceConfig",
+    "ServicesRollout",
+    "DashboardSection",
+    "DEFAULT_INTERFACE_ENDPOINTS",
+    "KNOWN_KEYS",
+    "full_key",
+    "load_from_pulumi",
+    "parse",
 ]

@@ -17,8 +17,28 @@ PROJECT = "scanner"
 
 #: Retention periods CloudWatch Logs accepts (PutRetentionPolicy).
 LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
-    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
 )
 
 #: Range AWS allows beside any primary VPC CIDR and EKS recommends for pod custom networking.
@@ -59,7 +79,7 @@ class Section(BaseModel):
         return iter(())
 
     @model_validator(mode="after")
-    def _section_rules(self) -> "Section":
+    def _section_rules(self) -> Section:
         found = list(self.problems())
         if found:
             raise KeyedErrors(found)
@@ -94,7 +114,9 @@ def pinned_tag(value: str) -> str:
 
 def retention(value: int) -> int:
     if value not in LOG_RETENTION_DAYS:
-        raise ValueError(f"{value} is not a retention CloudWatch Logs accepts ({', '.join(map(str, LOG_RETENTION_DAYS))})")
+        raise ValueError(
+            f"{value} is not a retention CloudWatch Logs accepts ({', '.join(map(str, LOG_RETENTION_DAYS))})"
+        )
     return value
 
 

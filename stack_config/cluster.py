@@ -65,7 +65,9 @@ class ClusterSection(Section):
     @classmethod
     def _kubernetes_version(cls, value: str) -> str:
         if value not in versions.ADDON_VERSIONS:
-            raise ValueError(f"{value!r} has no pinned add-on versions (supported: {', '.join(versions.ADDON_VERSIONS)})")
+            raise ValueError(
+                f"{value!r} has no pinned add-on versions (supported: {', '.join(versions.ADDON_VERSIONS)})"
+            )
         return value
 
     @field_validator("cluster_public_access_cidrs")
@@ -73,7 +75,10 @@ class ClusterSection(Section):
     def _public_access(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for cidr, network in networks(value):
             if network.prefixlen < 8:
-                raise ValueError(f"{cidr} opens the Kubernetes API to a large part of the internet; list your own egress ranges (/8 or longer)")
+                raise ValueError(
+                    f"{cidr} opens the Kubernetes API to a large part of the internet; "
+                    "list your own egress ranges (/8 or longer)"
+                )
             if not network.is_global:
                 raise ValueError(f"{cidr} is not a public range; private clients reach the private endpoint")
         return no_duplicates(value)
@@ -83,8 +88,10 @@ class ClusterSection(Section):
     def _api_access(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for cidr, network in networks(value):
             if not (network.is_private or network.subnet_of(POD_CIDR_RANGE)) or network.prefixlen < 16:
-                raise ValueError(f"{cidr} is not a private range of /16 or longer; list the deploy runners' own "
-                                 "subnets (public ranges go in clusterPublicAccessCidrs)")
+                raise ValueError(
+                    f"{cidr} is not a private range of /16 or longer; list the deploy runners' own "
+                    "subnets (public ranges go in clusterPublicAccessCidrs)"
+                )
         return no_duplicates(value)
 
     @field_validator("cluster_admin_role_arns")
@@ -102,8 +109,11 @@ class ClusterSection(Section):
             raise ValueError("must list at least one instance type")
         for name in value:
             # A name not shaped like an instance type is not looked up (and gets no did-you-mean).
-            offered(name, catalogue.instance_types() if _INSTANCE_TYPE.match(name) else (),
-                    "an EC2 instance type AWS offers")
+            offered(
+                name,
+                catalogue.instance_types() if _INSTANCE_TYPE.match(name) else (),
+                "an EC2 instance type AWS offers",
+            )
         return no_duplicates(value)
 
     @field_validator("system_nodes_per_zone")
@@ -120,9 +130,12 @@ class ClusterSection(Section):
 
     def problems(self) -> Iterator[KeyedError]:
         if not self.cluster_public_access_cidrs and not self.cluster_api_access_cidrs:
-            yield KeyedError("clusterApiAccessCidrs", "the cluster API is private (no clusterPublicAccessCidrs) and "
-                             "no deploy runner is admitted to it, so no `pulumi up` could reach it; list the "
-                             "runners' private CIDRs (README, deploying for real)")
+            yield KeyedError(
+                "clusterApiAccessCidrs",
+                "the cluster API is private (no clusterPublicAccessCidrs) and "
+                "no deploy runner is admitted to it, so no `pulumi up` could reach it; list the "
+                "runners' private CIDRs (README, deploying for real)",
+            )
 
     @property
     def scan_pool_limits(self) -> karpenter_plan.PoolLimits:

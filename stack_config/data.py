@@ -32,7 +32,8 @@ class DataSection(Section):
     database_max_allocated_storage_gib: int = Field(default=1000, ge=20, le=65536)
     """Ceiling of storage autoscaling (GiB); instance deployment only. Default 1000."""
     database_backup_retention_days: int = Field(default=14, ge=1, le=35)
-    """Automated backup retention (days, point-in-time recovery window); at least the environment's minimum. Default 14."""
+    """Automated backup retention (days, point-in-time recovery window); at least the environment's
+    minimum. Default 14."""
     database_read_replica: bool = True
     """A read replica in another zone than the primary (instance deployment). Default true."""
     backup_copy_region: str | None = None
@@ -63,8 +64,11 @@ class DataSection(Section):
     @classmethod
     def _db_class(cls, value: str | None) -> str | None:
         if value is not None:
-            offered(value, catalogue.rds_instance_classes("postgres") if _DB_CLASS.match(value) else (),
-                    "a DB instance class RDS for PostgreSQL offers")
+            offered(
+                value,
+                catalogue.rds_instance_classes("postgres") if _DB_CLASS.match(value) else (),
+                "a DB instance class RDS for PostgreSQL offers",
+            )
         return value
 
     @field_validator("backup_copy_region")
@@ -101,27 +105,42 @@ class DataSection(Section):
     def problems(self) -> Iterator[KeyedError]:
         if self.database_deployment == "multi-az-cluster":
             if self.backup_copy_region is not None:
-                yield KeyedError("databaseDeployment", "multi-az-cluster cannot have its backups copied to "
-                                 "backupCopyRegion (AWS Backup does not copy Multi-AZ DB cluster snapshots); use "
-                                 "multi-az-instance where region-level recovery is required")
+                yield KeyedError(
+                    "databaseDeployment",
+                    "multi-az-cluster cannot have its backups copied to "
+                    "backupCopyRegion (AWS Backup does not copy Multi-AZ DB cluster snapshots); use "
+                    "multi-az-instance where region-level recovery is required",
+                )
             if self.database_instance_class and not _CLUSTER_CLASS.match(self.database_instance_class):
-                yield KeyedError("databaseInstanceClass",
-                                 f"{self.database_instance_class} cannot run a Multi-AZ DB cluster; use a class with local "
-                                 "NVMe storage such as db.m6gd.large or db.r6gd.large")
+                yield KeyedError(
+                    "databaseInstanceClass",
+                    f"{self.database_instance_class} cannot run a Multi-AZ DB cluster; use a class with local "
+                    "NVMe storage such as db.m6gd.large or db.r6gd.large",
+                )
         elif self.database_instance_class and self.database_instance_class.startswith(_CLUSTER_ONLY):
-            yield KeyedError("databaseInstanceClass", f"{self.database_instance_class} runs Multi-AZ DB clusters only "
-                             "(databaseDeployment multi-az-cluster)")
+            yield KeyedError(
+                "databaseInstanceClass",
+                f"{self.database_instance_class} runs Multi-AZ DB clusters only (databaseDeployment multi-az-cluster)",
+            )
         if self.database_max_allocated_storage_gib < self.database_allocated_storage_gib:
-            yield KeyedError("databaseMaxAllocatedStorageGib",
-                             f"{self.database_max_allocated_storage_gib} is below databaseAllocatedStorageGib "
-                             f"{self.database_allocated_storage_gib}")
+            yield KeyedError(
+                "databaseMaxAllocatedStorageGib",
+                f"{self.database_max_allocated_storage_gib} is below databaseAllocatedStorageGib "
+                f"{self.database_allocated_storage_gib}",
+            )
         broker_types = catalogue.mq_instance_types("RabbitMQ", self.broker_engine_version)
         if not broker_types:
-            yield KeyedError("brokerEngineVersion", f"{self.broker_engine_version!r} is not a RabbitMQ version Amazon MQ "
-                             f"offers ({', '.join(catalogue.mq_engine_versions('RabbitMQ'))}; {catalogue_note()})")
+            yield KeyedError(
+                "brokerEngineVersion",
+                f"{self.broker_engine_version!r} is not a RabbitMQ version Amazon MQ "
+                f"offers ({', '.join(catalogue.mq_engine_versions('RabbitMQ'))}; {catalogue_note()})",
+            )
         elif self.broker_instance_type not in broker_types:
-            yield KeyedError("brokerInstanceType", f"{self.broker_instance_type!r} is not offered for RabbitMQ "
-                             f"{self.broker_engine_version} ({', '.join(sorted(broker_types))})")
+            yield KeyedError(
+                "brokerInstanceType",
+                f"{self.broker_instance_type!r} is not offered for RabbitMQ "
+                f"{self.broker_engine_version} ({', '.join(sorted(broker_types))})",
+            )
 
     @property
     def instance_class(self) -> str:

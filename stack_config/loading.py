@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 
 from stack_config.base import PROJECT, ConfigError, KeyedError, KeyedErrors
 from stack_config.stack import SECTIONS, StackConfig
@@ -16,10 +18,20 @@ from stack_config.stack import SECTIONS, StackConfig
 #: provider, which reads no `aws:` config of its own: these are handed to it, and the default
 #: provider that answers the zone and account look-ups reads them from the config, so both see
 #: the same account. Any other `aws:` setting would reach the look-ups only, so it is refused.
-_AWS_KEYS = {"region": "region", "profile": "awsProfile", "allowedAccountIds": "awsAllowedAccountIds",
-             "forbiddenAccountIds": "awsForbiddenAccountIds"}
+_AWS_KEYS = {
+    "region": "region",
+    "profile": "awsProfile",
+    "allowedAccountIds": "awsAllowedAccountIds",
+    "forbiddenAccountIds": "awsForbiddenAccountIds",
+}
 #: Namespaces of the engine's own settings (`pulumi:tags`, ...), which the program does not read.
 _ENGINE_NAMESPACES = {"pulumi"}
+
+
+def _alias(field: FieldInfo) -> str:
+    # Every config model derives its aliases (alias_generator=to_camel) or names them: none is None.
+    assert field.alias is not None
+    return field.alias
 
 
 def _fields() -> dict[str, tuple[str | None, Any]]:
@@ -28,9 +40,9 @@ def _fields() -> dict[str, tuple[str | None, Any]]:
     for name, field in StackConfig.model_fields.items():
         if name in SECTIONS:
             for inner in SECTIONS[name].model_fields.values():
-                fields[inner.alias] = (name, inner)
+                fields[_alias(inner)] = (name, inner)
         elif name != "stack":
-            fields[field.alias] = (None, field)
+            fields[_alias(field)] = (None, field)
     return fields
 
 
@@ -80,9 +92,11 @@ def _unknown_key(key: str) -> str | None:
     close = difflib.get_close_matches(name, sorted(known), n=1)
     hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
     if namespace == "aws":
-        return (f"{key}: unknown key{hint}; the program reads {', '.join('aws:' + k for k in _AWS_KEYS)} "
-                "(each handed to its explicit AWS provider too): another aws: setting would reach the look-ups "
-                "but not the resources")
+        return (
+            f"{key}: unknown key{hint}; the program reads {', '.join('aws:' + k for k in _AWS_KEYS)} "
+            "(each handed to its explicit AWS provider too): another aws: setting would reach the look-ups "
+            "but not the resources"
+        )
     return f"{key}: unknown key{hint}"
 
 

@@ -14,8 +14,17 @@ from components.network.plan import NatMode, PlanError
 from stack_config.base import POD_CIDR_RANGE, KeyedError, Section, no_duplicates, retention
 
 DEFAULT_INTERFACE_ENDPOINTS = (
-    "ecr.api", "ecr.dkr", "sts", "logs", "ec2", "sqs", "secretsmanager",
-    "elasticloadbalancing", "ssm", "eks", "eks-auth",
+    "ecr.api",
+    "ecr.dkr",
+    "sts",
+    "logs",
+    "ec2",
+    "sqs",
+    "secretsmanager",
+    "elasticloadbalancing",
+    "ssm",
+    "eks",
+    "eks-auth",
 )
 _ENDPOINT_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
 
@@ -69,7 +78,9 @@ class NetworkSection(Section):
         if not value.subnet_of(POD_CIDR_RANGE):
             raise ValueError(f"{value} must lie inside {POD_CIDR_RANGE}")
         if not 16 <= value.prefixlen <= 25:
-            raise ValueError(f"{value} must have a prefix between /16 and /25 so each of 8 zone slots is at least a /28")
+            raise ValueError(
+                f"{value} must have a prefix between /16 and /25 so each of 8 zone slots is at least a /28"
+            )
         return value
 
     @field_validator("private_subnet_prefix", "public_subnet_prefix", "isolated_subnet_prefix")
@@ -119,8 +130,11 @@ class NetworkSection(Section):
                 "set podCidr (a secondary CIDR in 100.64.0.0/10) or a shorter privateSubnetPrefix",
             )
         if "secretsmanager" not in self.interface_endpoints:
-            yield KeyedError("interfaceEndpoints", "must include secretsmanager: the RDS Proxy reads its login from "
-                             "Secrets Manager from the isolated subnets, which have no other way out")
+            yield KeyedError(
+                "interfaceEndpoints",
+                "must include secretsmanager: the RDS Proxy reads its login from "
+                "Secrets Manager from the isolated subnets, which have no other way out",
+            )
 
     @property
     def subnet_prefixes(self) -> dict[str, int]:

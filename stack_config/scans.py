@@ -35,8 +35,10 @@ class ScansSection(Section):
             raise ValueError("must list at least one scan engine")
         for engine in value:
             if not re.match(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$", engine) or engine == "git-fetch":
-                raise ValueError(f"{engine!r} is not an engine name: 2-32 lower-case letters, digits or '-' "
-                                 "(and not 'git-fetch', the fetch step's image)")
+                raise ValueError(
+                    f"{engine!r} is not an engine name: 2-32 lower-case letters, digits or '-' "
+                    "(and not 'git-fetch', the fetch step's image)"
+                )
         return no_duplicates(value)
 
     @field_validator("scan_image_tag")

@@ -58,7 +58,9 @@ class ServiceConfig(BaseModel):
     @classmethod
     def _name(cls, value: str) -> str:
         if not _SERVICE_NAME.match(value):
-            raise ValueError(f"{value!r} is not a service name: 1-40 lower-case letters, digits or '-', starting with a letter")
+            raise ValueError(
+                f"{value!r} is not a service name: 1-40 lower-case letters, digits or '-', starting with a letter"
+            )
         return value
 
     @field_validator("image_tag")
@@ -79,7 +81,7 @@ class ServiceConfig(BaseModel):
         return no_duplicates(value)
 
     @model_validator(mode="after")
-    def _replica_range(self) -> "ServiceConfig":
+    def _replica_range(self) -> ServiceConfig:
         if self.peak_floor < self.min_replicas:
             raise KeyedError("peakMinReplicas", f"{self.peak_floor} is below minReplicas {self.min_replicas}")
         if self.max_replicas < self.peak_floor:
@@ -98,7 +100,8 @@ class ServicesSection(Section):
     """`await` (default): `pulumi up` waits until every service is ready. `first-deploy`: services
     are declared without waiting, for the first `up`, before their images are pushed."""
     api_ingress_scheme: Literal["internal", "internet-facing"] = "internal"
-    """Scheme of the API load balancer: `internal` (default, reachable from the VPC) or `internet-facing` (needs apiCertificateArn)."""
+    """Scheme of the API load balancer: `internal` (default, reachable from the VPC) or
+    `internet-facing` (needs apiCertificateArn)."""
     api_certificate_arn: str | None = None
     """ACM certificate of the API load balancer's HTTPS listener (same region). Default none: HTTP inside the VPC."""
     peak_days: str = "1-5"
@@ -120,13 +123,18 @@ class ServicesSection(Section):
     @classmethod
     def _certificate(cls, value: str | None) -> str | None:
         if value is not None and not _CERTIFICATE_ARN.match(value):
-            raise ValueError(f"{value!r} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
+            raise ValueError(
+                f"{value!r} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)"
+            )
         return value
 
     def problems(self) -> Iterator[KeyedError]:
         if self.peak_end_hour_utc <= self.peak_start_hour_utc:
-            yield KeyedError("peakEndHourUtc", f"{self.peak_end_hour_utc} is not after peakStartHourUtc "
-                             f"{self.peak_start_hour_utc} (the window is one stretch of a day, UTC)")
+            yield KeyedError(
+                "peakEndHourUtc",
+                f"{self.peak_end_hour_utc} is not after peakStartHourUtc "
+                f"{self.peak_start_hour_utc} (the window is one stretch of a day, UTC)",
+            )
         seen: set[str] = set()
         for index, service in enumerate(self.services):
             key = f"services[{index}]"
@@ -138,8 +146,10 @@ class ServicesSection(Section):
                 if clash:
                     yield KeyedError(f"{key}.ingressPath", f"{service.ingress_path} is already routed to {clash[0]}")
         if self.api_ingress_scheme == "internet-facing" and self.api_certificate_arn is None:
-            yield KeyedError("apiIngressScheme", "internet-facing needs apiCertificateArn: the API never listens "
-                             "in plain HTTP on the internet")
+            yield KeyedError(
+                "apiIngressScheme",
+                "internet-facing needs apiCertificateArn: the API never listens in plain HTTP on the internet",
+            )
 
     @property
     def peak_window(self) -> PeakWindow:
@@ -148,5 +158,7 @@ class ServicesSection(Section):
     @property
     def pool_demand(self) -> tuple[float, float]:
         """vCPUs and GiB of memory the services ask for at their maxima."""
-        return (sum(s.max_replicas * s.cpu_millicores for s in self.services) / 1000,
-                sum(s.max_replicas * s.memory_mib for s in self.services) / 1024)
+        return (
+            sum(s.max_replicas * s.cpu_millicores for s in self.services) / 1000,
+            sum(s.max_replicas * s.memory_mib for s in self.services) / 1024,
+        )

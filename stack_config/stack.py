@@ -24,8 +24,12 @@ from stack_config.services import ServicesSection
 
 #: The sections, by attribute name; their keys stay flat in the stack file.
 SECTIONS: dict[str, type[Section]] = {
-    "network": NetworkSection, "cluster": ClusterSection, "data": DataSection,
-    "scans": ScansSection, "services": ServicesSection, "dashboard": DashboardSection,
+    "network": NetworkSection,
+    "cluster": ClusterSection,
+    "data": DataSection,
+    "scans": ScansSection,
+    "services": ServicesSection,
+    "dashboard": DashboardSection,
 }
 
 
@@ -81,32 +85,47 @@ class StackConfig(Section):
         data, scans, services, cluster = self.data, self.scans, self.services, self.cluster
         if data.backup_copy_region == self.region:
             yield KeyedError("backupCopyRegion", f"must be another region than the stack's own ({self.region})")
-        for key, enabled in (("repoCacheReplication", scans.repo_cache_replication),
-                             ("registryReplication", scans.registry_replication)):
+        for key, enabled in (
+            ("repoCacheReplication", scans.repo_cache_replication),
+            ("registryReplication", scans.registry_replication),
+        ):
             if enabled and data.backup_copy_region is None:
                 yield KeyedError(key, "replicates to backupCopyRegion, which is not set")
         wanted = scans.scan_max_parallel_jobs * scans.scan_job_cpu * len(scans.scan_engines)
         if wanted > cluster.scan_pool_cpu_limit:
-            yield KeyedError("scanMaxParallelJobs",
-                             f"{len(scans.scan_engines)} engines x {scans.scan_max_parallel_jobs} Jobs x "
-                             f"{scans.scan_job_cpu} vCPU = {wanted} vCPU, more than scanPoolCpuLimit "
-                             f"{cluster.scan_pool_cpu_limit}; Jobs beyond the limit would wait for capacity "
-                             "Karpenter may not launch")
+            yield KeyedError(
+                "scanMaxParallelJobs",
+                f"{len(scans.scan_engines)} engines x {scans.scan_max_parallel_jobs} Jobs x "
+                f"{scans.scan_job_cpu} vCPU = {wanted} vCPU, more than scanPoolCpuLimit "
+                f"{cluster.scan_pool_cpu_limit}; Jobs beyond the limit would wait for capacity "
+                "Karpenter may not launch",
+            )
         for index, service in enumerate(services.services):
             if service.name in scans.images:
-                yield KeyedError(f"services[{index}].name",
-                                 f"{service.name!r} is already an image of the scan Jobs; choose another name")
+                yield KeyedError(
+                    f"services[{index}].name",
+                    f"{service.name!r} is already an image of the scan Jobs; choose another name",
+                )
         cpu, memory = services.pool_demand
         if cpu > cluster.services_pool_cpu_limit:
-            yield KeyedError("services", f"the services at maxReplicas request {cpu:g} vCPU, more than "
-                             f"servicesPoolCpuLimit {cluster.services_pool_cpu_limit}; lower maxReplicas or raise the limit")
+            yield KeyedError(
+                "services",
+                f"the services at maxReplicas request {cpu:g} vCPU, more than "
+                f"servicesPoolCpuLimit {cluster.services_pool_cpu_limit}; lower maxReplicas or raise the limit",
+            )
         if memory > cluster.services_pool_memory_gib:
-            yield KeyedError("services", f"the services at maxReplicas request {memory:g} GiB of memory, more than "
-                             f"servicesPoolMemoryGib {cluster.services_pool_memory_gib}; lower maxReplicas or raise the limit")
+            yield KeyedError(
+                "services",
+                f"the services at maxReplicas request {memory:g} GiB of memory, more than "
+                f"servicesPoolMemoryGib {cluster.services_pool_memory_gib}; lower maxReplicas or raise the limit",
+            )
         certificate = services.api_certificate_arn
         if certificate and certificate.split(":")[3] != self.region:
-            yield KeyedError("apiCertificateArn", f"is in {certificate.split(':')[3]}; a load balancer takes a "
-                             f"certificate from its own region ({self.region})")
+            yield KeyedError(
+                "apiCertificateArn",
+                f"is in {certificate.split(':')[3]}; a load balancer takes a "
+                f"certificate from its own region ({self.region})",
+            )
 
     def _environment_problems(self) -> Iterator[KeyedError]:
         """The rules of the stack's environment (policies/common/environments.py), which the
@@ -114,23 +133,40 @@ class StackConfig(Section):
         rules = environments.RULES[self.environment]
         env = f"a {self.environment} stack"
         if self.network.nat_mode not in rules.nat_modes:
-            yield KeyedError("natMode", f"{self.network.nat_mode!r} is a single point of failure; {env} needs "
-                             f"{' or '.join(repr(m) for m in rules.nat_modes)}")
+            yield KeyedError(
+                "natMode",
+                f"{self.network.nat_mode!r} is a single point of failure; {env} needs "
+                f"{' or '.join(repr(m) for m in rules.nat_modes)}",
+            )
         if rules.protect_stateful_resources and not self.protect_stateful_resources:
-            yield KeyedError("protectStatefulResources", f"{env} keeps its data protected (deletion protection, "
-                             "protect, retainOnDelete); only development stacks may turn it off")
+            yield KeyedError(
+                "protectStatefulResources",
+                f"{env} keeps its data protected (deletion protection, "
+                "protect, retainOnDelete); only development stacks may turn it off",
+            )
         if self.data.database_backup_retention_days < rules.minimum_database_backup_days:
-            yield KeyedError("databaseBackupRetentionDays", f"{self.data.database_backup_retention_days} days is "
-                             f"below the {rules.minimum_database_backup_days} {env} needs")
+            yield KeyedError(
+                "databaseBackupRetentionDays",
+                f"{self.data.database_backup_retention_days} days is "
+                f"below the {rules.minimum_database_backup_days} {env} needs",
+            )
         if self.data.cache_snapshot_retention_days < rules.minimum_cache_snapshot_days:
-            yield KeyedError("cacheSnapshotRetentionDays", f"{self.data.cache_snapshot_retention_days} days is "
-                             f"below the {rules.minimum_cache_snapshot_days} {env} needs")
+            yield KeyedError(
+                "cacheSnapshotRetentionDays",
+                f"{self.data.cache_snapshot_retention_days} days is "
+                f"below the {rules.minimum_cache_snapshot_days} {env} needs",
+            )
         if rules.backup_copy_region and self.data.backup_copy_region is None:
-            yield KeyedError("backupCopyRegion", f"{env} needs a second region for backup copies (region-level recovery)")
+            yield KeyedError(
+                "backupCopyRegion", f"{env} needs a second region for backup copies (region-level recovery)"
+            )
         if rules.custom_dashboard_domain and self.dashboard.dashboard_domain is None:
-            yield KeyedError("dashboardDomain", f"{env} serves the dashboard on its own domain: CloudFront's default "
-                             "*.cloudfront.net certificate always accepts TLS 1.0; set dashboardDomain and "
-                             "dashboardHostedZoneId (TLS 1.2 or newer)")
+            yield KeyedError(
+                "dashboardDomain",
+                f"{env} serves the dashboard on its own domain: CloudFront's default "
+                "*.cloudfront.net certificate always accepts TLS 1.0; set dashboardDomain and "
+                "dashboardHostedZoneId (TLS 1.2 or newer)",
+            )
 
     def zone_problems(self, zones) -> Iterator[KeyedError]:
         """Names of this region, each with a CIDR slot, no more than the region has, and enough
@@ -147,12 +183,17 @@ class StackConfig(Section):
                 yield KeyedError("availabilityZones", str(exc))
         standard = len(catalogue.standard_zones(self.region))
         if standard and len(zones) > standard:
-            yield KeyedError("availabilityZones", f"lists {len(zones)} zones; {self.region} has {standard} "
-                             f"standard zones ({catalogue_note()})")
+            yield KeyedError(
+                "availabilityZones",
+                f"lists {len(zones)} zones; {self.region} has {standard} standard zones ({catalogue_note()})",
+            )
         minimum = environments.RULES[self.environment].minimum_zones
         if len(zones) < minimum:
-            yield KeyedError("availabilityZones", f"a {self.environment} stack needs at least {minimum} zones "
-                             f"(to survive the loss of one), got {len(zones)}")
+            yield KeyedError(
+                "availabilityZones",
+                f"a {self.environment} stack needs at least {minimum} zones "
+                f"(to survive the loss of one), got {len(zones)}",
+            )
 
     # ----- derived values ----------------------------------------------------------------
 
@@ -194,15 +235,23 @@ class StackConfig(Section):
             return zones, list(self.zone_problems(zones))
         missing = [z for z in configured if z not in available]
         if missing:
-            return [], [KeyedError("availabilityZones", f"{', '.join(missing)} is not an available standard zone of "
-                                   f"{self.region} (available: {', '.join(sorted(available))})")]
+            return [], [
+                KeyedError(
+                    "availabilityZones",
+                    f"{', '.join(missing)} is not an available standard zone of "
+                    f"{self.region} (available: {', '.join(sorted(available))})",
+                )
+            ]
         return list(configured), []
 
     def _zonal_problems(self, zones: list[str], zone_ids: dict[str, str]) -> Iterator[KeyedError]:
         for index, service in enumerate(self.services.services):
             if service.min_replicas < len(zones):
-                yield KeyedError(f"services[{index}].minReplicas", f"{service.min_replicas} is fewer than one replica "
-                                 f"per zone ({len(zones)} zones); {service.name} would be missing from a zone")
+                yield KeyedError(
+                    f"services[{index}].minReplicas",
+                    f"{service.min_replicas} is fewer than one replica "
+                    f"per zone ({len(zones)} zones); {service.name} would be missing from a zone",
+                )
         # The system node group spans every zone: a type offered in only some of them leaves
         # those zones without system nodes whenever it is the one chosen. Offerings are per zone
         # id (names map to zones differently in every account); zones the catalogue has no data
@@ -213,5 +262,8 @@ class StackConfig(Section):
             offered_in = catalogue.instance_type_zone_ids(self.region, name)
             missing = [f"{zone} ({zone_id})" for zone, zone_id in checked.items() if zone_id not in offered_in]
             if missing:
-                yield KeyedError("systemNodeInstanceTypes", f"{name} is not offered in {', '.join(missing)} "
-                                 f"({catalogue_note()}); list types every zone of the stack offers")
+                yield KeyedError(
+                    "systemNodeInstanceTypes",
+                    f"{name} is not offered in {', '.join(missing)} "
+                    f"({catalogue_note()}); list types every zone of the stack offers",
+                )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import json
+import pickle
 import sys
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -15,13 +18,16 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from offline.gate import GateResult, PolicyGate  # noqa: E402
-from offline.program import StackRecord, load_stack_config, run_program  # noqa: E402
+from offline.gate import Diagnostic, GateResult, PolicyGate  # noqa: E402
+from offline.inprocess import InProcessGate, pack_definition  # noqa: E402
+from offline.program import PROJECT_DIR, StackRecord, load_stack_config  # noqa: E402
+from offline.program import run_program as _RUN_PROGRAM  # noqa: E402
 
 PLACEMENT = ROOT / "policies" / "placement"
 SECURITY = ROOT / "policies" / "security"
 DATA_SAFETY = ROOT / "policies" / "data-safety"
 COST = ROOT / "policies" / "cost"
+PACKS = (PLACEMENT, SECURITY, DATA_SAFETY, COST)
 #: CRD schemas shipped beside the checkout (CI has them; a bare clone may not).
 CRD_DIR = ROOT.parent / "shared" / "schemas" / "crds"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -47,11 +53,9 @@ def stack_file():
         path.unlink(missing_ok=True)
 
 
-
-
 #: Records of runs without a fault, per (stack, mode, overrides): the program is deterministic,
 #: so tests that inject nothing share one run (each gets its own copy).
-_RECORDS: dict[tuple, StackRecord] = {}
+_RECORDS: dict[tuple, bytes] = {}
 #: Whether the running test may inject a fault (it asked for monkeypatch): then nothing is shared.
 _FAULTS = {"possible": True}
 
@@ -63,23 +67,63 @@ def _faults_possible(request):
     _FAULTS["possible"] = True
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that write a stack file beside the real ones, and tests that read every stack file,
+    share one worker when the tests run in parallel (pytest-xdist, `--dist loadgroup`): a
+    temporary Pulumi.<name>.yaml must not appear in another test's `--all-stacks`."""
+    for item in items:
+        if "stack_file" in getattr(item, "fixturenames", ()) or item.get_closest_marker("all_stacks"):
+            item.add_marker(pytest.mark.xdist_group("stack-files"))
+
+
+def _run_program(stack: str, mode="preview", project_dir: Path = PROJECT_DIR, config: dict | None = None):
+    """`offline.program.run_program`, shared: a run without a fault is computed once per stack,
+    mode and config in a session, and each caller gets its own copy (unpickled: a record is
+    plain data, and unpickling is several times faster than a deep copy)."""
+    if config is None:
+        config = stack_config(stack, project_dir)
+    if _FAULTS["possible"]:
+        return _RUN_PROGRAM(stack, mode, project_dir, config)
+    key = (stack, mode, str(project_dir), json.dumps(config, sort_keys=True))
+    if key not in _RECORDS:
+        _RECORDS[key] = pickle.dumps(_RUN_PROGRAM(stack, mode, project_dir, copy.deepcopy(config)))
+    return pickle.loads(_RECORDS[key])
+
+
+def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, str]:
+    """`load_stack_config`, parsed once per file content (a test may write a stack file)."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        return load_stack_config(stack, project_dir)  # its error, as the command shows it
+    return dict(_parsed_stack_config(stack, str(project_dir), path.read_text()))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_stack_config(stack: str, project_dir: str, text: str) -> dict[str, str]:
+    return load_stack_config(stack, Path(project_dir))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _shared_program_runs():
+    """The commands under test (preview, deploy plan) run the program through the same cache."""
+    import offline.program
+
+    offline.program.run_program = _run_program
+    yield
+    offline.program.run_program = _RUN_PROGRAM
+
+
 def run(stack: str = "prod", mode: str = "update", **overrides: str) -> StackRecord:
     """The program's registrations for a stack, under the mocks."""
-    key = (stack, mode, tuple(sorted(overrides.items())))
-    if not _FAULTS["possible"] and key in _RECORDS:
-        return copy.deepcopy(_RECORDS[key])
-    config = load_stack_config(stack)
+    config = stack_config(stack)
     config.update(overrides)
-    record = run_program(stack, mode, config=config)  # type: ignore[arg-type]
-    if not _FAULTS["possible"]:
-        _RECORDS[key] = copy.deepcopy(record)
-    return record
+    return _run_program(stack, mode, config=config)
 
 
 #: Started pack processes, one gate per pack and per stack, mode and stack config, reused across
 #: tests: a pack analyses any number of stacks; only its stack config (the environment, read
 #: from its process environment) and the mode are fixed when it starts.
-_GATES: "OrderedDict[tuple, PolicyGate]" = OrderedDict()
+_GATES: OrderedDict[tuple, PolicyGate] = OrderedDict()
 _MAX_GATES = 24
 
 
@@ -95,20 +139,60 @@ def _pack_gate(pack: Path, stack: str, mode: str, config: dict, project: str = "
     return started
 
 
+#: Whether the running test judges through pack processes (the gate of record) or through the
+#: same packs loaded in this process. Tests marked `gate`, and the whole-program fault helpers
+#: below, take the processes; every other analysis, a variation on what those tests prove,
+#: takes the packs in process: same requests, same SDK servicer, no process or transport.
+_THROUGH_PROCESSES = {"on": False}
+
+
+@pytest.fixture(autouse=True)
+def _gate_of_the_test(request):
+    _THROUGH_PROCESSES["on"] = request.node.get_closest_marker("gate") is not None
+    yield
+    _THROUGH_PROCESSES["on"] = False
+
+
+@contextlib.contextmanager
+def through_processes():
+    saved, _THROUGH_PROCESSES["on"] = _THROUGH_PROCESSES["on"], True
+    try:
+        yield
+    finally:
+        _THROUGH_PROCESSES["on"] = saved
+
+
 def analyze(resources, packs, stack: str, mode: str, config: dict, policy_configs=None, project: str = "scanner"):
-    """What the gate answers for these resources, from started packs, side by side."""
-    gates = [_pack_gate(Path(p), stack, mode, config, project) for p in packs]
+    """What the gate answers for these resources: from started pack processes, side by side, or
+    from the packs loaded in this process (see `_THROUGH_PROCESSES`)."""
     configs = {Path(k).resolve(): v for k, v in (policy_configs or {}).items()}
+    if not _THROUGH_PROCESSES["on"]:
+        judge = InProcessGate(
+            [Path(p) for p in packs], project=project, stack=stack, dry_run=mode == "preview", stack_config=config
+        )
+        return judge.analyze(resources, policy_configs={d: configs.get(d) for d in judge.pack_dirs})
+    gates = [_pack_gate(Path(p), stack, mode, config, project) for p in packs]
     with ThreadPoolExecutor(max_workers=len(gates)) as pool:
-        results = list(pool.map(lambda g: g.analyze(resources, policy_configs={
-            d: configs.get(d) for d in g.pack_dirs}), gates))
-    return GateResult([p for r in results for p in r.packs], [d for r in results for d in r.diagnostics],
-                      [m for r in results for m in r.engine_log])
+        results = list(
+            pool.map(lambda g: g.analyze(resources, policy_configs={d: configs.get(d) for d in g.pack_dirs}), gates)
+        )
+    return GateResult(
+        [p for r in results for p in r.packs],
+        [d for r in results for d in r.diagnostics],
+        [m for r in results for m in r.engine_log],
+    )
 
 
 def gate(record: StackRecord, packs=(PLACEMENT,), policy_config: Path | None = None):
-    return analyze(record.resources, packs, record.stack, record.mode, record.config,
-                   {Path(p): policy_config for p in packs}, record.project)
+    return analyze(
+        record.resources,
+        packs,
+        record.stack,
+        record.mode,
+        record.config,
+        {Path(p): policy_config for p in packs},
+        record.project,
+    )
 
 
 class _PooledGate:
@@ -126,8 +210,15 @@ class _PooledGate:
         pass
 
     def analyze(self, resources, policy_configs=None):
-        return analyze(resources, self.pack_dirs, self.stack, self.mode, self.config,
-                       policy_configs or self.policy_configs, self.project)
+        return analyze(
+            resources,
+            self.pack_dirs,
+            self.stack,
+            self.mode,
+            self.config,
+            policy_configs or self.policy_configs,
+            self.project,
+        )
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -165,10 +256,12 @@ def assert_gate_refuses(fault, mode: str, monkeypatch, packs) -> None:
     are violated, and one of their messages says `message`."""
     inject, policies, message = fault
     inject(monkeypatch)
-    result = gate(run("prod", mode), packs=packs)
+    with through_processes():
+        result = gate(run("prod", mode), packs=packs)
     assert mandatory(result) == sorted(policies), [(d.policy, d.message) for d in result.diagnostics]
-    assert any(message in d.message for d in result.diagnostics if d.policy in policies), \
-        [d.message for d in result.diagnostics]
+    assert any(message in d.message for d in result.diagnostics if d.policy in policies), [
+        d.message for d in result.diagnostics
+    ]
 
 
 def assert_gate_refuses_all(faults: dict, mode: str, monkeypatch, packs, stack: str = "prod") -> None:
@@ -177,12 +270,16 @@ def assert_gate_refuses_all(faults: dict, mode: str, monkeypatch, packs, stack: 
     the union of their policies is violated, and each fault's message is among its policies'."""
     for inject, _, _ in faults.values():
         inject(monkeypatch)
-    result = gate(run(stack, mode), packs=packs)
+    with through_processes():
+        result = gate(run(stack, mode), packs=packs)
     expected = sorted({p for _, policies, _ in faults.values() for p in policies})
     assert mandatory(result) == expected, [(d.policy, d.message) for d in result.diagnostics]
     for name, (_, policies, message) in faults.items():
-        assert any(message in d.message for d in result.diagnostics if d.policy in policies), \
-            (name, message, [d.message for d in result.diagnostics if d.policy in policies])
+        assert any(message in d.message for d in result.diagnostics if d.policy in policies), (
+            name,
+            message,
+            [d.message for d in result.diagnostics if d.policy in policies],
+        )
 
 
 def assert_preview_refuses_all(faults: dict, monkeypatch, capsys, tmp_path) -> None:
@@ -196,7 +293,8 @@ def assert_preview_refuses(policies, capsys, tmp_path) -> None:
     """`python -m offline.preview --stack prod` exits 1 and names each policy."""
     from offline import preview
 
-    status = preview.main(["--stack", "prod", "--diagram", str(tmp_path / "d.md")])
+    with through_processes():
+        status = preview.main(["--stack", "prod", "--diagram", str(tmp_path / "d.md")])
     out = capsys.readouterr().out
     assert status == 1
     for policy in policies:
@@ -206,6 +304,7 @@ def assert_preview_refuses(policies, capsys, tmp_path) -> None:
 
 def change(cls, resource_name: str, **overrides):
     """A fault: one resource of the real program declared with `overrides` (None removes an argument)."""
+
     def inject(monkeypatch):
         original = cls.__init__
 
@@ -213,7 +312,9 @@ def change(cls, resource_name: str, **overrides):
             if registered_name == resource_name:
                 kwargs.update(overrides)
             original(self, registered_name, opts=opts, **kwargs)
+
         monkeypatch.setattr(cls, "__init__", init)
+
     return inject
 
 
@@ -226,9 +327,11 @@ def ingress_of(record: StackRecord, group_name: str) -> list[tuple[int, str]]:
     referenced group's id or the CIDR. The rules are resources of their own (components/sg_rules.py)."""
     group = one(record, "aws:ec2/securityGroup:SecurityGroup", group_name)
     assert "ingress" not in group["inputs"], f"{group_name} has inline rules"
-    return sorted((r["inputs"]["fromPort"], r["inputs"].get("referencedSecurityGroupId") or r["inputs"]["cidrIpv4"])
-                  for r in of_type(record, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-                  if r["inputs"]["securityGroupId"] == group["outputs"]["id"])
+    return sorted(
+        (r["inputs"]["fromPort"], r["inputs"].get("referencedSecurityGroupId") or r["inputs"]["cidrIpv4"])
+        for r in of_type(record, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r["inputs"]["securityGroupId"] == group["outputs"]["id"]
+    )
 
 
 def by_urn(record: StackRecord) -> dict[str, dict]:
@@ -253,3 +356,93 @@ def crds():
     from offline.crds import CrdSet
 
     return CrdSet(CRD_DIR)
+
+
+# ----- the policy unit layer: one policy, in process, on a recorded stack with an edit ----------
+
+#: Stands for "remove this argument" in `set_value`.
+DELETE = object()
+
+
+@functools.cache
+def policy_pack(policy: str) -> Path:
+    """The pack that defines `policy`."""
+    for pack in PACKS:
+        if any(p.name == policy for p in pack_definition(pack)["policies"]):
+            return pack
+    raise KeyError(f"no pack defines a policy named {policy!r}")
+
+
+def all_policies() -> set[str]:
+    return {p.name for pack in PACKS for p in pack_definition(pack)["policies"]}
+
+
+def verdict(record: StackRecord, policy: str, policy_config: Path | None = None) -> list[Diagnostic]:
+    """What one policy says about the record's resources (its stack, mode and config), from its
+    pack loaded in this process: the same requests, levels and preview unknowns as the gate."""
+    pack = policy_pack(policy)
+    judge = InProcessGate(
+        [pack],
+        only={policy},
+        project=record.project,
+        stack=record.stack,
+        dry_run=record.mode == "preview",
+        stack_config=record.config,
+        policy_configs={pack: policy_config} if policy_config else None,
+    )
+    return [d for d in judge.analyze(record.resources).diagnostics if d.policy == policy]
+
+
+def named(record: StackRecord, type_: str, name: str | None = None) -> list[dict]:
+    """Every registration of a type whose name is `name` or, when it ends in '*', starts with it."""
+    found = [
+        r
+        for r in of_type(record, type_)
+        if name is None or r["name"] == name or (name.endswith("*") and r["name"].startswith(name[:-1]))
+    ]
+    assert found, (type_, name, sorted(r["name"] for r in of_type(record, type_)))
+    return found
+
+
+def set_value(record: StackRecord, type_: str, name: str | None, path: str, value) -> StackRecord:
+    """Set (or, with DELETE, remove) `path` ("a.b.0.c") in the inputs and the outputs of the named
+    resources, as a changed argument would show in both."""
+    keys = [int(k) if k.isdigit() else k for k in path.split(".")]
+    for resource in named(record, type_, name):
+        for side in ("inputs", "outputs"):
+            target = resource[side]
+            for key in keys[:-1]:
+                if isinstance(key, str) and key not in target:
+                    target[key] = {}
+                target = target[key]
+            if value is DELETE:
+                if isinstance(target, dict):
+                    target.pop(keys[-1], None)
+                else:
+                    del target[keys[-1]]
+            else:
+                target[keys[-1]] = copy.deepcopy(value)
+    return record
+
+
+def drop(record: StackRecord, type_: str, name: str | None = None) -> StackRecord:
+    """Remove the named resources (and their children) as if they were never declared."""
+    gone = {r["urn"] for r in named(record, type_, name)}
+    while True:
+        more = {r["urn"] for r in record.resources if r["parent"] in gone} - gone
+        if not more:
+            break
+        gone |= more
+    record.resources[:] = [r for r in record.resources if r["urn"] not in gone]
+    for r in record.resources:
+        r["dependencies"] = [u for u in r["dependencies"] if u not in gone]
+        r["propertyDependencies"] = {k: [u for u in v if u not in gone] for k, v in r["propertyDependencies"].items()}
+    return record
+
+
+def assert_refused(record: StackRecord, policy: str, message: str, level: str = "mandatory") -> None:
+    """The policy reports at `level`, every report at that level, one of them saying `message`."""
+    found = verdict(record, policy)
+    assert found, f"{policy} reported nothing"
+    assert {d.level for d in found} == {level}, [(d.level, d.message) for d in found]
+    assert any(message in d.message for d in found), [d.message for d in found]

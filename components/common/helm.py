@@ -9,9 +9,18 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 
-def pinned_chart(resource_name: str, *, chart: str, version: str, namespace: str, opts: pulumi.ResourceOptions,
-                 values: pulumi.Input[dict[str, Any]] | None = None, repo: str | None = None,
-                 release_name: str | None = None, **extra: Any) -> k8s.helm.v3.Release:
+def pinned_chart(
+    resource_name: str,
+    *,
+    chart: str,
+    version: str,
+    namespace: str,
+    opts: pulumi.ResourceOptions,
+    values: pulumi.Input[dict[str, Any]] | None = None,
+    repo: str | None = None,
+    release_name: str | None = None,
+    **extra: Any,
+) -> k8s.helm.v3.Release:
     """`chart` from `repo` (or an `oci://` chart reference without one) as release `release_name`
     (default: the chart's name)."""
     return k8s.helm.v3.Release(

@@ -11,8 +11,9 @@ import pulumi
 import pulumi_aws as aws
 
 
-def pod_identity_trust(account_id: str | None = None, namespace: str | None = None,
-                       service_account: str | None = None) -> str:
+def pod_identity_trust(
+    account_id: str | None = None, namespace: str | None = None, service_account: str | None = None
+) -> str:
     """A role EKS Pod Identity may hand to pods; optionally only in this account, and only to the
     pods of one namespace and service account (checked on the session tags Pod Identity sets)."""
     conditions: dict[str, str] = {}
@@ -22,38 +23,57 @@ def pod_identity_trust(account_id: str | None = None, namespace: str | None = No
         conditions["aws:RequestTag/kubernetes-namespace"] = namespace
     if service_account:
         conditions["aws:RequestTag/kubernetes-service-account"] = service_account
-    statement: dict = {"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
-                       "Action": ["sts:AssumeRole", "sts:TagSession"]}
+    statement: dict = {
+        "Effect": "Allow",
+        "Principal": {"Service": "pods.eks.amazonaws.com"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"],
+    }
     if conditions:
         statement["Condition"] = {"StringEquals": conditions}
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
-def secret_read_policy(secret_arns: list[str], key_arns: list[str],
-                       actions: tuple[str, ...] = ("secretsmanager:GetSecretValue",)) -> str:
+def secret_read_policy(
+    secret_arns: list[str], key_arns: list[str], actions: tuple[str, ...] = ("secretsmanager:GetSecretValue",)
+) -> str:
     """Read these secrets, and decrypt with their keys only on Secrets Manager's behalf."""
+
     def one_or_many(arns: list[str]):
         return arns[0] if len(arns) == 1 else sorted(arns)
 
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": actions[0] if len(actions) == 1 else list(actions),
-         "Resource": one_or_many(list(secret_arns))},
-        # StringLike: the wildcard only matches there (StringEquals would never match).
-        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": one_or_many(list(key_arns)),
-         "Condition": {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}}},
-    ]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": actions[0] if len(actions) == 1 else list(actions),
+                    "Resource": one_or_many(list(secret_arns)),
+                },
+                # StringLike: the wildcard only matches there (StringEquals would never match).
+                {
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
+                    "Resource": one_or_many(list(key_arns)),
+                    "Condition": {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}},
+                },
+            ],
+        }
+    )
 
 
 @dataclass(frozen=True)
 class SecretReads:
     """Secrets a role may read, with the keys they are encrypted under."""
+
     secret_arns: list[pulumi.Input[str]]
     key_arns: list[pulumi.Input[str]]
     actions: tuple[str, ...] = ("secretsmanager:GetSecretValue",)
 
     def policy(self) -> pulumi.Output[str]:
         return pulumi.Output.all(pulumi.Output.all(*self.secret_arns), pulumi.Output.all(*self.key_arns)).apply(
-            lambda arns: secret_read_policy(arns[0], arns[1], self.actions))
+            lambda arns: secret_read_policy(arns[0], arns[1], self.actions)
+        )
 
 
 @dataclass(frozen=True)
@@ -63,20 +83,40 @@ class PodIdentity:
     reads: aws.iam.RolePolicy | None
 
 
-def pod_identity(name: str, *, parent: pulumi.Resource, account_id: str, cluster_name: pulumi.Input[str],
-                 namespace: str, service_account: str, description: str, reads: SecretReads | None = None,
-                 policy_name: str | None = None, association_name: str | None = None,
-                 association_opts: pulumi.ResourceOptions | None = None) -> PodIdentity:
+def pod_identity(
+    name: str,
+    *,
+    parent: pulumi.Resource,
+    account_id: str,
+    cluster_name: pulumi.Input[str],
+    namespace: str,
+    service_account: str,
+    description: str,
+    reads: SecretReads | None = None,
+    policy_name: str | None = None,
+    association_name: str | None = None,
+    association_opts: pulumi.ResourceOptions | None = None,
+) -> PodIdentity:
     """An IAM role only pods of `namespace`/`service_account` get (EKS Pod Identity), its
     association with that service account, and, with `reads`, an inline policy to read secrets.
     The policy and association are named `name` unless given other names."""
-    role = aws.iam.Role(name, assume_role_policy=pod_identity_trust(account_id, namespace, service_account),
-                        description=description, opts=pulumi.ResourceOptions(parent=parent))
+    role = aws.iam.Role(
+        name,
+        assume_role_policy=pod_identity_trust(account_id, namespace, service_account),
+        description=description,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
     policy = None
     if reads is not None:
-        policy = aws.iam.RolePolicy(policy_name or name, role=role.id, policy=reads.policy(),
-                                    opts=pulumi.ResourceOptions(parent=role))
+        policy = aws.iam.RolePolicy(
+            policy_name or name, role=role.id, policy=reads.policy(), opts=pulumi.ResourceOptions(parent=role)
+        )
     association = aws.eks.PodIdentityAssociation(
-        association_name or name, cluster_name=cluster_name, namespace=namespace, service_account=service_account,
-        role_arn=role.arn, opts=association_opts or pulumi.ResourceOptions(parent=parent))
+        association_name or name,
+        cluster_name=cluster_name,
+        namespace=namespace,
+        service_account=service_account,
+        role_arn=role.arn,
+        opts=association_opts or pulumi.ResourceOptions(parent=parent),
+    )
     return PodIdentity(role, association, policy)

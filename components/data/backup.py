@@ -39,29 +39,53 @@ class Backup(pulumi.ComponentResource):
     copy_vault_arn: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: BackupArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("scanner:data:Backup", name, {"copyRegion": args.copy_region,
-                                                        "retentionDays": args.retention_days}, opts)
+        super().__init__(
+            "scanner:data:Backup", name, {"copyRegion": args.copy_region, "retentionDays": args.retention_days}, opts
+        )
         keep = pulumi.ResourceOptions(parent=self, protect=args.stack.protect, retain_on_delete=args.stack.protect)
 
-        key = aws.kms.Key(f"{name}-key", description=f"{args.stack.name_prefix} backup vault", enable_key_rotation=True,
-                          deletion_window_in_days=30, opts=keep)
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"{args.stack.name_prefix} backup vault",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            opts=keep,
+        )
         # A vault holding recovery points cannot be deleted; a throwaway stack empties it on destroy.
-        vault = aws.backup.Vault(f"{name}-vault", name=f"{args.stack.name_prefix}-data", kms_key_arn=key.arn,
-                                 force_destroy=not args.stack.protect, opts=keep)
+        vault = aws.backup.Vault(
+            f"{name}-vault",
+            name=f"{args.stack.name_prefix}-data",
+            kms_key_arn=key.arn,
+            force_destroy=not args.stack.protect,
+            opts=keep,
+        )
 
         copy_actions = []
         self.copy_vault_arn = None
         if args.copy_region and args.copy_supported:
-            copy_key = aws.kms.Key(f"{name}-copy-key", region=args.copy_region,
-                                   description=f"{args.stack.name_prefix} backup copies from another region",
-                                   enable_key_rotation=True, deletion_window_in_days=30, opts=keep)
-            copy_vault = aws.backup.Vault(f"{name}-copy-vault", region=args.copy_region,
-                                          name=f"{args.stack.name_prefix}-data-copy", kms_key_arn=copy_key.arn,
-                                          force_destroy=not args.stack.protect, opts=keep)
+            copy_key = aws.kms.Key(
+                f"{name}-copy-key",
+                region=args.copy_region,
+                description=f"{args.stack.name_prefix} backup copies from another region",
+                enable_key_rotation=True,
+                deletion_window_in_days=30,
+                opts=keep,
+            )
+            copy_vault = aws.backup.Vault(
+                f"{name}-copy-vault",
+                region=args.copy_region,
+                name=f"{args.stack.name_prefix}-data-copy",
+                kms_key_arn=copy_key.arn,
+                force_destroy=not args.stack.protect,
+                opts=keep,
+            )
             self.copy_vault_arn = copy_vault.arn
-            copy_actions = [aws.backup.PlanRuleCopyActionArgs(
-                destination_vault_arn=copy_vault.arn,
-                lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(delete_after=args.retention_days))]
+            copy_actions = [
+                aws.backup.PlanRuleCopyActionArgs(
+                    destination_vault_arn=copy_vault.arn,
+                    lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(delete_after=args.retention_days),
+                )
+            ]
 
         plan = aws.backup.Plan(
             f"{name}-plan",
@@ -82,18 +106,37 @@ class Backup(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-role",
-            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
-            opts=pulumi.ResourceOptions(parent=self))
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "backup.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         attachments = [
-            aws.iam.RolePolicyAttachment(f"{name}-role-{suffix}", role=role.name,
-                                         policy_arn=f"arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyFor{suffix}",
-                                         opts=pulumi.ResourceOptions(parent=role))
+            aws.iam.RolePolicyAttachment(
+                f"{name}-role-{suffix}",
+                role=role.name,
+                policy_arn=f"arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyFor{suffix}",
+                opts=pulumi.ResourceOptions(parent=role),
+            )
             for suffix in ("Backup", "Restores")
         ]
-        aws.backup.Selection(f"{name}-selection", name=f"{args.stack.name_prefix}-data", plan_id=plan.id,
-                             iam_role_arn=role.arn, resources=args.resource_arns,
-                             opts=pulumi.ResourceOptions(parent=plan, depends_on=attachments))
+        aws.backup.Selection(
+            f"{name}-selection",
+            name=f"{args.stack.name_prefix}-data",
+            plan_id=plan.id,
+            iam_role_arn=role.arn,
+            resources=args.resource_arns,
+            opts=pulumi.ResourceOptions(parent=plan, depends_on=attachments),
+        )
 
         self.vault_arn = vault.arn
         self.register_outputs({"vaultArn": vault.arn, "copyVaultArn": self.copy_vault_arn})

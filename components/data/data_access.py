@@ -8,12 +8,14 @@ the service account's credentials, so rotation needs no redeploy of a Kubernetes
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
-from components.common.context import StackContext
 
+from components.common.context import StackContext
 from components.common.iam import SecretReads, pod_identity
 
 NAMESPACE = "scanner-services"
@@ -27,7 +29,7 @@ class DataAccessArgs:
     """The stack's region, account, zones, name prefix and protection."""
     cluster_name: pulumi.Input[str]
     """The cluster (its output: the role association waits for it)."""
-    settings: dict[str, pulumi.Input[str]]
+    settings: Mapping[str, pulumi.Input[str]]
     """ConfigMap entries: endpoints, ports and secret ARNs (never secret values)."""
     secret_arns: list[pulumi.Input[str]]
     """Secrets the data-client identity may read."""
@@ -44,33 +46,47 @@ class DataAccess(pulumi.ComponentResource):
         in_cluster = pulumi.ResourceOptions(parent=self)
 
         identity = pod_identity(
-            f"{name}-role", parent=self, account_id=args.stack.account_id, cluster_name=args.cluster_name,
-            namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
+            f"{name}-role",
+            parent=self,
+            account_id=args.stack.account_id,
+            cluster_name=args.cluster_name,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
             description="Service workloads reading data-tier credentials (EKS Pod Identity)",
-            reads=SecretReads(args.secret_arns, args.kms_key_arns,
-                              ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")),
-            policy_name=f"{name}-secrets", association_name=f"{name}-identity")
+            reads=SecretReads(
+                args.secret_arns, args.kms_key_arns, ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
+            ),
+            policy_name=f"{name}-secrets",
+            association_name=f"{name}-identity",
+        )
 
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={
-                "pod-security.kubernetes.io/enforce": "restricted",
-                # The load balancer controller holds a rolling update until new pods pass the
-                # target group's health check, not only their own readiness probe.
-                "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}),
-            opts=in_cluster)
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=NAMESPACE,
+                labels={
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    # The load balancer controller holds a rolling update until new pods pass the
+                    # target group's health check, not only their own readiness probe.
+                    "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled",
+                },
+            ),
+            opts=in_cluster,
+        )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
         self.namespace_resource = namespace
         k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVICE_ACCOUNT, namespace=NAMESPACE),
             automount_service_account_token=False,
-            opts=in_namespace)
+            opts=in_namespace,
+        )
         self.config_map = k8s.core.v1.ConfigMap(
             f"{name}-endpoints",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=CONFIG_MAP, namespace=NAMESPACE),
             data={key: pulumi.Output.from_input(value).apply(str) for key, value in args.settings.items()},
-            opts=in_namespace)
+            opts=in_namespace,
+        )
 
         self.role_arn = identity.role.arn
         self.register_outputs({"roleArn": identity.role.arn, "namespace": NAMESPACE})

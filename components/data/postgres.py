@@ -19,14 +19,15 @@ never given one. RDS Proxy reads the same secret.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
-from components.common.context import StackContext
 
+from components.common.context import StackContext
 from components.common.iam import secret_read_policy
 from components.common.sg_rules import allow_in, allow_out
 
@@ -42,7 +43,7 @@ class PostgresArgs:
     stack: StackContext
     """The stack's region, account, zones, name prefix and protection."""
     vpc_id: pulumi.Input[str]
-    subnet_ids: dict[str, pulumi.Input[str]]
+    subnet_ids: Mapping[str, pulumi.Input[str]]
     """Zone -> isolated (data) subnet id."""
     client_security_group_id: pulumi.Input[str]
     """Security group of the clients (the EKS nodes); the only source admitted."""
@@ -75,11 +76,16 @@ class Postgres(pulumi.ComponentResource):
     kms_key_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: PostgresArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("scanner:data:Postgres", name, {
-            "availabilityZones": list(args.stack.zones),
-            "deployment": args.deployment,
-            "backupRetentionDays": args.backup_retention_days,
-        }, opts)
+        super().__init__(
+            "scanner:data:Postgres",
+            name,
+            {
+                "availabilityZones": list(args.stack.zones),
+                "deployment": args.deployment,
+                "backupRetentionDays": args.backup_retention_days,
+            },
+            opts,
+        )
         child = pulumi.ResourceOptions(parent=self)
         # What a careless destroy must not take with it: the data, its key and its credentials.
         keep = pulumi.ResourceOptions(parent=self, protect=args.stack.protect, retain_on_delete=args.stack.protect)
@@ -88,12 +94,23 @@ class Postgres(pulumi.ComponentResource):
         cluster_mode = args.deployment == "multi-az-cluster"
         major = args.engine_version.split(".")[0]
 
-        key = aws.kms.Key(f"{name}-key", description=f"{args.stack.name_prefix} PostgreSQL storage, snapshots and credentials",
-                          enable_key_rotation=True, deletion_window_in_days=30, opts=keep)
-        aws.kms.Alias(f"{name}-key", name=f"alias/{args.stack.name_prefix}-postgres", target_key_id=key.key_id, opts=child)
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"{args.stack.name_prefix} PostgreSQL storage, snapshots and credentials",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            opts=keep,
+        )
+        aws.kms.Alias(
+            f"{name}-key", name=f"alias/{args.stack.name_prefix}-postgres", target_key_id=key.key_id, opts=child
+        )
 
-        subnet_group = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=subnet_ids,
-                                           description="PostgreSQL in the isolated subnet of every zone", opts=child)
+        subnet_group = aws.rds.SubnetGroup(
+            f"{name}-subnets",
+            subnet_ids=subnet_ids,
+            description="PostgreSQL in the isolated subnet of every zone",
+            opts=child,
+        )
         family = f"postgres{major}"
         parameters = [
             # TLS only (already the default from PostgreSQL 15, stated so a family change cannot drop it).
@@ -104,34 +121,59 @@ class Postgres(pulumi.ComponentResource):
         ]
         if cluster_mode:
             parameter_group = aws.rds.ClusterParameterGroup(
-                f"{name}-params", family=family, description="TLS only, slow-query log", parameters=[
-                    aws.rds.ClusterParameterGroupParameterArgs(name=p.name, value=p.value) for p in parameters],
-                opts=child)
+                f"{name}-params",
+                family=family,
+                description="TLS only, slow-query log",
+                parameters=[aws.rds.ClusterParameterGroupParameterArgs(name=p.name, value=p.value) for p in parameters],
+                opts=child,
+            )
         else:
             parameter_group = aws.rds.ParameterGroup(
-                f"{name}-params", family=family, description="TLS only, slow-query log", parameters=parameters,
-                opts=child)
+                f"{name}-params",
+                family=family,
+                description="TLS only, slow-query log",
+                parameters=parameters,
+                opts=child,
+            )
 
         proxy_sg, db_sg = security_groups(self, name, args)
 
         # Not protected: rotating the password is a replacement of this resource (README).
-        password = random.RandomPassword(f"{name}-master", length=32, special=True,
-                                         override_special=PASSWORD_SPECIALS, opts=child)
+        password = random.RandomPassword(
+            f"{name}-master", length=32, special=True, override_special=PASSWORD_SPECIALS, opts=child
+        )
         # Final snapshot names must be new for every database a stack ever creates.
         snapshot_suffix = random.RandomId(f"{name}-final-snapshot", byte_length=4, opts=child)
         secret = aws.secretsmanager.Secret(
-            f"{name}-master", description=f"{args.stack.name_prefix} PostgreSQL master credentials",
-            kms_key_id=key.arn, recovery_window_in_days=30, opts=keep)
+            f"{name}-master",
+            description=f"{args.stack.name_prefix} PostgreSQL master credentials",
+            kms_key_id=key.arn,
+            recovery_window_in_days=30,
+            opts=keep,
+        )
 
         monitoring_role = aws.iam.Role(
             f"{name}-monitoring",
-            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "monitoring.rds.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
-            opts=child)
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "monitoring.rds.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            opts=child,
+        )
         monitoring_policy = aws.iam.RolePolicyAttachment(
-            f"{name}-monitoring", role=monitoring_role.name,
+            f"{name}-monitoring",
+            role=monitoring_role.name,
             policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
-            opts=pulumi.ResourceOptions(parent=monitoring_role))
+            opts=pulumi.ResourceOptions(parent=monitoring_role),
+        )
 
         common = dict(
             engine="postgres",
@@ -147,7 +189,9 @@ class Postgres(pulumi.ComponentResource):
             copy_tags_to_snapshot=True,
             deletion_protection=args.stack.protect,
             skip_final_snapshot=False,
-            final_snapshot_identifier=snapshot_suffix.hex.apply(lambda h: f"{args.stack.name_prefix}-postgres-final-{h}"),
+            final_snapshot_identifier=snapshot_suffix.hex.apply(
+                lambda h: f"{args.stack.name_prefix}-postgres-final-{h}"
+            ),
             iam_database_authentication_enabled=True,
             performance_insights_enabled=True,
             performance_insights_retention_period=7,
@@ -237,9 +281,18 @@ class Postgres(pulumi.ComponentResource):
         secret_version = aws.secretsmanager.SecretVersion(
             f"{name}-master",
             secret_id=secret.id,
-            secret_string=pulumi.Output.all(password.result, host).apply(lambda v: json.dumps({
-                "engine": "postgres", "username": args.master_username, "password": v[0], "host": v[1],
-                "port": PORT, "dbname": args.database_name})),
+            secret_string=pulumi.Output.all(password.result, host).apply(
+                lambda v: json.dumps(
+                    {
+                        "engine": "postgres",
+                        "username": args.master_username,
+                        "password": v[0],
+                        "host": v[1],
+                        "port": PORT,
+                        "dbname": args.database_name,
+                    }
+                )
+            ),
             opts=pulumi.ResourceOptions(parent=secret),
         )
 
@@ -250,52 +303,97 @@ class Postgres(pulumi.ComponentResource):
         self.secret_arn = secret.arn
         self.database_arn = database.arn
         self.kms_key_arn = key.arn
-        self.register_outputs({
-            "writerEndpoint": proxy.endpoint,
-            "readerEndpoint": reader_endpoint,
-            "secretArn": secret.arn,
-            "databaseArn": database.arn,
-        })
+        self.register_outputs(
+            {
+                "writerEndpoint": proxy.endpoint,
+                "readerEndpoint": reader_endpoint,
+                "secretArn": secret.arn,
+                "databaseArn": database.arn,
+            }
+        )
 
 
-def security_groups(owner: Postgres, name: str, args: PostgresArgs) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
+def security_groups(
+    owner: Postgres, name: str, args: PostgresArgs
+) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
     """The proxy's group and the database's."""
     # Empty groups and separate rules: the database does not wait for the cluster whose
     # nodes it admits (components/sg_rules.py).
     proxy_sg = aws.ec2.SecurityGroup(
-        f"{name}-proxy", vpc_id=args.vpc_id, description="RDS Proxy: PostgreSQL from the cluster nodes", opts=pulumi.ResourceOptions(parent=owner))
+        f"{name}-proxy",
+        vpc_id=args.vpc_id,
+        description="RDS Proxy: PostgreSQL from the cluster nodes",
+        opts=pulumi.ResourceOptions(parent=owner),
+    )
     db_sg = aws.ec2.SecurityGroup(
-        f"{name}-db", vpc_id=args.vpc_id, description="PostgreSQL: from the proxy, and reads from the cluster nodes",
-        opts=pulumi.ResourceOptions(parent=owner))
-    allow_in(f"{name}-proxy-from-nodes", proxy_sg.id, PORT, from_group=args.client_security_group_id,
-             description="PostgreSQL from EKS nodes", parent=proxy_sg)
-    allow_out(f"{name}-proxy-to-db", proxy_sg.id, PORT, to_group=db_sg.id, description="to the database",
-              parent=proxy_sg)
+        f"{name}-db",
+        vpc_id=args.vpc_id,
+        description="PostgreSQL: from the proxy, and reads from the cluster nodes",
+        opts=pulumi.ResourceOptions(parent=owner),
+    )
+    allow_in(
+        f"{name}-proxy-from-nodes",
+        proxy_sg.id,
+        PORT,
+        from_group=args.client_security_group_id,
+        description="PostgreSQL from EKS nodes",
+        parent=proxy_sg,
+    )
+    allow_out(
+        f"{name}-proxy-to-db", proxy_sg.id, PORT, to_group=db_sg.id, description="to the database", parent=proxy_sg
+    )
     # The proxy reads its login from Secrets Manager from its own interfaces in the isolated
     # subnets, which have no route out: through the interface endpoint, on HTTPS.
-    allow_out(f"{name}-proxy-to-secrets", proxy_sg.id, 443, to_group=args.endpoint_security_group_id,
-              description="Secrets Manager through its VPC endpoint", parent=proxy_sg)
-    allow_in(f"{name}-db-from-proxy", db_sg.id, PORT, from_group=proxy_sg.id,
-             description="PostgreSQL from RDS Proxy", parent=db_sg)
-    allow_in(f"{name}-db-from-nodes", db_sg.id, PORT, from_group=args.client_security_group_id,
-             description="PostgreSQL reads from EKS nodes", parent=db_sg)
+    allow_out(
+        f"{name}-proxy-to-secrets",
+        proxy_sg.id,
+        443,
+        to_group=args.endpoint_security_group_id,
+        description="Secrets Manager through its VPC endpoint",
+        parent=proxy_sg,
+    )
+    allow_in(
+        f"{name}-db-from-proxy",
+        db_sg.id,
+        PORT,
+        from_group=proxy_sg.id,
+        description="PostgreSQL from RDS Proxy",
+        parent=db_sg,
+    )
+    allow_in(
+        f"{name}-db-from-nodes",
+        db_sg.id,
+        PORT,
+        from_group=args.client_security_group_id,
+        description="PostgreSQL reads from EKS nodes",
+        parent=db_sg,
+    )
     return proxy_sg, db_sg
 
 
-def rds_proxy(owner: Postgres, name, args: PostgresArgs, subnet_ids, proxy_sg, secret, key, database, cluster_mode,
-              secret_version) -> aws.rds.Proxy:
+def rds_proxy(
+    owner: Postgres, name, args: PostgresArgs, subnet_ids, proxy_sg, secret, key, database, cluster_mode, secret_version
+) -> aws.rds.Proxy:
     """Clients connect to the proxy, which holds their sessions while the standby takes over, so
     a failover costs a pause instead of a reconnect storm."""
     role = aws.iam.Role(
         f"{name}-proxy",
-        assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "rds.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
-        opts=pulumi.ResourceOptions(parent=owner))
+        assume_role_policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "rds.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+        opts=pulumi.ResourceOptions(parent=owner),
+    )
     role_policy = aws.iam.RolePolicy(
         f"{name}-proxy",
         role=role.id,
         policy=pulumi.Output.all(secret.arn, key.arn).apply(lambda arns: secret_read_policy([arns[0]], [arns[1]])),
-        opts=pulumi.ResourceOptions(parent=role))
+        opts=pulumi.ResourceOptions(parent=role),
+    )
     proxy = aws.rds.Proxy(
         f"{name}-proxy",
         name=f"{args.stack.name_prefix}-postgres",
@@ -305,20 +403,37 @@ def rds_proxy(owner: Postgres, name, args: PostgresArgs, subnet_ids, proxy_sg, s
         vpc_security_group_ids=[proxy_sg.id],
         require_tls=True,
         idle_client_timeout=1800,
-        auths=[aws.rds.ProxyAuthArgs(auth_scheme="SECRETS", secret_arn=secret.arn, iam_auth="DISABLED",
-                                     client_password_auth_type="POSTGRES_SCRAM_SHA_256")],
-        opts=pulumi.ResourceOptions(parent=owner, depends_on=[role_policy]))
+        auths=[
+            aws.rds.ProxyAuthArgs(
+                auth_scheme="SECRETS",
+                secret_arn=secret.arn,
+                iam_auth="DISABLED",
+                client_password_auth_type="POSTGRES_SCRAM_SHA_256",
+            )
+        ],
+        opts=pulumi.ResourceOptions(parent=owner, depends_on=[role_policy]),
+    )
     target_group = aws.rds.ProxyDefaultTargetGroup(
         f"{name}-proxy",
         db_proxy_name=proxy.name,
         connection_pool_config=aws.rds.ProxyDefaultTargetGroupConnectionPoolConfigArgs(
-            max_connections_percent=90, max_idle_connections_percent=50, connection_borrow_timeout=120),
-        opts=pulumi.ResourceOptions(parent=proxy))
-    target = dict(db_cluster_identifier=database.cluster_identifier) if cluster_mode else \
-        dict(db_instance_identifier=database.identifier)
+            max_connections_percent=90, max_idle_connections_percent=50, connection_borrow_timeout=120
+        ),
+        opts=pulumi.ResourceOptions(parent=proxy),
+    )
+    target = (
+        dict(db_cluster_identifier=database.cluster_identifier)
+        if cluster_mode
+        else dict(db_instance_identifier=database.identifier)
+    )
     # The target registers once the secret holds the credentials it will log in with.
-    aws.rds.ProxyTarget(f"{name}-proxy", db_proxy_name=proxy.name, target_group_name=target_group.name,
-                        **target, opts=pulumi.ResourceOptions(parent=proxy, depends_on=[secret_version]))
+    aws.rds.ProxyTarget(
+        f"{name}-proxy",
+        db_proxy_name=proxy.name,
+        target_group_name=target_group.name,
+        **target,
+        opts=pulumi.ResourceOptions(parent=proxy, depends_on=[secret_version]),
+    )
     return proxy
 
 

@@ -8,13 +8,14 @@ while a majority of nodes is up, so the loss of one zone loses no acknowledged m
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
-from components.common.context import StackContext
 
+from components.common.context import StackContext
 from components.common.sg_rules import allow_in
 
 AMQPS_PORT = 5671
@@ -28,7 +29,7 @@ class RabbitMqArgs:
     stack: StackContext
     """The stack's region, account, zones, name prefix and protection."""
     vpc_id: pulumi.Input[str]
-    subnet_ids: dict[str, pulumi.Input[str]]
+    subnet_ids: Mapping[str, pulumi.Input[str]]
     """Zone -> private subnet id."""
     client_security_group_id: pulumi.Input[str]
     """Security group of the clients (the EKS nodes); the only source admitted."""
@@ -53,19 +54,36 @@ class RabbitMq(pulumi.ComponentResource):
         # One subnet per zone (the API wants them in different zones), at most the three the nodes use.
         subnet_ids = [args.subnet_ids[z] for z in args.stack.zones if z in args.subnet_ids][:3]
 
-        key = aws.kms.Key(f"{name}-key", description=f"{args.stack.name_prefix} Amazon MQ credentials",
-                          enable_key_rotation=True, deletion_window_in_days=30, opts=keep)
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"{args.stack.name_prefix} Amazon MQ credentials",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            opts=keep,
+        )
         security_group = aws.ec2.SecurityGroup(
-            f"{name}-broker", vpc_id=args.vpc_id, description="RabbitMQ: AMQPS and management API from the cluster nodes",
-            opts=child)
-        for port, label, what in ((AMQPS_PORT, "amqps", "AMQPS from EKS nodes"),
-                                  (MANAGEMENT_PORT, "management", "management API from EKS nodes")):
-            allow_in(f"{name}-{label}-from-nodes", security_group.id, port, from_group=args.client_security_group_id,
-                     description=what, parent=security_group)
+            f"{name}-broker",
+            vpc_id=args.vpc_id,
+            description="RabbitMQ: AMQPS and management API from the cluster nodes",
+            opts=child,
+        )
+        for port, label, what in (
+            (AMQPS_PORT, "amqps", "AMQPS from EKS nodes"),
+            (MANAGEMENT_PORT, "management", "management API from EKS nodes"),
+        ):
+            allow_in(
+                f"{name}-{label}-from-nodes",
+                security_group.id,
+                port,
+                from_group=args.client_security_group_id,
+                description=what,
+                parent=security_group,
+            )
         # Changing the broker's users replaces the broker: rotate this password through the
         # RabbitMQ management API, not by replacing it here.
-        password = random.RandomPassword(f"{name}-admin", length=32, special=True,
-                                         override_special=PASSWORD_SPECIALS, opts=child)
+        password = random.RandomPassword(
+            f"{name}-admin", length=32, special=True, override_special=PASSWORD_SPECIALS, opts=child
+        )
         broker = aws.mq.Broker(
             f"{name}-broker",
             broker_name=f"{args.stack.name_prefix}-rabbitmq",
@@ -79,7 +97,8 @@ class RabbitMq(pulumi.ComponentResource):
             # Required from RabbitMQ 3.13 on: AWS applies minor versions in the maintenance window.
             auto_minor_version_upgrade=True,
             maintenance_window_start_time=aws.mq.BrokerMaintenanceWindowStartTimeArgs(
-                day_of_week="SUNDAY", time_of_day="04:00", time_zone="UTC"),
+                day_of_week="SUNDAY", time_of_day="04:00", time_zone="UTC"
+            ),
             # General logs only: Amazon MQ has no audit log for RabbitMQ and refuses the setting.
             logs=aws.mq.BrokerLogsArgs(general=True),
             # Amazon MQ encrypts RabbitMQ brokers at rest with an AWS-owned key; its documentation
@@ -88,17 +107,27 @@ class RabbitMq(pulumi.ComponentResource):
             apply_immediately=False,
             opts=keep,
         )
-        endpoint = broker.instances.apply(lambda instances: (instances or [{}])[0].endpoints[0]
-                                          if instances and instances[0].endpoints else "")
+        endpoint = broker.instances.apply(
+            lambda instances: (instances or [{}])[0].endpoints[0] if instances and instances[0].endpoints else ""
+        )
         console = broker.instances.apply(lambda instances: instances[0].console_url if instances else "")
-        secret = aws.secretsmanager.Secret(f"{name}-admin", description=f"{args.stack.name_prefix} RabbitMQ credentials",
-                                           kms_key_id=key.arn, recovery_window_in_days=30, opts=keep)
+        secret = aws.secretsmanager.Secret(
+            f"{name}-admin",
+            description=f"{args.stack.name_prefix} RabbitMQ credentials",
+            kms_key_id=key.arn,
+            recovery_window_in_days=30,
+            opts=keep,
+        )
         aws.secretsmanager.SecretVersion(
             f"{name}-admin",
             secret_id=secret.id,
-            secret_string=pulumi.Output.all(password.result, endpoint, console).apply(lambda v: json.dumps({
-                "username": args.admin_username, "password": v[0], "amqpsEndpoint": v[1], "managementUrl": v[2]})),
-            opts=pulumi.ResourceOptions(parent=secret))
+            secret_string=pulumi.Output.all(password.result, endpoint, console).apply(
+                lambda v: json.dumps(
+                    {"username": args.admin_username, "password": v[0], "amqpsEndpoint": v[1], "managementUrl": v[2]}
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=secret),
+        )
 
         self.amqps_endpoint = endpoint
         self.management_url = console

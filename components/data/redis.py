@@ -7,13 +7,14 @@ ElastiCache promotes a replica and repoints the primary endpoint when the primar
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
-from components.common.context import StackContext
 
+from components.common.context import StackContext
 from components.common.sg_rules import allow_in
 
 PORT = 6379
@@ -28,7 +29,7 @@ class RedisArgs:
     stack: StackContext
     """The stack's region, account, zones, name prefix and protection."""
     vpc_id: pulumi.Input[str]
-    subnet_ids: dict[str, pulumi.Input[str]]
+    subnet_ids: Mapping[str, pulumi.Input[str]]
     """Zone -> isolated subnet id."""
     client_security_group_id: pulumi.Input[str]
     """Security group of the clients (the EKS nodes); the only source admitted."""
@@ -51,17 +52,33 @@ class Redis(pulumi.ComponentResource):
         keep = pulumi.ResourceOptions(parent=self, protect=args.stack.protect, retain_on_delete=args.stack.protect)
         zones = [z for z in args.stack.zones if z in args.subnet_ids][:MAX_NODES]
 
-        key = aws.kms.Key(f"{name}-key", description=f"{args.stack.name_prefix} ElastiCache data, snapshots and token",
-                          enable_key_rotation=True, deletion_window_in_days=30, opts=keep)
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"{args.stack.name_prefix} ElastiCache data, snapshots and token",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            opts=keep,
+        )
         subnet_group = aws.elasticache.SubnetGroup(
-            f"{name}-subnets", subnet_ids=[args.subnet_ids[z] for z in zones],
-            description="Redis in the isolated subnet of every zone", opts=child)
+            f"{name}-subnets",
+            subnet_ids=[args.subnet_ids[z] for z in zones],
+            description="Redis in the isolated subnet of every zone",
+            opts=child,
+        )
         security_group = aws.ec2.SecurityGroup(
-            f"{name}-cache", vpc_id=args.vpc_id, description="Redis from the cluster nodes", opts=child)
-        allow_in(f"{name}-cache-from-nodes", security_group.id, PORT, from_group=args.client_security_group_id,
-                 description="Redis (TLS) from EKS nodes", parent=security_group)
-        token = random.RandomPassword(f"{name}-token", length=64, special=True, override_special=TOKEN_SPECIALS,
-                                      opts=child)
+            f"{name}-cache", vpc_id=args.vpc_id, description="Redis from the cluster nodes", opts=child
+        )
+        allow_in(
+            f"{name}-cache-from-nodes",
+            security_group.id,
+            PORT,
+            from_group=args.client_security_group_id,
+            description="Redis (TLS) from EKS nodes",
+            parent=security_group,
+        )
+        token = random.RandomPassword(
+            f"{name}-token", length=64, special=True, override_special=TOKEN_SPECIALS, opts=child
+        )
         snapshot_suffix = random.RandomId(f"{name}-final-snapshot", byte_length=4, opts=child)
         slow_log = aws.cloudwatch.LogGroup(f"{name}-slow-log", retention_in_days=30, opts=child)
         group = aws.elasticache.ReplicationGroup(
@@ -90,22 +107,40 @@ class Redis(pulumi.ComponentResource):
             final_snapshot_identifier=snapshot_suffix.hex.apply(lambda h: f"{args.stack.name_prefix}-redis-final-{h}"),
             auto_minor_version_upgrade=True,
             apply_immediately=False,
-            log_delivery_configurations=[aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs(
-                destination=slow_log.name, destination_type="cloudwatch-logs", log_format="json", log_type="slow-log")],
+            log_delivery_configurations=[
+                aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs(
+                    destination=slow_log.name,
+                    destination_type="cloudwatch-logs",
+                    log_format="json",
+                    log_type="slow-log",
+                )
+            ],
             opts=keep,
         )
-        secret = aws.secretsmanager.Secret(f"{name}-token", description=f"{args.stack.name_prefix} Redis AUTH token",
-                                           kms_key_id=key.arn, recovery_window_in_days=30, opts=keep)
+        secret = aws.secretsmanager.Secret(
+            f"{name}-token",
+            description=f"{args.stack.name_prefix} Redis AUTH token",
+            kms_key_id=key.arn,
+            recovery_window_in_days=30,
+            opts=keep,
+        )
         aws.secretsmanager.SecretVersion(
             f"{name}-token",
             secret_id=secret.id,
-            secret_string=pulumi.Output.all(token.result, group.primary_endpoint_address).apply(lambda v: json.dumps({
-                "authToken": v[0], "host": v[1], "port": PORT, "tls": True})),
-            opts=pulumi.ResourceOptions(parent=secret))
+            secret_string=pulumi.Output.all(token.result, group.primary_endpoint_address).apply(
+                lambda v: json.dumps({"authToken": v[0], "host": v[1], "port": PORT, "tls": True})
+            ),
+            opts=pulumi.ResourceOptions(parent=secret),
+        )
 
         self.primary_endpoint = group.primary_endpoint_address
         self.reader_endpoint = group.reader_endpoint_address
         self.secret_arn = secret.arn
         self.kms_key_arn = key.arn
-        self.register_outputs({"primaryEndpoint": group.primary_endpoint_address,
-                               "readerEndpoint": group.reader_endpoint_address, "secretArn": secret.arn})
+        self.register_outputs(
+            {
+                "primaryEndpoint": group.primary_endpoint_address,
+                "readerEndpoint": group.reader_endpoint_address,
+                "secretArn": secret.arn,
+            }
+        )

@@ -14,18 +14,19 @@ are run by the engine for the children of packaged components, so this works und
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
-from components.common.context import StackContext
 
 from components.common import versions
+from components.common.context import StackContext
+from components.common.sg_rules import allow_in
 from components.eks import karpenter_plan
 from components.eks.node_role import node_role
-from components.common.sg_rules import allow_in
 
 #: Every control-plane log type EKS offers.
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -48,9 +49,9 @@ class ClusterArgs:
     stack: StackContext
     """The stack's region, account, zones, name prefix, cluster name and protection."""
     vpc_id: pulumi.Input[str]
-    private_subnet_ids: dict[str, pulumi.Input[str]]
+    private_subnet_ids: Mapping[str, pulumi.Input[str]]
     """Zone -> private subnet id."""
-    pod_subnet_ids: dict[str, pulumi.Input[str]] | None
+    pod_subnet_ids: Mapping[str, pulumi.Input[str]] | None
     """Zone -> pod subnet id (secondary pod CIDR). When set, the VPC CNI uses custom networking:
     pods get addresses from these subnets, nodes keep theirs in the private ones; none: pods share
     the private subnets."""
@@ -105,8 +106,12 @@ class Cluster(pulumi.ComponentResource):
             deletion_window_in_days=30,
             opts=pulumi.ResourceOptions(parent=self, protect=args.stack.protect, retain_on_delete=args.stack.protect),
         )
-        aws.kms.Alias(f"{name}-secrets", name=f"alias/{args.stack.cluster_name}-eks-secrets",
-                      target_key_id=secrets_key.key_id, opts=child)
+        aws.kms.Alias(
+            f"{name}-secrets",
+            name=f"alias/{args.stack.cluster_name}-eks-secrets",
+            target_key_id=secrets_key.key_id,
+            opts=child,
+        )
         # EKS writes to this group by name; creating it first sets the retention (EKS's own never expires).
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane",
@@ -160,12 +165,19 @@ class Cluster(pulumi.ComponentResource):
         # own members (the nodes): a deploy runner elsewhere in the VPC, or in a peered one, needs
         # its own rule on 443 or every Kubernetes call of `pulumi up` times out.
         for cidr in args.api_access_cidrs:
-            allow_in(f"{name}-api-from-{cidr.replace('/', '-')}", self.cluster_security_group_id, 443,
-                     from_cidr=cidr, description=f"Kubernetes API from deploy runners in {cidr}", parent=self)
+            allow_in(
+                f"{name}-api-from-{cidr.replace('/', '-')}",
+                self.cluster_security_group_id,
+                443,
+                from_cidr=cidr,
+                description=f"Kubernetes API from deploy runners in {cidr}",
+                parent=self,
+            )
 
         for index, role_arn in enumerate(args.admin_role_arns):
-            entry = aws.eks.AccessEntry(f"{name}-admin-{index}", cluster_name=cluster_name, principal_arn=role_arn,
-                                        type="STANDARD", opts=child)
+            entry = aws.eks.AccessEntry(
+                f"{name}-admin-{index}", cluster_name=cluster_name, principal_arn=role_arn, type="STANDARD", opts=child
+            )
             aws.eks.AccessPolicyAssociation(
                 f"{name}-admin-{index}",
                 cluster_name=cluster_name,
@@ -197,11 +209,18 @@ class Cluster(pulumi.ComponentResource):
 
         # Networking add-ons first: nodes cannot become Ready without them.
         custom_networking = bool(args.pod_subnet_ids)
-        vpc_cni = addon("vpc-cni", {"env": {
-            # Pods take addresses from the pod subnet of their node's zone (ENIConfig named after the zone).
-            "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true",
-            "ENI_CONFIG_LABEL_DEF": "topology.kubernetes.io/zone",
-        }} if custom_networking else None)
+        vpc_cni = addon(
+            "vpc-cni",
+            {
+                "env": {
+                    # Pods take addresses from the pod subnet of their node's zone (ENIConfig named after the zone).
+                    "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true",
+                    "ENI_CONFIG_LABEL_DEF": "topology.kubernetes.io/zone",
+                }
+            }
+            if custom_networking
+            else None,
+        )
         kube_proxy = addon("kube-proxy")
         self.pod_identity_agent = addon("eks-pod-identity-agent")
         before_nodes: list[pulumi.Resource] = [vpc_cni, kube_proxy, self.pod_identity_agent]
@@ -216,8 +235,9 @@ class Cluster(pulumi.ComponentResource):
             {
                 "replicaCount": max(2, len(zones)),
                 "nodeSelector": karpenter_plan.SYSTEM_LABEL,
-                "tolerations": [{"key": karpenter_plan.SYSTEM_TAINT["key"], "operator": "Exists",
-                                 "effect": "NoSchedule"}],
+                "tolerations": [
+                    {"key": karpenter_plan.SYSTEM_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}
+                ],
             },
             depends_on=[self.system_node_group],
         )
@@ -227,11 +247,13 @@ class Cluster(pulumi.ComponentResource):
         # What a controller on the system nodes needs running first: the nodes, CoreDNS to
         # resolve names, and the Pod Identity agent for its credentials.
         self.ready_for_controllers = (self.system_node_group, self.coredns, self.pod_identity_agent)
-        self.register_outputs({
-            "clusterName": cluster_name,
-            "clusterSecurityGroupId": self.cluster_security_group_id,
-            "systemNodeGroup": self.system_node_group.node_group_name,
-        })
+        self.register_outputs(
+            {
+                "clusterName": cluster_name,
+                "clusterSecurityGroupId": self.cluster_security_group_id,
+                "systemNodeGroup": self.system_node_group.node_group_name,
+            }
+        )
 
 
 def eni_configs(owner: Cluster, name: str, args: ClusterArgs, zones: list[str], vpc_cni) -> list[pulumi.Resource]:
@@ -247,25 +269,37 @@ def eni_configs(owner: Cluster, name: str, args: ClusterArgs, zones: list[str], 
             spec={"subnet": args.pod_subnet_ids[zone], "securityGroups": [owner.cluster_security_group_id]},
             opts=pulumi.ResourceOptions(parent=owner, provider=owner.provider, depends_on=[vpc_cni]),
         )
-        for zone in zones if zone in args.pod_subnet_ids
+        for zone in zones
+        if zone in args.pod_subnet_ids
     ]
 
 
-def system_nodes(owner: Cluster, name: str, args: ClusterArgs, cluster_name, subnet_ids, depends_on) -> aws.eks.NodeGroup:
+def system_nodes(
+    owner: Cluster, name: str, args: ClusterArgs, cluster_name, subnet_ids, depends_on
+) -> aws.eks.NodeGroup:
     """On-demand nodes in every zone for cluster-critical pods only (taint CriticalAddonsOnly)."""
-    role, attachments = node_role(f"{name}-system-node", f"System nodes of EKS cluster {args.stack.cluster_name}", owner)
+    role, attachments = node_role(
+        f"{name}-system-node", f"System nodes of EKS cluster {args.stack.cluster_name}", owner
+    )
     launch_template = aws.ec2.LaunchTemplate(
         f"{name}-system-node",
         description="System nodes: IMDSv2 only, encrypted gp3 root volume",
         metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-            http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1,
+            http_endpoint="enabled",
+            http_tokens="required",
+            http_put_response_hop_limit=1,
         ),
-        block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-            device_name="/dev/xvda",
-            ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                volume_size=50, volume_type="gp3", encrypted="true", delete_on_termination="true",
-            ),
-        )],
+        block_device_mappings=[
+            aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda",
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=50,
+                    volume_type="gp3",
+                    encrypted="true",
+                    delete_on_termination="true",
+                ),
+            )
+        ],
         update_default_version=True,
         opts=pulumi.ResourceOptions(parent=owner),
     )
@@ -281,11 +315,15 @@ def system_nodes(owner: Cluster, name: str, args: ClusterArgs, cluster_name, sub
         instance_types=list(args.system_instance_types),
         scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=minimum, desired_size=minimum, max_size=2 * minimum),
         update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
-        launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=launch_template.id,
-                                                           version=launch_template.latest_version.apply(str)),
+        launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+            id=launch_template.id, version=launch_template.latest_version.apply(str)
+        ),
         labels=karpenter_plan.SYSTEM_LABEL,
-        taints=[aws.eks.NodeGroupTaintArgs(key=karpenter_plan.SYSTEM_TAINT["key"],
-                                           value=karpenter_plan.SYSTEM_TAINT["value"], effect="NO_SCHEDULE")],
+        taints=[
+            aws.eks.NodeGroupTaintArgs(
+                key=karpenter_plan.SYSTEM_TAINT["key"], value=karpenter_plan.SYSTEM_TAINT["value"], effect="NO_SCHEDULE"
+            )
+        ],
         node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
         opts=pulumi.ResourceOptions(parent=owner, depends_on=[*attachments, *depends_on]),
     )

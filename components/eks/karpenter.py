@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-from components.common.context import StackContext
 
-from components.eks import karpenter_plan as plan
+from components.common.context import StackContext
 from components.common.helm import pinned_chart
 from components.common.iam import pod_identity
-from components.eks.node_role import node_role as make_node_role
 from components.common.peak_window import PeakWindow
+from components.eks import karpenter_plan as plan
+from components.eks.node_role import node_role as make_node_role
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,9 @@ class KarpenterArgs:
     custom_networking: bool
     """Whether pods use the VPC CNI's custom networking (one ENI per node reserved for the node)."""
     after: tuple[pulumi.Resource, ...] = ()
-    """What must exist first (system nodes, CoreDNS and the Pod Identity agent, for the release). Applied to the children that need it: a component's
-    `depends_on` does not reach its children. Default nothing."""
+    """What must exist first (system nodes, CoreDNS and the Pod Identity agent, for the release).
+    Applied to the children that need it: a component's `depends_on` does not reach its
+    children. Default nothing."""
 
 
 class Karpenter(pulumi.ComponentResource):
@@ -50,42 +52,76 @@ class Karpenter(pulumi.ComponentResource):
     node_pools: dict[str, k8s.apiextensions.CustomResource]
 
     def __init__(self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("scanner:eks:Karpenter", name, {
-            "availabilityZones": list(args.stack.zones),
-            "version": plan.KARPENTER_VERSION,
-        }, opts)
+        super().__init__(
+            "scanner:eks:Karpenter",
+            name,
+            {
+                "availabilityZones": list(args.stack.zones),
+                "version": plan.KARPENTER_VERSION,
+            },
+            opts,
+        )
         child = pulumi.ResourceOptions(parent=self)
         in_cluster = pulumi.ResourceOptions(parent=self)
 
         queue = self._interruption_queue(name, child)
 
-        node_role, node_policies = make_node_role(f"{name}-node", f"Nodes Karpenter launches for EKS cluster {args.stack.cluster_name}",
-                                      self, args.stack.partition)
+        node_role, node_policies = make_node_role(
+            f"{name}-node",
+            f"Nodes Karpenter launches for EKS cluster {args.stack.cluster_name}",
+            self,
+            args.stack.partition,
+        )
         # Without this entry the nodes Karpenter launches can never join the cluster.
         node_access = aws.eks.AccessEntry(
-            f"{name}-node", cluster_name=args.cluster_name, principal_arn=node_role.arn, type="EC2_LINUX",
+            f"{name}-node",
+            cluster_name=args.cluster_name,
+            principal_arn=node_role.arn,
+            type="EC2_LINUX",
             # A node must not boot before its role can pull images and run the CNI.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=node_policies))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=node_policies),
+        )
 
         controller = pod_identity(
-            f"{name}-controller", parent=self, account_id=args.stack.account_id, cluster_name=args.cluster_name,
-            namespace=plan.KARPENTER_NAMESPACE, service_account=plan.KARPENTER_SERVICE_ACCOUNT,
-            description=f"Karpenter controller of EKS cluster {args.stack.cluster_name} (EKS Pod Identity)")
+            f"{name}-controller",
+            parent=self,
+            account_id=args.stack.account_id,
+            cluster_name=args.cluster_name,
+            namespace=plan.KARPENTER_NAMESPACE,
+            service_account=plan.KARPENTER_SERVICE_ACCOUNT,
+            description=f"Karpenter controller of EKS cluster {args.stack.cluster_name} (EKS Pod Identity)",
+        )
         controller_role, identity = controller.role, controller.association
-        documents = pulumi.Output.all(queue.arn, node_role.arn).apply(lambda arns: plan.controller_policies(
-            partition=args.stack.partition, region=args.stack.region, account_id=args.stack.account_id,
-            cluster_name=args.stack.cluster_name, queue_arn=arns[0], node_role_arn=arns[1]))
+        documents = pulumi.Output.all(queue.arn, node_role.arn).apply(
+            lambda arns: plan.controller_policies(
+                partition=args.stack.partition,
+                region=args.stack.region,
+                account_id=args.stack.account_id,
+                cluster_name=args.stack.cluster_name,
+                queue_arn=arns[0],
+                node_role_arn=arns[1],
+            )
+        )
         attachments = []
         for part in ("node-lifecycle", "iam-integration", "cluster-and-queue", "resource-discovery"):
+
+            def policy_json(docs: dict[str, dict[str, Any]], p: str = part) -> str:
+                return json.dumps(docs[p])
+
             policy = aws.iam.Policy(
                 f"{name}-controller-{part}",
                 description=f"Karpenter controller ({part}) for {args.stack.cluster_name}",
-                policy=documents.apply(lambda docs, p=part: json.dumps(docs[p])),
+                policy=documents.apply(policy_json),
                 opts=pulumi.ResourceOptions(parent=controller_role),
             )
-            attachments.append(aws.iam.RolePolicyAttachment(
-                f"{name}-controller-{part}", role=controller_role.name, policy_arn=policy.arn,
-                opts=pulumi.ResourceOptions(parent=controller_role)))
+            attachments.append(
+                aws.iam.RolePolicyAttachment(
+                    f"{name}-controller-{part}",
+                    role=controller_role.name,
+                    policy_arn=policy.arn,
+                    opts=pulumi.ResourceOptions(parent=controller_role),
+                )
+            )
 
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
@@ -99,8 +135,7 @@ class Karpenter(pulumi.ComponentResource):
             chart=plan.KARPENTER_CHART + "-crd",
             version=plan.KARPENTER_VERSION,
             namespace=plan.KARPENTER_NAMESPACE,
-            opts=pulumi.ResourceOptions(parent=self,
-                                        depends_on=[namespace, *args.after]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *args.after]),
         )
         release = pinned_chart(
             f"{name}-controller",
@@ -109,16 +144,20 @@ class Karpenter(pulumi.ComponentResource):
             namespace=plan.KARPENTER_NAMESPACE,
             # The CRDs come from the karpenter-crd release, which (unlike a chart's crds/) upgrades them.
             skip_crds=True,
-            values=queue.name.apply(lambda q: plan.helm_values(args.stack.cluster_name, q, args.stack.region,
-                                                               custom_networking=args.custom_networking)),
-            opts=pulumi.ResourceOptions(parent=self,
-                                        depends_on=[crds, identity, node_access, *attachments, *flow_schemas,
-                                                    *args.after]),
+            values=queue.name.apply(
+                lambda q: plan.helm_values(
+                    args.stack.cluster_name, q, args.stack.region, custom_networking=args.custom_networking
+                )
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[crds, identity, node_access, *attachments, *flow_schemas, *args.after]
+            ),
         )
 
         after_release = pulumi.ResourceOptions(parent=self, depends_on=[release])
-        node_class_manifest = node_role.name.apply(lambda role: plan.node_class(
-            args.stack.cluster_name, role, args.ami_alias, dict(args.stack.tags or {})))
+        node_class_manifest = node_role.name.apply(
+            lambda role: plan.node_class(args.stack.cluster_name, role, args.ami_alias, dict(args.stack.tags or {}))
+        )
         node_class = k8s.apiextensions.CustomResource(
             f"{name}-node-class",
             api_version="karpenter.k8s.aws/v1",
@@ -127,8 +166,9 @@ class Karpenter(pulumi.ComponentResource):
             spec=node_class_manifest.apply(lambda m: m["spec"]),
             opts=after_release,
         )
-        pools = plan.scan_pools(args.stack.zones, args.scan_limits, args.scan_consolidate_after,
-                                args.scan_fallback_percent, peak=args.peak)
+        pools = plan.scan_pools(
+            args.stack.zones, args.scan_limits, args.scan_consolidate_after, args.scan_fallback_percent, peak=args.peak
+        )
         pools.append(plan.services_pool(args.stack.zones, args.services_limits, peak=args.peak))
         self.node_pools = {}
         for manifest in pools:
@@ -145,12 +185,14 @@ class Karpenter(pulumi.ComponentResource):
         self.node_role_name = node_role.name
         self.controller_role_arn = controller_role.arn
         self.queue_name = queue.name
-        self.register_outputs({
-            "nodeRoleName": node_role.name,
-            "controllerRoleArn": controller_role.arn,
-            "interruptionQueue": queue.name,
-            "nodePools": sorted(self.node_pools),
-        })
+        self.register_outputs(
+            {
+                "nodeRoleName": node_role.name,
+                "controllerRoleArn": controller_role.arn,
+                "interruptionQueue": queue.name,
+                "nodePools": sorted(self.node_pools),
+            }
+        )
 
     def _interruption_queue(self, name: str, child: pulumi.ResourceOptions) -> aws.sqs.Queue:
         """Spot interruption warnings, rebalance recommendations, instance state changes and AWS
@@ -190,28 +232,51 @@ class Karpenter(pulumi.ComponentResource):
         subject = k8s.flowcontrol.v1.SubjectArgs(
             kind="ServiceAccount",
             service_account=k8s.flowcontrol.v1.ServiceAccountSubjectArgs(
-                name=plan.KARPENTER_SERVICE_ACCOUNT, namespace=plan.KARPENTER_NAMESPACE),
+                name=plan.KARPENTER_SERVICE_ACCOUNT, namespace=plan.KARPENTER_NAMESPACE
+            ),
         )
         schemas = []
         everything = [k8s.flowcontrol.v1.NonResourcePolicyRuleArgs(non_resource_urls=["*"], verbs=["*"])]
         for schema_name, priority, precedence, rule, non_resource in (
-            ("karpenter-leader-election", "leader-election", 200, k8s.flowcontrol.v1.ResourcePolicyRuleArgs(
-                api_groups=["coordination.k8s.io"], namespaces=["*"], resources=["leases"],
-                verbs=["get", "create", "update"]), None),
-            ("karpenter-workload", "workload-high", 1000, k8s.flowcontrol.v1.ResourcePolicyRuleArgs(
-                api_groups=["*"], cluster_scope=True, namespaces=["*"], resources=["*"], verbs=["*"]), everything),
-        ):
-            schemas.append(k8s.flowcontrol.v1.FlowSchema(
-                f"{name}-{schema_name}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=schema_name),
-                spec=k8s.flowcontrol.v1.FlowSchemaSpecArgs(
-                    distinguisher_method=k8s.flowcontrol.v1.FlowDistinguisherMethodArgs(type="ByUser"),
-                    matching_precedence=precedence,
-                    priority_level_configuration=k8s.flowcontrol.v1.PriorityLevelConfigurationReferenceArgs(
-                        name=priority),
-                    rules=[k8s.flowcontrol.v1.PolicyRulesWithSubjectsArgs(
-                        resource_rules=[rule], non_resource_rules=non_resource, subjects=[subject])],
+            (
+                "karpenter-leader-election",
+                "leader-election",
+                200,
+                k8s.flowcontrol.v1.ResourcePolicyRuleArgs(
+                    api_groups=["coordination.k8s.io"],
+                    namespaces=["*"],
+                    resources=["leases"],
+                    verbs=["get", "create", "update"],
                 ),
-                opts=in_cluster,
-            ))
+                None,
+            ),
+            (
+                "karpenter-workload",
+                "workload-high",
+                1000,
+                k8s.flowcontrol.v1.ResourcePolicyRuleArgs(
+                    api_groups=["*"], cluster_scope=True, namespaces=["*"], resources=["*"], verbs=["*"]
+                ),
+                everything,
+            ),
+        ):
+            schemas.append(
+                k8s.flowcontrol.v1.FlowSchema(
+                    f"{name}-{schema_name}",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=schema_name),
+                    spec=k8s.flowcontrol.v1.FlowSchemaSpecArgs(
+                        distinguisher_method=k8s.flowcontrol.v1.FlowDistinguisherMethodArgs(type="ByUser"),
+                        matching_precedence=precedence,
+                        priority_level_configuration=k8s.flowcontrol.v1.PriorityLevelConfigurationReferenceArgs(
+                            name=priority
+                        ),
+                        rules=[
+                            k8s.flowcontrol.v1.PolicyRulesWithSubjectsArgs(
+                                resource_rules=[rule], non_resource_rules=non_resource, subjects=[subject]
+                            )
+                        ],
+                    ),
+                    opts=in_cluster,
+                )
+            )
         return schemas

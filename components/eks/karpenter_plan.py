@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from components.common.peak_window import PeakWindow
-from policies.common import contract
 from components.common.versions import KARPENTER_VERSION  # noqa: F401  (the release this plan is for)
+from policies.common import contract
 
 KARPENTER_CHART = "oci://public.ecr.aws/karpenter/karpenter"
 KARPENTER_NAMESPACE = "karpenter"
@@ -67,7 +68,7 @@ class PoolLimits:
     memory_gib: int
     """Memory across all nodes of the pool, GiB."""
 
-    def scaled(self, percent: int) -> "PoolLimits":
+    def scaled(self, percent: int) -> PoolLimits:
         return PoolLimits(cpu=max(1, self.cpu * percent // 100), memory_gib=max(1, self.memory_gib * percent // 100))
 
     def as_limits(self) -> dict[str, str]:
@@ -82,8 +83,10 @@ def check_duration(value: str) -> str:
 
 # ----- node class --------------------------------------------------------------------------
 
-def node_class(cluster_name: str, node_role: str, ami_alias: str, tags: dict[str, str],
-               root_volume_gib: int = 100) -> dict[str, Any]:
+
+def node_class(
+    cluster_name: str, node_role: str, ami_alias: str, tags: dict[str, str], root_volume_gib: int = 100
+) -> dict[str, Any]:
     """The EC2NodeClass every pool uses: subnets and security groups found by the discovery tag,
     IMDSv2 only with a hop limit of 1 (pods cannot reach the node's credentials), an encrypted
     gp3 root volume."""
@@ -103,27 +106,34 @@ def node_class(cluster_name: str, node_role: str, ami_alias: str, tags: dict[str
                 "httpPutResponseHopLimit": 1,
                 "httpTokens": "required",
             },
-            "blockDeviceMappings": [{
-                "deviceName": "/dev/xvda",
-                "rootVolume": True,
-                "ebs": {
-                    "volumeSize": f"{root_volume_gib}Gi",
-                    "volumeType": "gp3",
-                    "encrypted": True,
-                    "deleteOnTermination": True,
-                },
-            }],
+            "blockDeviceMappings": [
+                {
+                    "deviceName": "/dev/xvda",
+                    "rootVolume": True,
+                    "ebs": {
+                        "volumeSize": f"{root_volume_gib}Gi",
+                        "volumeType": "gp3",
+                        "encrypted": True,
+                        "deleteOnTermination": True,
+                    },
+                }
+            ],
             # Karpenter adds the cluster-ownership and node-claim tags itself and refuses them here.
-            "tags": {k: v for k, v in tags.items()
-                     if not k.startswith("kubernetes.io/cluster") and not k.startswith(("karpenter.", "eks:"))},
+            "tags": {
+                k: v
+                for k, v in tags.items()
+                if not k.startswith("kubernetes.io/cluster") and not k.startswith(("karpenter.", "eks:"))
+            },
         },
     }
 
 
 # ----- node pools --------------------------------------------------------------------------
 
-def _requirements(capacity_types: list[str], zones: list[str], diverse: bool,
-                  min_cpu: int | None = None) -> list[dict[str, Any]]:
+
+def _requirements(
+    capacity_types: list[str], zones: Sequence[str], diverse: bool, min_cpu: int | None = None
+) -> list[dict[str, Any]]:
     requirements: list[dict[str, Any]] = [
         {"key": "karpenter.sh/capacity-type", "operator": "In", "values": capacity_types},
         {"key": "topology.kubernetes.io/zone", "operator": "In", "values": list(zones)},
@@ -144,12 +154,23 @@ def _requirements(capacity_types: list[str], zones: list[str], diverse: bool,
     return requirements
 
 
-def node_pool(name: str, *, role: str, capacity_types: list[CapacityType], zones: list[str], limits: PoolLimits,
-              weight: int, consolidate_after: str, budgets: list[dict[str, Any]],
-              taints: list[dict[str, str]] | None = None, startup_taints: list[dict[str, str]] | None = None,
-              expire_after: str = "720h",
-              termination_grace_period: str | None = None, diverse: bool = False,
-              min_cpu: int | None = None) -> dict[str, Any]:
+def node_pool(
+    name: str,
+    *,
+    role: str,
+    capacity_types: list[CapacityType],
+    zones: Sequence[str],
+    limits: PoolLimits,
+    weight: int,
+    consolidate_after: str,
+    budgets: list[dict[str, Any]],
+    taints: list[dict[str, str]] | None = None,
+    startup_taints: list[dict[str, str]] | None = None,
+    expire_after: str = "720h",
+    termination_grace_period: str | None = None,
+    diverse: bool = False,
+    min_cpu: int | None = None,
+) -> dict[str, Any]:
     template_spec: dict[str, Any] = {
         "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": NODE_CLASS},
         "requirements": _requirements(list(capacity_types), zones, diverse, min_cpu),
@@ -192,20 +213,43 @@ def peak_freeze(peak: PeakWindow | None) -> list[dict[str, Any]]:
     budgets apply. Empty nodes still go at any hour."""
     if peak is None:
         return []
-    return [{"nodes": "0", "reasons": list(DISRUPTIVE_REASONS), "schedule": peak.start_cron,
-             "duration": peak.duration}]
+    return [{"nodes": "0", "reasons": list(DISRUPTIVE_REASONS), "schedule": peak.start_cron, "duration": peak.duration}]
 
 
-def scan_pools(zones: list[str], limits: PoolLimits, consolidate_after: str, fallback_percent: int,
-               job_deadline_minutes: int = 40, peak: PeakWindow | None = None) -> list[dict[str, Any]]:
+class _ScanPoolOptions(TypedDict):
+    """The `node_pool` arguments the spot scan pool and its on-demand fallback share."""
+
+    role: str
+    zones: Sequence[str]
+    consolidate_after: str
+    taints: list[dict[str, str]]
+    startup_taints: list[dict[str, str]]
+    expire_after: str
+    termination_grace_period: str
+    min_cpu: int
+    budgets: list[dict[str, Any]]
+
+
+def scan_pools(
+    zones: Sequence[str],
+    limits: PoolLimits,
+    consolidate_after: str,
+    fallback_percent: int,
+    job_deadline_minutes: int = 40,
+    peak: PeakWindow | None = None,
+) -> list[dict[str, Any]]:
     """The spot scan pool, and (unless `fallback_percent` is 0) its on-demand fallback with a
     lower weight and a share of the limits, so a spot drought slows scans but never stops them."""
-    common = dict(
-        role=SCAN_POOL, zones=zones, consolidate_after=consolidate_after, taints=[SCAN_TAINT],
+    common = _ScanPoolOptions(
+        role=SCAN_POOL,
+        zones=zones,
+        consolidate_after=consolidate_after,
+        taints=[SCAN_TAINT],
         startup_taints=[EFS_STARTUP_TAINT],
         # Nodes are replaced daily (fresh AMI, no drift build-up); a node being expired still
         # waits for its running scans, up to the longest scan plus margin.
-        expire_after="24h", termination_grace_period=f"{job_deadline_minutes + 10}m",
+        expire_after="24h",
+        termination_grace_period=f"{job_deadline_minutes + 10}m",
         # Nodes of 8 vCPU or more: a 4-vCPU node holds one 2-vCPU scan after the system
         # reservations and daemons, so small nodes multiply launches, image pulls and idle cores.
         min_cpu=SCAN_NODE_MIN_CPU,
@@ -219,17 +263,30 @@ def scan_pools(zones: list[str], limits: PoolLimits, consolidate_after: str, fal
     )
     pools = [node_pool(SCAN_POOL, capacity_types=["spot"], limits=limits, weight=100, diverse=True, **common)]
     if fallback_percent > 0:
-        pools.append(node_pool(SCAN_FALLBACK_POOL, capacity_types=["on-demand"], limits=limits.scaled(fallback_percent),
-                               weight=10, **common))
+        pools.append(
+            node_pool(
+                SCAN_FALLBACK_POOL,
+                capacity_types=["on-demand"],
+                limits=limits.scaled(fallback_percent),
+                weight=10,
+                **common,
+            )
+        )
     return pools
 
 
-def services_pool(zones: list[str], limits: PoolLimits, peak: PeakWindow | None = None) -> dict[str, Any]:
+def services_pool(zones: Sequence[str], limits: PoolLimits, peak: PeakWindow | None = None) -> dict[str, Any]:
     """On-demand capacity for the services, consolidated slowly and one node at a time so the
     services' disruption budgets are never raced, and left alone during the weekday peak."""
     return node_pool(
-        SERVICES_POOL, role=SERVICES_POOL, capacity_types=["on-demand"], zones=zones, limits=limits, weight=50,
-        consolidate_after="5m", budgets=[{"nodes": "1"}, *peak_freeze(peak)],
+        SERVICES_POOL,
+        role=SERVICES_POOL,
+        capacity_types=["on-demand"],
+        zones=zones,
+        limits=limits,
+        weight=50,
+        consolidate_after="5m",
+        budgets=[{"nodes": "1"}, *peak_freeze(peak)],
     )
 
 
@@ -277,8 +334,10 @@ def queue_policy(queue_arn: str) -> dict[str, Any]:
 
 # ----- controller IAM ---------------------------------------------------------------------
 
-def controller_policies(*, partition: str, region: str, account_id: str, cluster_name: str,
-                        queue_arn: str, node_role_arn: str) -> dict[str, dict[str, Any]]:
+
+def controller_policies(
+    *, partition: str, region: str, account_id: str, cluster_name: str, queue_arn: str, node_role_arn: str
+) -> dict[str, dict[str, Any]]:
     """The controller's permissions, split by concern into managed policies that each stay
     under IAM's 6,144-character limit even with the longest cluster and region names (a
     single document does not). Scoped as Karpenter's reference policy: instance actions only
@@ -287,8 +346,10 @@ def controller_policies(*, partition: str, region: str, account_id: str, cluster
     profiles = f"arn:{partition}:iam::{account_id}:instance-profile/*"
     cluster_arn = f"arn:{partition}:eks:{region}:{account_id}:cluster/{cluster_name}"
     owned = f"kubernetes.io/cluster/{cluster_name}"
-    tagged_resources = [f"{ec2}:*:{kind}/*" for kind in
-                        ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")]
+    tagged_resources = [
+        f"{ec2}:*:{kind}/*"
+        for kind in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")
+    ]
     request_tags = {f"aws:RequestTag/{owned}": "owned", "aws:RequestTag/eks:eks-cluster-name": cluster_name}
 
     def statement(sid: str, actions: list[str], resources: list[str] | str, condition: dict | None = None):
@@ -302,67 +363,150 @@ def controller_policies(*, partition: str, region: str, account_id: str, cluster
 
     return {
         "node-lifecycle": document(
-            statement("AllowScopedEC2InstanceAccessActions", ["ec2:RunInstances", "ec2:CreateFleet"],
-                      [f"{ec2}::image/*", f"{ec2}::snapshot/*", f"{ec2}:*:security-group/*", f"{ec2}:*:subnet/*",
-                       f"{ec2}:*:capacity-reservation/*", f"{ec2}:*:placement-group/*"]),
-            statement("AllowScopedEC2LaunchTemplateAccessActions", ["ec2:RunInstances", "ec2:CreateFleet"],
-                      f"{ec2}:*:launch-template/*",
-                      {"StringEquals": {f"aws:ResourceTag/{owned}": "owned"},
-                       "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}}),
-            statement("AllowScopedEC2InstanceActionsWithTags",
-                      ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"], tagged_resources,
-                      {"StringEquals": request_tags, "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"}}),
-            statement("AllowScopedResourceCreationTagging", ["ec2:CreateTags"], tagged_resources,
-                      {"StringEquals": {**request_tags,
-                                        "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]},
-                       "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"}}),
-            statement("AllowScopedResourceTagging", ["ec2:CreateTags"], f"{ec2}:*:instance/*",
-                      {"StringEquals": {f"aws:ResourceTag/{owned}": "owned"},
-                       "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
-                       "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": cluster_name},
-                       "ForAllValues:StringEquals": {
-                           "aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]}}),
-            statement("AllowScopedDeletion", ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
-                      [f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
-                      {"StringEquals": {f"aws:ResourceTag/{owned}": "owned"},
-                       "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}}),
+            statement(
+                "AllowScopedEC2InstanceAccessActions",
+                ["ec2:RunInstances", "ec2:CreateFleet"],
+                [
+                    f"{ec2}::image/*",
+                    f"{ec2}::snapshot/*",
+                    f"{ec2}:*:security-group/*",
+                    f"{ec2}:*:subnet/*",
+                    f"{ec2}:*:capacity-reservation/*",
+                    f"{ec2}:*:placement-group/*",
+                ],
+            ),
+            statement(
+                "AllowScopedEC2LaunchTemplateAccessActions",
+                ["ec2:RunInstances", "ec2:CreateFleet"],
+                f"{ec2}:*:launch-template/*",
+                {
+                    "StringEquals": {f"aws:ResourceTag/{owned}": "owned"},
+                    "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+                },
+            ),
+            statement(
+                "AllowScopedEC2InstanceActionsWithTags",
+                ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
+                tagged_resources,
+                {"StringEquals": request_tags, "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"}},
+            ),
+            statement(
+                "AllowScopedResourceCreationTagging",
+                ["ec2:CreateTags"],
+                tagged_resources,
+                {
+                    "StringEquals": {
+                        **request_tags,
+                        "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"],
+                    },
+                    "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
+                },
+            ),
+            statement(
+                "AllowScopedResourceTagging",
+                ["ec2:CreateTags"],
+                f"{ec2}:*:instance/*",
+                {
+                    "StringEquals": {f"aws:ResourceTag/{owned}": "owned"},
+                    "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+                    "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": cluster_name},
+                    "ForAllValues:StringEquals": {
+                        "aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]
+                    },
+                },
+            ),
+            statement(
+                "AllowScopedDeletion",
+                ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
+                [f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
+                {
+                    "StringEquals": {f"aws:ResourceTag/{owned}": "owned"},
+                    "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+                },
+            ),
         ),
         "iam-integration": document(
-            statement("AllowPassingInstanceRole", ["iam:PassRole"], node_role_arn,
-                      {"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com", "ec2.amazonaws.com.cn"]}}),
-            statement("AllowScopedInstanceProfileCreationActions", ["iam:CreateInstanceProfile"], profiles,
-                      {"StringEquals": {**request_tags, "aws:RequestTag/topology.kubernetes.io/region": region},
-                       "StringLike": {"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"}}),
-            statement("AllowScopedInstanceProfileTagActions", ["iam:TagInstanceProfile"], profiles,
-                      {"StringEquals": {f"aws:ResourceTag/{owned}": "owned",
-                                        "aws:ResourceTag/topology.kubernetes.io/region": region,
-                                        **request_tags,
-                                        "aws:RequestTag/topology.kubernetes.io/region": region},
-                       "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*",
-                                      "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"}}),
-            statement("AllowScopedInstanceProfileActions",
-                      ["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
-                      profiles,
-                      {"StringEquals": {f"aws:ResourceTag/{owned}": "owned",
-                                        "aws:ResourceTag/topology.kubernetes.io/region": region},
-                       "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"}}),
+            statement(
+                "AllowPassingInstanceRole",
+                ["iam:PassRole"],
+                node_role_arn,
+                {"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com", "ec2.amazonaws.com.cn"]}},
+            ),
+            statement(
+                "AllowScopedInstanceProfileCreationActions",
+                ["iam:CreateInstanceProfile"],
+                profiles,
+                {
+                    "StringEquals": {**request_tags, "aws:RequestTag/topology.kubernetes.io/region": region},
+                    "StringLike": {"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+                },
+            ),
+            statement(
+                "AllowScopedInstanceProfileTagActions",
+                ["iam:TagInstanceProfile"],
+                profiles,
+                {
+                    "StringEquals": {
+                        f"aws:ResourceTag/{owned}": "owned",
+                        "aws:ResourceTag/topology.kubernetes.io/region": region,
+                        **request_tags,
+                        "aws:RequestTag/topology.kubernetes.io/region": region,
+                    },
+                    "StringLike": {
+                        "aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*",
+                        "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*",
+                    },
+                },
+            ),
+            statement(
+                "AllowScopedInstanceProfileActions",
+                ["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
+                profiles,
+                {
+                    "StringEquals": {
+                        f"aws:ResourceTag/{owned}": "owned",
+                        "aws:ResourceTag/topology.kubernetes.io/region": region,
+                    },
+                    "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+                },
+            ),
         ),
         "cluster-and-queue": document(
             statement("AllowAPIServerEndpointDiscovery", ["eks:DescribeCluster"], cluster_arn),
-            statement("AllowInterruptionQueueActions", ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
-                      queue_arn),
-            statement("AllowZonalShiftStatusReadOnly", ["arc-zonal-shift:GetManagedResource"], "*",
-                      {"StringEquals": {"arc-zonal-shift:ResourceIdentifier": cluster_arn}}),
+            statement(
+                "AllowInterruptionQueueActions",
+                ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
+                queue_arn,
+            ),
+            statement(
+                "AllowZonalShiftStatusReadOnly",
+                ["arc-zonal-shift:GetManagedResource"],
+                "*",
+                {"StringEquals": {"arc-zonal-shift:ResourceIdentifier": cluster_arn}},
+            ),
         ),
         "resource-discovery": document(
-            statement("AllowRegionalReadActions",
-                      ["ec2:DescribeCapacityReservations", "ec2:DescribeImages", "ec2:DescribeInstances",
-                       "ec2:DescribeInstanceStatus", "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeInstanceTypes",
-                       "ec2:DescribeLaunchTemplates", "ec2:DescribePlacementGroups", "ec2:DescribeSecurityGroups",
-                       "ec2:DescribeSpotPriceHistory", "ec2:DescribeSubnets"],
-                      "*", {"StringEquals": {"aws:RequestedRegion": region}}),
-            statement("AllowSSMReadActions", ["ssm:GetParameter"],
-                      f"arn:{partition}:ssm:{region}::parameter/aws/service/*"),
+            statement(
+                "AllowRegionalReadActions",
+                [
+                    "ec2:DescribeCapacityReservations",
+                    "ec2:DescribeImages",
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeInstanceStatus",
+                    "ec2:DescribeInstanceTypeOfferings",
+                    "ec2:DescribeInstanceTypes",
+                    "ec2:DescribeLaunchTemplates",
+                    "ec2:DescribePlacementGroups",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeSpotPriceHistory",
+                    "ec2:DescribeSubnets",
+                ],
+                "*",
+                {"StringEquals": {"aws:RequestedRegion": region}},
+            ),
+            statement(
+                "AllowSSMReadActions", ["ssm:GetParameter"], f"arn:{partition}:ssm:{region}::parameter/aws/service/*"
+            ),
             statement("AllowPricingReadActions", ["pricing:GetProducts"], "*"),
             statement("AllowUnscopedInstanceProfileListAction", ["iam:ListInstanceProfiles"], "*"),
             statement("AllowInstanceProfileReadActions", ["iam:GetInstanceProfile"], profiles),
@@ -376,6 +520,7 @@ def policy_size(document: dict[str, Any]) -> int:
 
 
 # ----- Helm values -----------------------------------------------------------------------
+
 
 def helm_values(cluster_name: str, queue_name: str, region: str, custom_networking: bool = False) -> dict[str, Any]:
     """Controller values: on the system nodes only, spread over zones, credentials from EKS Pod
@@ -395,16 +540,30 @@ def helm_values(cluster_name: str, queue_name: str, region: str, custom_networki
         "tolerations": [SYSTEM_TOLERATION],
         "affinity": {
             # Never on a node Karpenter manages, even if a label is copied by mistake.
-            "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
-                "matchExpressions": [{"key": "karpenter.sh/nodepool", "operator": "DoesNotExist"}]}]}},
-            "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
-                "topologyKey": "kubernetes.io/hostname",
-                "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "karpenter"}}}]},
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": "karpenter.sh/nodepool", "operator": "DoesNotExist"}]}
+                    ]
+                }
+            },
+            "podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "karpenter"}},
+                    }
+                ]
+            },
         },
-        "topologySpreadConstraints": [{
-            "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
-            "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "karpenter"}},
-        }],
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "karpenter"}},
+            }
+        ],
         "podDisruptionBudget": {"name": "karpenter", "maxUnavailable": 1},
         "priorityClassName": "system-cluster-critical",
         "controller": {

@@ -9,20 +9,28 @@ import pulumi_aws as aws
 
 #: AWS managed policies every node needs: join the cluster, pull images (pull only), run the
 #: VPC CNI, and be reachable through Session Manager instead of SSH.
-NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonEKS_CNI_Policy",
-                 "AmazonSSMManagedInstanceCore")
+NODE_POLICIES = (
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEC2ContainerRegistryPullOnly",
+    "AmazonEKS_CNI_Policy",
+    "AmazonSSMManagedInstanceCore",
+)
 
 
-def node_role(name: str, description: str, parent: pulumi.Resource,
-              partition: str = "aws") -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+def node_role(
+    name: str, description: str, parent: pulumi.Resource, partition: str = "aws"
+) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
     """A role EC2 instances assume, with the node policies attached (children of the role)."""
     role = aws.iam.Role(
         name,
-        assume_role_policy=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
-                           "Action": "sts:AssumeRole"}],
-        }),
+        assume_role_policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
         description=description,
         opts=pulumi.ResourceOptions(parent=parent),
     )

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-from components.common.context import StackContext
 
+from components.common.context import StackContext
 from components.network import plan as network_plan
 from components.network.plan import NatMode, SubnetPlan
 from policies.common import contract
@@ -51,6 +51,8 @@ class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     subnet_ids: dict[str, dict[str, pulumi.Output[str]]]
     """Tier -> zone -> subnet id (tiers: public, private, isolated and pods when set)."""
+    subnet_names: dict[str, dict[str, str]]
+    """Tier -> zone -> the subnet's Name tag (known before the subnet exists)."""
     endpoint_security_group_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
@@ -66,9 +68,7 @@ class Network(pulumi.ComponentResource):
             opts,
         )
         zones = list(args.stack.zones)
-        plan = network_plan.plan_subnets(
-            args.vpc_cidr, zones, args.stack.region, args.subnet_prefixes, args.pod_cidr
-        )
+        plan = network_plan.plan_subnets(args.vpc_cidr, zones, args.stack.region, args.subnet_prefixes, args.pod_cidr)
         child = pulumi.ResourceOptions(parent=self)
 
         def tags(label: str, **extra: str) -> dict[str, str]:
@@ -83,9 +83,7 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         # Strip every rule from the default security group so nothing lands in it by accident.
-        aws.ec2.DefaultSecurityGroup(
-            f"{name}-default-sg", vpc_id=vpc.id, tags=tags("default-deny"), opts=child
-        )
+        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, tags=tags("default-deny"), opts=child)
         pod_cidr_association = None
         if args.pod_cidr is not None:
             pod_cidr_association = aws.ec2.VpcIpv4CidrBlockAssociation(
@@ -97,9 +95,7 @@ class Network(pulumi.ComponentResource):
         self.subnet_names = {}
         subnets: dict[tuple[str, str], aws.ec2.Subnet] = {}
         for subnet in plan:
-            subnets[(subnet.tier, subnet.zone)] = self._subnet(
-                name, args, vpc, subnet, tags, pod_cidr_association
-            )
+            subnets[(subnet.tier, subnet.zone)] = self._subnet(name, args, vpc, subnet, tags, pod_cidr_association)
             self.subnet_ids.setdefault(subnet.tier, {})[subnet.zone] = subnets[(subnet.tier, subnet.zone)].id
             self.subnet_names.setdefault(subnet.tier, {})[subnet.zone] = tags(f"{subnet.tier}-{subnet.zone}")["Name"]
 
@@ -114,10 +110,10 @@ class Network(pulumi.ComponentResource):
                     opts=child,
                 )
                 route_tables[(tier, zone)] = table
-        for (tier, zone), subnet_resource in subnets.items():
-            table_tier = "private" if tier == "pods" else tier  # pods egress like their nodes
+        for (subnet_tier, zone), subnet_resource in subnets.items():
+            table_tier = "private" if subnet_tier == "pods" else subnet_tier  # pods egress like their nodes
             aws.ec2.RouteTableAssociation(
-                f"{name}-{tier}-rta-{zone}",
+                f"{name}-{subnet_tier}-rta-{zone}",
                 subnet_id=subnet_resource.id,
                 route_table_id=route_tables[(table_tier, zone)].id,
                 opts=pulumi.ResourceOptions(parent=subnet_resource),
@@ -134,9 +130,7 @@ class Network(pulumi.ComponentResource):
         nat_ids = nat_gateways(self, name, args, vpc, igw, subnets, route_tables, tags)
         self.nat_gateway_ids = nat_ids
 
-        endpoint_tables = [
-            route_tables[(tier, zone)].id for tier in network_plan.s3_endpoint_tiers() for zone in zones
-        ]
+        endpoint_tables = [route_tables[(tier, zone)].id for tier in network_plan.s3_endpoint_tiers() for zone in zones]
         s3_endpoint = aws.ec2.VpcEndpoint(
             f"{name}-s3",
             vpc_id=vpc.id,
@@ -154,8 +148,11 @@ class Network(pulumi.ComponentResource):
             description="HTTPS from the VPC to interface VPC endpoints",
             ingress=[
                 aws.ec2.SecurityGroupIngressArgs(
-                    protocol="tcp", from_port=443, to_port=443,
-                    cidr_blocks=endpoint_sources, description="HTTPS from VPC and pod CIDRs",
+                    protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    cidr_blocks=endpoint_sources,
+                    description="HTTPS from VPC and pod CIDRs",
                 )
             ],
             tags=tags("endpoints"),
@@ -212,7 +209,9 @@ class Network(pulumi.ComponentResource):
         )
 
 
-def nat_gateways(owner: Network, name, args: NetworkArgs, vpc, igw, subnets, route_tables, tags) -> dict[str, pulumi.Output[str]]:
+def nat_gateways(
+    owner: Network, name, args: NetworkArgs, vpc, igw, subnets, route_tables, tags
+) -> dict[str, pulumi.Output[str]]:
     zones = list(args.stack.zones)
     targets = network_plan.nat_zones(zones, args.nat_mode)
     gateways: dict[str, aws.ec2.NatGateway] = {}
@@ -230,7 +229,9 @@ def nat_gateways(owner: Network, name, args: NetworkArgs, vpc, igw, subnets, rou
         for zone in sorted({z for z in targets.values() if z is not None}, key=zones.index):
             public_subnet = subnets[("public", zone)]
             eip = aws.ec2.Eip(
-                f"{name}-nat-eip-{zone}", domain="vpc", tags=tags(f"nat-{zone}"),
+                f"{name}-nat-eip-{zone}",
+                domain="vpc",
+                tags=tags(f"nat-{zone}"),
                 opts=pulumi.ResourceOptions(parent=public_subnet),
             )
             gateways[zone] = aws.ec2.NatGateway(
@@ -264,16 +265,20 @@ def flow_logs(owner: Network, name, args: NetworkArgs, vpc, tags) -> None:
     )
     trust = {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            # Confused-deputy guard: only flow logs of this account may use the role.
-            "Condition": {
-                "StringEquals": {"aws:SourceAccount": args.stack.account_id},
-                "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{args.stack.region}:{args.stack.account_id}:vpc-flow-log/*"},
-            },
-        }],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                # Confused-deputy guard: only flow logs of this account may use the role.
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": args.stack.account_id},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:aws:ec2:{args.stack.region}:{args.stack.account_id}:vpc-flow-log/*"
+                    },
+                },
+            }
+        ],
     }
     role = aws.iam.Role(
         f"{name}-flow-logs",
@@ -285,17 +290,25 @@ def flow_logs(owner: Network, name, args: NetworkArgs, vpc, tags) -> None:
     aws.iam.RolePolicy(
         f"{name}-flow-logs",
         role=role.id,
-        policy=log_group.arn.apply(lambda arn: json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Action": [
-                    "logs:CreateLogStream", "logs:PutLogEvents",
-                    "logs:DescribeLogGroups", "logs:DescribeLogStreams",
-                ],
-                "Resource": [arn, f"{arn}:*"],
-            }],
-        })),
+        policy=log_group.arn.apply(
+            lambda arn: json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": [
+                                "logs:CreateLogStream",
+                                "logs:PutLogEvents",
+                                "logs:DescribeLogGroups",
+                                "logs:DescribeLogStreams",
+                            ],
+                            "Resource": [arn, f"{arn}:*"],
+                        }
+                    ],
+                }
+            )
+        ),
         opts=pulumi.ResourceOptions(parent=role),
     )
     aws.ec2.FlowLog(

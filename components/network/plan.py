@@ -85,8 +85,7 @@ def _layout(block: ipaddress.IPv4Network, prefixes: dict[str, int]) -> dict[str,
         cursor = -(-cursor // size) * size  # round up to the tier's alignment
         if cursor + size > end:
             raise PlanError(
-                f"a zone slot of /{block.prefixlen} cannot hold "
-                + ", ".join(f"the {t} /{prefixes[t]}" for t in TIERS)
+                f"a zone slot of /{block.prefixlen} cannot hold " + ", ".join(f"the {t} /{prefixes[t]}" for t in TIERS)
             )
         placed[tier] = ipaddress.IPv4Network((cursor, prefixes[tier]))
         cursor += size

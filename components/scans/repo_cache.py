@@ -12,17 +12,18 @@ jobs write, bound to one ReadWriteMany claim in the scan namespace.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-from components.common.context import StackContext
 
 from components.common import versions
-from components.eks import karpenter_plan
+from components.common.context import StackContext
 from components.common.iam import pod_identity_trust
 from components.common.sg_rules import allow_in
+from components.eks import karpenter_plan
 
 NFS_PORT = 2049
 ROOT_DIRECTORY = "/repo-cache"
@@ -41,7 +42,7 @@ class RepositoryCacheArgs:
     kubernetes_version: str
     """Picks the pinned EFS CSI add-on build."""
     vpc_id: pulumi.Input[str]
-    subnet_ids: dict[str, pulumi.Input[str]]
+    subnet_ids: Mapping[str, pulumi.Input[str]]
     """Zone -> private subnet id (where the nodes are)."""
     client_security_group_id: pulumi.Input[str]
     """Security group of the nodes; the only source admitted on NFS."""
@@ -71,13 +72,22 @@ class RepositoryCache(pulumi.ComponentResource):
     claim_name: str
 
     def __init__(self, name: str, args: RepositoryCacheArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("scanner:storage:RepositoryCache", name, {
-            "availabilityZones": list(args.stack.zones), "replicaRegion": args.replica_region}, opts)
+        super().__init__(
+            "scanner:storage:RepositoryCache",
+            name,
+            {"availabilityZones": list(args.stack.zones), "replicaRegion": args.replica_region},
+            opts,
+        )
         child = pulumi.ResourceOptions(parent=self)
         keep = pulumi.ResourceOptions(parent=self, protect=args.stack.protect, retain_on_delete=args.stack.protect)
 
-        key = aws.kms.Key(f"{name}-key", description=f"{args.stack.name_prefix} repository cache (EFS)",
-                          enable_key_rotation=True, deletion_window_in_days=30, opts=keep)
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"{args.stack.name_prefix} repository cache (EFS)",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            opts=keep,
+        )
         file_system = aws.efs.FileSystem(
             f"{name}-fs",
             creation_token=f"{args.stack.name_prefix}-repo-cache",
@@ -93,9 +103,12 @@ class RepositoryCache(pulumi.ComponentResource):
             tags={"Name": f"{args.stack.name_prefix}-repo-cache"},
             opts=keep,
         )
-        aws.efs.BackupPolicy(f"{name}-backup", file_system_id=file_system.id,
-                             backup_policy=aws.efs.BackupPolicyBackupPolicyArgs(status="ENABLED"),
-                             opts=pulumi.ResourceOptions(parent=file_system))
+        aws.efs.BackupPolicy(
+            f"{name}-backup",
+            file_system_id=file_system.id,
+            backup_policy=aws.efs.BackupPolicyBackupPolicyArgs(status="ENABLED"),
+            opts=pulumi.ResourceOptions(parent=file_system),
+        )
         aws.efs.FileSystemPolicy(
             f"{name}-policy",
             file_system_id=file_system.id,
@@ -104,15 +117,29 @@ class RepositoryCache(pulumi.ComponentResource):
         )
 
         security_group = aws.ec2.SecurityGroup(
-            f"{name}-mount", vpc_id=args.vpc_id, description="NFS to the repository cache from the cluster nodes",
-            opts=child)
-        allow_in(f"{name}-mount-from-nodes", security_group.id, NFS_PORT, from_group=args.client_security_group_id,
-                 description="NFS (TLS) from EKS nodes", parent=security_group)
+            f"{name}-mount",
+            vpc_id=args.vpc_id,
+            description="NFS to the repository cache from the cluster nodes",
+            opts=child,
+        )
+        allow_in(
+            f"{name}-mount-from-nodes",
+            security_group.id,
+            NFS_PORT,
+            from_group=args.client_security_group_id,
+            description="NFS (TLS) from EKS nodes",
+            parent=security_group,
+        )
         mount_targets = [
-            aws.efs.MountTarget(f"{name}-mount-{zone}", file_system_id=file_system.id,
-                                subnet_id=args.subnet_ids[zone], security_groups=[security_group.id],
-                                opts=pulumi.ResourceOptions(parent=file_system))
-            for zone in args.stack.zones if zone in args.subnet_ids
+            aws.efs.MountTarget(
+                f"{name}-mount-{zone}",
+                file_system_id=file_system.id,
+                subnet_id=args.subnet_ids[zone],
+                security_groups=[security_group.id],
+                opts=pulumi.ResourceOptions(parent=file_system),
+            )
+            for zone in args.stack.zones
+            if zone in args.subnet_ids
         ]
         access_point = aws.efs.AccessPoint(
             f"{name}-access-point",
@@ -121,19 +148,28 @@ class RepositoryCache(pulumi.ComponentResource):
             root_directory=aws.efs.AccessPointRootDirectoryArgs(
                 path=ROOT_DIRECTORY,
                 creation_info=aws.efs.AccessPointRootDirectoryCreationInfoArgs(
-                    owner_uid=args.owner_uid, owner_gid=args.owner_gid, permissions="0750")),
+                    owner_uid=args.owner_uid, owner_gid=args.owner_gid, permissions="0750"
+                ),
+            ),
             opts=pulumi.ResourceOptions(parent=file_system),
         )
         if args.replica_region:
-            replica_key = aws.kms.Key(f"{name}-replica-key", region=args.replica_region,
-                                      description=f"{args.stack.name_prefix} repository cache replica",
-                                      enable_key_rotation=True, deletion_window_in_days=30, opts=keep)
+            replica_key = aws.kms.Key(
+                f"{name}-replica-key",
+                region=args.replica_region,
+                description=f"{args.stack.name_prefix} repository cache replica",
+                enable_key_rotation=True,
+                deletion_window_in_days=30,
+                opts=keep,
+            )
             aws.efs.ReplicationConfiguration(
                 f"{name}-replication",
                 source_file_system_id=file_system.id,
-                destination=aws.efs.ReplicationConfigurationDestinationArgs(region=args.replica_region,
-                                                                            kms_key_id=replica_key.arn),
-                opts=pulumi.ResourceOptions(parent=file_system))
+                destination=aws.efs.ReplicationConfigurationDestinationArgs(
+                    region=args.replica_region, kms_key_id=replica_key.arn
+                ),
+                opts=pulumi.ResourceOptions(parent=file_system),
+            )
 
         driver = self._csi_driver(name, args)
 
@@ -144,9 +180,16 @@ class RepositoryCache(pulumi.ComponentResource):
             provisioner="efs.csi.aws.com",
             # Dynamic claims get an access point each under /dynamic; the cache itself is the
             # static volume below, so its data outlives any claim.
-            parameters=pulumi.Output.from_input(file_system.id).apply(lambda fs: {
-                "provisioningMode": "efs-ap", "fileSystemId": fs, "directoryPerms": "700",
-                "basePath": "/dynamic", "uid": str(args.owner_uid), "gid": str(args.owner_gid)}),
+            parameters=pulumi.Output.from_input(file_system.id).apply(
+                lambda fs: {
+                    "provisioningMode": "efs-ap",
+                    "fileSystemId": fs,
+                    "directoryPerms": "700",
+                    "basePath": "/dynamic",
+                    "uid": str(args.owner_uid),
+                    "gid": str(args.owner_gid),
+                }
+            ),
             # Dynamic claims are scratch: their access points go with them (the quota is 1,000).
             reclaim_policy="Delete",
             volume_binding_mode="Immediate",
@@ -166,7 +209,8 @@ class RepositoryCache(pulumi.ComponentResource):
                 csi=k8s.core.v1.CSIPersistentVolumeSourceArgs(
                     driver="efs.csi.aws.com",
                     # An access point in the handle mounts through it, with TLS.
-                    volume_handle=pulumi.Output.all(file_system.id, access_point.id).apply(lambda v: f"{v[0]}::{v[1]}")),
+                    volume_handle=pulumi.Output.all(file_system.id, access_point.id).apply(lambda v: f"{v[0]}::{v[1]}"),
+                ),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[storage_class]),
         )
@@ -174,40 +218,56 @@ class RepositoryCache(pulumi.ComponentResource):
             f"{name}-claim",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=args.claim_name, namespace=args.namespace),
             spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                access_modes=["ReadWriteMany"], storage_class_name="",
+                access_modes=["ReadWriteMany"],
+                storage_class_name="",
                 volume_name=volume.metadata.name,
-                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": args.capacity})),
+                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": args.capacity}),
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
 
         self.file_system_id = file_system.id
         self.access_point_id = access_point.id
         self.claim_name = args.claim_name
-        self.register_outputs({"fileSystemId": file_system.id, "accessPointId": access_point.id,
-                               "claim": f"{args.namespace}/{args.claim_name}"})
+        self.register_outputs(
+            {
+                "fileSystemId": file_system.id,
+                "accessPointId": access_point.id,
+                "claim": f"{args.namespace}/{args.claim_name}",
+            }
+        )
 
     def _csi_driver(self, name: str, args: RepositoryCacheArgs) -> aws.eks.Addon:
         role = aws.iam.Role(
             f"{name}-csi",
             assume_role_policy=pod_identity_trust(namespace="kube-system", service_account=CSI_SERVICE_ACCOUNT),
             description="EFS CSI driver controller (EKS Pod Identity)",
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         attachment = aws.iam.RolePolicyAttachment(
-            f"{name}-csi", role=role.name,
+            f"{name}-csi",
+            role=role.name,
             policy_arn="arn:aws:iam::aws:policy/service-role/AmazonEFSCSIDriverPolicy",
-            opts=pulumi.ResourceOptions(parent=role))
+            opts=pulumi.ResourceOptions(parent=role),
+        )
         return aws.eks.Addon(
             f"{name}-csi-driver",
             cluster_name=args.cluster_name,
             addon_name="aws-efs-csi-driver",
             addon_version=versions.ADDON_VERSIONS[args.kubernetes_version]["aws-efs-csi-driver"],
-            pod_identity_associations=[aws.eks.AddonPodIdentityAssociationArgs(
-                role_arn=role.arn, service_account=CSI_SERVICE_ACCOUNT)],
+            pod_identity_associations=[
+                aws.eks.AddonPodIdentityAssociationArgs(role_arn=role.arn, service_account=CSI_SERVICE_ACCOUNT)
+            ],
             # The controller is cluster-critical: on the system nodes. The node agent tolerates
             # every taint by default, so it also runs on the tainted scan nodes.
-            configuration_values=json.dumps({"controller": {
-                "nodeSelector": karpenter_plan.SYSTEM_LABEL,
-                "tolerations": [karpenter_plan.SYSTEM_TOLERATION]}}),
+            configuration_values=json.dumps(
+                {
+                    "controller": {
+                        "nodeSelector": karpenter_plan.SYSTEM_LABEL,
+                        "tolerations": [karpenter_plan.SYSTEM_TOLERATION],
+                    }
+                }
+            ),
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment, *args.driver_after]),
@@ -219,11 +279,21 @@ def tls_only_policy(file_system_arn: str) -> dict:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "DenyWithoutTls", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "*",
-             "Resource": file_system_arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-            {"Sid": "AllowMountThroughMountTargets", "Effect": "Allow", "Principal": {"AWS": "*"},
-             "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
-             "Resource": file_system_arn,
-             "Condition": {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}}},
+            {
+                "Sid": "DenyWithoutTls",
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": "*",
+                "Resource": file_system_arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            {
+                "Sid": "AllowMountThroughMountTargets",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
+                "Resource": file_system_arn,
+                "Condition": {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}},
+            },
         ],
     }

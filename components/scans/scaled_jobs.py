@@ -44,9 +44,11 @@ def scaled_job_spec(engine: str, queue: str, max_jobs: int, job_spec: Any) -> di
         "scalingStrategy": {"strategy": "accurate", "pendingPodConditions": ["PodScheduled", "Ready"]},
         # A changed ScaledJob leaves running scans alone.
         "rollout": {"strategy": "gradual"},
-        "triggers": [{
-            "type": "rabbitmq",
-            "metadata": {"protocol": "http", "queueName": queue, "mode": "QueueLength", "value": "1"},
-            "authenticationRef": {"name": TRIGGER_AUTH},
-        }],
+        "triggers": [
+            {
+                "type": "rabbitmq",
+                "metadata": {"protocol": "http", "queueName": queue, "mode": "QueueLength", "value": "1"},
+                "authenticationRef": {"name": TRIGGER_AUTH},
+            }
+        ],
     }

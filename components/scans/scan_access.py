@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-from components.common.context import StackContext
 
+from components.common.context import StackContext
 from components.common.iam import SecretReads, pod_identity
 
 NAMESPACE = "scanner-scans"
@@ -46,40 +46,55 @@ class ScanAccess(pulumi.ComponentResource):
         super().__init__("scanner:scans:ScanAccess", name, {"kubernetesNamespace": NAMESPACE}, opts)
         keep = pulumi.ResourceOptions(parent=self, protect=args.stack.protect, retain_on_delete=args.stack.protect)
 
-        key = aws.kms.Key(f"{name}-tokens-key", description=f"{args.stack.name_prefix} GitHub token pool",
-                          enable_key_rotation=True, deletion_window_in_days=30, opts=keep)
+        key = aws.kms.Key(
+            f"{name}-tokens-key",
+            description=f"{args.stack.name_prefix} GitHub token pool",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            opts=keep,
+        )
         pool = aws.secretsmanager.Secret(
             f"{name}-github-tokens",
             name=f"{args.stack.name_prefix}/github-token-pool",
             description='GitHub credentials for scan jobs: {"tokens": [{"account": "...", "token": "..."}, ...]}; '
-                        "set outside the program",
+            "set outside the program",
             kms_key_id=key.arn,
             recovery_window_in_days=30,
             opts=keep,
         )
         identity = pod_identity(
-            f"{name}-role", parent=self, account_id=args.stack.account_id, cluster_name=args.cluster_name,
-            namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
+            f"{name}-role",
+            parent=self,
+            account_id=args.stack.account_id,
+            cluster_name=args.cluster_name,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
             description="Scan jobs: read the GitHub token pool and the queue credentials (EKS Pod Identity)",
             reads=SecretReads([pool.arn, *args.extra_secret_arns], [key.arn, *args.extra_kms_key_arns]),
-            policy_name=f"{name}-secrets", association_name=f"{name}-identity")
+            policy_name=f"{name}-secrets",
+            association_name=f"{name}-identity",
+        )
         role = identity.role
         aws.secretsmanager.SecretPolicy(
             f"{name}-github-tokens",
             secret_arn=pool.arn,
             policy=pulumi.Output.all(pool.arn, role.arn).apply(lambda v: json.dumps(token_pool_policy(v[0], v[1]))),
-            opts=pulumi.ResourceOptions(parent=pool))
+            opts=pulumi.ResourceOptions(parent=pool),
+        )
 
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={
-                "pod-security.kubernetes.io/enforce": "restricted"}),
-            opts=pulumi.ResourceOptions(parent=self))
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=NAMESPACE, labels={"pod-security.kubernetes.io/enforce": "restricted"}
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVICE_ACCOUNT, namespace=NAMESPACE),
             automount_service_account_token=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        )
 
         self.namespace_resource = namespace
         self.token_pool_arn = pool.arn
@@ -91,12 +106,14 @@ def token_pool_policy(secret_arn: str, reader_role_arn: str) -> dict:
     """Only the scan role reads the tokens; everyone else may still manage the secret."""
     return {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "OnlyScanJobsRead",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "secretsmanager:GetSecretValue",
-            "Resource": secret_arn,
-            "Condition": {"StringNotEquals": {"aws:PrincipalArn": reader_role_arn}},
-        }],
+        "Statement": [
+            {
+                "Sid": "OnlyScanJobsRead",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": secret_arn,
+                "Condition": {"StringNotEquals": {"aws:PrincipalArn": reader_role_arn}},
+            }
+        ],
     }

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pulumi
 import pulumi_kubernetes as k8s
 
 from components.eks import karpenter_plan
@@ -90,9 +91,9 @@ echo "$commit" > "$work/commit"
 class ScanJobArgs:
     engine: str
     """Engine name (label value and container name)."""
-    image: str
+    image: pulumi.Input[str]
     """Engine image, pinned (immutable tag or digest)."""
-    git_image: str
+    git_image: pulumi.Input[str]
     """Image for the fetch step; needs git, tar and flock."""
     cache_claim: str
     """ReadWriteMany claim of the repository cache in the scan namespace."""
@@ -114,49 +115,70 @@ def pack_scans_together() -> k8s.core.v1.AffinityArgs:
     spreads pods over the emptiest nodes, which keeps every node of the pool partly busy; since
     running scans may not be disrupted, partly busy nodes are never consolidated. Packing
     leaves whole nodes empty as the load falls, and those go at once."""
-    return k8s.core.v1.AffinityArgs(pod_affinity=k8s.core.v1.PodAffinityArgs(
-        preferred_during_scheduling_ignored_during_execution=[k8s.core.v1.WeightedPodAffinityTermArgs(
-            weight=100,
-            pod_affinity_term=k8s.core.v1.PodAffinityTermArgs(
-                topology_key="kubernetes.io/hostname",
-                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app.kubernetes.io/name": SCAN_APP}),
-            ),
-        )],
-    ))
+    return k8s.core.v1.AffinityArgs(
+        pod_affinity=k8s.core.v1.PodAffinityArgs(
+            preferred_during_scheduling_ignored_during_execution=[
+                k8s.core.v1.WeightedPodAffinityTermArgs(
+                    weight=100,
+                    pod_affinity_term=k8s.core.v1.PodAffinityTermArgs(
+                        topology_key="kubernetes.io/hostname",
+                        label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app.kubernetes.io/name": SCAN_APP}),
+                    ),
+                )
+            ],
+        )
+    )
 
 
 def scan_job_spec(args: ScanJobArgs) -> k8s.batch.v1.JobSpecArgs:
     labels = {"app.kubernetes.io/name": SCAN_APP, "scanner.io/engine": args.engine}
     env = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted({**args.env, "HOME": "/tmp"}.items())]
-    env.append(k8s.core.v1.EnvVarArgs(name="JOB_NAME", value_from=k8s.core.v1.EnvVarSourceArgs(
-        field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.labels['batch.kubernetes.io/job-name']"))))
+    env.append(
+        k8s.core.v1.EnvVarArgs(
+            name="JOB_NAME",
+            value_from=k8s.core.v1.EnvVarSourceArgs(
+                field_ref=k8s.core.v1.ObjectFieldSelectorArgs(
+                    field_path="metadata.labels['batch.kubernetes.io/job-name']"
+                )
+            ),
+        )
+    )
     resources = k8s.core.v1.ResourceRequirementsArgs(
         requests={"cpu": args.cpu, "memory": args.memory, "ephemeral-storage": "10Gi"},
         limits={"memory": args.memory, "ephemeral-storage": "20Gi"},  # no CPU limit: spare CPU is free speed
     )
     container_security = k8s.core.v1.SecurityContextArgs(
-        allow_privilege_escalation=False, read_only_root_filesystem=True,
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=True,
         capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
     )
     work = k8s.core.v1.VolumeMountArgs(name="work", mount_path=WORK_MOUNT)
     tmp = k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")  # root file systems are read-only
     request = k8s.core.v1.VolumeMountArgs(name="request", mount_path=REQUEST_MOUNT)
     cache = k8s.core.v1.VolumeMountArgs(name="repo-cache", mount_path=CACHE_MOUNT)
-    small = k8s.core.v1.ResourceRequirementsArgs(requests={"cpu": "250m", "memory": "256Mi"},
-                                                 limits={"memory": "512Mi"})
+    small = k8s.core.v1.ResourceRequirementsArgs(
+        requests={"cpu": "250m", "memory": "256Mi"}, limits={"memory": "512Mi"}
+    )
     return k8s.batch.v1.JobSpecArgs(
         # One retry for a failed claim or fetch; a failing scan fails the Job at once; a node
         # taken away (spot interruption) re-creates the pod without counting against it.
         backoff_limit=1,
-        pod_failure_policy=k8s.batch.v1.PodFailurePolicyArgs(rules=[
-            k8s.batch.v1.PodFailurePolicyRuleArgs(
-                action="Ignore",
-                on_pod_conditions=[k8s.batch.v1.PodFailurePolicyOnPodConditionsPatternArgs(type="DisruptionTarget")]),
-            k8s.batch.v1.PodFailurePolicyRuleArgs(
-                action="FailJob",
-                on_exit_codes=k8s.batch.v1.PodFailurePolicyOnExitCodesRequirementArgs(
-                    container_name="scan", operator="NotIn", values=[0])),
-        ]),
+        pod_failure_policy=k8s.batch.v1.PodFailurePolicyArgs(
+            rules=[
+                k8s.batch.v1.PodFailurePolicyRuleArgs(
+                    action="Ignore",
+                    on_pod_conditions=[
+                        k8s.batch.v1.PodFailurePolicyOnPodConditionsPatternArgs(type="DisruptionTarget")
+                    ],
+                ),
+                k8s.batch.v1.PodFailurePolicyRuleArgs(
+                    action="FailJob",
+                    on_exit_codes=k8s.batch.v1.PodFailurePolicyOnExitCodesRequirementArgs(
+                        container_name="scan", operator="NotIn", values=[0]
+                    ),
+                ),
+            ]
+        ),
         active_deadline_seconds=active_deadline_seconds(),
         ttl_seconds_after_finished=args.ttl_seconds_after_finished,
         template=k8s.core.v1.PodTemplateSpecArgs(
@@ -170,39 +192,75 @@ def scan_job_spec(args: ScanJobArgs) -> k8s.batch.v1.JobSpecArgs:
                 restart_policy="Never",
                 node_selector={karpenter_plan.POOL_LABEL: karpenter_plan.SCAN_POOL},
                 affinity=pack_scans_together(),
-                tolerations=[k8s.core.v1.TolerationArgs(
-                    key=karpenter_plan.SCAN_TAINT["key"], operator="Equal", value=karpenter_plan.SCAN_TAINT["value"],
-                    effect=karpenter_plan.SCAN_TAINT["effect"])],
+                tolerations=[
+                    k8s.core.v1.TolerationArgs(
+                        key=karpenter_plan.SCAN_TAINT["key"],
+                        operator="Equal",
+                        value=karpenter_plan.SCAN_TAINT["value"],
+                        effect=karpenter_plan.SCAN_TAINT["effect"],
+                    )
+                ],
                 termination_grace_period_seconds=60,
                 security_context=k8s.core.v1.PodSecurityContextArgs(
-                    run_as_non_root=True, run_as_user=SCAN_UID, run_as_group=SCAN_GID, fs_group=SCAN_GID,
+                    run_as_non_root=True,
+                    run_as_user=SCAN_UID,
+                    run_as_group=SCAN_GID,
+                    fs_group=SCAN_GID,
                     seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
                 ),
                 init_containers=[
                     k8s.core.v1.ContainerArgs(
-                        name="claim", image=args.image,
+                        name="claim",
+                        image=args.image,
                         args=["claim", "--job", "$(JOB_NAME)", "--output", f"{REQUEST_MOUNT}/request.env"],
-                        env=env, volume_mounts=[request, tmp], resources=small, security_context=container_security),
+                        env=env,
+                        volume_mounts=[request, tmp],
+                        resources=small,
+                        security_context=container_security,
+                    ),
                     k8s.core.v1.ContainerArgs(
-                        name="fetch", image=args.git_image, command=["/bin/sh", "-c", FETCH_SCRIPT],
-                        env=[k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
-                             k8s.core.v1.EnvVarArgs(name="LOCK_WAIT_SECONDS", value=str(LOCK_WAIT_SECONDS))],
-                        volume_mounts=[request, work, cache, tmp], resources=small, security_context=container_security),
+                        name="fetch",
+                        image=args.git_image,
+                        command=["/bin/sh", "-c", FETCH_SCRIPT],
+                        env=[
+                            k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
+                            k8s.core.v1.EnvVarArgs(name="LOCK_WAIT_SECONDS", value=str(LOCK_WAIT_SECONDS)),
+                        ],
+                        volume_mounts=[request, work, cache, tmp],
+                        resources=small,
+                        security_context=container_security,
+                    ),
                 ],
-                containers=[k8s.core.v1.ContainerArgs(
-                    name="scan", image=args.image, args=["scan", "--source", f"{WORK_MOUNT}/src"],
-                    # Neither the shared cache (other repositories) nor the claimed token: the scan
-                    # reads only its own checkout.
-                    env=env, volume_mounts=[work, tmp],
-                    resources=resources, security_context=container_security,
-                )],
+                containers=[
+                    k8s.core.v1.ContainerArgs(
+                        name="scan",
+                        image=args.image,
+                        args=["scan", "--source", f"{WORK_MOUNT}/src"],
+                        # Neither the shared cache (other repositories) nor the claimed token: the scan
+                        # reads only its own checkout.
+                        env=env,
+                        volume_mounts=[work, tmp],
+                        resources=resources,
+                        security_context=container_security,
+                    )
+                ],
                 volumes=[
-                    k8s.core.v1.VolumeArgs(name="request", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
-                        medium="Memory", size_limit="1Mi")),
-                    k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="2Gi")),
-                    k8s.core.v1.VolumeArgs(name="work", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="20Gi")),
-                    k8s.core.v1.VolumeArgs(name="repo-cache", persistent_volume_claim=(
-                        k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(claim_name=args.cache_claim))),
+                    k8s.core.v1.VolumeArgs(
+                        name="request",
+                        empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit="1Mi"),
+                    ),
+                    k8s.core.v1.VolumeArgs(
+                        name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="2Gi")
+                    ),
+                    k8s.core.v1.VolumeArgs(
+                        name="work", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="20Gi")
+                    ),
+                    k8s.core.v1.VolumeArgs(
+                        name="repo-cache",
+                        persistent_volume_claim=(
+                            k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(claim_name=args.cache_claim)
+                        ),
+                    ),
                 ],
             ),
         ),

@@ -24,9 +24,11 @@ SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 #: Seconds a stopping pod keeps serving, so the load balancer deregisters it before it exits.
 DRAIN_SECONDS = 15
 
+
 @dataclass(frozen=True)
 class ServiceSpec:
     """What the component needs of one service (see `stack_config.ServiceSpec` for the rules)."""
+
     name: str
     image: pulumi.Input[str]
     port: int
@@ -51,10 +53,21 @@ def spread(service: str, zone_count: int) -> list[dict[str, Any]]:
     replicas into the zones it happens to have nodes in; soft spread over nodes."""
     selector = {"matchLabels": {NAME_LABEL: service}}
     return [
-        {"maxSkew": 1, "topologyKey": ZONE_KEY, "whenUnsatisfiable": "DoNotSchedule", "minDomains": zone_count,
-         "labelSelector": selector, "matchLabelKeys": ["pod-template-hash"]},
-        {"maxSkew": 1, "topologyKey": HOST_KEY, "whenUnsatisfiable": "ScheduleAnyway",
-         "labelSelector": selector, "matchLabelKeys": ["pod-template-hash"]},
+        {
+            "maxSkew": 1,
+            "topologyKey": ZONE_KEY,
+            "whenUnsatisfiable": "DoNotSchedule",
+            "minDomains": zone_count,
+            "labelSelector": selector,
+            "matchLabelKeys": ["pod-template-hash"],
+        },
+        {
+            "maxSkew": 1,
+            "topologyKey": HOST_KEY,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": selector,
+            "matchLabelKeys": ["pod-template-hash"],
+        },
     ]
 
 
@@ -77,25 +90,43 @@ def deployment_spec(spec: ServiceSpec, zone_count: int, config_map: str) -> dict
                 "topologySpreadConstraints": spread(spec.name, zone_count),
                 "terminationGracePeriodSeconds": DRAIN_SECONDS + 30,
                 "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-                "containers": [{
-                    "name": spec.name,
-                    "image": spec.image,
-                    "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}],
-                    "envFrom": [{"configMapRef": {"name": config_map}}],
-                    "env": [{"name": "PORT", "value": str(spec.port)}, {"name": "SERVICE_NAME", "value": spec.name}],
-                    # CPU has a request only (no throttling under bursts); memory is capped at it.
-                    "resources": {
-                        "requests": {"cpu": f"{spec.cpu_millicores}m", "memory": f"{spec.memory_mib}Mi"},
-                        "limits": {"memory": f"{spec.memory_mib}Mi"},
-                    },
-                    "startupProbe": {"httpGet": http, "periodSeconds": 2, "failureThreshold": 60},
-                    "readinessProbe": {"httpGet": http, "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 3},
-                    "livenessProbe": {"httpGet": http, "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 6},
-                    "lifecycle": {"preStop": {"sleep": {"seconds": DRAIN_SECONDS}}},
-                    "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                        "capabilities": {"drop": ["ALL"]}},
-                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-                }],
+                "containers": [
+                    {
+                        "name": spec.name,
+                        "image": spec.image,
+                        "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}],
+                        "envFrom": [{"configMapRef": {"name": config_map}}],
+                        "env": [
+                            {"name": "PORT", "value": str(spec.port)},
+                            {"name": "SERVICE_NAME", "value": spec.name},
+                        ],
+                        # CPU has a request only (no throttling under bursts); memory is capped at it.
+                        "resources": {
+                            "requests": {"cpu": f"{spec.cpu_millicores}m", "memory": f"{spec.memory_mib}Mi"},
+                            "limits": {"memory": f"{spec.memory_mib}Mi"},
+                        },
+                        "startupProbe": {"httpGet": http, "periodSeconds": 2, "failureThreshold": 60},
+                        "readinessProbe": {
+                            "httpGet": http,
+                            "periodSeconds": 5,
+                            "timeoutSeconds": 2,
+                            "failureThreshold": 3,
+                        },
+                        "livenessProbe": {
+                            "httpGet": http,
+                            "periodSeconds": 10,
+                            "timeoutSeconds": 2,
+                            "failureThreshold": 6,
+                        },
+                        "lifecycle": {"preStop": {"sleep": {"seconds": DRAIN_SECONDS}}},
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                    }
+                ],
                 "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
             },
         },
@@ -105,8 +136,11 @@ def deployment_spec(spec: ServiceSpec, zone_count: int, config_map: str) -> dict
 def disruption_budget_spec(service: str) -> dict[str, Any]:
     """One replica at a time may be evicted (node drains, consolidation); pods that are not
     healthy anyway never block a drain."""
-    return {"maxUnavailable": 1, "selector": {"matchLabels": {NAME_LABEL: service}},
-            "unhealthyPodEvictionPolicy": "AlwaysAllow"}
+    return {
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": {NAME_LABEL: service}},
+        "unhealthyPodEvictionPolicy": "AlwaysAllow",
+    }
 
 
 def scaled_object_spec(spec: ServiceSpec, peak: PeakWindow) -> dict[str, Any]:
@@ -116,37 +150,57 @@ def scaled_object_spec(spec: ServiceSpec, peak: PeakWindow) -> dict[str, Any]:
         {"type": "cpu", "metricType": "Utilization", "metadata": {"value": str(spec.target_cpu_percent)}},
     ]
     if spec.peak_min_replicas > spec.min_replicas:
-        triggers.append({"type": "cron", "name": "weekday-peak", "metadata": {
-            "timezone": TIMEZONE, "start": peak.start_cron, "end": peak.end_cron,
-            "desiredReplicas": str(spec.peak_min_replicas)}})
+        triggers.append(
+            {
+                "type": "cron",
+                "name": "weekday-peak",
+                "metadata": {
+                    "timezone": TIMEZONE,
+                    "start": peak.start_cron,
+                    "end": peak.end_cron,
+                    "desiredReplicas": str(spec.peak_min_replicas),
+                },
+            }
+        )
     return {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": spec.name},
         "minReplicaCount": spec.min_replicas,
         "maxReplicaCount": spec.max_replicas,
         "pollingInterval": 30,
-        "advanced": {"horizontalPodAutoscalerConfig": {
-            "name": spec.name,
-            "behavior": {
-                "scaleUp": {"stabilizationWindowSeconds": 0,
-                            "policies": [{"type": "Percent", "value": 100, "periodSeconds": 60}]},
-                # Slowly down: a short lull does not give back capacity the next burst needs.
-                "scaleDown": {"stabilizationWindowSeconds": 300,
-                              "policies": [{"type": "Percent", "value": 25, "periodSeconds": 60}]},
-            },
-        }},
+        "advanced": {
+            "horizontalPodAutoscalerConfig": {
+                "name": spec.name,
+                "behavior": {
+                    "scaleUp": {
+                        "stabilizationWindowSeconds": 0,
+                        "policies": [{"type": "Percent", "value": 100, "periodSeconds": 60}],
+                    },
+                    # Slowly down: a short lull does not give back capacity the next burst needs.
+                    "scaleDown": {
+                        "stabilizationWindowSeconds": 300,
+                        "policies": [{"type": "Percent", "value": 25, "periodSeconds": 60}],
+                    },
+                },
+            }
+        },
         "triggers": triggers,
     }
 
 
 def service_spec(spec: ServiceSpec) -> dict[str, Any]:
-    return {"type": "ClusterIP", "selector": {NAME_LABEL: spec.name},
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}
+    return {
+        "type": "ClusterIP",
+        "selector": {NAME_LABEL: spec.name},
+        "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+    }
 
 
 def service_annotations(spec: ServiceSpec) -> dict[str, str]:
     """Target-group settings the controller reads from the Service."""
-    return {"alb.ingress.kubernetes.io/healthcheck-path": spec.health_path,
-            "alb.ingress.kubernetes.io/success-codes": "200-399"}
+    return {
+        "alb.ingress.kubernetes.io/healthcheck-path": spec.health_path,
+        "alb.ingress.kubernetes.io/success-codes": "200-399",
+    }
 
 
 @dataclass(frozen=True)
@@ -170,10 +224,12 @@ def ingress_annotations(settings: IngressSettings) -> dict[str, str]:
         # Pinned, one per zone: the load balancer spans every zone, whatever else is tagged.
         "alb.ingress.kubernetes.io/subnets": ",".join(settings.subnet_names),
         "alb.ingress.kubernetes.io/listen-ports": json.dumps(listen),
-        "alb.ingress.kubernetes.io/load-balancer-attributes": ",".join([
-            "routing.http.drop_invalid_header_fields.enabled=true",
-            "idle_timeout.timeout_seconds=60",
-        ]),
+        "alb.ingress.kubernetes.io/load-balancer-attributes": ",".join(
+            [
+                "routing.http.drop_invalid_header_fields.enabled=true",
+                "idle_timeout.timeout_seconds=60",
+            ]
+        ),
         "alb.ingress.kubernetes.io/tags": ",".join(f"{k}={v}" for k, v in sorted(settings.tags.items())),
     }
     if settings.certificate_arn:
@@ -185,7 +241,13 @@ def ingress_annotations(settings: IngressSettings) -> dict[str, str]:
 
 
 def ingress_spec(services: list[ServiceSpec]) -> dict[str, Any]:
-    paths = [{"path": s.ingress_path, "pathType": "Prefix",
-              "backend": {"service": {"name": s.name, "port": {"name": "http"}}}}
-             for s in sorted(services, key=lambda s: (-len(s.ingress_path or ""), s.name)) if s.ingress_path]
+    paths = [
+        {
+            "path": s.ingress_path,
+            "pathType": "Prefix",
+            "backend": {"service": {"name": s.name, "port": {"name": "http"}}},
+        }
+        for s in sorted(services, key=lambda s: (-len(s.ingress_path or ""), s.name))
+        if s.ingress_path
+    ]
     return {"ingressClassName": INGRESS_CLASS, "rules": [{"http": {"paths": paths}}]}

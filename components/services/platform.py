@@ -19,12 +19,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-from components.common.context import StackContext
 
-from components.eks import karpenter_plan
+from components.common.context import StackContext
 from components.common.helm import pinned_chart
 from components.common.iam import pod_identity
 from components.common.versions import DESCHEDULER_VERSION, LBC_VERSION, METRICS_SERVER_VERSION
+from components.eks import karpenter_plan
 
 LBC_CHART_REPO = "https://aws.github.io/eks-charts"
 LBC_NAMESPACE = "kube-system"
@@ -44,7 +44,9 @@ def controller_policy(partition: str, region: str, account_id: str, vpc_id: str)
     for statement in document["Statement"]:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         if "ec2:AuthorizeSecurityGroupIngress" in actions and "Condition" not in statement:
-            statement["Condition"] = {"ArnEquals": {"ec2:Vpc": f"arn:{partition}:ec2:{region}:{account_id}:vpc/{vpc_id}"}}
+            statement["Condition"] = {
+                "ArnEquals": {"ec2:Vpc": f"arn:{partition}:ec2:{region}:{account_id}:vpc/{vpc_id}"}
+            }
     return document
 
 
@@ -52,9 +54,14 @@ def _system_placement(app: str) -> dict[str, Any]:
     return {
         "nodeSelector": karpenter_plan.SYSTEM_LABEL,
         "tolerations": [karpenter_plan.SYSTEM_TOLERATION],
-        "topologySpreadConstraints": [{
-            "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
-            "labelSelector": {"matchLabels": {"app.kubernetes.io/name": app}}}],
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": {"app.kubernetes.io/name": app}},
+            }
+        ],
     }
 
 
@@ -95,19 +102,25 @@ def descheduler_values(namespaces: list[str], interval: str = "5m") -> dict[str,
         "replicas": 1,
         "deschedulingInterval": interval,
         "deschedulerPolicyAPIVersion": "descheduler/v1alpha2",
-        "deschedulerPolicy": {"profiles": [{
-            "name": "zone-spread",
-            "pluginConfig": [
-                {"name": "DefaultEvictor", "args": {"evictLocalStoragePods": True}},
-                {"name": "RemovePodsViolatingTopologySpreadConstraint", "args": {
-                    "constraints": ["DoNotSchedule"], "namespaces": {"include": list(namespaces)}}},
-            ],
-            "plugins": {
-                "filter": {"enabled": ["DefaultEvictor"]},
-                "preEvictionFilter": {"enabled": ["DefaultEvictor"]},
-                "balance": {"enabled": ["RemovePodsViolatingTopologySpreadConstraint"]},
-            },
-        }]},
+        "deschedulerPolicy": {
+            "profiles": [
+                {
+                    "name": "zone-spread",
+                    "pluginConfig": [
+                        {"name": "DefaultEvictor", "args": {"evictLocalStoragePods": True}},
+                        {
+                            "name": "RemovePodsViolatingTopologySpreadConstraint",
+                            "args": {"constraints": ["DoNotSchedule"], "namespaces": {"include": list(namespaces)}},
+                        },
+                    ],
+                    "plugins": {
+                        "filter": {"enabled": ["DefaultEvictor"]},
+                        "preEvictionFilter": {"enabled": ["DefaultEvictor"]},
+                        "balance": {"enabled": ["RemovePodsViolatingTopologySpreadConstraint"]},
+                    },
+                }
+            ]
+        },
         "priorityClassName": "system-cluster-critical",
         "nodeSelector": karpenter_plan.SYSTEM_LABEL,
         "tolerations": [karpenter_plan.SYSTEM_TOLERATION],
@@ -124,8 +137,9 @@ class ServicePlatformArgs:
     rebalanced_namespaces: tuple[str, ...] = ()
     """Namespaces whose Deployments the descheduler keeps spread over the zones. Default none."""
     after: tuple[pulumi.Resource, ...] = ()
-    """What must exist first (system nodes, CoreDNS and the Pod Identity agent). Applied to the children that need it: a component's
-    `depends_on` does not reach its children. Default nothing."""
+    """What must exist first (system nodes, CoreDNS and the Pod Identity agent).
+    Applied to the children that need it: a component's `depends_on` does not reach its
+    children. Default nothing."""
 
 
 class ServicePlatform(pulumi.ComponentResource):
@@ -134,35 +148,68 @@ class ServicePlatform(pulumi.ComponentResource):
     descheduler: k8s.helm.v3.Release
 
     def __init__(self, name: str, args: ServicePlatformArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("scanner:services:ServicePlatform", name, {
-            "loadBalancerControllerVersion": LBC_VERSION, "metricsServerVersion": METRICS_SERVER_VERSION,
-            "deschedulerVersion": DESCHEDULER_VERSION}, opts)
+        super().__init__(
+            "scanner:services:ServicePlatform",
+            name,
+            {
+                "loadBalancerControllerVersion": LBC_VERSION,
+                "metricsServerVersion": METRICS_SERVER_VERSION,
+                "deschedulerVersion": DESCHEDULER_VERSION,
+            },
+            opts,
+        )
         identity = pod_identity(
-            f"{name}-lbc", parent=self, account_id=args.stack.account_id, cluster_name=args.cluster_name,
-            namespace=LBC_NAMESPACE, service_account=LBC_SERVICE_ACCOUNT,
-            description="AWS Load Balancer Controller (EKS Pod Identity)")
+            f"{name}-lbc",
+            parent=self,
+            account_id=args.stack.account_id,
+            cluster_name=args.cluster_name,
+            namespace=LBC_NAMESPACE,
+            service_account=LBC_SERVICE_ACCOUNT,
+            description="AWS Load Balancer Controller (EKS Pod Identity)",
+        )
         role = identity.role
         policy = aws.iam.Policy(
             f"{name}-lbc",
             description=f"AWS Load Balancer Controller {LBC_VERSION} for {args.stack.cluster_name}",
-            policy=pulumi.Output.from_input(args.vpc_id).apply(lambda vpc: json.dumps(
-                controller_policy(args.stack.partition, args.stack.region, args.stack.account_id, vpc))),
-            opts=pulumi.ResourceOptions(parent=role))
+            policy=pulumi.Output.from_input(args.vpc_id).apply(
+                lambda vpc: json.dumps(
+                    controller_policy(args.stack.partition, args.stack.region, args.stack.account_id, vpc)
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=role),
+        )
         attachment = aws.iam.RolePolicyAttachment(
-            f"{name}-lbc", role=role.name, policy_arn=policy.arn, opts=pulumi.ResourceOptions(parent=role))
+            f"{name}-lbc", role=role.name, policy_arn=policy.arn, opts=pulumi.ResourceOptions(parent=role)
+        )
 
         in_cluster = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
         self.metrics_server = pinned_chart(
-            f"{name}-metrics-server", chart="metrics-server", version=METRICS_SERVER_VERSION,
-            repo=METRICS_SERVER_CHART_REPO, namespace="kube-system", values=metrics_server_values(), opts=in_cluster)
+            f"{name}-metrics-server",
+            chart="metrics-server",
+            version=METRICS_SERVER_VERSION,
+            repo=METRICS_SERVER_CHART_REPO,
+            namespace="kube-system",
+            values=metrics_server_values(),
+            opts=in_cluster,
+        )
         self.descheduler = pinned_chart(
-            f"{name}-descheduler", chart="descheduler", version=DESCHEDULER_VERSION, repo=DESCHEDULER_CHART_REPO,
-            namespace="kube-system", values=descheduler_values(list(args.rebalanced_namespaces)), opts=in_cluster)
+            f"{name}-descheduler",
+            chart="descheduler",
+            version=DESCHEDULER_VERSION,
+            repo=DESCHEDULER_CHART_REPO,
+            namespace="kube-system",
+            values=descheduler_values(list(args.rebalanced_namespaces)),
+            opts=in_cluster,
+        )
         self.load_balancer_controller = pinned_chart(
-            f"{name}-lbc", chart="aws-load-balancer-controller", version=LBC_VERSION, repo=LBC_CHART_REPO,
+            f"{name}-lbc",
+            chart="aws-load-balancer-controller",
+            version=LBC_VERSION,
+            repo=LBC_CHART_REPO,
             namespace=LBC_NAMESPACE,
             values=pulumi.Output.all(args.cluster_name, args.vpc_id).apply(
-                lambda v: controller_values(v[0], args.stack.region, v[1])),
-            opts=pulumi.ResourceOptions(parent=self,
-                                        depends_on=[identity.association, attachment, *args.after]))
+                lambda v: controller_values(v[0], args.stack.region, v[1])
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[identity.association, attachment, *args.after]),
+        )
         self.register_outputs({"loadBalancerControllerVersion": LBC_VERSION})

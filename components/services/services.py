@@ -15,14 +15,13 @@ The manifests are built by pure functions so tests and policies read exactly wha
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
-from components.common.context import StackContext
 
+from components.common.context import StackContext
 from components.common.iam import SecretReads, pod_identity
 from components.common.peak_window import PeakWindow
 from components.services import manifests
@@ -59,8 +58,9 @@ class ServicesArgs:
     and Services are declared without waiting, for the first `up`, which creates the registry the
     images are pushed to afterwards (README, first deploy)."""
     after: tuple[pulumi.Resource, ...] = ()
-    """What must exist first (the namespace, KEDA (ScaledObject CRD), metrics-server, the services node pool). Applied to the children that need it: a component's
-    `depends_on` does not reach its children. Default nothing."""
+    """What must exist first (the namespace, KEDA (ScaledObject CRD), metrics-server, the services node pool).
+    Applied to the children that need it: a component's `depends_on` does not reach its
+    children. Default nothing."""
     read_at_start: tuple[pulumi.Resource, ...] = ()
     """What the pods read when they start (the data endpoints ConfigMap). Waited for when the
     rollout is awaited; on a first deploy nothing waits for the pods, and a pod whose ConfigMap
@@ -81,9 +81,16 @@ class Services(pulumi.ComponentResource):
     ingress: k8s.networking.v1.Ingress | None
 
     def __init__(self, name: str, args: ServicesArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("scanner:services:Services", name, {
-            "serviceNames": [s.name for s in args.services], "peakWindow": args.peak.describe(),
-            "rollout": args.rollout}, opts)
+        super().__init__(
+            "scanner:services:Services",
+            name,
+            {
+                "serviceNames": [s.name for s in args.services],
+                "peakWindow": args.peak.describe(),
+                "rollout": args.rollout,
+            },
+            opts,
+        )
         after = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
         self.deployments = {}
         self.role_arns = {}
@@ -94,48 +101,72 @@ class Services(pulumi.ComponentResource):
             metadata = {"name": spec.name, "namespace": args.namespace, "labels": manifests.labels(spec.name)}
             identity = self._identity(name, spec, args, metadata, after)
             deployment = k8s.apps.v1.Deployment(
-                f"{name}-{spec.name}", metadata={**metadata, "annotations": skip_await} if skip_await else metadata,
+                f"{name}-{spec.name}",
+                metadata={**metadata, "annotations": skip_await} if skip_await else metadata,
                 spec=manifests.deployment_spec(spec, len(args.stack.zones), args.config_map),
-                opts=pulumi.ResourceOptions(parent=self,
-                                            depends_on=[*identity, *args.after,
-                                                        *(() if skip_await else args.read_at_start)]))
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[*identity, *args.after, *(() if skip_await else args.read_at_start)]
+                ),
+            )
             self.deployments[spec.name] = deployment
             k8s.policy.v1.PodDisruptionBudget(
-                f"{name}-{spec.name}", metadata=metadata, spec=manifests.disruption_budget_spec(spec.name), opts=after)
+                f"{name}-{spec.name}", metadata=metadata, spec=manifests.disruption_budget_spec(spec.name), opts=after
+            )
             k8s.core.v1.Service(
                 f"{name}-{spec.name}",
                 metadata={**metadata, "annotations": {**manifests.service_annotations(spec), **skip_await}},
-                spec=manifests.service_spec(spec), opts=after)
+                spec=manifests.service_spec(spec),
+                opts=after,
+            )
             k8s.apiextensions.CustomResource(
-                f"{name}-{spec.name}-autoscaler", api_version="keda.sh/v1alpha1", kind="ScaledObject",
-                metadata=metadata, spec=manifests.scaled_object_spec(spec, args.peak),
-                opts=pulumi.ResourceOptions(parent=self,
-                                            depends_on=[deployment, *args.after]))
+                f"{name}-{spec.name}-autoscaler",
+                api_version="keda.sh/v1alpha1",
+                kind="ScaledObject",
+                metadata=metadata,
+                spec=manifests.scaled_object_spec(spec, args.peak),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[deployment, *args.after]),
+            )
         routed = [s for s in args.services if s.ingress_path]
         self.ingress = None
         self.api_hostname = pulumi.Output.from_input(None)
         if routed:
             self.ingress = k8s.networking.v1.Ingress(
                 f"{name}-api",
-                metadata={"name": "api", "namespace": args.namespace, "labels": {"app.kubernetes.io/part-of": "scanner"},
-                          "annotations": manifests.ingress_annotations(args.ingress)},
+                metadata={
+                    "name": "api",
+                    "namespace": args.namespace,
+                    "labels": {"app.kubernetes.io/part-of": "scanner"},
+                    "annotations": manifests.ingress_annotations(args.ingress),
+                },
                 spec=manifests.ingress_spec(routed),
-                opts=pulumi.ResourceOptions(parent=self,
-                                            depends_on=[*args.after, *args.ingress_after]))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.ingress_after]),
+            )
             self.api_hostname = self.ingress.status.apply(_load_balancer_hostname)
         self.register_outputs({"deployments": sorted(self.deployments), "roleArns": self.role_arns})
 
-    def _identity(self, name: str, spec: ServiceSpec, args: ServicesArgs, metadata: dict,
-                  after: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+    def _identity(
+        self, name: str, spec: ServiceSpec, args: ServicesArgs, metadata: dict, after: pulumi.ResourceOptions
+    ) -> list[pulumi.Resource]:
         """The service's account, and its role that may read only the secrets it lists."""
         account = k8s.core.v1.ServiceAccount(
-            f"{name}-{spec.name}", metadata=metadata, automount_service_account_token=False, opts=after)
+            f"{name}-{spec.name}", metadata=metadata, automount_service_account_token=False, opts=after
+        )
         stores = [args.data_secrets[store] for store in spec.data_access]
         identity = pod_identity(
-            f"{name}-{spec.name}", parent=self, account_id=args.stack.account_id, cluster_name=args.cluster_name,
-            namespace=args.namespace, service_account=spec.name,
+            f"{name}-{spec.name}",
+            parent=self,
+            account_id=args.stack.account_id,
+            cluster_name=args.cluster_name,
+            namespace=args.namespace,
+            service_account=spec.name,
             description=f"Service {spec.name} (EKS Pod Identity): reads {', '.join(spec.data_access) or 'no'} secrets",
-            reads=SecretReads([s.secret_arn for s in stores], [s.key_arn for s in stores],
-                              ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")) if stores else None)
+            reads=SecretReads(
+                [s.secret_arn for s in stores],
+                [s.key_arn for s in stores],
+                ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"),
+            )
+            if stores
+            else None,
+        )
         self.role_arns[spec.name] = identity.role.arn
         return [r for r in (account, identity.reads, identity.association) if r is not None]

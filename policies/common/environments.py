@@ -56,10 +56,13 @@ class EnvironmentRules:
     `*.cloudfront.net` certificate always accepts TLS 1.0, only a custom certificate shuts it out."""
 
     def describe(self) -> str:
-        parts = [f"{self.minimum_zones}+ zones", f"NAT {'|'.join(self.nat_modes)}",
-                 "protection required" if self.protect_stateful_resources else "protection optional",
-                 f"database backups >= {self.minimum_database_backup_days} d",
-                 f"cache snapshots >= {self.minimum_cache_snapshot_days} d"]
+        parts = [
+            f"{self.minimum_zones}+ zones",
+            f"NAT {'|'.join(self.nat_modes)}",
+            "protection required" if self.protect_stateful_resources else "protection optional",
+            f"database backups >= {self.minimum_database_backup_days} d",
+            f"cache snapshots >= {self.minimum_cache_snapshot_days} d",
+        ]
         if self.backup_copy_region:
             parts.append("backup copies in a second region")
         if self.custom_dashboard_domain:
@@ -69,19 +72,34 @@ class EnvironmentRules:
 
 RULES: dict[str, EnvironmentRules] = {
     "production": EnvironmentRules(
-        minimum_zones=3, nat_modes=("per-az", "regional"), protect_stateful_resources=True,
-        minimum_database_backup_days=7, minimum_cache_snapshot_days=1, backup_copy_region=True,
-        custom_dashboard_domain=True),
+        minimum_zones=3,
+        nat_modes=("per-az", "regional"),
+        protect_stateful_resources=True,
+        minimum_database_backup_days=7,
+        minimum_cache_snapshot_days=1,
+        backup_copy_region=True,
+        custom_dashboard_domain=True,
+    ),
     "staging": EnvironmentRules(
-        minimum_zones=3, nat_modes=("per-az", "regional"), protect_stateful_resources=True,
-        minimum_database_backup_days=7, minimum_cache_snapshot_days=1, backup_copy_region=False,
-        custom_dashboard_domain=False),
+        minimum_zones=3,
+        nat_modes=("per-az", "regional"),
+        protect_stateful_resources=True,
+        minimum_database_backup_days=7,
+        minimum_cache_snapshot_days=1,
+        backup_copy_region=False,
+        custom_dashboard_domain=False,
+    ),
     # Throwaway stacks: still in every zone of two or more (the drill must have a zone to lose),
     # but one NAT gateway, destroyable data and short retention are allowed.
     "development": EnvironmentRules(
-        minimum_zones=2, nat_modes=("per-az", "regional", "single"), protect_stateful_resources=False,
-        minimum_database_backup_days=1, minimum_cache_snapshot_days=1, backup_copy_region=False,
-        custom_dashboard_domain=False),
+        minimum_zones=2,
+        nat_modes=("per-az", "regional", "single"),
+        protect_stateful_resources=False,
+        minimum_database_backup_days=1,
+        minimum_cache_snapshot_days=1,
+        backup_copy_region=False,
+        custom_dashboard_domain=False,
+    ),
 }
 
 #: What a stack whose environment cannot be read is held to.

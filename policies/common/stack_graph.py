@@ -10,12 +10,17 @@ known, a resource must be right by both.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import contract
 from pulumi_policy import PolicyResource
 from pulumi_policy.proxy import UnknownValueError
+
+import contract
+
+#: What a validator reports with. The SDK's `ReportViolation` alias makes the URN a required
+#: argument; at run time it is optional (omitted, the diagnostic names the resource analysed).
+Report = Callable[..., None]
 
 #: What the components declare and the rules read (one definition, both sides import it).
 TIER_TAG = contract.TIER_TAG
@@ -124,8 +129,7 @@ class StackGraph:
         return self._by_id.get(value) if isinstance(value, str) else None
 
     def of_type(self, type_: str, within: PolicyResource | None = None) -> list[PolicyResource]:
-        return [r for r in self.resources
-                if r.resource_type == type_ and (within is None or is_descendant(r, within))]
+        return [r for r in self.resources if r.resource_type == type_ and (within is None or is_descendant(r, within))]
 
     def networks(self) -> list[PolicyResource]:
         return self.of_type(NETWORK)
@@ -140,14 +144,13 @@ class StackGraph:
     def route_table_subnets(self, table: PolicyResource) -> list[PolicyResource]:
         subnets: list[PolicyResource] = []
         for association in self.referencing(ASSOCIATION, "routeTableId", table):
-            subnets += [d for d in association.property_dependencies.get("subnetId", [])
-                        if d.resource_type == SUBNET]
+            subnets += [d for d in association.property_dependencies.get("subnetId", []) if d.resource_type == SUBNET]
         return subnets
 
     def route_table_zones(self, table: PolicyResource) -> set[str]:
         zones = {z for z in (self.subnet_zone(s) for s in self.route_table_subnets(table)) if z}
-        if not zones and tag(table, ZONE_TAG):
-            zones = {tag(table, ZONE_TAG)}
+        if not zones and (own := tag(table, ZONE_TAG)):
+            zones = {own}
         return zones
 
     def route_table_tier(self, table: PolicyResource) -> str | None:
@@ -164,9 +167,12 @@ class StackGraph:
     def routes_of(self, table: PolicyResource) -> list[PolicyResource]:
         """Routes whose table is `table`, by dependency or by id."""
         table_id = known(table, "id")
-        return [r for r in self.of_type(ROUTE)
-                if table in r.property_dependencies.get("routeTableId", [])
-                or (table_id and known(r, "routeTableId") == table_id)]
+        return [
+            r
+            for r in self.of_type(ROUTE)
+            if table in r.property_dependencies.get("routeTableId", [])
+            or (table_id and known(r, "routeTableId") == table_id)
+        ]
 
     def default_route_targets(self, table: PolicyResource) -> tuple[list[PolicyResource], list[str]]:
         """NAT gateways a route table's default route (0.0.0.0/0) points at, by dependency and
@@ -176,7 +182,9 @@ class StackGraph:
         for route in self.routes_of(table):
             if known(route, "destinationCidrBlock") != "0.0.0.0/0":
                 continue
-            targets += [d for d in route.property_dependencies.get("natGatewayId", []) if d.resource_type == NAT_GATEWAY]
+            targets += [
+                d for d in route.property_dependencies.get("natGatewayId", []) if d.resource_type == NAT_GATEWAY
+            ]
             value = known(route, "natGatewayId")
             if isinstance(value, str) and value:
                 nat = self.by_id(value)
@@ -268,4 +276,5 @@ def network_zones(graph: StackGraph, network: PolicyResource | None) -> list[str
 
 def scopes(graph: StackGraph) -> list[PolicyResource | None]:
     """Each network component, or the whole stack (None) when there is none."""
-    return graph.networks() or [None]
+    found: list[PolicyResource | None] = list(graph.networks())
+    return found or [None]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
-    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
@@ -15,13 +14,13 @@ from pulumi_policy import (
 
 import contract
 from environments import KEYS
-from stack_graph import NODE_POOL, UNKNOWN, StackGraph, known, path, setting, short
+from stack_graph import NODE_POOL, UNKNOWN, Report, StackGraph, known, path, setting
 
 SCALED_JOB = "kubernetes:keda.sh/v1alpha1:ScaledJob"
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 
 
-def scan_jobs_on_spot_pool(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def scan_jobs_on_spot_pool(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != SCALED_JOB:
         return
     label = setting(args, "poolLabel", contract.POOL_LABEL)
@@ -31,12 +30,16 @@ def scan_jobs_on_spot_pool(args: ResourceValidationArgs, report: ReportViolation
         return
     selector = path(template, "spec.nodeSelector", {}, unknown=UNKNOWN)
     if selector is not UNKNOWN and (selector or {}).get(label) != pool:
-        report(f"scan Jobs are not pinned to the spot scan pool; set nodeSelector {label}: {pool} (and tolerate its "
-               "taint) so they never take on-demand or service capacity.")
+        report(
+            f"scan Jobs are not pinned to the spot scan pool; set nodeSelector {label}: {pool} (and tolerate its "
+            "taint) so they never take on-demand or service capacity."
+        )
     annotations = path(template, "metadata.annotations", {}, unknown=UNKNOWN)
     if annotations is not UNKNOWN and str((annotations or {}).get(DO_NOT_DISRUPT)) != "true":
-        report(f"scan Jobs lack the {DO_NOT_DISRUPT}: \"true\" annotation; consolidation could stop a running scan "
-               "to save a node, wasting the work done.")
+        report(
+            f"scan Jobs lack the {DO_NOT_DISRUPT}: \"true\" annotation; consolidation could stop a running scan "
+            "to save a node, wasting the work done."
+        )
 
 
 def _cpu(quantity) -> float | None:
@@ -47,14 +50,17 @@ def _cpu(quantity) -> float | None:
         return None
 
 
-def scaled_jobs_within_pool(args: StackValidationArgs, report: ReportViolation) -> None:
+def scaled_jobs_within_pool(args: StackValidationArgs, report: Report) -> None:
     """Every ScaledJob at its maximum, together, must fit the spot scan pool's CPU limit: beyond
     it Jobs wait for capacity Karpenter will not launch, or spill onto the on-demand fallback."""
     graph = StackGraph(args.resources)
     label = setting(args, "poolLabel", contract.POOL_LABEL)
     pool_name = setting(args, "scanPool", contract.SCAN_POOL)
-    pools = [p for p in graph.of_type(NODE_POOL)
-             if (path(p.props, "spec.template.metadata.labels", {}) or {}).get(label) == pool_name]
+    pools = [
+        p
+        for p in graph.of_type(NODE_POOL)
+        if (path(p.props, "spec.template.metadata.labels", {}) or {}).get(label) == pool_name
+    ]
     if not pools:
         return
     spot = max(pools, key=lambda p: known(p, "spec", {}).get("weight", 0) or 0)
@@ -69,9 +75,12 @@ def scaled_jobs_within_pool(args: StackValidationArgs, report: ReportViolation) 
         total += maximum * cpu
         parts.append(f"{path(scaled.props, 'metadata.name', scaled.name)} {int(maximum)} x {cpu:g}")
     if limit is not None and total > limit:
-        report(f"the scan ScaledJobs at their maximum ask for {total:g} vCPU ({', '.join(parts)}), more than the "
-               f"{limit:g} vCPU limit of NodePool '{path(spot.props, 'metadata.name', spot.name)}'; lower "
-               f"maxReplicaCount ({KEYS['scan_jobs']}) or raise the pool's limit ({KEYS['scan_cpu']}).", spot.urn)
+        report(
+            f"the scan ScaledJobs at their maximum ask for {total:g} vCPU ({', '.join(parts)}), more than the "
+            f"{limit:g} vCPU limit of NodePool '{path(spot.props, 'metadata.name', spot.name)}'; lower "
+            f"maxReplicaCount ({KEYS['scan_jobs']}) or raise the pool's limit ({KEYS['scan_cpu']}).",
+            spot.urn,
+        )
 
 
 POLICIES = [
@@ -80,19 +89,23 @@ POLICIES = [
         description="Requires scan Jobs pinned to the spot scan pool and annotated karpenter.sh/do-not-disrupt.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=scan_jobs_on_spot_pool,
-        config_schema=PolicyConfigSchema(properties={
-            "poolLabel": {"type": "string", "default": contract.POOL_LABEL},
-            "scanPool": {"type": "string", "default": contract.SCAN_POOL},
-        }),
+        config_schema=PolicyConfigSchema(
+            properties={
+                "poolLabel": {"type": "string", "default": contract.POOL_LABEL},
+                "scanPool": {"type": "string", "default": contract.SCAN_POOL},
+            }
+        ),
     ),
     StackValidationPolicy(
         name="scaled-job-within-pool-limits",
         description="Requires the scan ScaledJobs' combined maximum CPU to fit the spot scan pool's limit.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=scaled_jobs_within_pool,
-        config_schema=PolicyConfigSchema(properties={
-            "poolLabel": {"type": "string", "default": contract.POOL_LABEL},
-            "scanPool": {"type": "string", "default": contract.SCAN_POOL},
-        }),
+        config_schema=PolicyConfigSchema(
+            properties={
+                "poolLabel": {"type": "string", "default": contract.POOL_LABEL},
+                "scanPool": {"type": "string", "default": contract.SCAN_POOL},
+            }
+        ),
     ),
 ]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pulumi_policy import (
     EnforcementLevel,
+    Policy,
     PolicyConfigSchema,
-    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 from environments import KEYS, stack_config, stack_environment
 from stack_graph import (
@@ -21,14 +22,13 @@ from stack_graph import (
     DB_INSTANCE,
     FILE_SYSTEM,
     UNKNOWN,
+    Report,
     StackGraph,
     known,
     path,
     setting,
     short,
 )
-from pulumi_policy.proxy import UnknownValueError
-
 
 BACKUP_VAULT = "aws:backup/vault:Vault"
 SECRET = "aws:secretsmanager/secret:Secret"
@@ -36,8 +36,18 @@ KMS_KEY = "aws:kms/key:Key"
 
 #: Resources whose loss loses data, or makes it unreadable (keys) or unreachable (credentials):
 #: they must carry Pulumi's `protect`.
-STATEFUL = [DB_INSTANCE, DB_CLUSTER, BROKER, CACHE_GROUP, BACKUP_VAULT, KMS_KEY, SECRET,
-            "aws:efs/fileSystem:FileSystem", "aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"]
+STATEFUL = [
+    DB_INSTANCE,
+    DB_CLUSTER,
+    BROKER,
+    CACHE_GROUP,
+    BACKUP_VAULT,
+    KMS_KEY,
+    SECRET,
+    "aws:efs/fileSystem:FileSystem",
+    "aws:s3/bucket:Bucket",
+    "aws:s3/bucketV2:BucketV2",
+]
 
 
 def _value(args: ResourceValidationArgs, key: str, default):
@@ -49,81 +59,98 @@ def _replica(args: ResourceValidationArgs) -> bool:
     return args.resource_type == DB_INSTANCE and "replicateSourceDb" in list(args.props)
 
 
-def stateful_protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def stateful_protected(args: ResourceValidationArgs, report: Report) -> None:
     environment, rules = stack_environment()
     if not rules.protect_stateful_resources:
         return  # the environment allows destroyable data (its stack must opt out explicitly)
     types = setting(args, "types", STATEFUL)
     if args.resource_type in types and not _replica(args) and not args.opts.protect:
-        report(f"this stateful resource is not protected, which a {environment} stack requires: a `pulumi destroy` "
-               "or a replacing change would delete it. Set the `protect` resource option (and retainOnDelete); "
-               f"the program does so unless {KEYS['protect']} is false.")
+        report(
+            f"this stateful resource is not protected, which a {environment} stack requires: a `pulumi destroy` "
+            "or a replacing change would delete it. Set the `protect` resource option (and retainOnDelete); "
+            f"the program does so unless {KEYS['protect']} is false."
+        )
 
 
-def deletion_protection(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def deletion_protection(args: ResourceValidationArgs, report: Report) -> None:
     environment, rules = stack_environment()
     if args.resource_type in (DB_INSTANCE, DB_CLUSTER) and rules.protect_stateful_resources:
         value = _value(args, "deletionProtection", False)
         if value is not UNKNOWN and value is not True:
-            report(f"the database can be deleted through the API, which a {environment} stack forbids; set "
-                   f"deletionProtection (the program does unless {KEYS['protect']} is false).")
+            report(
+                f"the database can be deleted through the API, which a {environment} stack forbids; set "
+                f"deletionProtection (the program does unless {KEYS['protect']} is false)."
+            )
 
 
-def final_snapshot(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def final_snapshot(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type in (DB_INSTANCE, DB_CLUSTER) and not _replica(args):
         if _value(args, "skipFinalSnapshot", False) is True or "finalSnapshotIdentifier" not in list(args.props):
-            report("deleting the database would take no final snapshot; set finalSnapshotIdentifier and leave "
-                   "skipFinalSnapshot false.")
+            report(
+                "deleting the database would take no final snapshot; set finalSnapshotIdentifier and leave "
+                "skipFinalSnapshot false."
+            )
     elif args.resource_type == CACHE_GROUP and "finalSnapshotIdentifier" not in list(args.props):
         report("deleting the cache would take no final snapshot; set finalSnapshotIdentifier.")
 
 
-def backup_retention(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def backup_retention(args: ResourceValidationArgs, report: Report) -> None:
     environment, rules = stack_environment()
     if args.resource_type in (DB_INSTANCE, DB_CLUSTER) and not _replica(args):
         minimum = setting(args, "minimumDatabaseDays", rules.minimum_database_backup_days)
         days = _value(args, "backupRetentionPeriod", 0 if args.resource_type == DB_INSTANCE else 1)
         if days is not UNKNOWN and days < minimum:
-            report(f"automated backups are kept {days} day(s); a {environment} stack keeps them at least {minimum} "
-                   f"(backupRetentionPeriod, from {KEYS['database_backups']}), or point-in-time recovery falls short.")
+            report(
+                f"automated backups are kept {days} day(s); a {environment} stack keeps them at least {minimum} "
+                f"(backupRetentionPeriod, from {KEYS['database_backups']}), or point-in-time recovery falls short."
+            )
         if args.resource_type == DB_INSTANCE and _value(args, "deleteAutomatedBackups", True) is True:
             report("automated backups would be deleted with the instance; set deleteAutomatedBackups to false.")
     elif args.resource_type == CACHE_GROUP:
         minimum = setting(args, "minimumCacheDays", rules.minimum_cache_snapshot_days)
         days = _value(args, "snapshotRetentionLimit", 0)
         if days is not UNKNOWN and days < minimum:
-            report(f"cache snapshots are kept {days} day(s); a {environment} stack keeps them at least {minimum} "
-                   f"(snapshotRetentionLimit, from {KEYS['cache_snapshots']}).")
+            report(
+                f"cache snapshots are kept {days} day(s); a {environment} stack keeps them at least {minimum} "
+                f"(snapshotRetentionLimit, from {KEYS['cache_snapshots']})."
+            )
 
 
-def encrypted_at_rest(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def encrypted_at_rest(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type in (DB_INSTANCE, DB_CLUSTER) and not _replica(args):
         if _value(args, "storageEncrypted", False) is False:
             report("database storage is not encrypted; set storageEncrypted with a KMS key.")
     elif args.resource_type == CACHE_GROUP and _value(args, "atRestEncryptionEnabled", False) is False:
         report("cache data is not encrypted at rest; set atRestEncryptionEnabled with a KMS key.")
-    elif (args.resource_type == BROKER and _value(args, "engineType", "") == "ActiveMQ"
-          and _value(args, "encryptionOptions.useAwsOwnedKey", True) is True):
+    elif (
+        args.resource_type == BROKER
+        and _value(args, "engineType", "") == "ActiveMQ"
+        and _value(args, "encryptionOptions.useAwsOwnedKey", True) is True
+    ):
         # RabbitMQ brokers are always encrypted with an AWS-owned key; ActiveMQ can use a customer key.
-        report("the broker is encrypted with an AWS-owned key you cannot audit or revoke; set encryptionOptions "
-               "with a customer managed kmsKeyId.")
+        report(
+            "the broker is encrypted with an AWS-owned key you cannot audit or revoke; set encryptionOptions "
+            "with a customer managed kmsKeyId."
+        )
 
 
-POLICIES = [
+POLICIES: list[Policy] = [
     ResourceValidationPolicy(
         name="stateful-resources-protected",
         description="Requires Pulumi's protect option on databases, brokers, caches, file systems, buckets, backup "
-                    "vaults, KMS keys and secrets, where the stack's environment keeps data protected.",
+        "vaults, KMS keys and secrets, where the stack's environment keeps data protected.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=stateful_protected,
-        config_schema=PolicyConfigSchema(properties={
-            "types": {"type": "array", "items": {"type": "string"}, "default": STATEFUL},
-        }),
+        config_schema=PolicyConfigSchema(
+            properties={
+                "types": {"type": "array", "items": {"type": "string"}, "default": STATEFUL},
+            }
+        ),
     ),
     ResourceValidationPolicy(
         name="rds-deletion-protection",
         description="Requires deletion protection on every database, where the stack's environment keeps data "
-                    "protected.",
+        "protected.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=deletion_protection,
     ),
@@ -136,14 +163,16 @@ POLICIES = [
     ResourceValidationPolicy(
         name="backup-retention",
         description="Requires automated database backups and cache snapshots kept at least the configured days, "
-                    "and database backups that outlive the instance.",
+        "and database backups that outlive the instance.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=backup_retention,
-        config_schema=PolicyConfigSchema(properties={
-            # No defaults: the stack's environment decides (policies/common/environments.py).
-            "minimumDatabaseDays": {"type": "integer", "minimum": 1, "maximum": 35},
-            "minimumCacheDays": {"type": "integer", "minimum": 1, "maximum": 35},
-        }),
+        config_schema=PolicyConfigSchema(
+            properties={
+                # No defaults: the stack's environment decides (policies/common/environments.py).
+                "minimumDatabaseDays": {"type": "integer", "minimum": 1, "maximum": 35},
+                "minimumCacheDays": {"type": "integer", "minimum": 1, "maximum": 35},
+            }
+        ),
     ),
     ResourceValidationPolicy(
         name="encryption-at-rest",
@@ -177,7 +206,7 @@ def _arn_region(arn: object) -> str | None:
     return parts[3] if len(parts) > 5 and parts[0] == "arn" else None
 
 
-def backups_copied_elsewhere(args: StackValidationArgs, report: ReportViolation) -> None:
+def backups_copied_elsewhere(args: StackValidationArgs, report: Report) -> None:
     """Region-level recovery: every backup plan copies to a vault in another region, by
     dependency (first preview) and by the destination ARN once known."""
     environment, rules = stack_environment()
@@ -187,27 +216,39 @@ def backups_copied_elsewhere(args: StackValidationArgs, report: ReportViolation)
     plans = graph.of_type(BACKUP_PLAN)
     stateful = [r for r in graph.resources if r.resource_type in (DB_INSTANCE, DB_CLUSTER)]
     if not plans and stateful:
-        report(f"no AWS Backup plan protects the databases; a {environment} stack copies backups to a second region "
-               f"({KEYS['copy_region']}).", None)
+        report(
+            f"no AWS Backup plan protects the databases; a {environment} stack copies backups to a second region "
+            f"({KEYS['copy_region']}).",
+            None,
+        )
     for plan in plans:
         home = resource_region(plan) or stack_config().get("aws:region")
-        elsewhere = [v for v in plan.property_dependencies.get("rules", [])
-                     if v.resource_type == BACKUP_VAULT and resource_region(v) not in (None, home)]
-        destinations = [path(a, "destinationVaultArn") for rule in (known(plan, "rules", []) or [])
-                        for a in (path(rule, "copyActions", []) or [])]
+        elsewhere = [
+            v
+            for v in plan.property_dependencies.get("rules", [])
+            if v.resource_type == BACKUP_VAULT and resource_region(v) not in (None, home)
+        ]
+        destinations = [
+            path(a, "destinationVaultArn")
+            for rule in (known(plan, "rules", []) or [])
+            for a in (path(rule, "copyActions", []) or [])
+        ]
         # Once known, every destination must be in another region too.
         wrong = [d for d in destinations if isinstance(d, str) and _arn_region(d) in (None, home)]
         if not elsewhere or wrong:
-            report(f"{short(plan)} copies no backup to a vault in another region than {home or 'its own'}; a "
-                   f"{environment} stack needs region-level recovery: set {KEYS['copy_region']} (the program adds "
-                   "the copy rule).", plan.urn)
+            report(
+                f"{short(plan)} copies no backup to a vault in another region than {home or 'its own'}; a "
+                f"{environment} stack needs region-level recovery: set {KEYS['copy_region']} (the program adds "
+                "the copy rule).",
+                plan.urn,
+            )
 
 
 POLICIES += [
     StackValidationPolicy(
         name="backup-copy-other-region",
         description="Requires every AWS Backup plan to copy to a vault in another region, where the stack's "
-                    "environment demands region-level recovery.",
+        "environment demands region-level recovery.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=backups_copied_elsewhere,
     ),
@@ -220,22 +261,26 @@ EFS_BACKUP_POLICY = "aws:efs/backupPolicy:BackupPolicy"
 BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 
 
-def efs_backups_on(args: StackValidationArgs, report: ReportViolation) -> None:
+def efs_backups_on(args: StackValidationArgs, report: Report) -> None:
     graph = StackGraph(args.resources)
     for file_system in graph.of_type(FILE_SYSTEM):
         policies = graph.referencing(EFS_BACKUP_POLICY, "fileSystemId", file_system)
         if not any(known(p, "backupPolicy", {}).get("status") == "ENABLED" for p in policies):
-            report(f"{short(file_system)} has no AWS Backup policy ENABLED; add an aws.efs.BackupPolicy.",
-                   file_system.urn)
+            report(
+                f"{short(file_system)} has no AWS Backup policy ENABLED; add an aws.efs.BackupPolicy.", file_system.urn
+            )
 
 
-def s3_versioning_on(args: StackValidationArgs, report: ReportViolation) -> None:
+def s3_versioning_on(args: StackValidationArgs, report: Report) -> None:
     graph = StackGraph(args.resources)
     for bucket in graph.of_type(BUCKET):
         configs = graph.referencing(BUCKET_VERSIONING, "bucket", bucket)
         if not any(known(c, "versioningConfiguration", {}).get("status") == "Enabled" for c in configs):
-            report(f"{short(bucket)} is not versioned: an overwrite or delete loses the object. Add a "
-                   "BucketVersioning with status Enabled.", bucket.urn)
+            report(
+                f"{short(bucket)} is not versioned: an overwrite or delete loses the object. Add a "
+                "BucketVersioning with status Enabled.",
+                bucket.urn,
+            )
 
 
 POLICIES += [

@@ -21,6 +21,5 @@ import workload_policies  # noqa: E402
 PolicyPack(
     name="scanner-placement",
     enforcement_level=EnforcementLevel.MANDATORY,
-    policies=[*network_policies.POLICIES, *eks_policies.POLICIES, *data_policies.POLICIES,
-              *workload_policies.POLICIES],
+    policies=[*network_policies.POLICIES, *eks_policies.POLICIES, *data_policies.POLICIES, *workload_policies.POLICIES],
 )

@@ -9,7 +9,6 @@ from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
     PolicyResource,
-    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
@@ -17,12 +16,12 @@ from pulumi_policy import (
 )
 
 from environments import KEYS
-
 from stack_graph import (
     DEPLOYMENT,
     INGRESS,
     SUBNET,
     UNKNOWN,
+    Report,
     StackGraph,
     known,
     path,
@@ -42,7 +41,8 @@ NLB_SUBNETS = "service.beta.kubernetes.io/aws-load-balancer-subnets"
 
 
 def _name(resource: PolicyResource) -> str:
-    return f"'{path(resource.props, 'metadata.namespace', 'default')}/{path(resource.props, 'metadata.name', resource.name)}'"
+    namespace = path(resource.props, "metadata.namespace", "default")
+    return f"'{namespace}/{path(resource.props, 'metadata.name', resource.name)}'"
 
 
 def _selects(selector: Any, labels: dict) -> bool:
@@ -52,18 +52,29 @@ def _selects(selector: Any, labels: dict) -> bool:
 
 
 def _targets(scaler: PolicyResource, deployment: PolicyResource, ref: str) -> bool:
-    same_namespace = path(scaler.props, "metadata.namespace", "default") == path(deployment.props, "metadata.namespace", "default")
-    return (same_namespace and path(scaler.props, f"spec.{ref}.kind", "Deployment") == "Deployment"
-            and path(scaler.props, f"spec.{ref}.name") == path(deployment.props, "metadata.name"))
+    same_namespace = path(scaler.props, "metadata.namespace", "default") == path(
+        deployment.props, "metadata.namespace", "default"
+    )
+    return (
+        same_namespace
+        and path(scaler.props, f"spec.{ref}.kind", "Deployment") == "Deployment"
+        and path(scaler.props, f"spec.{ref}.name") == path(deployment.props, "metadata.name")
+    )
 
 
 def most_replicas(graph: StackGraph, deployment: PolicyResource) -> int | None:
     """The most replicas a Deployment may run: its own count, or its autoscaler's maximum."""
     counts = [path(deployment.props, "spec.replicas", 1, unknown=UNKNOWN)]
-    counts += [path(s.props, "spec.maxReplicaCount", 100, unknown=UNKNOWN)
-               for s in graph.of_type(SCALED_OBJECT) if _targets(s, deployment, "scaleTargetRef")]
-    counts += [path(h.props, "spec.maxReplicas", 1, unknown=UNKNOWN)
-               for h in graph.of_type(HPA) if _targets(h, deployment, "scaleTargetRef")]
+    counts += [
+        path(s.props, "spec.maxReplicaCount", 100, unknown=UNKNOWN)
+        for s in graph.of_type(SCALED_OBJECT)
+        if _targets(s, deployment, "scaleTargetRef")
+    ]
+    counts += [
+        path(h.props, "spec.maxReplicas", 1, unknown=UNKNOWN)
+        for h in graph.of_type(HPA)
+        if _targets(h, deployment, "scaleTargetRef")
+    ]
     if any(c is UNKNOWN for c in counts):
         return None
     return int(max(counts))
@@ -71,10 +82,16 @@ def most_replicas(graph: StackGraph, deployment: PolicyResource) -> int | None:
 
 def least_replicas(graph: StackGraph, deployment: PolicyResource) -> int | None:
     """The fewest replicas a Deployment runs: its autoscaler's minimum, or its own count."""
-    floors = [path(s.props, "spec.minReplicaCount", 0, unknown=UNKNOWN)
-              for s in graph.of_type(SCALED_OBJECT) if _targets(s, deployment, "scaleTargetRef")]
-    floors += [path(h.props, "spec.minReplicas", 1, unknown=UNKNOWN)
-               for h in graph.of_type(HPA) if _targets(h, deployment, "scaleTargetRef")]
+    floors = [
+        path(s.props, "spec.minReplicaCount", 0, unknown=UNKNOWN)
+        for s in graph.of_type(SCALED_OBJECT)
+        if _targets(s, deployment, "scaleTargetRef")
+    ]
+    floors += [
+        path(h.props, "spec.minReplicas", 1, unknown=UNKNOWN)
+        for h in graph.of_type(HPA)
+        if _targets(h, deployment, "scaleTargetRef")
+    ]
     if not floors:
         floors = [path(deployment.props, "spec.replicas", 1, unknown=UNKNOWN)]
     if any(f is UNKNOWN for f in floors):
@@ -116,7 +133,7 @@ def _counts_own_pods(selector: Any, labels: dict, own: dict) -> bool:
     return _selects(selector, labels) and own.items() <= wanted.items()
 
 
-def deployments_spread_over_zones(args: StackValidationArgs, report: ReportViolation) -> None:
+def deployments_spread_over_zones(args: StackValidationArgs, report: Report) -> None:
     """A replicated Deployment must be spread over zones with a hard constraint that counts
     every zone of the stack (`minDomains`): without it the scheduler packs replicas into the
     zones that happen to have nodes, and one zone outage can take all of them."""
@@ -128,18 +145,25 @@ def deployments_spread_over_zones(args: StackValidationArgs, report: ReportViola
         constraints = path(deployment.props, "spec.template.spec.topologySpreadConstraints", [], unknown=UNKNOWN)
         if constraints is UNKNOWN:
             continue
-        good = [c for c in constraints or []
-                if path(c, "topologyKey") in ZONE_KEYS and path(c, "whenUnsatisfiable") == "DoNotSchedule"
-                and path(c, "maxSkew") == 1 and path(c, "minDomains", 0) == len(zones)
-                and _counts_own_pods(path(c, "labelSelector", {}), labels, own)]
+        good = [
+            c
+            for c in constraints or []
+            if path(c, "topologyKey") in ZONE_KEYS
+            and path(c, "whenUnsatisfiable") == "DoNotSchedule"
+            and path(c, "maxSkew") == 1
+            and path(c, "minDomains", 0) == len(zones)
+            and _counts_own_pods(path(c, "labelSelector", {}), labels, own)
+        ]
         if not good:
-            report(f"Deployment {_name(deployment)} runs up to {replicas} replicas but is not spread over the zones: "
-                   f"add a topologySpreadConstraint on topology.kubernetes.io/zone with maxSkew: 1, whenUnsatisfiable: "
-                   f"DoNotSchedule, minDomains: {len(zones)} (the stack's zones) and a labelSelector of its own pods.",
-                   deployment.urn)
+            report(
+                f"Deployment {_name(deployment)} runs up to {replicas} replicas but is not spread over the zones: "
+                f"add a topologySpreadConstraint on topology.kubernetes.io/zone with maxSkew: 1, whenUnsatisfiable: "
+                f"DoNotSchedule, minDomains: {len(zones)} (the stack's zones) and a labelSelector of its own pods.",
+                deployment.urn,
+            )
 
 
-def deployments_have_disruption_budgets(args: StackValidationArgs, report: ReportViolation) -> None:
+def deployments_have_disruption_budgets(args: StackValidationArgs, report: Report) -> None:
     """A replicated Deployment needs a PodDisruptionBudget that selects its pods and still lets
     one go: without one, a node drain may evict every replica in a zone at once; with one that
     allows nothing, drains (and Karpenter's consolidation and upgrades) hang on it."""
@@ -147,21 +171,33 @@ def deployments_have_disruption_budgets(args: StackValidationArgs, report: Repor
     budgets = graph.of_type(BUDGET)
     for deployment, labels, _, replicas in _replicated(graph):
         namespace = path(deployment.props, "metadata.namespace", "default")
-        mine = [b for b in budgets if path(b.props, "metadata.namespace", "default") == namespace
-                and _selects(path(b.props, "spec.selector", {}), labels)]
+        mine = [
+            b
+            for b in budgets
+            if path(b.props, "metadata.namespace", "default") == namespace
+            and _selects(path(b.props, "spec.selector", {}), labels)
+        ]
         if not mine:
-            report(f"Deployment {_name(deployment)} runs up to {replicas} replicas with no PodDisruptionBudget "
-                   "selecting its pods; add one with maxUnavailable: 1.", deployment.urn)
+            report(
+                f"Deployment {_name(deployment)} runs up to {replicas} replicas with no PodDisruptionBudget "
+                "selecting its pods; add one with maxUnavailable: 1.",
+                deployment.urn,
+            )
             continue
         if len(mine) > 1:
-            report(f"Deployment {_name(deployment)}'s pods are selected by {len(mine)} PodDisruptionBudgets; the API "
-                   "refuses every eviction of a pod with more than one, so drains would hang. Keep one.",
-                   deployment.urn)
+            report(
+                f"Deployment {_name(deployment)}'s pods are selected by {len(mine)} PodDisruptionBudgets; the API "
+                "refuses every eviction of a pod with more than one, so drains would hang. Keep one.",
+                deployment.urn,
+            )
         floor = least_replicas(graph, deployment)
         for budget in mine:
             if _blocks_eviction(budget, floor):
-                report(f"PodDisruptionBudget {_name(budget)} allows no eviction at {floor} replica(s): node drains "
-                       "and consolidation would never finish; allow at least one (maxUnavailable: 1).", budget.urn)
+                report(
+                    f"PodDisruptionBudget {_name(budget)} allows no eviction at {floor} replica(s): node drains "
+                    "and consolidation would never finish; allow at least one (maxUnavailable: 1).",
+                    budget.urn,
+                )
 
 
 def _named_subnet_zones(graph: StackGraph, entries: list[str]) -> tuple[set[str], list[str]]:
@@ -175,14 +211,14 @@ def _named_subnet_zones(graph: StackGraph, entries: list[str]) -> tuple[set[str]
                 zone_of[key] = graph.subnet_zone(subnet)
     zones, unplaced = set(), []
     for entry in entries:
-        if zone_of.get(entry):
-            zones.add(zone_of[entry])
+        if zone := zone_of.get(entry):
+            zones.add(zone)
         else:
             unplaced.append(entry)
     return zones, unplaced
 
 
-def load_balancers_every_zone(args: StackValidationArgs, report: ReportViolation) -> None:
+def load_balancers_every_zone(args: StackValidationArgs, report: Report) -> None:
     """Every load balancer has a subnet in every zone of the stack: ALB Ingresses and NLB Services
     name their subnets (the controller's auto-discovery picks whatever is tagged, and may miss a
     zone), and load balancers declared directly list one subnet per zone."""
@@ -194,7 +230,10 @@ def load_balancers_every_zone(args: StackValidationArgs, report: ReportViolation
     checks: list[tuple[PolicyResource, str, str]] = []
     for ingress in graph.of_type(INGRESS):
         annotations = path(ingress.props, "metadata.annotations", {}) or {}
-        if path(ingress.props, "spec.ingressClassName") == alb_class or annotations.get("kubernetes.io/ingress.class") == alb_class:
+        if (
+            path(ingress.props, "spec.ingressClassName") == alb_class
+            or annotations.get("kubernetes.io/ingress.class") == alb_class
+        ):
             checks.append((ingress, ALB_SUBNETS, f"Ingress {_name(ingress)}"))
     for service in graph.of_type(SERVICE):
         if path(service.props, "spec.type") == "LoadBalancer":
@@ -205,35 +244,48 @@ def load_balancers_every_zone(args: StackValidationArgs, report: ReportViolation
             continue
         value = (annotations or {}).get(key)
         if not value:
-            report(f"{label} leaves its load balancer's subnets to auto-discovery; set {key} to one subnet of "
-                   f"each zone ({', '.join(zones)}).", resource.urn)
+            report(
+                f"{label} leaves its load balancer's subnets to auto-discovery; set {key} to one subnet of "
+                f"each zone ({', '.join(zones)}).",
+                resource.urn,
+            )
             continue
-        covered, unplaced = _named_subnet_zones(graph, [n.strip() for n in str(value).split(",") if n.strip()])
+        named_zones, unplaced = _named_subnet_zones(graph, [n.strip() for n in str(value).split(",") if n.strip()])
         if unplaced:
-            report(f"{label}: {key} names {', '.join(unplaced)}, not a subnet of this stack (by Name tag or id); "
-                   "its zone cannot be checked.", resource.urn)
-        elif set(zones) - covered:
-            report(f"{label}'s load balancer has no subnet in {', '.join(sorted(set(zones) - covered))}; "
-                   f"{key} must name one subnet of every zone.", resource.urn)
+            report(
+                f"{label}: {key} names {', '.join(unplaced)}, not a subnet of this stack (by Name tag or id); "
+                "its zone cannot be checked.",
+                resource.urn,
+            )
+        elif set(zones) - named_zones:
+            report(
+                f"{label}'s load balancer has no subnet in {', '.join(sorted(set(zones) - named_zones))}; "
+                f"{key} must name one subnet of every zone.",
+                resource.urn,
+            )
     for balancer in graph.of_type(LOAD_BALANCER):
         covered = subnet_zones(graph, balancer, "subnets", "subnetMappings")
         if covered is not None and set(zones) - covered:
-            report(f"load balancer '{balancer.name}' has no subnet in {', '.join(sorted(set(zones) - covered))}.",
-                   balancer.urn)
+            report(
+                f"load balancer '{balancer.name}' has no subnet in {', '.join(sorted(set(zones) - covered))}.",
+                balancer.urn,
+            )
 
 
 SKIP_AWAIT = "pulumi.com/skipAwait"
 
 
-def rollout_awaited(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def rollout_awaited(args: ResourceValidationArgs, report: Report) -> None:
     """A Deployment `pulumi up` does not wait for can be broken without anyone noticing: right
     for the first deploy (no image pushed yet), wrong once the images exist."""
     if args.resource_type != DEPLOYMENT:
         return
     annotations = path(args.props, "metadata.annotations", {}, unknown={}) or {}
     if str(annotations.get(SKIP_AWAIT, "")).lower() == "true":
-        report(f"`pulumi up` does not wait for this Deployment to become ready ({SKIP_AWAIT}); right for the first "
-               f"deploy only: once its image is pushed, set {KEYS['rollout']} back to await.")
+        report(
+            f"`pulumi up` does not wait for this Deployment to become ready ({SKIP_AWAIT}); right for the first "
+            f"deploy only: once its image is pushed, set {KEYS['rollout']} back to await."
+        )
 
 
 POLICIES = [
@@ -246,14 +298,14 @@ POLICIES = [
     StackValidationPolicy(
         name="deployment-spread-over-zones",
         description="Requires every Deployment that runs more than one replica to spread its own pods over the "
-                    "zones with maxSkew 1, DoNotSchedule and minDomains equal to the stack's zone count.",
+        "zones with maxSkew 1, DoNotSchedule and minDomains equal to the stack's zone count.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=deployments_spread_over_zones,
     ),
     StackValidationPolicy(
         name="deployment-has-disruption-budget",
         description="Requires every Deployment that runs more than one replica to have exactly one "
-                    "PodDisruptionBudget selecting its pods, which allows at least one eviction.",
+        "PodDisruptionBudget selecting its pods, which allows at least one eviction.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=deployments_have_disruption_budgets,
     ),
@@ -262,8 +314,10 @@ POLICIES = [
         description="Requires every load balancer (ALB Ingress, NLB Service, aws:lb) to have a subnet in every zone.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=load_balancers_every_zone,
-        config_schema=PolicyConfigSchema(properties={
-            "ingressClass": {"type": "string", "default": "alb"},
-        }),
+        config_schema=PolicyConfigSchema(
+            properties={
+                "ingressClass": {"type": "string", "default": "alb"},
+            }
+        ),
     ),
 ]

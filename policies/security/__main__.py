@@ -1,4 +1,5 @@
-"""Policy pack: security baseline of the scanning service (cluster API exposure, encryption, instance metadata, data-tier exposure and TLS).
+"""Policy pack: security baseline of the scanning service (cluster API exposure, encryption,
+instance metadata, data-tier exposure and TLS).
 
 Run with the Pulumi CLI: `pulumi preview --policy-pack policies/security`.
 """
@@ -21,6 +22,5 @@ import workload_security  # noqa: E402
 PolicyPack(
     name="scanner-security",
     enforcement_level=EnforcementLevel.MANDATORY,
-    policies=[*eks_security.POLICIES, *data_security.POLICIES, *storage_security.POLICIES,
-              *workload_security.POLICIES],
+    policies=[*eks_security.POLICIES, *data_security.POLICIES, *storage_security.POLICIES, *workload_security.POLICIES],
 )

@@ -7,7 +7,6 @@ import ipaddress
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
-    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
@@ -20,6 +19,7 @@ from stack_graph import (
     EKS_COMPONENT,
     NODE_GROUP,
     UNKNOWN,
+    Report,
     StackGraph,
     known,
     path,
@@ -44,7 +44,7 @@ def _too_wide(cidrs, minimum_prefix: int) -> list[str]:
     return wide
 
 
-def endpoint_not_world_open(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def endpoint_not_world_open(args: ResourceValidationArgs, report: Report) -> None:
     # Both pulumi-eks and EKS default to a public endpoint open to 0.0.0.0/0 when nothing is said.
     if args.resource_type == EKS_COMPONENT:
         prefix = ""
@@ -60,11 +60,13 @@ def endpoint_not_world_open(args: ResourceValidationArgs, report: ReportViolatio
     cidrs = list(cidrs) if cidrs is not None else ["0.0.0.0/0"]
     wide = _too_wide(cidrs, minimum)
     if wide:
-        report(f"the public API endpoint is open to {', '.join(wide)}; turn the public endpoint off or list "
-               f"only your own egress ranges (/{minimum} or narrower) in publicAccessCidrs ({KEYS['public_api']}).")
+        report(
+            f"the public API endpoint is open to {', '.join(wide)}; turn the public endpoint off or list "
+            f"only your own egress ranges (/{minimum} or narrower) in publicAccessCidrs ({KEYS['public_api']})."
+        )
 
 
-def secrets_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def secrets_encrypted(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type == EKS_COMPONENT:
         if not present(args.props, "encryptionConfigKeyArn"):
             report("Kubernetes secrets are not envelope-encrypted; set encryptionConfigKeyArn to a KMS key.")
@@ -73,10 +75,12 @@ def secrets_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> 
         # first preview; the component's own input decides then.
         resources = path(args.props, "encryptionConfig.resources", [], unknown=UNKNOWN)
         if resources is not UNKNOWN and "secrets" not in list(resources or []):
-            report("Kubernetes secrets are not envelope-encrypted; add an encryptionConfig for 'secrets' with a KMS key.")
+            report(
+                "Kubernetes secrets are not envelope-encrypted; add an encryptionConfig for 'secrets' with a KMS key."
+            )
 
 
-def imdsv2_required(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def imdsv2_required(args: ResourceValidationArgs, report: Report) -> None:
     """IMDSv1 answers any request that reaches it (an SSRF in a scan engine would hand over the
     node's credentials); a hop limit above 1 lets pods reach the node's metadata."""
     max_hops = setting(args, "maxHopLimit", 1)
@@ -89,8 +93,10 @@ def imdsv2_required(args: ResourceValidationArgs, report: ReportViolation) -> No
         hops = path(args.props, "spec.metadataOptions.httpPutResponseHopLimit", 1, unknown=UNKNOWN)
     elif args.resource_type == NODE_GROUP:
         if "launchTemplate" not in list(args.props):
-            report("the node group uses the launch template EKS generates, which allows a metadata hop limit of 2 "
-                   "(pods reach the node's credentials); give it a launch template with IMDSv2 and hop limit 1.")
+            report(
+                "the node group uses the launch template EKS generates, which allows a metadata hop limit of 2 "
+                "(pods reach the node's credentials); give it a launch template with IMDSv2 and hop limit 1."
+            )
         return
     else:
         return
@@ -99,8 +105,10 @@ def imdsv2_required(args: ResourceValidationArgs, report: ReportViolation) -> No
     if tokens != "required":
         report(f"instance metadata accepts IMDSv1 (httpTokens '{tokens}'); set httpTokens to 'required'.")
     if hops is not None and hops > max_hops:
-        report(f"the metadata hop limit is {int(hops)}, so pods can reach the node's credentials; set "
-               f"httpPutResponseHopLimit to {max_hops}.")
+        report(
+            f"the metadata hop limit is {int(hops)}, so pods can reach the node's credentials; set "
+            f"httpPutResponseHopLimit to {max_hops}."
+        )
 
 
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -115,13 +123,16 @@ def _admits_https(rule) -> bool:
     return protocol in ("tcp", "6") and isinstance(low, int) and isinstance(high, int) and low <= 443 <= high
 
 
-def private_api_reachable(args: StackValidationArgs, report: ReportViolation) -> None:
+def private_api_reachable(args: StackValidationArgs, report: Report) -> None:
     """With the public endpoint off, the API answers only what the cluster security group
     admits, and EKS creates that group admitting only itself (the nodes): a deploy runner needs
     a rule on 443, or every `pulumi up` after the cluster exists times out."""
     graph = StackGraph(args.resources)
-    rules = [r for r in graph.of_type(INGRESS_RULE) + graph.of_type(LEGACY_RULE)
-             if r.resource_type == INGRESS_RULE or known(r, "type") == "ingress"]
+    rules = [
+        r
+        for r in graph.of_type(INGRESS_RULE) + graph.of_type(LEGACY_RULE)
+        if r.resource_type == INGRESS_RULE or known(r, "type") == "ingress"
+    ]
     # The cluster the engine shows under pulumi-eks (its outputs carry the endpoint settings; the
     # component's own outputs do not).
     for cluster in graph.of_type(EKS_CLUSTER):
@@ -131,20 +142,32 @@ def private_api_reachable(args: StackValidationArgs, report: ReportViolation) ->
         group_id = path(cluster.props, "vpcConfig.clusterSecurityGroupId")
         # Once the group's id is known (an update) the rule must be on that very group; before,
         # on a first preview, it must take its group from the cluster.
-        admitted = [r for r in rules if _admits_https(r) and (
-            known(r, "securityGroupId") == group_id if group_id is not None and known(r, "securityGroupId")
-            else any(d.urn in owners for d in r.property_dependencies.get("securityGroupId", [])))]
+        admitted = [
+            r
+            for r in rules
+            if _admits_https(r)
+            and (
+                known(r, "securityGroupId") == group_id
+                if group_id is not None and known(r, "securityGroupId")
+                else any(d.urn in owners for d in r.property_dependencies.get("securityGroupId", []))
+            )
+        ]
         if not admitted:
             where = cluster.parent if cluster.parent is not None else cluster
-            report(f"{short(where)} has a private API only, and its cluster security group admits only its own "
-                   "members: no deploy runner can reach it on 443. Admit the runners' networks "
-                   f"({KEYS['api_access']}) or their public addresses ({KEYS['public_api']}).", where.urn)
+            report(
+                f"{short(where)} has a private API only, and its cluster security group admits only its own "
+                "members: no deploy runner can reach it on 443. Admit the runners' networks "
+                f"({KEYS['api_access']}) or their public addresses ({KEYS['public_api']}).",
+                where.urn,
+            )
 
 
 POLICIES = [
     StackValidationPolicy(
         name="eks-private-api-reachable",
-        description="Requires a private-only EKS API to admit deploy runners on 443 through its cluster security group.",
+        description=(
+            "Requires a private-only EKS API to admit deploy runners on 443 through its cluster security group."
+        ),
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=private_api_reachable,
     ),
@@ -153,9 +176,11 @@ POLICIES = [
         description="Refuses a public EKS API endpoint open to 0.0.0.0/0 or any range wider than minimumPrefixLength.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=endpoint_not_world_open,
-        config_schema=PolicyConfigSchema(properties={
-            "minimumPrefixLength": {"type": "integer", "minimum": 0, "maximum": 32, "default": 8},
-        }),
+        config_schema=PolicyConfigSchema(
+            properties={
+                "minimumPrefixLength": {"type": "integer", "minimum": 0, "maximum": 32, "default": 8},
+            }
+        ),
     ),
     ResourceValidationPolicy(
         name="eks-secrets-encryption",
@@ -166,11 +191,13 @@ POLICIES = [
     ResourceValidationPolicy(
         name="ec2-imdsv2-required",
         description="Requires IMDSv2 with a hop limit of 1 on launch templates, instances, managed node groups and "
-                    "Karpenter node classes.",
+        "Karpenter node classes.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=imdsv2_required,
-        config_schema=PolicyConfigSchema(properties={
-            "maxHopLimit": {"type": "integer", "minimum": 1, "maximum": 64, "default": 1},
-        }),
+        config_schema=PolicyConfigSchema(
+            properties={
+                "maxHopLimit": {"type": "integer", "minimum": 1, "maximum": 64, "default": 1},
+            }
+        ),
     ),
 ]

@@ -8,19 +8,22 @@ import json
 from pulumi_policy import (
     EnforcementLevel,
     PolicyResource,
-    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
     StackValidationPolicy,
 )
 
-from stack_graph import DEPLOYMENT, INGRESS, UNKNOWN, path
+from stack_graph import DEPLOYMENT, INGRESS, UNKNOWN, Report, path
 
 PREFIX = "alb.ingress.kubernetes.io/"
 #: ELB security policies whose floor is TLS 1.2 or 1.3 (FIPS and post-quantum variants included).
-_MODERN_TLS = ("ELBSecurityPolicy-TLS13-1-2", "ELBSecurityPolicy-TLS13-1-3", "ELBSecurityPolicy-TLS-1-2",
-               "ELBSecurityPolicy-FS-1-2")
+_MODERN_TLS = (
+    "ELBSecurityPolicy-TLS13-1-2",
+    "ELBSecurityPolicy-TLS13-1-3",
+    "ELBSecurityPolicy-TLS-1-2",
+    "ELBSecurityPolicy-FS-1-2",
+)
 #: The controller's default when no ssl-policy is set; it accepts TLS 1.0.
 _CONTROLLER_DEFAULT = "ELBSecurityPolicy-2016-08"
 
@@ -40,7 +43,7 @@ def _listeners(annotations: dict) -> list | None:
     return ports if isinstance(ports, list) else None
 
 
-def internet_alb_https_only(args: StackValidationArgs, report: ReportViolation) -> None:
+def internet_alb_https_only(args: StackValidationArgs, report: Report) -> None:
     """Ingresses of one group share a load balancer: the group is internet-facing when any
     member says so, and every member's listeners, certificates and TLS policy are its own."""
     groups: dict[str, list[tuple[PolicyResource, dict]]] = {}
@@ -59,20 +62,26 @@ def internet_alb_https_only(args: StackValidationArgs, report: ReportViolation) 
                 report(f"{PREFIX}listen-ports of Ingress '{ingress.name}' is not a JSON list.", ingress.urn)
                 continue
             if any("HTTP" in p for p in ports) and not annotations.get(PREFIX + "ssl-redirect"):
-                report(f"Ingress '{ingress.name}' gives an internet-facing load balancer a plain-HTTP listener; listen "
-                       f"on HTTPS only (or set {PREFIX}ssl-redirect so HTTP only redirects).", ingress.urn)
+                report(
+                    f"Ingress '{ingress.name}' gives an internet-facing load balancer a plain-HTTP listener; listen "
+                    f"on HTTPS only (or set {PREFIX}ssl-redirect so HTTP only redirects).",
+                    ingress.urn,
+                )
             if any("HTTPS" in p for p in ports):
                 if not annotations.get(PREFIX + "certificate-arn"):
-                    report(f"Ingress '{ingress.name}' has an HTTPS listener without {PREFIX}certificate-arn.",
-                           ingress.urn)
+                    report(
+                        f"Ingress '{ingress.name}' has an HTTPS listener without {PREFIX}certificate-arn.", ingress.urn
+                    )
                 policy = annotations.get(PREFIX + "ssl-policy", _CONTROLLER_DEFAULT)
                 if not str(policy).startswith(_MODERN_TLS):
-                    report(f"Ingress '{ingress.name}': {PREFIX}ssl-policy {policy} accepts TLS below 1.2 (the "
-                           "controller's default when unset does); use ELBSecurityPolicy-TLS13-1-2-2021-06.",
-                           ingress.urn)
+                    report(
+                        f"Ingress '{ingress.name}': {PREFIX}ssl-policy {policy} accepts TLS below 1.2 (the "
+                        "controller's default when unset does); use ELBSecurityPolicy-TLS13-1-2-2021-06.",
+                        ingress.urn,
+                    )
 
 
-def service_pods_hardened(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def service_pods_hardened(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != DEPLOYMENT:
         return
     pod = path(args.props, "spec.template.spec", {}, unknown=UNKNOWN)
@@ -88,9 +97,10 @@ def service_pods_hardened(args: ResourceValidationArgs, report: ReportViolation)
         if path(context, "privileged") is True or path(context, "allowPrivilegeEscalation", True) is not False:
             report(f"container '{name}' may gain privileges; set allowPrivilegeEscalation: false (and no privileged).")
 
-        def effective(key: str):
+        def effective(key: str, context=context):
             value = path(context, key)
             return path(pod_context, key) if value is None else value
+
         if effective("runAsNonRoot") is not True or effective("runAsUser") == 0:
             report(f"container '{name}' may run as root; set runAsNonRoot: true (and no runAsUser 0).")
         if "ALL" not in (path(context, "capabilities.drop", []) or []):
@@ -101,14 +111,14 @@ POLICIES = [
     StackValidationPolicy(
         name="internet-alb-https-only",
         description="Requires every Ingress of an internet-facing load balancer (or group) to serve HTTPS with a "
-                    "certificate and a TLS 1.2+ policy, plain HTTP at most as a redirect.",
+        "certificate and a TLS 1.2+ policy, plain HTTP at most as a redirect.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=internet_alb_https_only,
     ),
     ResourceValidationPolicy(
         name="service-pods-hardened",
         description="Requires Deployment pods to run as non-root, without privilege escalation or capabilities, "
-                    "and off the host's namespaces.",
+        "and off the host's namespaces.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=service_pods_hardened,
     ),

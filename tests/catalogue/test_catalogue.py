@@ -27,10 +27,15 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 # --------------------------------------------------------------------------- reader: known facts
 
+
 def test_us_east_1_zones_are_the_ones_moto_records():
     assert catalogue.standard_zones("us-east-1") == {
-        "us-east-1a": "use1-az6", "us-east-1b": "use1-az1", "us-east-1c": "use1-az2",
-        "us-east-1d": "use1-az4", "us-east-1e": "use1-az3", "us-east-1f": "use1-az5",
+        "us-east-1a": "use1-az6",
+        "us-east-1b": "use1-az1",
+        "us-east-1c": "use1-az2",
+        "us-east-1d": "use1-az4",
+        "us-east-1e": "use1-az3",
+        "us-east-1f": "use1-az5",
     }
 
 
@@ -67,7 +72,12 @@ def test_region_zone_ids():
 @pytest.mark.parametrize("instance_type", ["m7i.large", "m6i.large", "m5.large", "t3.large", "m7g.large"])
 def test_us_east_1_general_purpose_types_skip_use1_az3(instance_type):
     assert catalogue.instance_type_zone_ids("us-east-1", instance_type) == {
-        "use1-az1", "use1-az2", "use1-az4", "use1-az5", "use1-az6"}
+        "use1-az1",
+        "use1-az2",
+        "use1-az4",
+        "use1-az5",
+        "use1-az6",
+    }
 
 
 def test_instance_type_zone_ids():
@@ -100,17 +110,33 @@ def test_instance_types_are_the_union_over_regions():
     assert catalogue.instance_type_zone_ids("us-east-1", only_elsewhere[0]) == set()
 
 
-@pytest.mark.parametrize("klass, offered", [
-    ("db.r7g.large", True), ("db.t4g.medium", True), ("db.m6i.large", True), ("db.x2iedn.xlarge", True),
-    # Families the current "Supported DB engines for DB instance classes" page added after 2023.
-    ("db.m8g.large", True), ("db.r8g.48xlarge", True), ("db.r7i.large", True), ("db.m8gd.large", True),
-    ("db.c6gd.large", True), ("db.c6gd.medium", True),
-    ("db.r7g.hyuge", False), ("db.m3.medium", False), ("db.t2.micro", False), ("db.m4.large", False),
-    # On the page with PostgreSQL "No": metal sizes, Oracle-only variants, z1d.
-    ("db.m7i.metal-48xl", False), ("db.r7i.2xlarge.tpc2.mem4x", False), ("db.z1d.large", False),
-    # The page's db.r6idn rows stop at xlarge.
-    ("db.r6idn.xlarge", True), ("db.r6idn.large", False),
-])
+@pytest.mark.parametrize(
+    "klass, offered",
+    [
+        ("db.r7g.large", True),
+        ("db.t4g.medium", True),
+        ("db.m6i.large", True),
+        ("db.x2iedn.xlarge", True),
+        # Families the current "Supported DB engines for DB instance classes" page added after 2023.
+        ("db.m8g.large", True),
+        ("db.r8g.48xlarge", True),
+        ("db.r7i.large", True),
+        ("db.m8gd.large", True),
+        ("db.c6gd.large", True),
+        ("db.c6gd.medium", True),
+        ("db.r7g.hyuge", False),
+        ("db.m3.medium", False),
+        ("db.t2.micro", False),
+        ("db.m4.large", False),
+        # On the page with PostgreSQL "No": metal sizes, Oracle-only variants, z1d.
+        ("db.m7i.metal-48xl", False),
+        ("db.r7i.2xlarge.tpc2.mem4x", False),
+        ("db.z1d.large", False),
+        # The page's db.r6idn rows stop at xlarge.
+        ("db.r6idn.xlarge", True),
+        ("db.r6idn.large", False),
+    ],
+)
 def test_rds_postgres_classes(klass, offered):
     assert (klass in catalogue.rds_instance_classes()) is offered
     assert (klass in catalogue.rds_instance_classes("postgres")) is offered
@@ -120,23 +146,40 @@ def test_rds_engine_not_held_is_empty():
     assert catalogue.rds_instance_classes("oracle-ee") == frozenset()
 
 
-@pytest.mark.parametrize("node_type, offered", [
-    ("cache.m7g.large", True), ("cache.t4g.small", True), ("cache.r6gd.xlarge", True),
-    ("cache.m7g.enormous", False), ("cache.t2.micro", False), ("cache.m1.small", False),
-])
+@pytest.mark.parametrize(
+    "node_type, offered",
+    [
+        ("cache.m7g.large", True),
+        ("cache.t4g.small", True),
+        ("cache.r6gd.xlarge", True),
+        ("cache.m7g.enormous", False),
+        ("cache.t2.micro", False),
+        ("cache.m1.small", False),
+    ],
+)
 def test_cache_node_types(node_type, offered):
     assert (node_type in catalogue.cache_node_types()) is offered
 
 
-@pytest.mark.parametrize("version, host, offered", [
-    ("4.2", "mq.m7g.large", True), ("4.2", "mq.m7g.medium", True), ("4.2", "mq.m7g.16xlarge", True),
-    ("4.2", "mq.m7g.xxxlarge", False), ("4.2", "mq.m5.large", False), ("4.2", "mq.t3.micro", False),
-    ("3.13", "mq.m5.large", True), ("3.13", "mq.m5.4xlarge", True), ("3.13", "mq.m7g.large", True),
-    ("3.13", "mq.m7g.16xlarge", True),
-    # Deprecated: no longer available for new brokers.
-    ("3.13", "mq.t3.micro", False),
-    ("4.2.1", "mq.m7g.large", True), ("9.9", "mq.m7g.large", False),
-])
+@pytest.mark.parametrize(
+    "version, host, offered",
+    [
+        ("4.2", "mq.m7g.large", True),
+        ("4.2", "mq.m7g.medium", True),
+        ("4.2", "mq.m7g.16xlarge", True),
+        ("4.2", "mq.m7g.xxxlarge", False),
+        ("4.2", "mq.m5.large", False),
+        ("4.2", "mq.t3.micro", False),
+        ("3.13", "mq.m5.large", True),
+        ("3.13", "mq.m5.4xlarge", True),
+        ("3.13", "mq.m7g.large", True),
+        ("3.13", "mq.m7g.16xlarge", True),
+        # Deprecated: no longer available for new brokers.
+        ("3.13", "mq.t3.micro", False),
+        ("4.2.1", "mq.m7g.large", True),
+        ("9.9", "mq.m7g.large", False),
+    ],
+)
 def test_mq_instance_types(version, host, offered):
     assert (host in catalogue.mq_instance_types("RabbitMQ", version)) is offered
 
@@ -175,6 +218,7 @@ def test_import_reads_nothing_and_pulls_in_no_sdk():
 
 # --------------------------------------------------------------------------- the committed file
 
+
 def test_offerings_encoding_is_consistent():
     data = json.loads(catalogue.PATH.read_text())
     assert set(data["ec2"]) <= set(data["regions"])
@@ -185,8 +229,10 @@ def test_offerings_encoding_is_consistent():
         # Standard zone ids only, and only the region's own (no zone of another region leaks in).
         listed = set(data["regions"][region]["zones"].values())
         prefixes = {z.rsplit("-az", 1)[0] for z in listed}
-        assert all(refresh.STANDARD_ZONE_ID.match(z) and z.rsplit("-az", 1)[0] in prefixes
-                   for z in zone_ids), (region, entry["zoneIds"])
+        assert all(refresh.STANDARD_ZONE_ID.match(z) and z.rsplit("-az", 1)[0] in prefixes for z in zone_ids), (
+            region,
+            entry["zoneIds"],
+        )
         # Every zone the region's zone table lists has offering data.
         assert listed <= zone_ids, region
         assert entry["everyZone"] == sorted(entry["everyZone"]), region
@@ -196,20 +242,29 @@ def test_offerings_encoding_is_consistent():
 
 
 def test_standard_zone_filter_and_encoding():
-    zone_types = {"use1-az1": "availability-zone", "use1-az2": "availability-zone",
-                  "use1-bos1-az1": "local-zone", "use1-wl1-bos-wlz1": "wavelength-zone"}
-    found = refresh._standard_offerings(zone_types, {
-        "m7i.large": {"use1-az1", "use1-az2", "use1-az7", "use1-bos1-az1"},
-        "t3.medium": {"use1-az1", "use1-wl1-bos-wlz1"},
-        "g4dn.2xlarge": {"use1-wl1-bos-wlz1"},  # only outside the standard zones: gone
-        "x-unlisted-local": {"use1-mia2-az1"},  # unlisted, not of the standard form: gone
-    })
+    zone_types = {
+        "use1-az1": "availability-zone",
+        "use1-az2": "availability-zone",
+        "use1-bos1-az1": "local-zone",
+        "use1-wl1-bos-wlz1": "wavelength-zone",
+    }
+    found = refresh._standard_offerings(
+        zone_types,
+        {
+            "m7i.large": {"use1-az1", "use1-az2", "use1-az7", "use1-bos1-az1"},
+            "t3.medium": {"use1-az1", "use1-wl1-bos-wlz1"},
+            "g4dn.2xlarge": {"use1-wl1-bos-wlz1"},  # only outside the standard zones: gone
+            "x-unlisted-local": {"use1-mia2-az1"},  # unlisted, not of the standard form: gone
+        },
+    )
     assert found.offered == {"m7i.large": {"use1-az1", "use1-az2", "use1-az7"}, "t3.medium": {"use1-az1"}}
     assert found.dropped == ["use1-bos1-az1", "use1-mia2-az1", "use1-wl1-bos-wlz1"]
     assert found.unlisted == ["use1-az7"]
     assert refresh._encode_offerings(found.offered) == {
-        "zoneIds": ["use1-az1", "use1-az2", "use1-az7"], "everyZone": ["m7i.large"],
-        "someZones": {"t3.medium": ["use1-az1"]}}
+        "zoneIds": ["use1-az1", "use1-az2", "use1-az7"],
+        "everyZone": ["m7i.large"],
+        "someZones": {"t3.medium": ["use1-az1"]},
+    }
 
 
 def test_committed_file_is_what_the_generator_makes(tmp_path):
@@ -217,15 +272,20 @@ def test_committed_file_is_what_the_generator_makes(tmp_path):
     out = tmp_path / "aws.json"
     result = run_cli("--source", "moto", "--out", str(out), "--date", catalogue.GENERATED)
     assert result.returncode == 0, result.stderr
-    assert out.read_bytes() == catalogue.PATH.read_bytes(), \
+    assert out.read_bytes() == catalogue.PATH.read_bytes(), (
         "catalogue/aws.json differs from the generator's output; regenerate it, do not edit it"
+    )
     assert catalogue.PATH.stat().st_size < 1_500_000
 
 
 def test_documented_lists_cite_their_pages():
     doc = json.loads((ROOT / "catalogue" / "documented.json").read_text())
-    lists = [doc["rds"]["postgres"], doc["elasticache"], doc["mq"]["RabbitMQ"],
-             *doc["mq"]["RabbitMQ"]["versions"].values()]
+    lists = [
+        doc["rds"]["postgres"],
+        doc["elasticache"],
+        doc["mq"]["RabbitMQ"],
+        *doc["mq"]["RabbitMQ"]["versions"].values(),
+    ]
     assert doc["read"] == "2026-12-01"
     for entry in lists:
         assert entry["sources"] and all(url.startswith("https://") for url in entry["sources"]), entry
@@ -233,12 +293,14 @@ def test_documented_lists_cite_their_pages():
 
 # --------------------------------------------------------------------------- the live-AWS path, offline
 
+
 def _stubbed(service: str, region: str, responses: list[tuple[str, dict, dict]]):
     import boto3
     from botocore.stub import Stubber
 
-    client = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                   region_name=region).client(service)
+    client = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
+    ).client(service)
     stubber = Stubber(client)
     for operation, response, expected in responses:
         if "error" in response:
@@ -258,40 +320,63 @@ def _reserved(*pairs: tuple[str, str]) -> list[dict]:
 
 
 def _broker(host: str, *versions: str) -> dict:
-    return {"HostInstanceType": host, "EngineType": "RABBITMQ",
-            "SupportedEngineVersions": list(versions)}
+    return {"HostInstanceType": host, "EngineType": "RABBITMQ", "SupportedEngineVersions": list(versions)}
 
 
 PG = {"Engine": "postgres"}
 RABBIT = {"EngineType": "RABBITMQ"}
-SERVICE_RESPONSES = {
+SERVICE_RESPONSES: dict[tuple[str, str], list[tuple[str, dict, dict]]] = {
     ("rds", "eu-west-1"): [
-        ("describe_orderable_db_instance_options",
-         {"OrderableDBInstanceOptions": _orderable("db.r7g.large", "db.t4g.medium"), "Marker": "p2"}, PG),
-        ("describe_orderable_db_instance_options",
-         {"OrderableDBInstanceOptions": _orderable("db.r7g.large", "db.m8g.xlarge")}, {**PG, "Marker": "p2"}),
+        (
+            "describe_orderable_db_instance_options",
+            {"OrderableDBInstanceOptions": _orderable("db.r7g.large", "db.t4g.medium"), "Marker": "p2"},
+            PG,
+        ),
+        (
+            "describe_orderable_db_instance_options",
+            {"OrderableDBInstanceOptions": _orderable("db.r7g.large", "db.m8g.xlarge")},
+            {**PG, "Marker": "p2"},
+        ),
     ],
     ("rds", "us-east-1"): [
         ("describe_orderable_db_instance_options", {"OrderableDBInstanceOptions": _orderable("db.x2g.large")}, PG),
     ],
     ("elasticache", "eu-west-1"): [
-        ("describe_reserved_cache_nodes_offerings",
-         {"ReservedCacheNodesOfferings": _reserved(("cache.m7g.large", "redis"), ("cache.m5.large", "memcached")),
-          "Marker": "p2"}, {}),
-        ("describe_reserved_cache_nodes_offerings",
-         {"ReservedCacheNodesOfferings": _reserved(("cache.c7gn.large", "valkey"))}, {"Marker": "p2"}),
+        (
+            "describe_reserved_cache_nodes_offerings",
+            {
+                "ReservedCacheNodesOfferings": _reserved(("cache.m7g.large", "redis"), ("cache.m5.large", "memcached")),
+                "Marker": "p2",
+            },
+            {},
+        ),
+        (
+            "describe_reserved_cache_nodes_offerings",
+            {"ReservedCacheNodesOfferings": _reserved(("cache.c7gn.large", "valkey"))},
+            {"Marker": "p2"},
+        ),
     ],
     ("elasticache", "us-east-1"): [
-        ("describe_reserved_cache_nodes_offerings",
-         {"ReservedCacheNodesOfferings": _reserved(("cache.t4g.small", "redis"))}, {}),
+        (
+            "describe_reserved_cache_nodes_offerings",
+            {"ReservedCacheNodesOfferings": _reserved(("cache.t4g.small", "redis"))},
+            {},
+        ),
     ],
     ("mq", "eu-west-1"): [
-        ("describe_broker_instance_options",
-         {"BrokerInstanceOptions": [_broker("mq.m5.large", "3.13"), _broker("mq.m7g.large", "4.2")],
-          "NextToken": "p2"}, RABBIT),
-        ("describe_broker_instance_options",
-         {"BrokerInstanceOptions": [_broker("mq.m7g.medium", "4.2.1"), _broker("mq.t3.micro", "3.13")]},
-         {**RABBIT, "NextToken": "p2"}),
+        (
+            "describe_broker_instance_options",
+            {
+                "BrokerInstanceOptions": [_broker("mq.m5.large", "3.13"), _broker("mq.m7g.large", "4.2")],
+                "NextToken": "p2",
+            },
+            RABBIT,
+        ),
+        (
+            "describe_broker_instance_options",
+            {"BrokerInstanceOptions": [_broker("mq.m7g.medium", "4.2.1"), _broker("mq.t3.micro", "3.13")]},
+            {**RABBIT, "NextToken": "p2"},
+        ),
     ],
     # A region the account has not enabled: skipped and noted, not fatal.
     ("mq", "us-east-1"): [("describe_broker_instance_options", {"error": "OptInRequired"}, RABBIT)],
@@ -301,23 +386,40 @@ SERVICE_RESPONSES = {
 #: What AWS lists beside us-east-1's availability zones when asked for all of them, and what
 #: those zones offer: neither may reach the catalogue.
 OTHER_ZONES = [
-    {"ZoneName": "us-east-1-bos-1a", "ZoneId": "use1-bos1-az1", "ZoneType": "local-zone",
-     "RegionName": "us-east-1", "GroupName": "us-east-1-bos-1", "OptInStatus": "opted-in", "State": "available"},
-    {"ZoneName": "us-east-1-wl1-bos-wlz-1", "ZoneId": "use1-wl1-bos-wlz1", "ZoneType": "wavelength-zone",
-     "RegionName": "us-east-1", "GroupName": "us-east-1-wl1", "OptInStatus": "opted-in", "State": "available"},
+    {
+        "ZoneName": "us-east-1-bos-1a",
+        "ZoneId": "use1-bos1-az1",
+        "ZoneType": "local-zone",
+        "RegionName": "us-east-1",
+        "GroupName": "us-east-1-bos-1",
+        "OptInStatus": "opted-in",
+        "State": "available",
+    },
+    {
+        "ZoneName": "us-east-1-wl1-bos-wlz-1",
+        "ZoneId": "use1-wl1-bos-wlz1",
+        "ZoneType": "wavelength-zone",
+        "RegionName": "us-east-1",
+        "GroupName": "us-east-1-wl1",
+        "OptInStatus": "opted-in",
+        "State": "available",
+    },
 ]
 OTHER_OFFERINGS = [
     {"InstanceType": "m7i.large", "LocationType": "availability-zone-id", "Location": "use1-bos1-az1"},
     {"InstanceType": "t3.medium", "LocationType": "availability-zone-id", "Location": "use1-wl1-bos-wlz1"},
 ]
-STANDARD_ZONE_FILTERS = [{"Name": "zone-type", "Values": ["availability-zone"]},
-                         {"Name": "opt-in-status", "Values": ["opt-in-not-required"]}]
+STANDARD_ZONE_FILTERS = [
+    {"Name": "zone-type", "Values": ["availability-zone"]},
+    {"Name": "opt-in-status", "Values": ["opt-in-not-required"]},
+]
 BY_ZONE_ID = {"LocationType": "availability-zone-id"}
 
 
 def _ec2_us_east_1(moto_client) -> list[tuple[str, dict, dict]]:
     """us-east-1's EC2 answers as AWS pages them: moto's answers, the offerings split over two
     pages with a Local Zone's and a Wavelength Zone's mixed in."""
+
     def answer(operation: str, **params) -> dict:
         response = getattr(moto_client, operation)(**params)
         response.pop("ResponseMetadata", None)
@@ -328,19 +430,33 @@ def _ec2_us_east_1(moto_client) -> list[tuple[str, dict, dict]]:
     half = len(offers) // 2
     return [
         ("describe_regions", answer("describe_regions", AllRegions=True), {"AllRegions": True}),
-        ("describe_availability_zones", answer("describe_availability_zones", Filters=STANDARD_ZONE_FILTERS),
-         {"Filters": STANDARD_ZONE_FILTERS}),
-        ("describe_availability_zones",
-         {"AvailabilityZones": zones["AvailabilityZones"] + OTHER_ZONES}, {"AllAvailabilityZones": True}),
-        ("describe_instance_type_offerings",
-         {"InstanceTypeOfferings": offers[:half] + OTHER_OFFERINGS[:1], "NextToken": "p2"}, BY_ZONE_ID),
-        ("describe_instance_type_offerings",
-         {"InstanceTypeOfferings": OTHER_OFFERINGS[1:] + offers[half:]}, {**BY_ZONE_ID, "NextToken": "p2"}),
+        (
+            "describe_availability_zones",
+            answer("describe_availability_zones", Filters=STANDARD_ZONE_FILTERS),
+            {"Filters": STANDARD_ZONE_FILTERS},
+        ),
+        (
+            "describe_availability_zones",
+            {"AvailabilityZones": zones["AvailabilityZones"] + OTHER_ZONES},
+            {"AllAvailabilityZones": True},
+        ),
+        (
+            "describe_instance_type_offerings",
+            {"InstanceTypeOfferings": offers[:half] + OTHER_OFFERINGS[:1], "NextToken": "p2"},
+            BY_ZONE_ID,
+        ),
+        (
+            "describe_instance_type_offerings",
+            {"InstanceTypeOfferings": OTHER_OFFERINGS[1:] + offers[half:]},
+            {**BY_ZONE_ID, "NextToken": "p2"},
+        ),
     ]
 
 
 @contextlib.contextmanager
-def live_clients(responses: dict) -> Iterator[tuple[refresh.ClientFactory, list]]:
+def live_clients(
+    responses: dict[tuple[str, str], list[tuple[str, dict, dict]]],
+) -> Iterator[tuple[refresh.ClientFactory, list]]:
     """The aws path's client factory, offline: EC2 from moto (us-east-1's stubbed with moto's
     answers, paged), the rest stubbed."""
     import boto3
@@ -376,13 +492,13 @@ def test_aws_path_builds_every_section():
     assert built["ec2"] == {r: committed["ec2"][r] for r in ("eu-west-1", "us-east-1")}
     assert "LocationType=availability-zone-id" in built["source"]["ec2"]
     assert "ZoneType" in built["source"]["ec2"]
-    assert "Offerings of Local / Wavelength Zones left out: use1-bos1-az1, use1-wl1-bos-wlz1." \
-        in built["source"]["ec2"]
+    assert "Offerings of Local / Wavelength Zones left out: use1-bos1-az1, use1-wl1-bos-wlz1." in built["source"]["ec2"]
     # Unions over regions and pages; memcached offerings left out; versions as major.minor.
     assert built["rds"] == {"postgres": ["db.m8g.xlarge", "db.r7g.large", "db.t4g.medium", "db.x2g.large"]}
     assert built["elasticache"] == ["cache.c7gn.large", "cache.m7g.large", "cache.t4g.small"]
-    assert built["mq"] == {"RabbitMQ": {"3.13": ["mq.m5.large", "mq.t3.micro"],
-                                        "4.2": ["mq.m7g.large", "mq.m7g.medium"]}}
+    assert built["mq"] == {
+        "RabbitMQ": {"3.13": ["mq.m5.large", "mq.t3.micro"], "4.2": ["mq.m7g.large", "mq.m7g.medium"]}
+    }
     assert "live" in built["source"]["rds"] and "moto" not in built["source"]["ec2"]
     assert "Not reachable with the generating account: us-east-1." in built["source"]["mq"]
 
@@ -390,20 +506,26 @@ def test_aws_path_builds_every_section():
 def test_aws_path_fails_loudly_on_other_errors():
     from botocore.exceptions import ClientError
 
-    throttled = {**SERVICE_RESPONSES, ("rds", "us-east-1"): [
-        ("describe_orderable_db_instance_options", {"error": "Throttling"}, PG)]}
+    throttled = {
+        **SERVICE_RESPONSES,
+        ("rds", "us-east-1"): [("describe_orderable_db_instance_options", {"error": "Throttling"}, PG)],
+    }
     with live_clients(throttled) as (factory, _), pytest.raises(ClientError, match="Throttling"):
         refresh.build("aws", ("eu-west-1", "us-east-1"), "2026-12-01", clients=factory)
 
 
 # --------------------------------------------------------------------------- command-line errors
 
-@pytest.mark.parametrize("args, flag", [
-    (["--regions", "US_EAST"], "--regions"),
-    (["--regions", ","], "--regions"),
-    (["--source", "moto", "--regions", "eu-wset-1"], "--regions"),
-    (["--source", "moto", "--date", "2026-13-01"], "--date"),
-])
+
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (["--regions", "US_EAST"], "--regions"),
+        (["--regions", ","], "--regions"),
+        (["--source", "moto", "--regions", "eu-wset-1"], "--regions"),
+        (["--source", "moto", "--date", "2026-13-01"], "--date"),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(tmp_path, args, flag):
     out = tmp_path / "aws.json"
     result = run_cli(*args, "--out", str(out))

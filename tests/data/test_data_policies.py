@@ -3,9 +3,17 @@ passes all three; each deliberate fault is refused by name; dev's opt-outs are e
 
 import pulumi_aws as aws
 import pytest
-
-from conftest import (PLACEMENT, ROOT, SECURITY, assert_gate_refuses_all, assert_preview_refuses_all, change, gate,
-                      mandatory, run)
+from conftest import (
+    PLACEMENT,
+    ROOT,
+    SECURITY,
+    assert_gate_refuses_all,
+    assert_preview_refuses_all,
+    change,
+    gate,
+    mandatory,
+    run,
+)
 
 DATA_SAFETY = ROOT / "policies" / "data-safety"
 PACKS = (PLACEMENT, DATA_SAFETY, SECURITY)
@@ -13,41 +21,86 @@ MODES = ["preview", "update"]
 
 
 FAULTS = {
-    "single-az-database": (change(aws.rds.Instance, "postgres-primary", multi_az=False), {"rds-multi-az"},
-                           "the database runs in one zone"),
-    "replica-without-zone": (change(aws.rds.Instance, "postgres-replica", availability_zone=None),
-                             {"rds-replica-other-az"}, "with no zone of its own"),
-    "single-instance-broker": (change(aws.mq.Broker, "rabbitmq-broker", deployment_mode="SINGLE_INSTANCE"),
-                               {"mq-cluster-multi-az"}, "is deployed as SINGLE_INSTANCE"),
-    "public-broker": (change(aws.mq.Broker, "rabbitmq-broker", publicly_accessible=True), {"data-not-public"},
-                      "publicly accessible"),
-    "cache-without-failover": (change(aws.elasticache.ReplicationGroup, "redis-group", automatic_failover_enabled=False),
-                               {"elasticache-failover-multi-az"}, "has automatic failover off"),
-    "backups-off": (change(aws.rds.Instance, "postgres-primary", backup_retention_period=0), {"backup-retention"},
-                    "automated backups are kept 0 day(s)"),
-    "no-deletion-protection": (change(aws.rds.Instance, "postgres-primary", deletion_protection=False),
-                               {"rds-deletion-protection"}, "can be deleted through the API"),
-    "no-final-snapshot": (change(aws.rds.Instance, "postgres-primary", skip_final_snapshot=True),
-                          {"final-snapshot-on-delete"}, "would take no final snapshot"),
-    "unencrypted-cache": (change(aws.elasticache.ReplicationGroup, "redis-group", at_rest_encryption_enabled=False,
-                                 kms_key_id=None), {"encryption-at-rest"}, "not encrypted at rest"),
-    "plaintext-cache": (change(aws.elasticache.ReplicationGroup, "redis-group", transit_encryption_enabled=False,
-                               transit_encryption_mode=None, auth_token=None), {"elasticache-tls-required"},
-                        "accepts plain-text connections"),
-    "tls-not-forced": (change(aws.rds.ParameterGroup, "postgres-params", parameters=[]), {"rds-tls-forced"},
-                       "does not force TLS"),
+    "single-az-database": (
+        change(aws.rds.Instance, "postgres-primary", multi_az=False),
+        {"rds-multi-az"},
+        "the database runs in one zone",
+    ),
+    "replica-without-zone": (
+        change(aws.rds.Instance, "postgres-replica", availability_zone=None),
+        {"rds-replica-other-az"},
+        "with no zone of its own",
+    ),
+    "single-instance-broker": (
+        change(aws.mq.Broker, "rabbitmq-broker", deployment_mode="SINGLE_INSTANCE"),
+        {"mq-cluster-multi-az"},
+        "is deployed as SINGLE_INSTANCE",
+    ),
+    "public-broker": (
+        change(aws.mq.Broker, "rabbitmq-broker", publicly_accessible=True),
+        {"data-not-public"},
+        "publicly accessible",
+    ),
+    "cache-without-failover": (
+        change(aws.elasticache.ReplicationGroup, "redis-group", automatic_failover_enabled=False),
+        {"elasticache-failover-multi-az"},
+        "has automatic failover off",
+    ),
+    "backups-off": (
+        change(aws.rds.Instance, "postgres-primary", backup_retention_period=0),
+        {"backup-retention"},
+        "automated backups are kept 0 day(s)",
+    ),
+    "no-deletion-protection": (
+        change(aws.rds.Instance, "postgres-primary", deletion_protection=False),
+        {"rds-deletion-protection"},
+        "can be deleted through the API",
+    ),
+    "no-final-snapshot": (
+        change(aws.rds.Instance, "postgres-primary", skip_final_snapshot=True),
+        {"final-snapshot-on-delete"},
+        "would take no final snapshot",
+    ),
+    "unencrypted-cache": (
+        change(aws.elasticache.ReplicationGroup, "redis-group", at_rest_encryption_enabled=False, kms_key_id=None),
+        {"encryption-at-rest"},
+        "not encrypted at rest",
+    ),
+    "plaintext-cache": (
+        change(
+            aws.elasticache.ReplicationGroup,
+            "redis-group",
+            transit_encryption_enabled=False,
+            transit_encryption_mode=None,
+            auth_token=None,
+        ),
+        {"elasticache-tls-required"},
+        "accepts plain-text connections",
+    ),
+    "copy-vault-at-home": (
+        change(aws.backup.Vault, "backup-copy-vault", region="us-east-1"),
+        {"backup-copy-other-region"},
+        "copies no backup to a vault in another region than us-east-1",
+    ),
+    "tls-not-forced": (
+        change(aws.rds.ParameterGroup, "postgres-params", parameters=[]),
+        {"rds-tls-forced"},
+        "does not force TLS",
+    ),
 }
 
 
 def unprotected_database(monkeypatch):
     """`protect` is a resource option, not an input: lift it on the primary only."""
     import pulumi
+
     original = aws.rds.Instance.__init__
 
     def init(self, name, opts=None, **kwargs):
         if name == "postgres-primary":
             opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=False))
         original(self, name, opts=opts, **kwargs)
+
     monkeypatch.setattr(aws.rds.Instance, "__init__", init)
 
 
@@ -57,11 +110,28 @@ def replica_in_primary_zone(monkeypatch):
     change(aws.rds.Instance, "postgres-primary", availability_zone="us-east-1c")(monkeypatch)
 
 
+def cache_subnets_short_of_a_zone(monkeypatch):
+    """The cache's subnet group declared with the subnets of two zones only."""
+    original = aws.elasticache.SubnetGroup.__init__
+
+    def init(self, name, opts=None, **kwargs):
+        if name == "redis-subnets":
+            kwargs["subnet_ids"] = list(kwargs["subnet_ids"])[:-1]
+        original(self, name, opts=opts, **kwargs)
+
+    monkeypatch.setattr(aws.elasticache.SubnetGroup, "__init__", init)
+
+
+FAULTS["cache-subnets-short"] = (cache_subnets_short_of_a_zone, {"data-subnet-groups-every-az"}, "but not in us-east-1c")
 FAULTS["unprotected-database"] = (unprotected_database, {"stateful-resources-protected"}, "is not protected")
-FAULTS["replica-in-primary-zone"] = (replica_in_primary_zone, {"rds-multi-az", "rds-replica-other-az"},
-                                     "is in us-east-1c, the zone of its primary")
+FAULTS["replica-in-primary-zone"] = (
+    replica_in_primary_zone,
+    {"rds-multi-az", "rds-replica-other-az"},
+    "is in us-east-1c, the zone of its primary",
+)
 
 
+@pytest.mark.gate
 @pytest.mark.parametrize("mode", MODES)
 def test_prod_passes_all_three_packs_with_every_policy_deciding(mode):
     result = gate(run("prod", mode), packs=PACKS)
@@ -82,9 +152,18 @@ def test_every_fault_is_refused_by_its_policy(group, mode, monkeypatch):
 
 
 def test_preview_command_exits_non_zero_naming_each_policy(monkeypatch, capsys, tmp_path):
-    faults = {name: FAULTS[name] for name in ("single-az-database", "replica-in-primary-zone", "single-instance-broker",
-                                              "public-broker", "cache-without-failover", "backups-off",
-                                              "no-deletion-protection")}
+    faults = {
+        name: FAULTS[name]
+        for name in (
+            "single-az-database",
+            "replica-in-primary-zone",
+            "single-instance-broker",
+            "public-broker",
+            "cache-without-failover",
+            "backups-off",
+            "no-deletion-protection",
+        )
+    }
     assert_preview_refuses_all(faults, monkeypatch, capsys, tmp_path)
 
 

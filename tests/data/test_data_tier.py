@@ -3,9 +3,9 @@
 import json
 
 import pytest
+from conftest import by_urn, ingress_of, of_type, one, run
 
 from components.data.data_access import CONFIG_MAP, NAMESPACE, SERVICE_ACCOUNT
-from conftest import ingress_of, by_urn, of_type, one, run
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -32,6 +32,7 @@ def cluster_sg(record):
 
 
 # ----- PostgreSQL ------------------------------------------------------------------------------
+
 
 def test_primary_is_multi_az_encrypted_backed_up_and_private(prod_update):
     primary = one(prod_update, DB, "postgres-primary")["inputs"]
@@ -65,7 +66,9 @@ def test_replica_is_in_another_zone_and_gets_no_password(prod_update):
 
 
 def test_parameter_group_forces_tls_and_logs_slow_queries(prod_update):
-    params = {p["name"]: p["value"] for p in one(prod_update, "aws:rds/parameterGroup:ParameterGroup")["inputs"]["parameters"]}
+    params = {
+        p["name"]: p["value"] for p in one(prod_update, "aws:rds/parameterGroup:ParameterGroup")["inputs"]["parameters"]
+    }
     assert params["rds.force_ssl"] == "1"
     assert int(params["log_min_duration_statement"]) > 0
     assert one(prod_update, "aws:rds/parameterGroup:ParameterGroup")["inputs"]["family"] == "postgres17"
@@ -74,7 +77,13 @@ def test_parameter_group_forces_tls_and_logs_slow_queries(prod_update):
 def test_credentials_live_in_secrets_manager_and_reach_the_proxy(prod_update):
     secret = one(prod_update, "aws:secretsmanager/secret:Secret", "postgres-master")
     password = one(prod_update, "random:index/randomPassword:RandomPassword", "postgres-master")
-    version = json.loads(plain(one(prod_update, "aws:secretsmanager/secretVersion:SecretVersion", "postgres-master")["inputs"]["secretString"]))
+    version = json.loads(
+        plain(
+            one(prod_update, "aws:secretsmanager/secretVersion:SecretVersion", "postgres-master")["inputs"][
+                "secretString"
+            ]
+        )
+    )
     primary = one(prod_update, DB, "postgres-primary")
     assert version["password"] == plain(password["outputs"]["result"]) == plain(primary["inputs"]["password"])
     assert version["host"] == primary["outputs"]["address"] and version["port"] == 5432
@@ -89,7 +98,10 @@ def test_credentials_live_in_secrets_manager_and_reach_the_proxy(prod_update):
     proxy_record = one(prod_update, "aws:rds/proxy:Proxy")
     assert "aws:iam/rolePolicy:RolePolicy" in {resources[u]["type"] for u in proxy_record["dependencies"]}
     target_record = one(prod_update, "aws:rds/proxyTarget:ProxyTarget")
-    assert one(prod_update, "aws:secretsmanager/secretVersion:SecretVersion", "postgres-master")["urn"] in target_record["dependencies"]
+    assert (
+        one(prod_update, "aws:secretsmanager/secretVersion:SecretVersion", "postgres-master")["urn"]
+        in target_record["dependencies"]
+    )
     target = one(prod_update, "aws:rds/proxyTarget:ProxyTarget")["inputs"]
     assert target["dbInstanceIdentifier"] == primary["outputs"]["identifier"]
 
@@ -101,8 +113,11 @@ def test_database_admits_only_the_proxy_and_the_cluster_nodes(prod_update):
 
 
 def test_cluster_deployment_has_two_readable_standbys_and_no_replica():
-    record = run("dev", "update", **{"scanner:databaseDeployment": "multi-az-cluster",
-                                     "scanner:databaseInstanceClass": "db.r6gd.large"})
+    record = run(
+        "dev",
+        "update",
+        **{"scanner:databaseDeployment": "multi-az-cluster", "scanner:databaseInstanceClass": "db.r6gd.large"},
+    )
     assert of_type(record, DB) == []
     cluster = one(record, "aws:rds/cluster:Cluster")["inputs"]
     assert cluster["dbClusterInstanceClass"] == "db.r6gd.large"
@@ -117,12 +132,19 @@ def test_cluster_deployment_has_two_readable_standbys_and_no_replica():
 def test_cluster_deployment_is_refused_where_backups_must_reach_another_region():
     # AWS Backup does not copy Multi-AZ DB cluster snapshots, and production requires the copies.
     from stack_config import ConfigError
-    with pytest.raises(ConfigError, match="^scanner:databaseDeployment: multi-az-cluster cannot have its backups copied"):
-        run("prod", "preview", **{"scanner:databaseDeployment": "multi-az-cluster",
-                                  "scanner:databaseInstanceClass": "db.r6gd.large"})
+
+    with pytest.raises(
+        ConfigError, match="^scanner:databaseDeployment: multi-az-cluster cannot have its backups copied"
+    ):
+        run(
+            "prod",
+            "preview",
+            **{"scanner:databaseDeployment": "multi-az-cluster", "scanner:databaseInstanceClass": "db.r6gd.large"},
+        )
 
 
 # ----- RabbitMQ --------------------------------------------------------------------------------
+
 
 def test_broker_is_a_private_three_zone_rabbitmq_4_cluster(prod_update):
     broker = one(prod_update, "aws:mq/broker:Broker")
@@ -134,17 +156,27 @@ def test_broker_is_a_private_three_zone_rabbitmq_4_cluster(prod_update):
     assert inputs["maintenanceWindowStartTime"]["dayOfWeek"] == "SUNDAY"
     assert "encryptionOptions" not in inputs  # RabbitMQ brokers are encrypted with an AWS-owned key
     assert subnet_zones(prod_update, broker, tier="private") == ZONES
-    assert ingress_of(prod_update, "rabbitmq-broker") == [(443, cluster_sg(prod_update)), (5671, cluster_sg(prod_update))]
+    assert ingress_of(prod_update, "rabbitmq-broker") == [
+        (443, cluster_sg(prod_update)),
+        (5671, cluster_sg(prod_update)),
+    ]
 
 
 def test_broker_password_avoids_the_characters_amazon_mq_refuses(prod_update):
     password = one(prod_update, "random:index/randomPassword:RandomPassword", "rabbitmq-admin")["inputs"]
     assert not set(",:=") & set(password["overrideSpecial"]) and password["length"] >= 12
-    version = json.loads(plain(one(prod_update, "aws:secretsmanager/secretVersion:SecretVersion", "rabbitmq-admin")["inputs"]["secretString"]))
+    version = json.loads(
+        plain(
+            one(prod_update, "aws:secretsmanager/secretVersion:SecretVersion", "rabbitmq-admin")["inputs"][
+                "secretString"
+            ]
+        )
+    )
     assert version["amqpsEndpoint"].startswith("amqps://") and version["username"]
 
 
 # ----- Redis -------------------------------------------------------------------------------------
+
 
 def test_cache_has_a_node_in_every_zone_with_failover_and_encryption(prod_update):
     group = one(prod_update, "aws:elasticache/replicationGroup:ReplicationGroup")["inputs"]
@@ -156,10 +188,13 @@ def test_cache_has_a_node_in_every_zone_with_failover_and_encryption(prod_update
     token = one(prod_update, "random:index/randomPassword:RandomPassword", "redis-token")
     assert plain(group["authToken"]) == plain(token["outputs"]["result"])
     assert set(token["inputs"]["overrideSpecial"]) <= set("!&#$^<>-")
-    assert subnet_zones(prod_update, one(prod_update, "aws:elasticache/subnetGroup:SubnetGroup"), tier="isolated") == ZONES
+    assert (
+        subnet_zones(prod_update, one(prod_update, "aws:elasticache/subnetGroup:SubnetGroup"), tier="isolated") == ZONES
+    )
 
 
 # ----- backups -----------------------------------------------------------------------------------
+
 
 def test_backup_plan_takes_frequent_snapshots_and_copies_them_to_the_second_region(prod_update):
     plan = one(prod_update, "aws:backup/plan:Plan")["inputs"]
@@ -173,7 +208,9 @@ def test_backup_plan_takes_frequent_snapshots_and_copies_them_to_the_second_regi
     assert frequent["copyActions"][0]["destinationVaultArn"] == copy_vault["outputs"]["arn"]
     assert copy_vault["outputs"]["arn"].startswith("arn:aws:backup:us-west-2:")
     copy_key = one(prod_update, "aws:kms/key:Key", "backup-copy-key")
-    assert copy_key["inputs"]["region"] == "us-west-2" and copy_vault["inputs"]["kmsKeyArn"] == copy_key["outputs"]["arn"]
+    assert (
+        copy_key["inputs"]["region"] == "us-west-2" and copy_vault["inputs"]["kmsKeyArn"] == copy_key["outputs"]["arn"]
+    )
     selection = one(prod_update, "aws:backup/selection:Selection")["inputs"]
     assert selection["resources"] == [one(prod_update, DB, "postgres-primary")["outputs"]["arn"]]
 
@@ -181,12 +218,18 @@ def test_backup_plan_takes_frequent_snapshots_and_copies_them_to_the_second_regi
 # ----- nothing lost on destroy ------------------------------------------------------------------
 
 KEPT = [
-    (DB, "postgres-primary"), ("aws:kms/key:Key", "postgres-key"), ("aws:secretsmanager/secret:Secret", "postgres-master"),
+    (DB, "postgres-primary"),
+    ("aws:kms/key:Key", "postgres-key"),
+    ("aws:secretsmanager/secret:Secret", "postgres-master"),
     ("aws:kms/key:Key", "cluster-secrets"),
-    ("aws:mq/broker:Broker", "rabbitmq-broker"), ("aws:kms/key:Key", "rabbitmq-key"),
-    ("aws:elasticache/replicationGroup:ReplicationGroup", "redis-group"), ("aws:kms/key:Key", "redis-key"),
-    ("aws:backup/vault:Vault", "backup-vault"), ("aws:backup/vault:Vault", "backup-copy-vault"),
-    ("aws:kms/key:Key", "backup-key"), ("aws:kms/key:Key", "backup-copy-key"),
+    ("aws:mq/broker:Broker", "rabbitmq-broker"),
+    ("aws:kms/key:Key", "rabbitmq-key"),
+    ("aws:elasticache/replicationGroup:ReplicationGroup", "redis-group"),
+    ("aws:kms/key:Key", "redis-key"),
+    ("aws:backup/vault:Vault", "backup-vault"),
+    ("aws:backup/vault:Vault", "backup-copy-vault"),
+    ("aws:kms/key:Key", "backup-key"),
+    ("aws:kms/key:Key", "backup-copy-key"),
 ]
 
 
@@ -203,7 +246,10 @@ def test_database_deletion_still_leaves_a_snapshot_and_the_automated_backups(pro
     assert primary["deletionProtection"] is True
     suffix = one(prod_update, "random:index/randomId:RandomId", "postgres-final-snapshot")["outputs"]["hex"]
     # A new name for every database the stack creates, so a second create-destroy cycle cannot collide.
-    assert primary["skipFinalSnapshot"] is False and primary["finalSnapshotIdentifier"] == f"scanner-prod-postgres-final-{suffix}"
+    assert (
+        primary["skipFinalSnapshot"] is False
+        and primary["finalSnapshotIdentifier"] == f"scanner-prod-postgres-final-{suffix}"
+    )
     assert primary["deleteAutomatedBackups"] is False and primary["copyTagsToSnapshot"] is True
 
 
@@ -221,27 +267,41 @@ def test_a_stack_opts_out_only_explicitly():
 
 # ----- wiring -----------------------------------------------------------------------------------
 
+
 def test_services_namespace_gets_endpoints_and_secret_arns_but_no_secret_values(prod_update):
     config_map = one(prod_update, "kubernetes:core/v1:ConfigMap")["inputs"]
     assert config_map["metadata"] == {"name": CONFIG_MAP, "namespace": NAMESPACE}
     data = config_map["data"]
     assert data["POSTGRES_HOST"] == one(prod_update, "aws:rds/proxy:Proxy")["outputs"]["endpoint"]
     assert data["POSTGRES_READER_HOST"] == one(prod_update, DB, "postgres-replica")["outputs"]["address"]
-    assert data["REDIS_HOST"] == one(prod_update, "aws:elasticache/replicationGroup:ReplicationGroup")["outputs"]["primaryEndpointAddress"]
+    assert (
+        data["REDIS_HOST"]
+        == one(prod_update, "aws:elasticache/replicationGroup:ReplicationGroup")["outputs"]["primaryEndpointAddress"]
+    )
     secrets = {s["name"]: s["outputs"]["arn"] for s in of_type(prod_update, "aws:secretsmanager/secret:Secret")}
     assert (data["POSTGRES_SECRET_ARN"], data["RABBITMQ_SECRET_ARN"], data["REDIS_SECRET_ARN"]) == (
-        secrets["postgres-master"], secrets["rabbitmq-admin"], secrets["redis-token"])
-    passwords = {plain(p["outputs"]["result"]) for p in of_type(prod_update, "random:index/randomPassword:RandomPassword")}
+        secrets["postgres-master"],
+        secrets["rabbitmq-admin"],
+        secrets["redis-token"],
+    )
+    passwords = {
+        plain(p["outputs"]["result"]) for p in of_type(prod_update, "random:index/randomPassword:RandomPassword")
+    }
     assert not any(p in json.dumps(data) for p in passwords)
     assert of_type(prod_update, "kubernetes:core/v1:Secret") == []
 
 
 def test_service_account_may_read_exactly_the_data_secrets(prod_update):
-    association = one(prod_update, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "data-access-identity")["inputs"]
+    association = one(prod_update, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "data-access-identity")[
+        "inputs"
+    ]
     assert (association["namespace"], association["serviceAccount"]) == (NAMESPACE, SERVICE_ACCOUNT)
     policy = json.loads(one(prod_update, "aws:iam/rolePolicy:RolePolicy", "data-access-secrets")["inputs"]["policy"])
-    secrets = sorted(s["outputs"]["arn"] for s in of_type(prod_update, "aws:secretsmanager/secret:Secret")
-                     if s["name"] in ("postgres-master", "rabbitmq-admin", "redis-token"))
+    secrets = sorted(
+        s["outputs"]["arn"]
+        for s in of_type(prod_update, "aws:secretsmanager/secret:Secret")
+        if s["name"] in ("postgres-master", "rabbitmq-admin", "redis-token")
+    )
     assert policy["Statement"][0]["Resource"] == secrets  # not the GitHub token pool
     assert policy["Statement"][0]["Action"] == ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
 

@@ -3,11 +3,11 @@
 import json
 
 import pytest
+from conftest import by_urn, of_type, one, run
 
 from components.common import versions
 from components.eks import karpenter_plan as plan
 from components.eks.cluster import CONTROL_PLANE_LOGS, enable_zonal_shift
-from conftest import by_urn, of_type, one, run
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -15,11 +15,15 @@ SUBNET = "aws:ec2/subnet:Subnet"
 
 def zones_of(record, resource, prop):
     subnets = by_urn(record)
-    return sorted(subnets[u]["inputs"]["availabilityZone"] for u in resource["propertyDependencies"][prop]
-                  if subnets[u]["type"] == SUBNET)
+    return sorted(
+        subnets[u]["inputs"]["availabilityZone"]
+        for u in resource["propertyDependencies"][prop]
+        if subnets[u]["type"] == SUBNET
+    )
 
 
 # ----- control plane -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("mode", ["preview", "update"])
 def test_control_plane_is_private_encrypted_logged_and_in_every_zone(mode, prod_update, prod_preview):
@@ -37,6 +41,7 @@ def test_control_plane_is_private_encrypted_logged_and_in_every_zone(mode, prod_
 
 def test_on_a_first_preview_the_child_encryption_config_is_unknown_as_under_pulumi_eks(prod_preview):
     from conftest import UNKNOWN
+
     assert one(prod_preview, "aws:eks/cluster:Cluster")["inputs"]["encryptionConfig"] == UNKNOWN
 
 
@@ -60,11 +65,13 @@ def test_zonal_shift_transform_touches_only_the_eks_cluster():
     import pulumi
 
     def args(type_):
-        return pulumi.ResourceTransformArgs(custom=True, type_=type_, name="x", props={"name": "c"},
-                                            opts=pulumi.ResourceOptions())
+        return pulumi.ResourceTransformArgs(
+            custom=True, type_=type_, name="x", props={"name": "c"}, opts=pulumi.ResourceOptions()
+        )
 
     assert enable_zonal_shift(args("aws:iam/role:Role")) is None
     result = enable_zonal_shift(args("aws:eks/cluster:Cluster"))
+    assert result is not None
     assert result.props == {"name": "c", "zonalShiftConfig": {"enabled": True}}
 
 
@@ -89,8 +96,7 @@ def test_admin_roles_get_cluster_admin_access_entries():
 def test_core_addons_are_managed_and_pinned(prod_update):
     addons = {a["inputs"]["addonName"]: a for a in of_type(prod_update, "aws:eks/addon:Addon")}
     pinned = versions.ADDON_VERSIONS[versions.DEFAULT_KUBERNETES_VERSION]
-    assert {name: a["inputs"]["addonVersion"] for name, a in addons.items()} == {
-        name: pinned[name] for name in addons}
+    assert {name: a["inputs"]["addonVersion"] for name, a in addons.items()} == {name: pinned[name] for name in addons}
     assert set(addons) >= {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"}
     assert all(a["inputs"]["clusterName"] == "scanner-prod" for a in addons.values())
     group = one(prod_update, "aws:eks/nodeGroup:NodeGroup")
@@ -103,6 +109,7 @@ def test_core_addons_are_managed_and_pinned(prod_update):
 
 
 # ----- system node group -----------------------------------------------------------------------
+
 
 def test_system_node_group_is_on_demand_in_every_zone_and_tainted(prod_update):
     group = one(prod_update, "aws:eks/nodeGroup:NodeGroup")
@@ -126,6 +133,7 @@ def test_nodes_per_zone_scales_the_minimum():
 
 # ----- Karpenter ---------------------------------------------------------------------------------
 
+
 def test_interruption_queue_is_encrypted_short_lived_and_tls_only(prod_update):
     queue = one(prod_update, "aws:sqs/queue:Queue")
     assert queue["inputs"]["messageRetentionSeconds"] == plan.QUEUE_RETENTION_SECONDS
@@ -137,9 +145,13 @@ def test_interruption_queue_is_encrypted_short_lived_and_tls_only(prod_update):
 
 def test_every_interruption_rule_targets_the_queue(prod_update):
     queue = one(prod_update, "aws:sqs/queue:Queue")
-    rules = {r["urn"]: json.loads(r["inputs"]["eventPattern"]) for r in of_type(prod_update, "aws:cloudwatch/eventRule:EventRule")}
+    rules = {
+        r["urn"]: json.loads(r["inputs"]["eventPattern"])
+        for r in of_type(prod_update, "aws:cloudwatch/eventRule:EventRule")
+    }
     assert {(p["source"][0], p["detail-type"][0]) for p in rules.values()} == {
-        (s, d) for _, s, d in plan.INTERRUPTION_EVENTS}
+        (s, d) for _, s, d in plan.INTERRUPTION_EVENTS
+    }
     targets = of_type(prod_update, "aws:cloudwatch/eventTarget:EventTarget")
     assert len(targets) == len(rules)
     assert all(t["inputs"]["arn"] == queue["outputs"]["arn"] for t in targets)
@@ -151,7 +163,9 @@ def test_controller_role_is_assumed_through_pod_identity_by_the_release_service_
     trust = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     assert set(trust["Action"]) == {"sts:AssumeRole", "sts:TagSession"}
-    association = one(prod_update, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "karpenter-controller")["inputs"]
+    association = one(prod_update, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "karpenter-controller")[
+        "inputs"
+    ]
     release = one(prod_update, "kubernetes:helm.sh/v3:Release", "karpenter-controller")["inputs"]
     assert association["roleArn"] == role["outputs"]["arn"]
     assert association["namespace"] == release["namespace"] == plan.KARPENTER_NAMESPACE
@@ -163,8 +177,11 @@ def test_controller_policies_are_split_attached_and_under_the_limit(prod_update)
     role = one(prod_update, "aws:iam/role:Role", "karpenter-controller")
     policies = [p for p in of_type(prod_update, "aws:iam/policy:Policy") if p["parent"] == role["urn"]]
     assert len(policies) == 4
-    attached = {a["inputs"]["policyArn"] for a in of_type(prod_update, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-                if a["inputs"]["role"] == role["outputs"]["name"]}
+    attached = {
+        a["inputs"]["policyArn"]
+        for a in of_type(prod_update, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a["inputs"]["role"] == role["outputs"]["name"]
+    }
     assert attached == {p["outputs"]["arn"] for p in policies}
     for policy in policies:
         assert plan.policy_size(json.loads(policy["inputs"]["policy"])) < plan.IAM_POLICY_LIMIT
@@ -189,24 +206,37 @@ def test_release_is_pinned_and_points_at_the_cluster_and_queue(prod_update):
     assert inputs["version"].startswith("1.")
     assert inputs["chart"] == plan.KARPENTER_CHART and inputs["skipCrds"] is True
     queue = one(prod_update, "aws:sqs/queue:Queue")
-    assert inputs["values"]["settings"] == {"clusterName": "scanner-prod", "interruptionQueue": queue["outputs"]["name"]}
+    assert inputs["values"]["settings"] == {
+        "clusterName": "scanner-prod",
+        "interruptionQueue": queue["outputs"]["name"],
+    }
     assert {"name": "AWS_REGION", "value": "us-east-1"} in inputs["values"]["controller"]["env"]
     # The release itself (a component's depends_on does not reach its children) waits for its
     # identity, its node access, the CRDs, the system nodes, CoreDNS and the Pod Identity agent.
     resources = by_urn(prod_update)
     after = {resources[u]["type"] for u in release["dependencies"]}
-    assert {"aws:eks/podIdentityAssociation:PodIdentityAssociation", "aws:eks/accessEntry:AccessEntry",
-            "kubernetes:helm.sh/v3:Release"} <= after
+    assert {
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation",
+        "aws:eks/accessEntry:AccessEntry",
+        "kubernetes:helm.sh/v3:Release",
+    } <= after
     addons = {a["inputs"]["addonName"]: a["urn"] for a in of_type(prod_update, "aws:eks/addon:Addon")}
-    for urn in (one(prod_update, "aws:eks/nodeGroup:NodeGroup")["urn"], addons["coredns"], addons["eks-pod-identity-agent"]):
+    for urn in (
+        one(prod_update, "aws:eks/nodeGroup:NodeGroup")["urn"],
+        addons["coredns"],
+        addons["eks-pod-identity-agent"],
+    ):
         assert urn in release["dependencies"]
 
 
 def test_karpenter_nodes_wait_for_their_role_policies(prod_update):
     role = one(prod_update, "aws:iam/role:Role", "karpenter-node")
     entry = one(prod_update, "aws:eks/accessEntry:AccessEntry", "karpenter-node")
-    attachments = [a["urn"] for a in of_type(prod_update, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-                   if a["parent"] == role["urn"]]
+    attachments = [
+        a["urn"]
+        for a in of_type(prod_update, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a["parent"] == role["urn"]
+    ]
     assert len(attachments) == 4 and set(attachments) <= set(entry["dependencies"])
 
 
@@ -222,9 +252,15 @@ def test_release_runs_in_its_own_namespace_with_api_priority(prod_update):
 
 
 def test_node_pools_allow_every_zone_and_take_limits_from_config():
-    record = run("prod", "preview", **{"scanner:scanPoolCpuLimit": "400", "scanner:scanPoolMemoryGib": "1600",
-                                       "scanner:scanMaxParallelJobs": "50"})
-    pools = {p["inputs"]["metadata"]["name"]: p["inputs"]["spec"] for p in of_type(record, "kubernetes:karpenter.sh/v1:NodePool")}
+    record = run(
+        "prod",
+        "preview",
+        **{"scanner:scanPoolCpuLimit": "400", "scanner:scanPoolMemoryGib": "1600", "scanner:scanMaxParallelJobs": "50"},
+    )
+    pools = {
+        p["inputs"]["metadata"]["name"]: p["inputs"]["spec"]
+        for p in of_type(record, "kubernetes:karpenter.sh/v1:NodePool")
+    }
     assert set(pools) == {plan.SCAN_POOL, plan.SCAN_FALLBACK_POOL, plan.SERVICES_POOL}
     for spec in pools.values():
         [zone] = [r for r in spec["template"]["spec"]["requirements"] if r["key"] == "topology.kubernetes.io/zone"]
@@ -240,8 +276,12 @@ def test_every_declared_custom_resource_validates_against_the_crds(crds, stack):
     assert len(declared) >= 3
     for resource in declared:
         inputs = resource["inputs"]
-        manifest = {"apiVersion": inputs["apiVersion"], "kind": inputs["kind"], "metadata": inputs["metadata"],
-                    "spec": json.loads(json.dumps(inputs["spec"]), parse_float=_number)}
+        manifest = {
+            "apiVersion": inputs["apiVersion"],
+            "kind": inputs["kind"],
+            "metadata": inputs["metadata"],
+            "spec": json.loads(json.dumps(inputs["spec"]), parse_float=_number),
+        }
         assert crds.validate(manifest) == [], resource["urn"]
 
 
@@ -253,16 +293,24 @@ def _number(text: str):
 
 def test_pod_cidr_turns_on_custom_networking_with_an_eniconfig_per_zone():
     record = run("dev", "update", **{"scanner:podCidr": "100.64.0.0/16"})
-    pod_subnets = {s["inputs"]["availabilityZone"]: s["id"] for s in of_type(record, SUBNET)
-                   if s["inputs"]["tags"]["scanner.io/tier"] == "pods"}
-    configs = {c["inputs"]["metadata"]["name"]: c for c in of_type(record, "kubernetes:crd.k8s.amazonaws.com/v1alpha1:ENIConfig")}
+    pod_subnets = {
+        s["inputs"]["availabilityZone"]: s["id"]
+        for s in of_type(record, SUBNET)
+        if s["inputs"]["tags"]["scanner.io/tier"] == "pods"
+    }
+    configs = {
+        c["inputs"]["metadata"]["name"]: c
+        for c in of_type(record, "kubernetes:crd.k8s.amazonaws.com/v1alpha1:ENIConfig")
+    }
     assert set(configs) == set(pod_subnets) and len(configs) >= 3
     security_group = one(record, "aws:ec2/tag:Tag")["inputs"]["resourceId"]
     for zone, config in configs.items():
         assert config["inputs"]["spec"] == {"subnet": pod_subnets[zone], "securityGroups": [security_group]}
     [cni] = [a for a in of_type(record, "aws:eks/addon:Addon") if a["inputs"]["addonName"] == "vpc-cni"]
     assert json.loads(cni["inputs"]["configurationValues"])["env"] == {
-        "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true", "ENI_CONFIG_LABEL_DEF": "topology.kubernetes.io/zone"}
+        "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true",
+        "ENI_CONFIG_LABEL_DEF": "topology.kubernetes.io/zone",
+    }
     group = one(record, "aws:eks/nodeGroup:NodeGroup")
     assert {c["urn"] for c in configs.values()} <= set(group["dependencies"])
     release = one(record, "kubernetes:helm.sh/v3:Release", "karpenter-controller")["inputs"]

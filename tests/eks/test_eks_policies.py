@@ -6,10 +6,10 @@ import copy
 import pulumi_aws as aws
 import pulumi_eks as eks
 import pytest
+from conftest import PLACEMENT, SECURITY, assert_gate_refuses_all, assert_preview_refuses_all, gate, mandatory, run
 
 from components.eks import cluster as cluster_module
 from components.eks import karpenter_plan
-from conftest import PLACEMENT, SECURITY, assert_gate_refuses_all, assert_preview_refuses_all, gate, mandatory, run
 
 MODES = ["preview", "update"]
 PACKS = (PLACEMENT, SECURITY)
@@ -17,11 +17,13 @@ PACKS = (PLACEMENT, SECURITY)
 
 # ----- faults, each one change to the real program ------------------------------------------
 
+
 def pool_pinned_to_one_zone(monkeypatch):
     original = karpenter_plan._requirements
 
     def requirements(capacity_types, zones, *args):
         return original(capacity_types, zones[:1], *args)
+
     monkeypatch.setattr(karpenter_plan, "_requirements", requirements)
 
 
@@ -30,6 +32,7 @@ def node_group_in_two_zones(monkeypatch):
 
     def system_nodes(owner, name, args, cluster_name, subnet_ids, depends_on):
         return original(owner, name, args, cluster_name, subnet_ids[:2], depends_on)
+
     monkeypatch.setattr(cluster_module, "system_nodes", system_nodes)
 
 
@@ -38,6 +41,7 @@ def node_group_below_one_per_zone(monkeypatch):
 
     def scaling(self, *, desired_size, max_size, min_size):
         original(self, desired_size=1, max_size=max_size, min_size=1)
+
     monkeypatch.setattr(aws.eks.NodeGroupScalingConfigArgs, "__init__", scaling)
 
 
@@ -48,6 +52,7 @@ def endpoint_open_to_world(monkeypatch):
     def init(self, resource_name, opts=None, **kwargs):
         kwargs.update(endpoint_public_access=True, public_access_cidrs=None)
         original(self, resource_name, opts=opts, **kwargs)
+
     monkeypatch.setattr(eks.Cluster, "__init__", init)
 
 
@@ -57,6 +62,7 @@ def secrets_unencrypted(monkeypatch):
     def init(self, resource_name, opts=None, **kwargs):
         kwargs.pop("encryption_config_key_arn")
         original(self, resource_name, opts=opts, **kwargs)
+
     monkeypatch.setattr(eks.Cluster, "__init__", init)
 
 
@@ -67,6 +73,7 @@ def node_class_allows_imdsv1(monkeypatch):
         manifest = copy.deepcopy(original(*args, **kwargs))
         manifest["spec"]["metadataOptions"]["httpTokens"] = "optional"
         return manifest
+
     monkeypatch.setattr(karpenter_plan, "node_class", node_class)
 
 
@@ -76,6 +83,7 @@ def launch_template_allows_imdsv1(monkeypatch):
     def init(self, **kwargs):
         kwargs["http_tokens"] = "optional"
         original(self, **kwargs)
+
     monkeypatch.setattr(aws.ec2.LaunchTemplateMetadataOptionsArgs, "__init__", init)
 
 
@@ -86,6 +94,7 @@ def scan_pool_on_demand_only(monkeypatch):
         if name == karpenter_plan.SCAN_POOL:
             kwargs["capacity_types"] = ["on-demand"]
         return original(name, **kwargs)
+
     monkeypatch.setattr(karpenter_plan, "node_pool", node_pool)
 
 
@@ -95,6 +104,7 @@ def node_group_without_launch_template(monkeypatch):
     def init(self, resource_name, opts=None, **kwargs):
         kwargs.pop("launch_template", None)
         original(self, resource_name, opts=opts, **kwargs)
+
     monkeypatch.setattr(aws.eks.NodeGroup, "__init__", init)
 
 
@@ -104,27 +114,62 @@ def endpoint_open_in_halves(monkeypatch):
     def init(self, resource_name, opts=None, **kwargs):
         kwargs.update(endpoint_public_access=True, public_access_cidrs=["0.0.0.0/1", "128.0.0.0/1"])
         original(self, resource_name, opts=opts, **kwargs)
+
     monkeypatch.setattr(eks.Cluster, "__init__", init)
 
 
+def cluster_in_two_zones(monkeypatch):
+    original = eks.Cluster.__init__
+
+    def init(self, resource_name, opts=None, **kwargs):
+        kwargs["subnet_ids"] = kwargs["subnet_ids"][:2]
+        original(self, resource_name, opts=opts, **kwargs)
+
+    monkeypatch.setattr(eks.Cluster, "__init__", init)
+
+
+def no_runner_access(monkeypatch):
+    """The private API's 443 rules for the deploy runners never declared."""
+    monkeypatch.setattr(cluster_module, "allow_in", lambda *a, **k: None)
+
+
 FAULTS = {
-    "node-group-default-template": (node_group_without_launch_template, {"ec2-imdsv2-required"},
-                                    "uses the launch template EKS generates"),
-    "endpoint-open-in-halves": (endpoint_open_in_halves, {"eks-endpoint-not-world-open"}, "open to 0.0.0.0/1, 128.0.0.0/1"),
-    "node-pool-one-zone": (pool_pinned_to_one_zone, {"karpenter-node-pool-every-az"},
-                           "NodePool 'scan-jobs' requires topology.kubernetes.io/zone In ['us-east-1a'], which leaves out us-east-1b, us-east-1c"),
-    "node-group-two-zones": (node_group_in_two_zones, {"eks-node-group-every-az"},
-                             "has subnets in us-east-1a, us-east-1b but not in us-east-1c"),
+    "cluster-two-zones": (cluster_in_two_zones, {"eks-cluster-subnets-every-az"}, "but not in us-east-1c"),
+    "no-runner-access": (no_runner_access, {"eks-private-api-reachable"}, "scanner:clusterApiAccessCidrs"),
+    "node-group-default-template": (
+        node_group_without_launch_template,
+        {"ec2-imdsv2-required"},
+        "uses the launch template EKS generates",
+    ),
+    "endpoint-open-in-halves": (
+        endpoint_open_in_halves,
+        {"eks-endpoint-not-world-open"},
+        "open to 0.0.0.0/1, 128.0.0.0/1",
+    ),
+    "node-pool-one-zone": (
+        pool_pinned_to_one_zone,
+        {"karpenter-node-pool-every-az"},
+        "NodePool 'scan-jobs' requires topology.kubernetes.io/zone In ['us-east-1a'], which leaves out us-east-1b, us-east-1c",
+    ),
+    "node-group-two-zones": (
+        node_group_in_two_zones,
+        {"eks-node-group-every-az"},
+        "has subnets in us-east-1a, us-east-1b but not in us-east-1c",
+    ),
     "node-group-min-1": (node_group_below_one_per_zone, {"eks-node-group-every-az"}, "has minSize 1 for 3 zones"),
     "endpoint-open": (endpoint_open_to_world, {"eks-endpoint-not-world-open"}, "open to 0.0.0.0/0"),
     "secrets-plain": (secrets_unencrypted, {"eks-secrets-encryption"}, "not envelope-encrypted"),
     "node-class-imdsv1": (node_class_allows_imdsv1, {"ec2-imdsv2-required"}, "accepts IMDSv1 (httpTokens 'optional')"),
     "launch-template-imdsv1": (launch_template_allows_imdsv1, {"ec2-imdsv2-required"}, "accepts IMDSv1"),
-    "scan-pool-no-spot": (scan_pool_on_demand_only, {"karpenter-scan-pool-offers-spot"},
-                          "NodePool 'scan-jobs', the first choice for scan jobs (highest weight), does not offer spot"),
+    "scan-pool-no-spot": (
+        scan_pool_on_demand_only,
+        {"karpenter-scan-pool-offers-spot"},
+        "NodePool 'scan-jobs', the first choice for scan jobs (highest weight), does not offer spot",
+    ),
 }
 
 
+@pytest.mark.gate
 @pytest.mark.parametrize("mode", MODES)
 def test_prod_passes_both_packs_with_every_policy_deciding(mode):
     result = gate(run("prod", mode), packs=PACKS)
@@ -133,8 +178,9 @@ def test_prod_passes_both_packs_with_every_policy_deciding(mode):
 
 
 #: Faults that can share a run of the program. The two open endpoints cannot: both set the
-#: component's public CIDRs.
-GROUPS = {"open-in-halves": ["endpoint-open-in-halves"]}
+#: component's public CIDRs; nor can a private API without runner access, which either open
+#: endpoint would make public.
+GROUPS = {"open-in-halves": ["endpoint-open-in-halves"], "private-api": ["no-runner-access"]}
 GROUPS["the-rest"] = sorted(set(FAULTS) - {f for g in GROUPS.values() for f in g})
 
 
@@ -145,9 +191,15 @@ def test_every_fault_is_refused_by_its_policy(group, mode, monkeypatch):
 
 
 def test_preview_command_exits_non_zero_naming_each_policy(monkeypatch, capsys, tmp_path):
-    assert_preview_refuses_all({name: FAULTS[name] for name in ("node-pool-one-zone", "node-group-two-zones",
-                                                                "endpoint-open", "node-class-imdsv1")},
-                               monkeypatch, capsys, tmp_path)
+    assert_preview_refuses_all(
+        {
+            name: FAULTS[name]
+            for name in ("node-pool-one-zone", "node-group-two-zones", "endpoint-open", "node-class-imdsv1")
+        },
+        monkeypatch,
+        capsys,
+        tmp_path,
+    )
 
 
 def without_cluster_child(record):
@@ -157,8 +209,9 @@ def without_cluster_child(record):
     return trimmed
 
 
-@pytest.mark.parametrize("fault,policy", [("endpoint-open", "eks-endpoint-not-world-open"),
-                                          ("secrets-plain", "eks-secrets-encryption")])
+@pytest.mark.parametrize(
+    "fault,policy", [("endpoint-open", "eks-endpoint-not-world-open"), ("secrets-plain", "eks-secrets-encryption")]
+)
 def test_component_inputs_alone_are_enough_to_refuse(fault, policy, monkeypatch):
     FAULTS[fault][0](monkeypatch)
     record = run("prod", "preview")
@@ -168,12 +221,7 @@ def test_component_inputs_alone_are_enough_to_refuse(fault, policy, monkeypatch)
 
 
 def test_cluster_short_of_a_zone_is_refused_on_either_shape(monkeypatch):
-    original = eks.Cluster.__init__
-
-    def init(self, resource_name, opts=None, **kwargs):
-        kwargs["subnet_ids"] = kwargs["subnet_ids"][:2]
-        original(self, resource_name, opts=opts, **kwargs)
-    monkeypatch.setattr(eks.Cluster, "__init__", init)
+    cluster_in_two_zones(monkeypatch)
     record = run("prod", "update")
     for shape in (record, without_cluster_child(record)):
         result = gate(shape, packs=PACKS)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from components.eks import karpenter_plan as plan
 from components.common.peak_window import PeakWindow
+from components.eks import karpenter_plan as plan
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 LIMITS = plan.PoolLimits(cpu=1000, memory_gib=4000)
@@ -21,17 +21,29 @@ PEAK = PeakWindow("1-5", 7, 19)
 
 
 def manifests():
-    pools = (plan.scan_pools(ZONES, LIMITS, "1m", 25, peak=PEAK)
-             + [plan.services_pool(ZONES, plan.PoolLimits(128, 512), peak=PEAK)])
-    return [plan.node_class("scanner-prod", "karpenter-node-abc", "al2023@v20260930",
-                            {"project": "scanner", "kubernetes.io/cluster/x": "owned"})] + pools
+    pools = plan.scan_pools(ZONES, LIMITS, "1m", 25, peak=PEAK) + [
+        plan.services_pool(ZONES, plan.PoolLimits(128, 512), peak=PEAK)
+    ]
+    return [
+        plan.node_class(
+            "scanner-prod",
+            "karpenter-node-abc",
+            "al2023@v20260930",
+            {"project": "scanner", "kubernetes.io/cluster/x": "owned"},
+        )
+    ] + pools
 
 
 # ----- IAM ---------------------------------------------------------------------------------
 
-LONG = dict(partition="aws-us-gov", region="ap-southeast-4", account_id="123456789012", cluster_name="c" * 100,
-            queue_arn="arn:aws:sqs:ap-southeast-4:123456789012:" + "q" * 80,
-            node_role_arn="arn:aws:iam::123456789012:role/" + "r" * 64)
+LONG = dict(
+    partition="aws-us-gov",
+    region="ap-southeast-4",
+    account_id="123456789012",
+    cluster_name="c" * 100,
+    queue_arn="arn:aws:sqs:ap-southeast-4:123456789012:" + "q" * 80,
+    node_role_arn="arn:aws:iam::123456789012:role/" + "r" * 64,
+)
 
 
 def test_each_controller_policy_fits_iam_limit_with_the_longest_names():
@@ -51,12 +63,19 @@ def test_controller_may_only_create_and_delete_what_is_tagged_for_this_cluster()
     owned = f"kubernetes.io/cluster/{LONG['cluster_name']}"
     for statement in statements:
         actions = set(statement["Action"])
-        if actions & {"ec2:TerminateInstances", "ec2:DeleteLaunchTemplate", "ec2:CreateLaunchTemplate",
-                      "ec2:CreateTags", "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile"}:
+        if actions & {
+            "ec2:TerminateInstances",
+            "ec2:DeleteLaunchTemplate",
+            "ec2:CreateLaunchTemplate",
+            "ec2:CreateTags",
+            "iam:CreateInstanceProfile",
+            "iam:DeleteInstanceProfile",
+        }:
             conditions = json.dumps(statement.get("Condition", {}))
             assert owned in conditions, statement["Sid"]
-        assert statement["Resource"] != "*" or all(a.split(":")[1].startswith(("Describe", "Get", "List"))
-                                                   for a in actions), statement["Sid"]
+        assert statement["Resource"] != "*" or all(
+            a.split(":")[1].startswith(("Describe", "Get", "List")) for a in actions
+        ), statement["Sid"]
     [pass_role] = [s for s in statements if s["Action"] == ["iam:PassRole"]]
     assert pass_role["Resource"] == LONG["node_role_arn"]
     [queue] = [s for s in statements if s["Sid"] == "AllowInterruptionQueueActions"]
@@ -75,14 +94,17 @@ def test_queue_policy_admits_eventbridge_and_refuses_plain_http():
 
 def test_interruption_rules_cover_the_four_event_kinds():
     kinds = {(source, detail) for _, source, detail in plan.INTERRUPTION_EVENTS}
-    assert kinds == {("aws.health", "AWS Health Event"),
-                     ("aws.ec2", "EC2 Spot Instance Interruption Warning"),
-                     ("aws.ec2", "EC2 Instance Rebalance Recommendation"),
-                     ("aws.ec2", "EC2 Instance State-change Notification")}
+    assert kinds == {
+        ("aws.health", "AWS Health Event"),
+        ("aws.ec2", "EC2 Spot Instance Interruption Warning"),
+        ("aws.ec2", "EC2 Instance Rebalance Recommendation"),
+        ("aws.ec2", "EC2 Instance State-change Notification"),
+    }
     assert json.loads(plan.event_pattern("aws.ec2", "X")) == {"source": ["aws.ec2"], "detail-type": ["X"]}
 
 
 # ----- pools -------------------------------------------------------------------------------
+
 
 def test_scan_pool_is_spot_first_with_a_lower_weight_on_demand_fallback():
     spot, fallback = plan.scan_pools(ZONES, LIMITS, "1m", 25)
@@ -93,7 +115,10 @@ def test_scan_pool_is_spot_first_with_a_lower_weight_on_demand_fallback():
     assert fallback["spec"]["limits"] == {"cpu": "250", "memory": "1000Gi"}
     for pool in (spot, fallback):
         assert requirement(pool, "topology.kubernetes.io/zone") == {
-            "key": "topology.kubernetes.io/zone", "operator": "In", "values": ZONES}
+            "key": "topology.kubernetes.io/zone",
+            "operator": "In",
+            "values": ZONES,
+        }
         assert pool["spec"]["template"]["spec"]["taints"] == [plan.SCAN_TAINT]
         assert pool["spec"]["template"]["metadata"]["labels"] == {plan.POOL_LABEL: plan.SCAN_POOL}
 
@@ -102,7 +127,10 @@ def test_scan_pool_is_diverse_enough_for_spot():
     [spot, _] = plan.scan_pools(ZONES, LIMITS, "1m", 25)
     assert set(requirement(spot, "karpenter.k8s.aws/instance-category")["values"]) >= {"c", "m", "r"}
     assert requirement(spot, "karpenter.k8s.aws/instance-generation") == {
-        "key": "karpenter.k8s.aws/instance-generation", "operator": "Gt", "values": ["5"]}
+        "key": "karpenter.k8s.aws/instance-generation",
+        "operator": "Gt",
+        "values": ["5"],
+    }
     assert requirement(spot, "karpenter.k8s.aws/instance-family")["minValues"] >= 5
 
 
@@ -121,12 +149,19 @@ def test_scan_pool_consolidates_quickly_and_lets_empty_nodes_go_at_once():
 
 @pytest.mark.parametrize("pool", ["scan", "services"])
 def test_the_weekday_peak_freezes_disruptive_consolidation_but_not_empty_nodes(pool):
-    manifest = (plan.scan_pools(ZONES, LIMITS, "1m", 25, peak=PEAK)[0] if pool == "scan"
-                else plan.services_pool(ZONES, plan.PoolLimits(128, 512), peak=PEAK))
+    manifest = (
+        plan.scan_pools(ZONES, LIMITS, "1m", 25, peak=PEAK)[0]
+        if pool == "scan"
+        else plan.services_pool(ZONES, plan.PoolLimits(128, 512), peak=PEAK)
+    )
     budgets = manifest["spec"]["disruption"]["budgets"]
     [freeze] = [b for b in budgets if "schedule" in b]
-    assert freeze == {"nodes": "0", "reasons": ["Underutilized", "Drifted"], "schedule": "0 7 * * 1-5",
-                      "duration": "12h"}
+    assert freeze == {
+        "nodes": "0",
+        "reasons": ["Underutilized", "Drifted"],
+        "schedule": "0 7 * * 1-5",
+        "duration": "12h",
+    }
     # Outside the window an always-active budget still bounds disruption (a schedule alone would
     # leave it unbounded), and nothing keeps empty nodes.
     assert any("schedule" not in b and b["nodes"] != "0" for b in budgets)
@@ -140,12 +175,18 @@ def test_without_a_peak_window_no_budget_is_scheduled():
 
 def test_scan_nodes_have_at_least_eight_vcpus_services_nodes_any_size():
     for pool in plan.scan_pools(ZONES, LIMITS, "1m", 25):
-        bounds = {r["operator"]: r["values"] for r in pool["spec"]["template"]["spec"]["requirements"]
-                  if r["key"] == "karpenter.k8s.aws/instance-cpu"}
+        bounds = {
+            r["operator"]: r["values"]
+            for r in pool["spec"]["template"]["spec"]["requirements"]
+            if r["key"] == "karpenter.k8s.aws/instance-cpu"
+        }
         assert bounds == {"Gt": [str(plan.SCAN_NODE_MIN_CPU - 1)], "Lt": ["65"]}
     services = plan.services_pool(ZONES, plan.PoolLimits(128, 512))
-    assert [r["operator"] for r in services["spec"]["template"]["spec"]["requirements"]
-            if r["key"] == "karpenter.k8s.aws/instance-cpu"] == ["Lt"]
+    assert [
+        r["operator"]
+        for r in services["spec"]["template"]["spec"]["requirements"]
+        if r["key"] == "karpenter.k8s.aws/instance-cpu"
+    ] == ["Lt"]
 
 
 def test_no_fallback_pool_when_the_share_is_zero():
@@ -186,11 +227,13 @@ def test_helm_values_pin_the_controller_to_system_nodes():
     assert values["nodeSelector"][next(iter(plan.SYSTEM_LABEL))] == "system"
     assert {"key": plan.SYSTEM_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"} in values["tolerations"]
     expressions = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
-        "nodeSelectorTerms"][0]["matchExpressions"]
+        "nodeSelectorTerms"
+    ][0]["matchExpressions"]
     assert {"key": "karpenter.sh/nodepool", "operator": "DoesNotExist"} in expressions
 
 
 # ----- CRD schemas ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("index", range(len(manifests())), ids=lambda i: manifests()[i]["metadata"]["name"])
 def test_every_planned_custom_resource_validates_against_its_crd(crds, index):
@@ -199,26 +242,60 @@ def test_every_planned_custom_resource_validates_against_its_crd(crds, index):
 
 
 BROKEN = [
-    ("misspelt field", "EC2NodeClass",
-     lambda m: m["spec"]["metadataOptions"].update(httpPutResponseHopLimitt=5),
-     "spec.metadataOptions: Additional properties are not allowed ('httpPutResponseHopLimitt' was unexpected)"),
-    ("node class accepting IMDSv1", "EC2NodeClass", lambda m: m["spec"]["metadataOptions"].update(httpTokens="maybe"),
-     "spec.metadataOptions.httpTokens: 'maybe' is not one of ['required', 'optional']"),
-    ("node class with a reserved tag", "EC2NodeClass",
-     lambda m: m["spec"].update(tags={"kubernetes.io/cluster/x": "owned"}), "restricted tag matching kubernetes.io/cluster/"),
-    ("node class with role and profile", "EC2NodeClass", lambda m: m["spec"].update(instanceProfile="p"),
-     "must specify exactly one of ['role', 'instanceProfile']"),
-    ("alias of an unknown family", "EC2NodeClass", lambda m: m["spec"].update(amiSelectorTerms=[{"alias": "ubuntu@v1"}]),
-     "family is not supported"),
-    ("zone requirement with no values", "NodePool",
-     lambda m: m["spec"]["template"]["spec"]["requirements"][1].update(values=[]), "requirements with operator 'In' must have a value defined"),
-    ("budget schedule without duration", "NodePool",
-     lambda m: m["spec"]["disruption"]["budgets"].append({"nodes": "0", "schedule": "0 9 * * mon-fri"}),
-     "'schedule' must be set with 'duration'"),
-    ("bad consolidateAfter", "NodePool", lambda m: m["spec"]["disruption"].update(consolidateAfter="soon"),
-     "spec.disruption.consolidateAfter: 'soon' does not match"),
-    ("restricted karpenter.sh label", "NodePool",
-     lambda m: m["spec"]["template"]["metadata"]["labels"].update({"karpenter.sh/custom": "x"}), "label domain"),
+    (
+        "misspelt field",
+        "EC2NodeClass",
+        lambda m: m["spec"]["metadataOptions"].update(httpPutResponseHopLimitt=5),
+        "spec.metadataOptions: Additional properties are not allowed ('httpPutResponseHopLimitt' was unexpected)",
+    ),
+    (
+        "node class accepting IMDSv1",
+        "EC2NodeClass",
+        lambda m: m["spec"]["metadataOptions"].update(httpTokens="maybe"),
+        "spec.metadataOptions.httpTokens: 'maybe' is not one of ['required', 'optional']",
+    ),
+    (
+        "node class with a reserved tag",
+        "EC2NodeClass",
+        lambda m: m["spec"].update(tags={"kubernetes.io/cluster/x": "owned"}),
+        "restricted tag matching kubernetes.io/cluster/",
+    ),
+    (
+        "node class with role and profile",
+        "EC2NodeClass",
+        lambda m: m["spec"].update(instanceProfile="p"),
+        "must specify exactly one of ['role', 'instanceProfile']",
+    ),
+    (
+        "alias of an unknown family",
+        "EC2NodeClass",
+        lambda m: m["spec"].update(amiSelectorTerms=[{"alias": "ubuntu@v1"}]),
+        "family is not supported",
+    ),
+    (
+        "zone requirement with no values",
+        "NodePool",
+        lambda m: m["spec"]["template"]["spec"]["requirements"][1].update(values=[]),
+        "requirements with operator 'In' must have a value defined",
+    ),
+    (
+        "budget schedule without duration",
+        "NodePool",
+        lambda m: m["spec"]["disruption"]["budgets"].append({"nodes": "0", "schedule": "0 9 * * mon-fri"}),
+        "'schedule' must be set with 'duration'",
+    ),
+    (
+        "bad consolidateAfter",
+        "NodePool",
+        lambda m: m["spec"]["disruption"].update(consolidateAfter="soon"),
+        "spec.disruption.consolidateAfter: 'soon' does not match",
+    ),
+    (
+        "restricted karpenter.sh label",
+        "NodePool",
+        lambda m: m["spec"]["template"]["metadata"]["labels"].update({"karpenter.sh/custom": "x"}),
+        "label domain",
+    ),
 ]
 
 

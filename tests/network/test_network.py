@@ -5,10 +5,9 @@ import json
 from collections import Counter
 
 import pytest
+from conftest import UNKNOWN, by_urn, of_type, run
 
 from stack_config import ConfigError
-
-from conftest import UNKNOWN, by_urn, of_type, run
 
 SUBNET = "aws:ec2/subnet:Subnet"
 ROUTE = "aws:ec2/route:Route"
@@ -20,9 +19,12 @@ TIER = "scanner.io/tier"
 
 def zone_of_table(record, table_urn):
     resources = by_urn(record)
-    zones = {resources[s]["inputs"]["availabilityZone"]
-             for a in of_type(record, RTA) if table_urn in a["propertyDependencies"]["routeTableId"]
-             for s in a["propertyDependencies"]["subnetId"]}
+    zones = {
+        resources[s]["inputs"]["availabilityZone"]
+        for a in of_type(record, RTA)
+        if table_urn in a["propertyDependencies"]["routeTableId"]
+        for s in a["propertyDependencies"]["subnetId"]
+    }
     assert len(zones) == 1, (table_urn, zones)
     return zones.pop()
 
@@ -57,7 +59,7 @@ def test_subnet_cidrs_inside_vpc_and_disjoint(prod_update):
     cidrs = [ipaddress.IPv4Network(s["inputs"]["cidrBlock"]) for s in of_type(prod_update, SUBNET)]
     assert all(c.subnet_of(vpc) for c in cidrs)
     assert len({c for c in cidrs}) == len(cidrs)
-    assert not any(a.overlaps(b) for i, a in enumerate(cidrs) for b in cidrs[i + 1:])
+    assert not any(a.overlaps(b) for i, a in enumerate(cidrs) for b in cidrs[i + 1 :])
 
 
 @pytest.mark.parametrize("mode", ["preview", "update"])
@@ -91,8 +93,11 @@ def test_s3_gateway_endpoint_on_every_private_and_isolated_table(mode, prod_prev
     record = prod_preview if mode == "preview" else prod_update
     [s3] = [e for e in of_type(record, ENDPOINT) if e["inputs"]["serviceName"] == "com.amazonaws.us-east-1.s3"]
     assert s3["inputs"]["vpcEndpointType"] == "Gateway"
-    tables = {t["urn"] for t in of_type(record, "aws:ec2/routeTable:RouteTable")
-              if t["inputs"]["tags"][TIER] in ("private", "isolated")}
+    tables = {
+        t["urn"]
+        for t in of_type(record, "aws:ec2/routeTable:RouteTable")
+        if t["inputs"]["tags"][TIER] in ("private", "isolated")
+    }
     assert len(tables) == 6
     assert set(s3["propertyDependencies"]["routeTableIds"]) == tables
     if mode == "update":
@@ -141,14 +146,22 @@ def test_subnet_tags_for_load_balancers_and_karpenter(prod_update):
             assert tags["kubernetes.io/role/internal-elb"] == "1"
             assert tags["karpenter.sh/discovery"] == "scanner-prod"
         else:
-            assert not {"kubernetes.io/role/elb", "kubernetes.io/role/internal-elb", "karpenter.sh/discovery"} & set(tags)
+            assert not {"kubernetes.io/role/elb", "kubernetes.io/role/internal-elb", "karpenter.sh/discovery"} & set(
+                tags
+            )
 
 
 def test_default_tags_reach_every_aws_resource_through_one_provider(prod_update):
     [provider] = of_type(prod_update, "pulumi:providers:aws")
     tags = json.loads(provider["inputs"]["defaultTags"])["tags"]
-    assert tags == {"project": "scanner", "stack": "prod", "environment": "production",
-                    "owner": "platform-team", "cost-center": "cc-1042-scanning", "managed-by": "pulumi"}
+    assert tags == {
+        "project": "scanner",
+        "stack": "prod",
+        "environment": "production",
+        "owner": "platform-team",
+        "cost-center": "cc-1042-scanning",
+        "managed-by": "pulumi",
+    }
     assert provider["inputs"]["region"] == "us-east-1"
     aws_resources = [r for r in prod_update.resources if r["type"].startswith("aws:")]
     assert aws_resources and all(r["provider"] == provider["urn"] for r in aws_resources)
@@ -165,7 +178,9 @@ def test_default_zone_lookup_skips_local_zones():
     config["scanner:services"] = json.dumps([{**s, "minReplicas": 6, "peakMinReplicas": 6} for s in services])
     # The default system node types are not offered in us-east-1e (use1-az3 in this account):
     # refused before anything is declared.
-    with pytest.raises(ConfigError, match=r"^scanner:systemNodeInstanceTypes: m7i.large is not offered in us-east-1e \(use1-az3\)"):
+    with pytest.raises(
+        ConfigError, match=r"^scanner:systemNodeInstanceTypes: m7i.large is not offered in us-east-1e \(use1-az3\)"
+    ):
         run_program("prod", "preview", config=config)
     config["scanner:systemNodeInstanceTypes"] = '["m4.large"]'  # offered in every zone
     record = run_program("prod", "preview", config=config)

@@ -34,8 +34,9 @@ def test_adding_a_zone_never_renumbers_existing_subnets():
 
 
 def test_zone_order_in_the_list_does_not_matter():
-    assert cidrs(plan_subnets(VPC, ["us-east-1c", "us-east-1a"], REGION, PREFIXES)) == \
-        cidrs(plan_subnets(VPC, ["us-east-1a", "us-east-1c"], REGION, PREFIXES))
+    assert cidrs(plan_subnets(VPC, ["us-east-1c", "us-east-1a"], REGION, PREFIXES)) == cidrs(
+        plan_subnets(VPC, ["us-east-1a", "us-east-1c"], REGION, PREFIXES)
+    )
 
 
 def test_appending_a_tier_never_renumbers_existing_tiers(monkeypatch):
@@ -51,8 +52,10 @@ def test_appending_a_tier_never_renumbers_existing_tiers(monkeypatch):
 def test_pod_cidr_gives_each_zone_its_slot():
     plan = plan_subnets(VPC, ["us-east-1a", "us-east-1c"], REGION, PREFIXES, ipaddress.IPv4Network("100.64.0.0/16"))
     pods = {s.zone: s.cidr for s in plan if s.tier == "pods"}
-    assert pods == {"us-east-1a": ipaddress.IPv4Network("100.64.0.0/19"),
-                    "us-east-1c": ipaddress.IPv4Network("100.64.64.0/19")}
+    assert pods == {
+        "us-east-1a": ipaddress.IPv4Network("100.64.0.0/19"),
+        "us-east-1c": ipaddress.IPv4Network("100.64.64.0/19"),
+    }
     assert network_plan.pod_addresses_per_zone(plan) == {"us-east-1a": 8187, "us-east-1c": 8187}
 
 

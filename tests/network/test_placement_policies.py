@@ -4,11 +4,11 @@ registrations: the good stacks pass; each deliberate fault is refused by name.""
 import json
 
 import pytest
+from conftest import gate, run
 
 from components.network import plan as network_plan
 from offline import preview
 from offline.gate import PolicyConfigError
-from conftest import ROOT, gate, run
 
 MODES = ["preview", "update"]
 
@@ -17,6 +17,7 @@ def violations(result):
     return sorted({(d.policy, d.level) for d in result.diagnostics if d.level == "mandatory"})
 
 
+@pytest.mark.gate
 @pytest.mark.parametrize("mode", MODES)
 def test_prod_passes_and_every_policy_decides(mode):
     result = gate(run("prod", mode))
@@ -25,45 +26,76 @@ def test_prod_passes_and_every_policy_decides(mode):
     assert result.diagnostics == []
     [pack] = result.packs
     assert (pack.name, pack.version) == ("scanner-placement", "0.6.0")
-    assert set(pack.policies) == {"network-subnet-tiers-every-az", "network-nat-per-az",
-                                  "network-s3-endpoint-every-route-table", "eks-cluster-subnets-every-az",
-                                  "eks-node-group-every-az", "karpenter-node-pool-every-az",
-                                  "karpenter-scan-pool-offers-spot", "rds-multi-az", "data-subnet-groups-every-az",
-                                  "rds-replica-other-az", "mq-cluster-multi-az", "elasticache-failover-multi-az",
-                                  "efs-mount-target-every-az", "efs-not-one-zone", "deployment-spread-over-zones",
-                                  "deployment-has-disruption-budget", "load-balancer-every-az",
-                                  "deployment-rollout-awaited"}
+    assert set(pack.policies) == {
+        "network-subnet-tiers-every-az",
+        "network-nat-per-az",
+        "network-s3-endpoint-every-route-table",
+        "eks-cluster-subnets-every-az",
+        "eks-node-group-every-az",
+        "karpenter-node-pool-every-az",
+        "karpenter-scan-pool-offers-spot",
+        "rds-multi-az",
+        "data-subnet-groups-every-az",
+        "rds-replica-other-az",
+        "mq-cluster-multi-az",
+        "elasticache-failover-multi-az",
+        "efs-mount-target-every-az",
+        "efs-not-one-zone",
+        "deployment-spread-over-zones",
+        "deployment-has-disruption-budget",
+        "load-balancer-every-az",
+        "deployment-rollout-awaited",
+    }
 
 
 def drop_private_subnet_in_b(original):
     def plan(*args, **kwargs):
         return [s for s in original(*args, **kwargs) if not (s.tier == "private" and s.zone.endswith("b"))]
+
     return plan
 
 
 def nat_of_next_zone(original):
     def nat_zones(zones, mode):
         return {zone: zones[(i + 1) % len(zones)] for i, zone in enumerate(zones)}
+
     return nat_zones
 
 
 FAULTS = {
-    "missing-subnet": ("plan_subnets", drop_private_subnet_in_b, "network-subnet-tiers-every-az",
-                       "zone us-east-1b of Network 'network' has no private subnet"),
-    "cross-zone-nat": ("nat_zones", nat_of_next_zone, "network-nat-per-az",
-                       "sends 0.0.0.0/0 to NatGateway 'network-nat-us-east-1b' in zone us-east-1b"),
-    "no-s3-endpoint": ("s3_endpoint_tiers", lambda original: lambda: ("private",),
-                       "network-s3-endpoint-every-route-table",
-                       "isolated RouteTable 'network-isolated-rt-us-east-1a' is not attached to an S3 gateway endpoint"),
+    "missing-subnet": (
+        "plan_subnets",
+        drop_private_subnet_in_b,
+        "network-subnet-tiers-every-az",
+        "zone us-east-1b of Network 'network' has no private subnet",
+    ),
+    "cross-zone-nat": (
+        "nat_zones",
+        nat_of_next_zone,
+        "network-nat-per-az",
+        "sends 0.0.0.0/0 to NatGateway 'network-nat-us-east-1b' in zone us-east-1b",
+    ),
+    "no-s3-endpoint": (
+        "s3_endpoint_tiers",
+        lambda original: lambda: ("private",),
+        "network-s3-endpoint-every-route-table",
+        "isolated RouteTable 'network-isolated-rt-us-east-1a' is not attached to an S3 gateway endpoint",
+    ),
 }
 
 
 #: A zone without a private subnet also leaves the cluster, its nodes, the broker and the
 #: repository cache a zone short.
-ALSO_REFUSED = {"missing-subnet": {"eks-cluster-subnets-every-az", "eks-node-group-every-az", "mq-cluster-multi-az",
-                                   "efs-mount-target-every-az",
-                                   # the API load balancer sits in the private subnets
-                                   "load-balancer-every-az"}}
+ALSO_REFUSED = {
+    "missing-subnet": {
+        "eks-cluster-subnets-every-az",
+        "eks-node-group-every-az",
+        "mq-cluster-multi-az",
+        "efs-mount-target-every-az",
+        # the API load balancer sits in the private subnets
+        "load-balancer-every-az",
+    }
+}
 
 
 #: Faults that can share a run: a zone without its private subnet changes the very route
@@ -77,6 +109,7 @@ def _inject(group, monkeypatch):
         monkeypatch.setattr(network_plan, function, make(getattr(network_plan, function)))
 
 
+@pytest.mark.gate
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("group", sorted(GROUPS))
 def test_each_fault_is_refused_by_its_policy(group, mode, monkeypatch):
@@ -86,10 +119,13 @@ def test_each_fault_is_refused_by_its_policy(group, mode, monkeypatch):
     assert violations(result) == sorted((p, "mandatory") for p in expected)
     for fault in GROUPS[group]:
         _, _, policy, message = FAULTS[fault]
-        assert any(message in d.message for d in result.diagnostics if d.policy == policy), \
-            (fault, [d.message for d in result.diagnostics])
+        assert any(message in d.message for d in result.diagnostics if d.policy == policy), (
+            fault,
+            [d.message for d in result.diagnostics],
+        )
 
 
+@pytest.mark.gate
 @pytest.mark.parametrize("group", sorted(GROUPS))
 def test_preview_command_exits_non_zero_naming_the_policy(group, monkeypatch, capsys, tmp_path):
     _inject(group, monkeypatch)
@@ -125,17 +161,32 @@ def test_all_key_lowers_every_level(tmp_path, monkeypatch):
     assert result.passed and {d.level for d in result.diagnostics} == {"advisory"}
 
 
-@pytest.mark.parametrize("content,message", [
-    ({"network-nat-per-zone": "advisory"}, "'network-nat-per-zone' is not a policy of pack scanner-placement (policies: data-subnet-groups-every-az, "
-     "deployment-has-disruption-budget, deployment-rollout-awaited, deployment-spread-over-zones, efs-mount-target-every-az, efs-not-one-zone, "
-     "eks-cluster-subnets-every-az, eks-node-group-every-az, elasticache-failover-multi-az, karpenter-node-pool-every-az, "
-     "karpenter-scan-pool-offers-spot, "
-     "load-balancer-every-az, mq-cluster-multi-az, network-nat-per-az, network-s3-endpoint-every-route-table, "
-     "network-subnet-tiers-every-az, rds-multi-az, rds-replica-other-az)"),
-    ({"network-nat-per-az": "loud"}, "network-nat-per-az: enforcement level 'loud' is not one of advisory, mandatory, disabled, remediate"),
-    ({"network-subnet-tiers-every-az": {"minimumZones": "three"}}, "network-subnet-tiers-every-az.minimumZones: 'three' is not of type 'integer'"),
-    ({"network-subnet-tiers-every-az": {"minZones": 2}}, "network-subnet-tiers-every-az: Additional properties are not allowed ('minZones' was unexpected)"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (
+            {"network-nat-per-zone": "advisory"},
+            "'network-nat-per-zone' is not a policy of pack scanner-placement (policies: data-subnet-groups-every-az, "
+            "deployment-has-disruption-budget, deployment-rollout-awaited, deployment-spread-over-zones, efs-mount-target-every-az, efs-not-one-zone, "
+            "eks-cluster-subnets-every-az, eks-node-group-every-az, elasticache-failover-multi-az, karpenter-node-pool-every-az, "
+            "karpenter-scan-pool-offers-spot, "
+            "load-balancer-every-az, mq-cluster-multi-az, network-nat-per-az, network-s3-endpoint-every-route-table, "
+            "network-subnet-tiers-every-az, rds-multi-az, rds-replica-other-az)",
+        ),
+        (
+            {"network-nat-per-az": "loud"},
+            "network-nat-per-az: enforcement level 'loud' is not one of advisory, mandatory, disabled, remediate",
+        ),
+        (
+            {"network-subnet-tiers-every-az": {"minimumZones": "three"}},
+            "network-subnet-tiers-every-az.minimumZones: 'three' is not of type 'integer'",
+        ),
+        (
+            {"network-subnet-tiers-every-az": {"minZones": 2}},
+            "network-subnet-tiers-every-az: Additional properties are not allowed ('minZones' was unexpected)",
+        ),
+    ],
+)
 def test_bad_policy_config_is_one_line_naming_the_key(tmp_path, content, message):
     config = tmp_path / "placement.json"
     config.write_text(json.dumps(content))

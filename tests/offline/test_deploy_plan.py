@@ -3,21 +3,31 @@ notices an artificial edge."""
 
 import json
 
-from offline import deploy_plan
 from conftest import run
+
+from offline import deploy_plan
 
 
 def _record(urn, type_, deps=(), props=None, parent=None, custom=True, inputs=None):
-    return {"urn": urn, "type": type_, "name": urn, "parent": parent, "custom": custom,
-            "dependencies": list(deps), "propertyDependencies": props or {}, "inputs": inputs or {}}
+    return {
+        "urn": urn,
+        "type": type_,
+        "name": urn,
+        "parent": parent,
+        "custom": custom,
+        "dependencies": list(deps),
+        "propertyDependencies": props or {},
+        "inputs": inputs or {},
+    }
 
 
 def test_longest_chain_wins_and_each_edge_says_why():
     resources = [
         _record("vpc", "aws:ec2/vpc:Vpc"),
         _record("subnet", "aws:ec2/subnet:Subnet", ["vpc"], {"vpcId": ["vpc"]}),
-        _record("db", "aws:rds/instance:Instance", ["subnet"], {"dbSubnetGroupName": ["subnet"]},
-                inputs={"multiAz": True}),
+        _record(
+            "db", "aws:rds/instance:Instance", ["subnet"], {"dbSubnetGroupName": ["subnet"]}, inputs={"multiAz": True}
+        ),
         _record("broker", "aws:mq/broker:Broker", ["subnet"], {"subnetIds": ["subnet"]}),
         _record("late", "aws:iam/role:Role", ["db"]),  # waits without reading anything
         _record("component", "scanner:data:Thing", custom=False),

@@ -3,12 +3,12 @@ problem, nothing written, no verdict), 3 the gate could not finish. One bad inpu
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import DEV, PROD, ROOT
 
 from offline import preview
-from conftest import DEV, PROD, ROOT
+
 
 def _run(argv, tmp_path, capsys):
     outputs = [tmp_path / "out" / "record.json", tmp_path / "out" / "diagram.md"]
@@ -19,12 +19,26 @@ def _run(argv, tmp_path, capsys):
 
 CASES = [
     (["-c", "aws:region=mars-north-1"], "error: aws:region: 'mars-north-1' is not an AWS region"),
-    (["-c", "scanner:backupCopyRegion=us-west-22"], "error: scanner:backupCopyRegion: 'us-west-22' is not an AWS region"),
-    (["-c", "scanner:databaseInstanceClass=db.r7g.hyuge"],
-     "error: scanner:databaseInstanceClass: 'db.r7g.hyuge' is not a DB instance class RDS for PostgreSQL offers"),
-    (["-c", "scanner:cacheNodeType=cache.m7g.enormous"], "error: scanner:cacheNodeType: 'cache.m7g.enormous' is not an ElastiCache node type"),
-    (["-c", "scanner:brokerInstanceType=mq.m7g.xxxlarge"], "error: scanner:brokerInstanceType: 'mq.m7g.xxxlarge' is not offered for RabbitMQ 4.2"),
-    (["-c", 'scanner:systemNodeInstanceTypes=["m7i.huge"]'], "error: scanner:systemNodeInstanceTypes: 'm7i.huge' is not an EC2 instance type"),
+    (
+        ["-c", "scanner:backupCopyRegion=us-west-22"],
+        "error: scanner:backupCopyRegion: 'us-west-22' is not an AWS region",
+    ),
+    (
+        ["-c", "scanner:databaseInstanceClass=db.r7g.hyuge"],
+        "error: scanner:databaseInstanceClass: 'db.r7g.hyuge' is not a DB instance class RDS for PostgreSQL offers",
+    ),
+    (
+        ["-c", "scanner:cacheNodeType=cache.m7g.enormous"],
+        "error: scanner:cacheNodeType: 'cache.m7g.enormous' is not an ElastiCache node type",
+    ),
+    (
+        ["-c", "scanner:brokerInstanceType=mq.m7g.xxxlarge"],
+        "error: scanner:brokerInstanceType: 'mq.m7g.xxxlarge' is not offered for RabbitMQ 4.2",
+    ),
+    (
+        ["-c", 'scanner:systemNodeInstanceTypes=["m7i.huge"]'],
+        "error: scanner:systemNodeInstanceTypes: 'm7i.huge' is not an EC2 instance type",
+    ),
     (["-c", "aws:regoin=us-east-1"], "error: aws:regoin: unknown key (did you mean aws:region?)"),
     (["--policy-pack", "policies/no-such-pack"], "error: --policy-pack: policies/no-such-pack is not a directory"),
     (["--policy-pack", "components"], "error: --policy-pack: components is not a policy pack (no PulumiPolicy.yaml)"),
@@ -42,13 +56,26 @@ def test_one_bad_input_exits_2_with_one_line_and_writes_nothing(argv, message, t
 
 
 STACK_FILES = [
-    ("dup-key", PROD.replace("  scanner:natMode: per-az\n", "  scanner:natMode: per-az\n  scanner:natMode: single\n"),
-     "error: Pulumi.dup-key.yaml: key 'scanner:natMode' is written twice (lines"),
-    ("dup-prefix", PROD.replace("  scanner:natMode: per-az\n", "  scanner:natMode: per-az\n  natMode: single\n"),
-     "error: Pulumi.dup-prefix.yaml: scanner:natMode is written twice ('natMode' names it too)"),
-    ("a-list", "- config:\n    aws:region: us-east-1\n",
-     "error: Pulumi.a-list.yaml: the top level must be a mapping with a 'config' key, not a list"),
-    ("int-region", PROD.replace("aws:region: us-east-1", "aws:region: 42"), "error: aws:region: '42' is not an AWS region"),
+    (
+        "dup-key",
+        PROD.replace("  scanner:natMode: per-az\n", "  scanner:natMode: per-az\n  scanner:natMode: single\n"),
+        "error: Pulumi.dup-key.yaml: key 'scanner:natMode' is written twice (lines",
+    ),
+    (
+        "dup-prefix",
+        PROD.replace("  scanner:natMode: per-az\n", "  scanner:natMode: per-az\n  natMode: single\n"),
+        "error: Pulumi.dup-prefix.yaml: scanner:natMode is written twice ('natMode' names it too)",
+    ),
+    (
+        "a-list",
+        "- config:\n    aws:region: us-east-1\n",
+        "error: Pulumi.a-list.yaml: the top level must be a mapping with a 'config' key, not a list",
+    ),
+    (
+        "int-region",
+        PROD.replace("aws:region: us-east-1", "aws:region: 42"),
+        "error: aws:region: '42' is not an AWS region",
+    ),
 ]
 
 
@@ -77,8 +104,15 @@ def test_an_output_that_fails_while_written_leaves_no_file_and_no_verdict(tmp_pa
 
     diagram, record = tmp_path / "d.md", tmp_path / "r.json"
     real = tempfile.mkstemp
-    monkeypatch.setattr(tempfile, "mkstemp", lambda dir, prefix: (_ for _ in ()).throw(OSError(28, "No space left on device"))
-                        if prefix.startswith(".r.json") else real(dir=dir, prefix=prefix))
+    monkeypatch.setattr(
+        tempfile,
+        "mkstemp",
+        lambda dir, prefix: (
+            (_ for _ in ()).throw(OSError(28, "No space left on device"))
+            if prefix.startswith(".r.json")
+            else real(dir=dir, prefix=prefix)
+        ),
+    )
     status = preview.main(["--stack", "prod", "--no-gate", "--json", str(record), "--diagram", str(diagram)])
     captured = capsys.readouterr()
     assert status == 2 and captured.err.strip() == f"error: --json: cannot write {record} (No space left on device)"
@@ -97,22 +131,38 @@ def test_a_program_defect_exits_3_in_one_line(monkeypatch, tmp_path, capsys):
     assert len(captured.err.strip().splitlines()) == 1 and not (tmp_path / "d.md").exists()
 
 
+@pytest.mark.all_stacks
 def test_all_stacks_reports_every_stack_even_after_a_bad_one(stack_file, capsys):
     bad = stack_file("broken", DEV.replace("scanner:natMode: single", "scanner:natMode: sideways"))
     status = preview.main(["--all-stacks", "--quiet", "--no-gate"])
     captured = capsys.readouterr()
     assert status == 2
     assert "error: broken/preview: scanner:natMode: Input should be 'per-az', 'single' or 'regional'" in captured.err
-    table = captured.out[captured.out.index("Stacks:"):].splitlines()[1:]
+    table = captured.out[captured.out.index("Stacks:") :].splitlines()[1:]
     verdicts = {tuple(line.split()[:2]): " ".join(line.split()[2:]) for line in table}
     assert verdicts[(bad, "preview")] == "BAD INPUT" and verdicts[(bad, "update")] == "BAD INPUT"
     assert verdicts[("prod", "preview")] == verdicts[("dev", "update")] == "PASS"
 
 
 def test_the_process_itself_prints_no_traceback():
-    proc = subprocess.run([sys.executable, "-m", "offline.preview", "--stack", "prod", "-c", "aws:region=mars-north-1",
-                           "-c", "scanner:cacheNodeType=cache.m7g.enormous", "--no-gate"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "offline.preview",
+            "--stack",
+            "prod",
+            "-c",
+            "aws:region=mars-north-1",
+            "-c",
+            "scanner:cacheNodeType=cache.m7g.enormous",
+            "--no-gate",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr + proc.stdout
     # Both problems, one line each, in one run.

@@ -6,9 +6,9 @@ import json
 
 import pulumi
 import pytest
+from conftest import by_urn, of_type, one, run
 
 from offline import deploy_plan
-from conftest import by_urn, of_type, one, run
 
 RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
@@ -25,6 +25,7 @@ def first_deploy():
 
 
 # ----- the deploy runner reaches the private API -------------------------------------------------
+
 
 @pytest.mark.parametrize("mode", ["preview", "update"])
 def test_prod_admits_its_runners_on_443_to_the_cluster_security_group(mode, prod_update, prod_preview):
@@ -43,8 +44,9 @@ def test_prod_admits_its_runners_on_443_to_the_cluster_security_group(mode, prod
 
 
 def test_without_runner_access_the_gate_refuses_a_private_api(monkeypatch):
-    from components.eks import cluster
     from conftest import SECURITY, gate, mandatory
+
+    from components.eks import cluster
 
     monkeypatch.setattr(cluster, "allow_in", lambda *a, **k: None)
     result = gate(run("prod", "preview"), packs=(SECURITY,))
@@ -55,13 +57,16 @@ def test_without_runner_access_the_gate_refuses_a_private_api(monkeypatch):
 
 def test_a_rule_on_another_group_is_refused_once_ids_are_known(monkeypatch):
     """The rule still takes its group from the cluster component, but the value is another group."""
-    from components.eks import cluster
-    from components.common import sg_rules
     from conftest import SECURITY, gate, mandatory
 
+    from components.common import sg_rules
+    from components.eks import cluster
+
     def elsewhere(name, group, port, **kwargs):
-        return sg_rules.allow_in(name, pulumi.Output.from_input(group).apply(lambda _: "sg-0123456789abcdef0"),
-                                 port, **kwargs)
+        return sg_rules.allow_in(
+            name, pulumi.Output.from_input(group).apply(lambda _: "sg-0123456789abcdef0"), port, **kwargs
+        )
+
     monkeypatch.setattr(cluster, "allow_in", elsewhere)
     assert mandatory(gate(run("prod", "update"), packs=(SECURITY,))) == ["eks-private-api-reachable"]
     assert gate(run("prod", "preview"), packs=(SECURITY,)).passed  # the dependency is all a first preview has
@@ -69,12 +74,19 @@ def test_a_rule_on_another_group_is_refused_once_ids_are_known(monkeypatch):
 
 # ----- the first deploy finishes before any image is pushed ---------------------------------------
 
+
 def _awaited_kinds():
     """What pulumi-kubernetes waits for until pods are ready (Deployment: Available; Service with a
     selector: no endpoint that is not ready). An Ingress waits for its load balancer and for the
     Endpoints objects to exist, not for ready pods."""
-    return {"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet",
-            "kubernetes:batch/v1:Job", "kubernetes:core/v1:Pod", "kubernetes:core/v1:Service"}
+    return {
+        "kubernetes:apps/v1:Deployment",
+        "kubernetes:apps/v1:StatefulSet",
+        "kubernetes:apps/v1:DaemonSet",
+        "kubernetes:batch/v1:Job",
+        "kubernetes:core/v1:Pod",
+        "kubernetes:core/v1:Service",
+    }
 
 
 def _pod_images(inputs):
@@ -97,9 +109,10 @@ def test_first_deploy_stage_waits_for_no_image_of_its_own_registry(first_deploy)
             continue
         inputs = record["inputs"]
         annotations = (inputs.get("metadata") or {}).get("annotations") or {}
-        needs_image = (record["type"] == "kubernetes:core/v1:Service"
-                       and ((inputs.get("spec") or {}).get("selector") or {}).get("app.kubernetes.io/name") in selected
-                       ) or any(i.startswith(tuple(repositories)) for i in _pod_images(inputs))
+        needs_image = (
+            record["type"] == "kubernetes:core/v1:Service"
+            and ((inputs.get("spec") or {}).get("selector") or {}).get("app.kubernetes.io/name") in selected
+        ) or any(i.startswith(tuple(repositories)) for i in _pod_images(inputs))
         if needs_image:
             assert annotations.get(SKIP_AWAIT) == "true", record["urn"]
     # Nothing the registry serves is waited for by anything else either: the ScaledJobs start Jobs
@@ -115,20 +128,48 @@ def test_first_deploy_does_not_hold_the_services_for_the_data_tier(first_deploy,
         # Once the images exist, a rollout waits for the endpoints its pods read.
         awaited = one(prod_update, "kubernetes:apps/v1:Deployment", name)
         assert SKIP_AWAIT not in (awaited["inputs"]["metadata"].get("annotations") or {})
-        assert one(prod_update, "kubernetes:core/v1:ConfigMap", "data-access-endpoints")["urn"] in awaited["dependencies"]
+        assert (
+            one(prod_update, "kubernetes:core/v1:ConfigMap", "data-access-endpoints")["urn"] in awaited["dependencies"]
+        )
+
+
+#: Faults of advisory policies through the program: config overrides (policies it should trip,
+#: a fragment of their message). The stack still passes; the advisory says what to change.
+ADVISORY_FAULTS = {
+    "first-deploy-stage": (
+        {"scanner:servicesRollout": "first-deploy"},
+        {"deployment-rollout-awaited"},
+        "set scanner:servicesRollout back to await",
+    ),
+}
+
+
+@pytest.mark.gate
+@pytest.mark.parametrize("mode", ["preview", "update"])
+@pytest.mark.parametrize("fault", sorted(ADVISORY_FAULTS))
+def test_advisory_faults_are_reported_and_pass(fault, mode):
+    from conftest import PLACEMENT, gate
+
+    overrides, policies, message = ADVISORY_FAULTS[fault]
+    result = gate(run("prod", mode, **overrides), packs=(PLACEMENT,))
+    assert result.passed
+    assert {(d.policy, d.level) for d in result.diagnostics} == {(p, "advisory") for p in policies}
+    assert all(message in d.message for d in result.diagnostics), [d.message for d in result.diagnostics]
 
 
 def test_first_deploy_stage_passes_the_gate_with_an_advisory(capsys, tmp_path):
     from offline import preview
 
-    status = preview.main(["--stack", "prod", "-c", "scanner:servicesRollout=first-deploy",
-                           "--diagram", str(tmp_path / "d.md")])
+    status = preview.main(
+        ["--stack", "prod", "-c", "scanner:servicesRollout=first-deploy", "--diagram", str(tmp_path / "d.md")]
+    )
     out = capsys.readouterr().out
     assert status == 0
     assert "[advisory] deployment-rollout-awaited: 3 resources" in out
 
 
 # ----- the settled "likely" items -----------------------------------------------------------------
+
 
 def test_replica_takes_the_primarys_key_and_copies_tags_to_snapshots(prod_update):
     replica = one(prod_update, DB, "postgres-replica")["inputs"]
@@ -142,8 +183,10 @@ def test_proxy_reaches_secrets_manager_and_the_database_only(prod_update):
     proxy_sg = one(prod_update, SG, "postgres-proxy")
     assert "egress" not in proxy_sg["inputs"] and "ingress" not in proxy_sg["inputs"]
     egress = [r for r in of_type(prod_update, EGRESS) if r["inputs"]["securityGroupId"] == proxy_sg["outputs"]["id"]]
-    targets = sorted((r["inputs"]["fromPort"], urns[r["propertyDependencies"]["referencedSecurityGroupId"][0]]["name"])
-                     for r in egress)
+    targets = sorted(
+        (r["inputs"]["fromPort"], urns[r["propertyDependencies"]["referencedSecurityGroupId"][0]]["name"])
+        for r in egress
+    )
     assert targets == [(443, "network-endpoints"), (5432, "postgres-db")]
     assert all("cidrIpv4" not in r["inputs"] for r in egress)
 
@@ -153,15 +196,22 @@ def test_replication_template_encrypts_with_a_role_ecr_can_assume(prod_update):
     role = one(prod_update, "aws:iam/role:Role", "registry-replica-template")
     key = one(prod_update, "aws:kms/key:Key", "registry-replica-key")
     assert template["inputs"]["customRoleArn"] == role["outputs"]["arn"]
-    assert template["inputs"]["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": key["outputs"]["arn"]}]
+    assert template["inputs"]["encryptionConfigurations"] == [
+        {"encryptionType": "KMS", "kmsKey": key["outputs"]["arn"]}
+    ]
     assert key["inputs"]["region"] == template["inputs"]["region"] == "us-west-2" and key["protect"]
     # The ECR user guide's trust policy, with no condition ECR might not send.
     [trust] = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
     assert trust == {"Effect": "Allow", "Principal": {"Service": "ecr.amazonaws.com"}, "Action": "sts:AssumeRole"}
-    policy = json.loads(one(prod_update, "aws:iam/rolePolicy:RolePolicy", "registry-replica-template")["inputs"]["policy"])
+    policy = json.loads(
+        one(prod_update, "aws:iam/rolePolicy:RolePolicy", "registry-replica-template")["inputs"]["policy"]
+    )
     kms = next(s for s in policy["Statement"] if "kms:CreateGrant" in s["Action"])
     assert kms["Resource"] == key["outputs"]["arn"]
-    assert one(prod_update, "aws:iam/rolePolicy:RolePolicy", "registry-replica-template")["urn"] in template["dependencies"]
+    assert (
+        one(prod_update, "aws:iam/rolePolicy:RolePolicy", "registry-replica-template")["urn"]
+        in template["dependencies"]
+    )
 
 
 def test_efs_driver_waits_for_the_system_nodes_it_runs_on(prod_update):
@@ -177,19 +227,24 @@ def test_prod_dashboard_uses_its_own_certificate_with_tls12(prod_update):
 
 def test_default_cloudfront_certificate_is_refused_in_production(monkeypatch):
     import pulumi_aws as aws
-
     from conftest import SECURITY, change, gate, mandatory
 
-    change(aws.cloudfront.Distribution, "dashboard-distribution",
-           viewer_certificate=aws.cloudfront.DistributionViewerCertificateArgs(cloudfront_default_certificate=True),
-           aliases=None)(monkeypatch)
+    change(
+        aws.cloudfront.Distribution,
+        "dashboard-distribution",
+        viewer_certificate=aws.cloudfront.DistributionViewerCertificateArgs(cloudfront_default_certificate=True),
+        aliases=None,
+    )(monkeypatch)
     result = gate(run("prod", "update"), packs=(SECURITY,))
     assert mandatory(result) == ["cloudfront-https-only"]
-    assert any("always accepts TLS 1.0 and 1.1" in d.message and "scanner:dashboardDomain" in d.message
-               for d in result.diagnostics)
+    assert any(
+        "always accepts TLS 1.0 and 1.1" in d.message and "scanner:dashboardDomain" in d.message
+        for d in result.diagnostics
+    )
 
 
 # ----- the data tier does not wait for the cluster -------------------------------------------------
+
 
 def test_data_tier_security_groups_are_empty_and_wait_for_nothing(prod_update):
     eks = one(prod_update, EKS)["urn"]

@@ -28,8 +28,11 @@ def test_an_unmocked_invoke_fails_loudly():
 
 def test_preview_leaves_ids_unknown_but_fills_auto_names():
     mocks = ScannerMocks("us-east-1", preview=True)
-    rid, state = mocks.new_resource(MockResourceArgs("aws:iam/role:Role", "flow", {"assumeRolePolicy": "{}"}, custom=True))
+    rid, state = mocks.new_resource(
+        MockResourceArgs("aws:iam/role:Role", "flow", {"assumeRolePolicy": "{}"}, custom=True)
+    )
     assert rid == "" and state["name"].startswith("flow-") and "arn" not in state
     rid, state = ScannerMocks("us-east-1", preview=False).new_resource(
-        MockResourceArgs("aws:iam/role:Role", "flow", {"assumeRolePolicy": "{}"}, custom=True))
+        MockResourceArgs("aws:iam/role:Role", "flow", {"assumeRolePolicy": "{}"}, custom=True)
+    )
     assert rid == state["name"] and state["arn"] == f"arn:aws:iam::123456789012:role/{rid}"

@@ -5,9 +5,9 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, of_type
 
 from policies.common import contract
-from conftest import ROOT, of_type, one
 
 POLICY_SOURCES = sorted(p for p in (ROOT / "policies").glob("*/*.py") if p.name != "contract.py")
 
@@ -20,8 +20,7 @@ def test_the_network_component_declares_what_the_rules_read(prod_preview):
 
 def test_subnets_and_route_tables_carry_the_tags_the_rules_read(prod_preview):
     subnets = of_type(prod_preview, "aws:ec2/subnet:Subnet")
-    assert subnets and all(s["inputs"]["tags"][contract.TIER_TAG] in ("public", "private", "isolated")
-                           for s in subnets)
+    assert subnets and all(s["inputs"]["tags"][contract.TIER_TAG] in ("public", "private", "isolated") for s in subnets)
     tables = of_type(prod_preview, "aws:ec2/routeTable:RouteTable")
     assert tables and all(t["inputs"]["tags"][contract.ZONE_TAG].startswith("us-east-1") for t in tables)
     assert all(contract.TIER_TAG in t["inputs"]["tags"] for t in tables)
@@ -30,8 +29,10 @@ def test_subnets_and_route_tables_carry_the_tags_the_rules_read(prod_preview):
 def test_the_scan_pool_and_its_jobs_use_the_label_the_rules_read(prod_preview):
     pools = {p["inputs"]["metadata"]["name"]: p for p in of_type(prod_preview, "kubernetes:karpenter.sh/v1:NodePool")}
     assert contract.SCAN_POOL in pools
-    assert pools[contract.SCAN_POOL]["inputs"]["spec"]["template"]["metadata"]["labels"][contract.POOL_LABEL] \
+    assert (
+        pools[contract.SCAN_POOL]["inputs"]["spec"]["template"]["metadata"]["labels"][contract.POOL_LABEL]
         == contract.SCAN_POOL
+    )
     for job in of_type(prod_preview, "kubernetes:keda.sh/v1alpha1:ScaledJob"):
         pod = job["inputs"]["spec"]["jobTargetRef"]["template"]["spec"]
         assert pod["nodeSelector"][contract.POOL_LABEL] == contract.SCAN_POOL
@@ -48,5 +49,6 @@ def test_components_take_the_shared_names_from_the_contract():
     for source in sorted((ROOT / "components").rglob("*.py")):
         text = source.read_text()
         for literal in (contract.TIER_TAG, contract.ZONE_TAG, contract.NETWORK_TYPE, contract.POOL_LABEL):
-            assert not re.search(rf'["\']{re.escape(literal)}["\']', text), \
+            assert not re.search(rf'["\']{re.escape(literal)}["\']', text), (
                 f"{source.relative_to(ROOT)} spells {literal!r} itself; import it from policies/common/contract.py"
+            )

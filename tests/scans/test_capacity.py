@@ -9,10 +9,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 
 from benchmarks import capacity as cap
 from components.eks import karpenter_plan
-from conftest import ROOT
 
 HOUR = cap.HOUR
 
@@ -41,8 +41,10 @@ def burst(count: int, duration: float, engine: str = "sast", start: float = 5.0)
 
 
 def max_concurrent_vcpu(nodes, pool: str) -> int:
-    changes = sorted([(n.launched, n.vcpu) for n in nodes if n.pool == pool]
-                     + [(n.ended, -n.vcpu) for n in nodes if n.pool == pool], key=lambda c: (c[0], c[1]))
+    changes = sorted(
+        [(n.launched, n.vcpu) for n in nodes if n.pool == pool] + [(n.ended, -n.vcpu) for n in nodes if n.pool == pool],
+        key=lambda c: (c[0], c[1]),
+    )
     level = peak = 0
     for _, delta in changes:
         level += delta
@@ -51,11 +53,13 @@ def max_concurrent_vcpu(nodes, pool: str) -> int:
 
 
 def with_limits(model: cap.Model, *cpus: float) -> cap.Model:
-    pools = tuple(dataclasses.replace(p, cpu_limit=cpu) for p, cpu in zip(model.pools, cpus))
+    """The first len(cpus) pools with these CPU limits (the others left out)."""
+    pools = tuple(dataclasses.replace(p, cpu_limit=cpu) for p, cpu in zip(model.pools, cpus, strict=False))
     return dataclasses.replace(model, pools=pools)
 
 
 # ----- shapes and pools from the NodePool documents ---------------------------------------
+
 
 def test_sizes_come_from_the_node_pool_requirement(prod_config):
     documents = karpenter_plan.scan_pools(["us-east-1a"], prod_config.cluster.scan_pool_limits, "1m", 25)
@@ -69,8 +73,9 @@ def test_sizes_come_from_the_node_pool_requirement(prod_config):
     assert (spot.consolidate_after, spot.expire_after, spot.startup_taint) == (60, 24 * HOUR, True)
 
     narrowed = copy.deepcopy(documents[0])
-    bound = next(r for r in narrowed["spec"]["template"]["spec"]["requirements"]
-                 if r["key"] == "karpenter.k8s.aws/instance-cpu")
+    bound = next(
+        r for r in narrowed["spec"]["template"]["spec"]["requirements"] if r["key"] == "karpenter.k8s.aws/instance-cpu"
+    )
     bound["values"] = ["17"]
     assert max(t.vcpu for t in cap.pool_spec(narrowed).instance_types) == 16
 
@@ -83,6 +88,7 @@ def test_reservations_leave_less_than_the_instance():
 
 
 # ----- one request, none, bursts ----------------------------------------------------------
+
 
 def test_no_requests_no_nodes(calm):
     figures = cap.summarize(calm, cap.simulate(calm, [], cap.WEEK))
@@ -136,6 +142,7 @@ def test_longer_consolidate_after_costs_more_node_hours():
 
 # ----- limits and caps --------------------------------------------------------------------
 
+
 def test_pool_limits_are_never_exceeded(calm):
     model = with_limits(calm, 16, 8)
     result = cap.simulate(model, burst(60, 600), 6 * HOUR)
@@ -182,14 +189,16 @@ def test_interrupted_scans_start_over(calm):
 
 
 def test_an_interrupted_node_frees_the_limit_for_its_replacement(calm):
-    model = dataclasses.replace(with_limits(calm, 8), pools=with_limits(calm, 8).pools[:1],
-                                interruptions_per_node_hour=20.0)
+    model = dataclasses.replace(
+        with_limits(calm, 8), pools=with_limits(calm, 8).pools[:1], interruptions_per_node_hour=20.0
+    )
     result = cap.simulate(model, burst(3, 600), 12 * HOUR)
     assert result.interruptions > 0 and result.completed == 3
     assert max_concurrent_vcpu(result.nodes, "scan-jobs") == 8
 
 
 # ----- workload and the week --------------------------------------------------------------
+
 
 def test_workload_follows_the_week():
     workload = cap.Workload(peak_rate_per_min=30)
@@ -210,8 +219,11 @@ def test_the_job_template_makes_the_scheduler_pack(calm):
 def test_packing_uses_fewer_vcpu_hours_than_spreading(calm):
     workload = cap.Workload(peak_rate_per_min=20)
     requests = [r for r in cap.generate(workload, calm.engines, 16 * HOUR, 5) if r.arrival >= 9 * HOUR]
-    hours = {packing: cap.summarize(model, cap.simulate(model, requests, 16 * HOUR))["vcpu_hours"]
-             for packing in ("spread", "pack") for model in [dataclasses.replace(calm, packing=packing)]}
+    hours = {
+        packing: cap.summarize(model, cap.simulate(model, requests, 16 * HOUR))["vcpu_hours"]
+        for packing in ("spread", "pack")
+        for model in [dataclasses.replace(calm, packing=packing)]
+    }
     assert hours["pack"] < hours["spread"]
 
 
@@ -221,7 +233,9 @@ def test_same_seed_same_figures(prod_config):
 
     def day(seed: int) -> dict:
         seeded = dataclasses.replace(model, seed=seed)
-        return cap.summarize(seeded, cap.simulate(seeded, cap.generate(workload, model.engines, cap.DAY, seed), cap.DAY))
+        return cap.summarize(
+            seeded, cap.simulate(seeded, cap.generate(workload, model.engines, cap.DAY, seed), cap.DAY)
+        )
 
     assert day(11) == day(11)
     assert day(11) != day(12)
@@ -253,13 +267,17 @@ def test_a_scan_running_at_the_end_keeps_its_node(calm):
 
 # ----- command line -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv, message", [
-    (["--spot-failure", "1.5"], "argument --spot-failure: must be at least 0 and at most 1, got 1.5"),
-    (["--interruption-rate", "-1"], "argument --interruption-rate: must be at least 0, got -1"),
-    (["--peak-rate", "0"], "argument --peak-rate: must be above 0, got 0"),
-    (["--launch", "soon"], "argument --launch: 'soon' is not a number"),
-    (["--stack", "nope"], "--stack: no stack file Pulumi.nope.yaml"),
-])
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--spot-failure", "1.5"], "argument --spot-failure: must be at least 0 and at most 1, got 1.5"),
+        (["--interruption-rate", "-1"], "argument --interruption-rate: must be at least 0, got -1"),
+        (["--peak-rate", "0"], "argument --peak-rate: must be above 0, got 0"),
+        (["--launch", "soon"], "argument --launch: 'soon' is not a number"),
+        (["--stack", "nope"], "--stack: no stack file Pulumi.nope.yaml"),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cap.main(argv)
@@ -278,7 +296,12 @@ def test_json_and_exit_status(tmp_path, capsys):
 
 
 def test_runs_from_one_command():
-    proc = subprocess.run([sys.executable, "benchmarks/capacity.py", "--days", "1", "--peak-rate", "5"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/capacity.py", "--days", "1", "--peak-rate", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "spot share" in proc.stdout

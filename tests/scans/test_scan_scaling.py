@@ -4,11 +4,11 @@ rules that keep scans on spot within the pool's limits, and their CRD schemas.""
 import json
 
 import pytest
+from conftest import ROOT, assert_gate_refuses_all, assert_preview_refuses_all, of_type, one, run
 
 from components.eks import karpenter_plan
 from components.scans import scaled_jobs, scan_scaling
 from components.scans.scan_job import DO_NOT_DISRUPT
-from conftest import ROOT, assert_gate_refuses_all, assert_preview_refuses_all, of_type, one, run
 
 COST = ROOT / "policies" / "cost"
 SCALED_JOB = "kubernetes:keda.sh/v1alpha1:ScaledJob"
@@ -26,8 +26,12 @@ def test_one_scaled_job_per_engine_driven_by_its_queue_depth(prod_update):
         spec = jobs[f"scan-{engine}"]["inputs"]["spec"]
         [trigger] = spec["triggers"]
         assert trigger["type"] == "rabbitmq"
-        assert trigger["metadata"] == {"protocol": "http", "queueName": f"scans.{engine}", "mode": "QueueLength",
-                                       "value": "1"}
+        assert trigger["metadata"] == {
+            "protocol": "http",
+            "queueName": f"scans.{engine}",
+            "mode": "QueueLength",
+            "value": "1",
+        }
         assert trigger["authenticationRef"] == {"name": scaled_jobs.TRIGGER_AUTH}
         assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (0, 150)
         # Jobs not yet Ready count as serving a request: slow starts do not start extra Jobs.
@@ -55,9 +59,14 @@ def test_queue_depth_is_read_with_credentials_from_secrets_manager(prod_update):
     manager = auth["spec"]["awsSecretManager"]
     assert manager["podIdentity"] == {"provider": "aws"}
     assert {(s["parameter"], s["secretKey"]) for s in manager["secrets"]} == {
-        ("host", "managementUrl"), ("username", "username"), ("password", "password")}
+        ("host", "managementUrl"),
+        ("username", "username"),
+        ("password", "password"),
+    }
     assert {s["name"] for s in manager["secrets"]} == {secret}
-    association = one(prod_update, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "scan-scaling-keda")["inputs"]
+    association = one(prod_update, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "scan-scaling-keda")[
+        "inputs"
+    ]
     assert (association["namespace"], association["serviceAccount"]) == ("keda", "keda-operator")
     policy = json.loads(one(prod_update, "aws:iam/rolePolicy:RolePolicy", "scan-scaling-keda")["inputs"]["policy"])
     assert policy["Statement"][0]["Resource"] == secret
@@ -78,26 +87,37 @@ def test_keda_resources_validate_against_the_crds(crds, prod_update, kind):
     assert resources
     for resource in resources:
         inputs = resource["inputs"]
-        manifest = {"apiVersion": inputs["apiVersion"], "kind": inputs["kind"], "metadata": inputs["metadata"],
-                    "spec": json.loads(json.dumps(inputs["spec"]), parse_float=lambda t: int(float(t))
-                                       if float(t).is_integer() else float(t))}
+        manifest = {
+            "apiVersion": inputs["apiVersion"],
+            "kind": inputs["kind"],
+            "metadata": inputs["metadata"],
+            "spec": json.loads(
+                json.dumps(inputs["spec"]), parse_float=lambda t: int(float(t)) if float(t).is_integer() else float(t)
+            ),
+        }
         assert crds.validate(manifest) == [], resource["urn"]
 
 
 def test_scalers_larger_than_the_pool_are_refused_in_config():
     from stack_config import ConfigError
-    with pytest.raises(ConfigError, match=r"^scanner:scanMaxParallelJobs: 3 engines x 200 Jobs x 2 vCPU = 1200 vCPU, "
-                                          r"more than scanPoolCpuLimit 1000"):
+
+    with pytest.raises(
+        ConfigError,
+        match=r"^scanner:scanMaxParallelJobs: 3 engines x 200 Jobs x 2 vCPU = 1200 vCPU, "
+        r"more than scanPoolCpuLimit 1000",
+    ):
         run("prod", "preview", **{"scanner:scanMaxParallelJobs": "200"})
 
 
 def test_a_floating_image_tag_is_refused():
     from stack_config import ConfigError
+
     with pytest.raises(ConfigError, match="^scanner:scanImageTag: 'latest' is not a pinned image tag"):
         run("prod", "preview", **{"scanner:scanImageTag": "latest"})
 
 
 # ----- cost rules through the gate -----------------------------------------------------------------
+
 
 def on_demand_scan_jobs(monkeypatch):
     original = scaled_jobs.scaled_job_spec
@@ -105,6 +125,7 @@ def on_demand_scan_jobs(monkeypatch):
     def spec(engine, queue, max_jobs, job_spec):
         job_spec.template.spec.node_selector = {karpenter_plan.POOL_LABEL: karpenter_plan.SERVICES_POOL}
         return original(engine, queue, max_jobs, job_spec)
+
     monkeypatch.setattr(scaled_jobs, "scaled_job_spec", spec)
 
 
@@ -114,21 +135,26 @@ def disruptable_scan_jobs(monkeypatch):
     def spec(engine, queue, max_jobs, job_spec):
         job_spec.template.metadata.annotations = {}
         return original(engine, queue, max_jobs, job_spec)
+
     monkeypatch.setattr(scaled_jobs, "scaled_job_spec", spec)
 
 
 def oversized_scaler(monkeypatch):
     # The config check refuses this before any resource exists; the fault goes in underneath it.
     original = scaled_jobs.scaled_job_spec
-    monkeypatch.setattr(scaled_jobs, "scaled_job_spec",
-                        lambda engine, queue, max_jobs, job_spec: original(engine, queue, 400, job_spec))
+    monkeypatch.setattr(
+        scaled_jobs, "scaled_job_spec", lambda engine, queue, max_jobs, job_spec: original(engine, queue, 400, job_spec)
+    )
 
 
 FAULTS = {
     "scan-jobs-on-demand": (on_demand_scan_jobs, {"scan-jobs-on-spot-pool"}, "not pinned to the spot scan pool"),
-    "scan-jobs-disruptable": (disruptable_scan_jobs, {"scan-jobs-on-spot-pool"}, "lack the karpenter.sh/do-not-disrupt"),
-    "scaler-above-pool": (oversized_scaler, {"scaled-job-within-pool-limits"},
-                          "at their maximum ask for 2400 vCPU"),
+    "scan-jobs-disruptable": (
+        disruptable_scan_jobs,
+        {"scan-jobs-on-spot-pool"},
+        "lack the karpenter.sh/do-not-disrupt",
+    ),
+    "scaler-above-pool": (oversized_scaler, {"scaled-job-within-pool-limits"}, "at their maximum ask for 2400 vCPU"),
 }
 
 
@@ -139,4 +165,6 @@ def test_every_fault_is_refused_by_its_policy(mode, monkeypatch):
 
 
 def test_preview_command_exits_non_zero_naming_each_policy(monkeypatch, capsys, tmp_path):
-    assert_preview_refuses_all({name: FAULTS[name] for name in ('scan-jobs-on-demand', 'scaler-above-pool')}, monkeypatch, capsys, tmp_path)
+    assert_preview_refuses_all(
+        {name: FAULTS[name] for name in ('scan-jobs-on-demand', 'scaler-above-pool')}, monkeypatch, capsys, tmp_path
+    )

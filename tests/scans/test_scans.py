@@ -9,10 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import by_urn, ingress_of, of_type, one, run
 
 from components.eks import karpenter_plan
-from components.scans.repo_cache import tls_only_policy
 from components.scans.registry import lifecycle_policy
+from components.scans.repo_cache import tls_only_policy
 from components.scans.scan_job import (
     DO_NOT_DISRUPT,
     FETCH_SCRIPT,
@@ -24,7 +25,6 @@ from components.scans.scan_job import (
     active_deadline_seconds,
     scan_job_spec,
 )
-from conftest import by_urn, ingress_of, of_type, one, run
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 
@@ -37,12 +37,19 @@ def plain(value):
 
 # ----- the job template, as a pure function -------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def job():
-    return scan_job_spec(ScanJobArgs(engine="sast", image="123.dkr.ecr.us-east-1.amazonaws.com/scanner/sast:1.4.2",
-                                     git_image="123.dkr.ecr.us-east-1.amazonaws.com/scanner/git-fetch:2.51",
-                                     cache_claim="repo-cache", service_account="scan-engine",
-                                     env={"QUEUE": "scans"}))
+    return scan_job_spec(
+        ScanJobArgs(
+            engine="sast",
+            image="123.dkr.ecr.us-east-1.amazonaws.com/scanner/sast:1.4.2",
+            git_image="123.dkr.ecr.us-east-1.amazonaws.com/scanner/git-fetch:2.51",
+            cache_claim="repo-cache",
+            service_account="scan-engine",
+            env={"QUEUE": "scans"},
+        )
+    )
 
 
 def test_job_is_never_disrupted_by_consolidation(job):
@@ -54,7 +61,10 @@ def test_job_runs_only_on_the_spot_scan_pool(job):
     assert spec.node_selector == {karpenter_plan.POOL_LABEL: karpenter_plan.SCAN_POOL}
     [toleration] = spec.tolerations
     assert (toleration.key, toleration.value, toleration.effect) == (
-        karpenter_plan.SCAN_TAINT["key"], karpenter_plan.SCAN_TAINT["value"], karpenter_plan.SCAN_TAINT["effect"])
+        karpenter_plan.SCAN_TAINT["key"],
+        karpenter_plan.SCAN_TAINT["value"],
+        karpenter_plan.SCAN_TAINT["effect"],
+    )
 
 
 def test_scans_of_every_engine_prefer_nodes_already_running_scans(job):
@@ -115,14 +125,20 @@ def test_job_runs_as_the_cache_owner_without_privileges(job):
 
 # ----- repository cache ----------------------------------------------------------------------------
 
+
 def test_file_system_is_regional_encrypted_elastic_and_tiered(prod_update):
     fs = one(prod_update, "aws:efs/fileSystem:FileSystem")
     inputs = fs["inputs"]
     assert "availabilityZoneName" not in inputs
-    assert inputs["encrypted"] is True and inputs["kmsKeyId"] == one(prod_update, "aws:kms/key:Key", "repo-cache-key")["outputs"]["arn"]
+    assert (
+        inputs["encrypted"] is True
+        and inputs["kmsKeyId"] == one(prod_update, "aws:kms/key:Key", "repo-cache-key")["outputs"]["arn"]
+    )
     assert inputs["throughputMode"] == "elastic"
-    assert inputs["lifecyclePolicies"] == [{"transitionToIa": "AFTER_30_DAYS"},
-                                           {"transitionToPrimaryStorageClass": "AFTER_1_ACCESS"}]
+    assert inputs["lifecyclePolicies"] == [
+        {"transitionToIa": "AFTER_30_DAYS"},
+        {"transitionToPrimaryStorageClass": "AFTER_1_ACCESS"},
+    ]
     backup = one(prod_update, "aws:efs/backupPolicy:BackupPolicy")["inputs"]
     assert backup == {"fileSystemId": fs["id"], "backupPolicy": {"status": "ENABLED"}}
     assert fs["protect"] is True and fs["retainOnDelete"] is True
@@ -134,7 +150,9 @@ def test_mount_target_in_every_zone_open_only_to_the_nodes_on_nfs(prod_update):
     zones = sorted(resources[t["propertyDependencies"]["subnetId"][0]]["inputs"]["availabilityZone"] for t in targets)
     assert zones == ZONES
     sg = one(prod_update, "aws:ec2/securityGroup:SecurityGroup", "repo-cache-mount")
-    assert ingress_of(prod_update, "repo-cache-mount") == [(2049, one(prod_update, "aws:ec2/tag:Tag")["inputs"]["resourceId"])]
+    assert ingress_of(prod_update, "repo-cache-mount") == [
+        (2049, one(prod_update, "aws:ec2/tag:Tag")["inputs"]["resourceId"])
+    ]
     assert all(t["inputs"]["securityGroups"] == [sg["id"]] for t in targets)
 
 
@@ -165,13 +183,20 @@ def test_access_point_owns_the_cache_and_the_claim_is_read_write_many(prod_updat
 
 
 def test_csi_driver_is_a_pinned_addon_with_pod_identity(prod_update):
-    [driver] = [a for a in of_type(prod_update, "aws:eks/addon:Addon") if a["inputs"]["addonName"] == "aws-efs-csi-driver"]
+    [driver] = [
+        a for a in of_type(prod_update, "aws:eks/addon:Addon") if a["inputs"]["addonName"] == "aws-efs-csi-driver"
+    ]
     role = one(prod_update, "aws:iam/role:Role", "repo-cache-csi")
     assert driver["inputs"]["podIdentityAssociations"] == [
-        {"roleArn": role["outputs"]["arn"], "serviceAccount": "efs-csi-controller-sa"}]
+        {"roleArn": role["outputs"]["arn"], "serviceAccount": "efs-csi-controller-sa"}
+    ]
     assert driver["inputs"]["addonVersion"].startswith("v")
-    assert json.loads(driver["inputs"]["configurationValues"])["controller"]["nodeSelector"] == karpenter_plan.SYSTEM_LABEL
-    agent = [a for a in of_type(prod_update, "aws:eks/addon:Addon") if a["inputs"]["addonName"] == "eks-pod-identity-agent"]
+    assert (
+        json.loads(driver["inputs"]["configurationValues"])["controller"]["nodeSelector"] == karpenter_plan.SYSTEM_LABEL
+    )
+    agent = [
+        a for a in of_type(prod_update, "aws:eks/addon:Addon") if a["inputs"]["addonName"] == "eks-pod-identity-agent"
+    ]
     assert agent[0]["urn"] in driver["dependencies"]
 
 
@@ -191,10 +216,14 @@ def test_replication_to_the_backup_region_is_opt_in():
 
 # ----- token pool -------------------------------------------------------------------------------
 
+
 def test_token_pool_has_no_value_in_the_program_and_only_the_scan_role_reads_it(prod_update):
     pool = one(prod_update, "aws:secretsmanager/secret:Secret", "scan-access-github-tokens")
-    versions = [v for v in of_type(prod_update, "aws:secretsmanager/secretVersion:SecretVersion")
-                if pool["urn"] in v["dependencies"]]
+    versions = [
+        v
+        for v in of_type(prod_update, "aws:secretsmanager/secretVersion:SecretVersion")
+        if pool["urn"] in v["dependencies"]
+    ]
     assert versions == []  # tokens are put in by operators, never through the stack's state
     role = one(prod_update, "aws:iam/role:Role", "scan-access-role")
     policy = json.loads(one(prod_update, "aws:secretsmanager/secretPolicy:SecretPolicy")["inputs"]["policy"])
@@ -203,7 +232,9 @@ def test_token_pool_has_no_value_in_the_program_and_only_the_scan_role_reads_it(
     assert deny["Condition"] == {"StringNotEquals": {"aws:PrincipalArn": role["outputs"]["arn"]}}
     trust = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]
     assert trust["Condition"]["StringEquals"]["aws:RequestTag/kubernetes-service-account"] == "scan-engine"
-    association = one(prod_update, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "scan-access-identity")["inputs"]
+    association = one(prod_update, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "scan-access-identity")[
+        "inputs"
+    ]
     assert (association["namespace"], association["serviceAccount"]) == ("scanner-scans", "scan-engine")
     reads = json.loads(one(prod_update, "aws:iam/rolePolicy:RolePolicy", "scan-access-secrets")["inputs"]["policy"])
     assert pool["outputs"]["arn"] in reads["Statement"][0]["Resource"]
@@ -211,11 +242,19 @@ def test_token_pool_has_no_value_in_the_program_and_only_the_scan_role_reads_it(
 
 # ----- registry ---------------------------------------------------------------------------------
 
+
 def test_every_engine_has_an_immutable_scanned_encrypted_repository(prod_update):
     repositories = {r["inputs"]["name"]: r["inputs"] for r in of_type(prod_update, "aws:ecr/repository:Repository")}
     # Engines, the fetch step, and the services (api, webhooks, storage-api).
-    assert set(repositories) == {"scanner/sast", "scanner/secrets", "scanner/dependencies", "scanner/git-fetch",
-                                 "scanner/api", "scanner/webhooks", "scanner/storage-api"}
+    assert set(repositories) == {
+        "scanner/sast",
+        "scanner/secrets",
+        "scanner/dependencies",
+        "scanner/git-fetch",
+        "scanner/api",
+        "scanner/webhooks",
+        "scanner/storage-api",
+    }
     for repository in repositories.values():
         assert repository["imageTagMutability"] == "IMMUTABLE"
         assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
@@ -228,7 +267,10 @@ def test_every_engine_has_an_immutable_scanned_encrypted_repository(prod_update)
     # Replicas are created from a template in the replica region, immutable there too.
     template = one(prod_update, "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate")["inputs"]
     assert (template["region"], template["appliedFors"], template["imageTagMutability"]) == (
-        "us-west-2", ["REPLICATION"], "IMMUTABLE")
+        "us-west-2",
+        ["REPLICATION"],
+        "IMMUTABLE",
+    )
 
 
 def test_lifecycle_rule_for_any_tag_comes_last():
@@ -239,10 +281,13 @@ def test_lifecycle_rule_for_any_tag_comes_last():
 
 # ----- dashboard CDN ------------------------------------------------------------------------------
 
+
 def test_assets_bucket_is_private_versioned_encrypted_and_logged(prod_update):
     bucket = one(prod_update, "aws:s3/bucket:Bucket", "dashboard-assets")
     block = one(prod_update, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "dashboard-assets")["inputs"]
-    assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    assert all(
+        block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
     versioning = one(prod_update, "aws:s3/bucketVersioning:BucketVersioning", "dashboard-assets")["inputs"]
     assert versioning["versioningConfiguration"] == {"status": "Enabled"}
     logging = one(prod_update, "aws:s3/bucketLogging:BucketLogging", "dashboard-assets")["inputs"]
@@ -268,7 +313,10 @@ def test_distribution_is_https_only_compressed_with_headers_and_spa_fallback(pro
     assert "aws:s3/bucketAcl:BucketAcl" in {resources[u]["type"] for u in record["dependencies"]}
     assert distribution["priceClass"] == "PriceClass_100"
     [origin] = distribution["origins"]
-    assert origin["originAccessControlId"] == one(prod_update, "aws:cloudfront/originAccessControl:OriginAccessControl")["id"]
+    assert (
+        origin["originAccessControlId"]
+        == one(prod_update, "aws:cloudfront/originAccessControl:OriginAccessControl")["id"]
+    )
     assert distribution["loggingConfig"]["bucket"].endswith(".s3.amazonaws.com")
 
 
@@ -282,29 +330,40 @@ def test_bucket_policy_names_the_distribution_without_a_dependency_cycle(prod_up
 
 
 def test_custom_domain_gets_a_validated_us_east_1_certificate_and_tls_1_2():
-    record = run("prod", "update", **{"scanner:dashboardDomain": "dashboard.example.com",
-                                      "scanner:dashboardHostedZoneId": "Z0123456789ABCDEFGHIJ",
-                                      "scanner:dashboardWebAclArn": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/dash/abc"})
+    record = run(
+        "prod",
+        "update",
+        **{
+            "scanner:dashboardDomain": "dashboard.example.com",
+            "scanner:dashboardHostedZoneId": "Z0123456789ABCDEFGHIJ",
+            "scanner:dashboardWebAclArn": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/dash/abc",
+        },
+    )
     certificate = one(record, "aws:acm/certificate:Certificate")["inputs"]
     assert certificate["region"] == "us-east-1" and certificate["validationMethod"] == "DNS"
     distribution = one(record, "aws:cloudfront/distribution:Distribution")["inputs"]
     assert distribution["aliases"] == ["dashboard.example.com"]
     assert distribution["viewerCertificate"]["minimumProtocolVersion"] == "TLSv1.2_2021"
     assert distribution["webAclId"].endswith("global/webacl/dash/abc")
-    assert {r["inputs"]["type"] for r in of_type(record, "aws:route53/record:Record")
-            if r["inputs"]["name"] == "dashboard.example.com"} == {"A", "AAAA"}
+    assert {
+        r["inputs"]["type"]
+        for r in of_type(record, "aws:route53/record:Record")
+        if r["inputs"]["name"] == "dashboard.example.com"
+    } == {"A", "AAAA"}
 
 
 def test_a_custom_domain_needs_its_hosted_zone():
     from stack_config import ConfigError
+
     with pytest.raises(ConfigError, match="^scanner:dashboardDomain: needs dashboardHostedZoneId"):
         run("dev", "preview", **{"scanner:dashboardDomain": "dashboard.example.com"})
 
 
 # ----- the fetch step, run for real against a local repository ---------------------------------------
 
-needs_tools = pytest.mark.skipif(not all(shutil.which(t) for t in ("git", "flock", "sh")),
-                                 reason="needs git, flock and sh on the machine")
+needs_tools = pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("git", "flock", "sh")), reason="needs git, flock and sh on the machine"
+)
 
 
 def commit(repo: Path, files: dict[str, str], message: str) -> str:
@@ -314,8 +373,9 @@ def commit(repo: Path, files: dict[str, str], message: str) -> str:
     git = ["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t"]
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-qm", message], check=True)
-    return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -329,8 +389,14 @@ def origin(tmp_path):
 def fetch(tmp_path, origin, key="github.com_org_app", token="", env=None):
     request = tmp_path / "request.env"
     request.write_text(f"REPO_URL=file://{origin}\nREPO_REF=main\nREPO_KEY={key}\nGITHUB_TOKEN={token}\n")
-    environment = {**os.environ, "CACHE_DIR": str(tmp_path / "cache"), "WORK_DIR": str(tmp_path / "work"),
-                   "REQUEST_FILE": str(request), "HOME": str(tmp_path), **(env or {})}
+    environment = {
+        **os.environ,
+        "CACHE_DIR": str(tmp_path / "cache"),
+        "WORK_DIR": str(tmp_path / "work"),
+        "REQUEST_FILE": str(request),
+        "HOME": str(tmp_path),
+        **(env or {}),
+    }
     return subprocess.run(["/bin/sh", "-c", FETCH_SCRIPT], env=environment, capture_output=True, text=True)
 
 
@@ -383,8 +449,9 @@ def test_the_token_goes_to_git_as_basic_auth_in_its_environment(tmp_path, origin
     shim = tmp_path / "bin"
     shim.mkdir()
     seen = tmp_path / "seen"
-    (shim / "git").write_text(f"#!/bin/sh\necho \"$GIT_CONFIG_KEY_0=$GIT_CONFIG_VALUE_0 $*\" >> {seen}\n"
-                              f"exec {shutil.which('git')} \"$@\"\n")
+    (shim / "git").write_text(
+        f"#!/bin/sh\necho \"$GIT_CONFIG_KEY_0=$GIT_CONFIG_VALUE_0 $*\" >> {seen}\nexec {shutil.which('git')} \"$@\"\n"
+    )
     (shim / "git").chmod(0o755)
     result = fetch(tmp_path, origin, token="ghs_example", env={"PATH": f"{shim}:{os.environ['PATH']}"})
     assert result.returncode == 0, result.stderr

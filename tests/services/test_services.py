@@ -5,12 +5,12 @@ placement rules that refuse a stack breaking them, through the gate and the prev
 import json
 
 import pytest
-
-from components.eks import karpenter_plan
-from components.services import platform as service_platform
-from components.services import manifests, services
-from components.common.peak_window import PeakWindow
 from conftest import ROOT, assert_gate_refuses_all, assert_preview_refuses_all, gate, mandatory, of_type, one, run
+
+from components.common.peak_window import PeakWindow
+from components.eks import karpenter_plan
+from components.services import manifests, services
+from components.services import platform as service_platform
 from stack_config import ConfigError
 
 PLACEMENT = ROOT / "policies" / "placement"
@@ -34,6 +34,7 @@ def as_ints(value):
 
 # ----- the peak window ---------------------------------------------------------------------
 
+
 def test_peak_window_cron_and_membership():
     peak = PeakWindow("1-5", 7, 19)
     assert (peak.start_cron, peak.end_cron, peak.duration) == ("0 7 * * 1-5", "0 19 * * 1-5", "12h")
@@ -44,6 +45,7 @@ def test_peak_window_cron_and_membership():
 
 
 # ----- what prod declares --------------------------------------------------------------------
+
 
 def test_each_configured_service_gets_deployment_budget_service_and_autoscaler(prod_update):
     for type_ in (DEPLOYMENT, BUDGET, SCALED_OBJECT, "kubernetes:core/v1:Service"):
@@ -74,8 +76,10 @@ def test_probes_resources_and_hardening(prod_update):
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
     # The load balancer deregisters a stopping pod before it exits.
-    assert container["lifecycle"]["preStop"]["sleep"]["seconds"] < deployment["spec"]["template"]["spec"][
-        "terminationGracePeriodSeconds"]
+    assert (
+        container["lifecycle"]["preStop"]["sleep"]["seconds"]
+        < deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    )
 
 
 def test_images_come_from_the_stacks_registry_at_the_configured_tag(prod_update):
@@ -100,15 +104,22 @@ def test_autoscalers_raise_the_floor_in_the_weekday_peak_only(prod_update):
     assert api["advanced"]["horizontalPodAutoscalerConfig"]["name"] == "api"
     triggers = {t["type"]: t for t in api["triggers"]}
     assert triggers["cpu"] == {"type": "cpu", "metricType": "Utilization", "metadata": {"value": "70"}}
-    assert triggers["cron"]["metadata"] == {"timezone": "Etc/UTC", "start": "0 7 * * 1-5", "end": "0 19 * * 1-5",
-                                            "desiredReplicas": "6"}
+    assert triggers["cron"]["metadata"] == {
+        "timezone": "Etc/UTC",
+        "start": "0 7 * * 1-5",
+        "end": "0 19 * * 1-5",
+        "desiredReplicas": "6",
+    }
     # webhooks has the same floor at every hour: no cron trigger.
     assert [t["type"] for t in scalers["webhooks"]["spec"]["triggers"]] == ["cpu"]
 
 
 def test_peak_window_comes_from_config():
-    record = run("prod", "preview", **{"scanner:peakDays": "0-6", "scanner:peakStartHourUtc": "6",
-                                      "scanner:peakEndHourUtc": "22"})
+    record = run(
+        "prod",
+        "preview",
+        **{"scanner:peakDays": "0-6", "scanner:peakStartHourUtc": "6", "scanner:peakEndHourUtc": "22"},
+    )
     cron = next(t for t in by_name(record, SCALED_OBJECT)["api"]["spec"]["triggers"] if t["type"] == "cron")
     assert (cron["metadata"]["start"], cron["metadata"]["end"]) == ("0 6 * * 0-6", "0 22 * * 0-6")
     pools = by_name(record, "kubernetes:karpenter.sh/v1:NodePool")
@@ -123,8 +134,12 @@ def test_autoscalers_and_scheduled_pools_validate_against_the_crds(crds, prod_up
     assert resources
     for resource in resources:
         inputs = resource["inputs"]
-        manifest = {"apiVersion": inputs["apiVersion"], "kind": inputs["kind"], "metadata": inputs["metadata"],
-                    "spec": as_ints(inputs["spec"])}
+        manifest = {
+            "apiVersion": inputs["apiVersion"],
+            "kind": inputs["kind"],
+            "metadata": inputs["metadata"],
+            "spec": as_ints(inputs["spec"]),
+        }
         assert crds.validate(manifest) == [], resource["urn"]
 
 
@@ -179,7 +194,9 @@ def test_load_balancer_controller_is_pinned_with_pod_identity(prod_update):
     assert values["enableServiceMutatorWebhook"] is False
     association = one(prod_update, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "service-platform-lbc")
     assert (association["inputs"]["namespace"], association["inputs"]["serviceAccount"]) == (
-        "kube-system", "aws-load-balancer-controller")
+        "kube-system",
+        "aws-load-balancer-controller",
+    )
     metrics = one(prod_update, RELEASE, "service-platform-metrics-server")["inputs"]
     assert (metrics["chart"], metrics["version"]) == ("metrics-server", service_platform.METRICS_SERVER_VERSION)
 
@@ -192,20 +209,25 @@ def test_descheduler_rebalances_only_the_services_zone_spread(prod_update):
     assert "deschedule" not in profile["plugins"], "no other eviction rule"
     args = {c["name"]: c.get("args", {}) for c in profile["pluginConfig"]}
     assert args["RemovePodsViolatingTopologySpreadConstraint"] == {
-        "constraints": ["DoNotSchedule"], "namespaces": {"include": ["scanner-services"]}}
+        "constraints": ["DoNotSchedule"],
+        "namespaces": {"include": ["scanner-services"]},
+    }
     # The services mount an emptyDir at /tmp: without this they would never be evicted.
     assert args["DefaultEvictor"]["evictLocalStoragePods"] is True
     assert release["values"]["nodeSelector"] == karpenter_plan.SYSTEM_LABEL
 
 
 def test_controller_policy_fits_iam_and_scopes_security_group_changes_to_the_vpc():
-    document = service_platform.controller_policy("aws-us-gov", "us-gov-west-1", "123456789012", "vpc-0123456789abcdef0")
+    document = service_platform.controller_policy(
+        "aws-us-gov", "us-gov-west-1", "123456789012", "vpc-0123456789abcdef0"
+    )
     assert karpenter_plan.policy_size(document) <= karpenter_plan.IAM_POLICY_LIMIT
     assert "arn:aws:" not in json.dumps(document), "every ARN is in the stack's partition"
     ingress_rules = [s for s in document["Statement"] if "ec2:AuthorizeSecurityGroupIngress" in s["Action"]]
     assert ingress_rules and all("Condition" in s for s in ingress_rules)
     assert {"ArnEquals": {"ec2:Vpc": "arn:aws-us-gov:ec2:us-gov-west-1:123456789012:vpc/vpc-0123456789abcdef0"}} in [
-        s["Condition"] for s in ingress_rules]
+        s["Condition"] for s in ingress_rules
+    ]
 
 
 def test_services_namespace_injects_load_balancer_readiness_gates(prod_update):
@@ -215,42 +237,70 @@ def test_services_namespace_injects_load_balancer_readiness_gates(prod_update):
 
 # ----- config rules ------------------------------------------------------------------------
 
+
 def service(**overrides):
     return {"name": "api", "imageTag": "1.0.0", "port": 8080, "minReplicas": 3, "maxReplicas": 6, **overrides}
 
 
-@pytest.mark.parametrize("services_value,message", [
-    ([service(minReplicas=2)], "scanner:services[0].minReplicas: 2 is fewer than one replica per zone (3 zones)"),
-    ([service(peakMinReplicas=2)], "scanner:services[0].peakMinReplicas: 2 is below minReplicas 3"),
-    ([service(maxReplicas=4, peakMinReplicas=5)], "scanner:services[0].maxReplicas: 4 is below the replica floor 5"),
-    ([service(imageTag="latest")], "scanner:services[0].imageTag: 'latest' is not a pinned image tag"),
-    ([service(port=80)], "scanner:services[0].port: Input should be greater than or equal to 1024"),
-    ([service(replicas=3)], "scanner:services[0].replicas: unknown key"),
-    ([service(), service()], "scanner:services[1].name: 'api' is listed more than once"),
-    ([service(name="sast")], "scanner:services[0].name: 'sast' is already an image of the scan Jobs"),
-    ([service(ingressPath="/a"), service(name="b", ingressPath="/a")], "scanner:services[1].ingressPath: /a is already routed to api"),
-    ([service(ingressPath="api")], "scanner:services[0].ingressPath: 'api' is not an absolute HTTP path"),
-    ([service(maxReplicas=300, cpuMillicores=1000)], "scanner:services: the services at maxReplicas request 300 vCPU, more "
-                                                     "than servicesPoolCpuLimit 128"),
-    ([service(maxReplicas=100, cpuMillicores=100, memoryMib=8192)], "scanner:services: the services at maxReplicas "
-                                                                    "request 800 GiB of memory, more than servicesPoolMemoryGib 512"),
-])
+@pytest.mark.parametrize(
+    "services_value,message",
+    [
+        ([service(minReplicas=2)], "scanner:services[0].minReplicas: 2 is fewer than one replica per zone (3 zones)"),
+        ([service(peakMinReplicas=2)], "scanner:services[0].peakMinReplicas: 2 is below minReplicas 3"),
+        (
+            [service(maxReplicas=4, peakMinReplicas=5)],
+            "scanner:services[0].maxReplicas: 4 is below the replica floor 5",
+        ),
+        ([service(imageTag="latest")], "scanner:services[0].imageTag: 'latest' is not a pinned image tag"),
+        ([service(port=80)], "scanner:services[0].port: Input should be greater than or equal to 1024"),
+        ([service(replicas=3)], "scanner:services[0].replicas: unknown key"),
+        ([service(), service()], "scanner:services[1].name: 'api' is listed more than once"),
+        ([service(name="sast")], "scanner:services[0].name: 'sast' is already an image of the scan Jobs"),
+        (
+            [service(ingressPath="/a"), service(name="b", ingressPath="/a")],
+            "scanner:services[1].ingressPath: /a is already routed to api",
+        ),
+        ([service(ingressPath="api")], "scanner:services[0].ingressPath: 'api' is not an absolute HTTP path"),
+        (
+            [service(maxReplicas=300, cpuMillicores=1000)],
+            "scanner:services: the services at maxReplicas request 300 vCPU, more than servicesPoolCpuLimit 128",
+        ),
+        (
+            [service(maxReplicas=100, cpuMillicores=100, memoryMib=8192)],
+            "scanner:services: the services at maxReplicas "
+            "request 800 GiB of memory, more than servicesPoolMemoryGib 512",
+        ),
+    ],
+)
 def test_bad_service_config_is_one_line_naming_the_key(services_value, message):
     with pytest.raises(ConfigError) as caught:
         run("prod", "preview", **{"scanner:services": json.dumps(services_value)})
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize("overrides,message", [
-    ({"scanner:apiIngressScheme": "internet-facing"}, "scanner:apiIngressScheme: internet-facing needs apiCertificateArn"),
-    ({"scanner:apiCertificateArn": "arn:aws:iam::1:cert"}, "scanner:apiCertificateArn: 'arn:aws:iam::1:cert' is not an ACM"),
-    ({"scanner:peakEndHourUtc": "7"}, "scanner:peakEndHourUtc: 7 is not after peakStartHourUtc 7"),
-    ({"scanner:peakDays": "mon-fri"}, "scanner:peakDays: 'mon-fri' is not a cron day-of-week field"),
-    ({"scanner:peakDays": "5-1"}, "scanner:peakDays: range 5-1 runs backwards"),
-    ({"scanner:apiCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"},
-     "scanner:apiCertificateArn: is in eu-west-1; a load balancer takes a certificate from its own region (us-east-1)"),
-    ({"scanner:peakStartHourUtc": "24"}, "scanner:peakStartHourUtc: Input should be less than or equal to 22"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (
+            {"scanner:apiIngressScheme": "internet-facing"},
+            "scanner:apiIngressScheme: internet-facing needs apiCertificateArn",
+        ),
+        (
+            {"scanner:apiCertificateArn": "arn:aws:iam::1:cert"},
+            "scanner:apiCertificateArn: 'arn:aws:iam::1:cert' is not an ACM",
+        ),
+        ({"scanner:peakEndHourUtc": "7"}, "scanner:peakEndHourUtc: 7 is not after peakStartHourUtc 7"),
+        ({"scanner:peakDays": "mon-fri"}, "scanner:peakDays: 'mon-fri' is not a cron day-of-week field"),
+        ({"scanner:peakDays": "5-1"}, "scanner:peakDays: range 5-1 runs backwards"),
+        (
+            {
+                "scanner:apiCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+            },
+            "scanner:apiCertificateArn: is in eu-west-1; a load balancer takes a certificate from its own region (us-east-1)",
+        ),
+        ({"scanner:peakStartHourUtc": "24"}, "scanner:peakStartHourUtc: Input should be less than or equal to 22"),
+    ],
+)
 def test_bad_schedule_and_ingress_config_is_refused(overrides, message):
     with pytest.raises(ConfigError) as caught:
         run("prod", "preview", **overrides)
@@ -265,10 +315,20 @@ def test_a_stack_without_services_has_no_ingress_and_no_deployments():
 
 # ----- placement rules through the gate ----------------------------------------------------------
 
+
 def unspread(monkeypatch):
-    monkeypatch.setattr(manifests, "spread", lambda name, zones: [
-        {"maxSkew": 1, "topologyKey": manifests.HOST_KEY, "whenUnsatisfiable": "ScheduleAnyway",
-         "labelSelector": {"matchLabels": {manifests.NAME_LABEL: name}}}])
+    monkeypatch.setattr(
+        manifests,
+        "spread",
+        lambda name, zones: [
+            {
+                "maxSkew": 1,
+                "topologyKey": manifests.HOST_KEY,
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": {manifests.NAME_LABEL: name}},
+            }
+        ],
+    )
 
 
 def spread_over_too_few_zones(monkeypatch):
@@ -278,8 +338,11 @@ def spread_over_too_few_zones(monkeypatch):
 
 def no_budgets(monkeypatch):
     # A budget that selects other pods is as good as none.
-    monkeypatch.setattr(manifests, "disruption_budget_spec", lambda name: {
-        "maxUnavailable": 1, "selector": {"matchLabels": {manifests.NAME_LABEL: f"{name}-old"}}})
+    monkeypatch.setattr(
+        manifests,
+        "disruption_budget_spec",
+        lambda name: {"maxUnavailable": 1, "selector": {"matchLabels": {manifests.NAME_LABEL: f"{name}-old"}}},
+    )
 
 
 def budgets_blocking_drains(monkeypatch):
@@ -294,64 +357,107 @@ def load_balancer_in_two_zones(monkeypatch):
         values = original(settings)
         names = values["alb.ingress.kubernetes.io/subnets"].split(",")
         return {**values, "alb.ingress.kubernetes.io/subnets": ",".join(names[:2])}
+
     monkeypatch.setattr(manifests, "ingress_annotations", annotations)
 
 
 def load_balancer_auto_discovered(monkeypatch):
     original = manifests.ingress_annotations
-    monkeypatch.setattr(manifests, "ingress_annotations", lambda settings: {
-        k: v for k, v in original(settings).items() if k != "alb.ingress.kubernetes.io/subnets"})
+    monkeypatch.setattr(
+        manifests,
+        "ingress_annotations",
+        lambda settings: {k: v for k, v in original(settings).items() if k != "alb.ingress.kubernetes.io/subnets"},
+    )
 
 
 def skewed_spread(monkeypatch):
     original = manifests.spread
-    monkeypatch.setattr(manifests, "spread", lambda name, zones: [
-        {**c, "maxSkew": 50} if c["topologyKey"] == manifests.ZONE_KEY else c for c in original(name, zones)])
+    monkeypatch.setattr(
+        manifests,
+        "spread",
+        lambda name, zones: [
+            {**c, "maxSkew": 50} if c["topologyKey"] == manifests.ZONE_KEY else c for c in original(name, zones)
+        ],
+    )
 
 
 def spread_counting_every_service(monkeypatch):
     original = manifests.spread
-    monkeypatch.setattr(manifests, "spread", lambda name, zones: [
-        {**c, "labelSelector": {"matchLabels": {"app.kubernetes.io/part-of": "scanner"}}} for c in original(name, zones)])
+    monkeypatch.setattr(
+        manifests,
+        "spread",
+        lambda name, zones: [
+            {**c, "labelSelector": {"matchLabels": {"app.kubernetes.io/part-of": "scanner"}}}
+            for c in original(name, zones)
+        ],
+    )
 
 
 def budgets_requiring_every_pod(monkeypatch):
-    monkeypatch.setattr(manifests, "disruption_budget_spec", lambda name: {
-        "minAvailable": "100%", "selector": {"matchLabels": {manifests.NAME_LABEL: name}}})
+    monkeypatch.setattr(
+        manifests,
+        "disruption_budget_spec",
+        lambda name: {"minAvailable": "100%", "selector": {"matchLabels": {manifests.NAME_LABEL: name}}},
+    )
 
 
 def two_budgets_per_service(monkeypatch):
     original = services.k8s.policy.v1.PodDisruptionBudget
 
     def twice(resource_name, metadata, spec, opts=None):
-        original(f"{resource_name}-copy", metadata={**metadata, "name": f"{metadata['name']}-copy"}, spec=spec, opts=opts)
+        original(
+            f"{resource_name}-copy", metadata={**metadata, "name": f"{metadata['name']}-copy"}, spec=spec, opts=opts
+        )
         return original(resource_name, metadata=metadata, spec=spec, opts=opts)
+
     monkeypatch.setattr(services.k8s.policy.v1, "PodDisruptionBudget", twice)
 
 
 def load_balancer_in_a_foreign_subnet(monkeypatch):
     original = manifests.ingress_annotations
-    monkeypatch.setattr(manifests, "ingress_annotations", lambda settings: {
-        **original(settings), "alb.ingress.kubernetes.io/subnets": "subnet-0123456789abcdef0"})
+    monkeypatch.setattr(
+        manifests,
+        "ingress_annotations",
+        lambda settings: {**original(settings), "alb.ingress.kubernetes.io/subnets": "subnet-0123456789abcdef0"},
+    )
 
 
 FAULTS = {
     "spread-skew-50": (skewed_spread, {"deployment-spread-over-zones"}, "maxSkew: 1"),
-    "spread-over-all-services": (spread_counting_every_service, {"deployment-spread-over-zones"},
-                                 "a labelSelector of its own pods"),
-    "budget-requires-every-pod": (budgets_requiring_every_pod, {"deployment-has-disruption-budget"},
-                                  "allows no eviction at 3 replica(s)"),
-    "two-budgets": (two_budgets_per_service, {"deployment-has-disruption-budget"}, "selected by 2 PodDisruptionBudgets"),
-    "load-balancer-foreign-subnet": (load_balancer_in_a_foreign_subnet, {"load-balancer-every-az"},
-                                     "names subnet-0123456789abcdef0, not a subnet of this stack"),
-    "deployment-not-spread": (unspread, {"deployment-spread-over-zones"},
-                              "runs up to 24 replicas but is not spread over the zones"),
+    "spread-over-all-services": (
+        spread_counting_every_service,
+        {"deployment-spread-over-zones"},
+        "a labelSelector of its own pods",
+    ),
+    "budget-requires-every-pod": (
+        budgets_requiring_every_pod,
+        {"deployment-has-disruption-budget"},
+        "allows no eviction at 3 replica(s)",
+    ),
+    "two-budgets": (
+        two_budgets_per_service,
+        {"deployment-has-disruption-budget"},
+        "selected by 2 PodDisruptionBudgets",
+    ),
+    "load-balancer-foreign-subnet": (
+        load_balancer_in_a_foreign_subnet,
+        {"load-balancer-every-az"},
+        "names subnet-0123456789abcdef0, not a subnet of this stack",
+    ),
+    "deployment-not-spread": (
+        unspread,
+        {"deployment-spread-over-zones"},
+        "runs up to 24 replicas but is not spread over the zones",
+    ),
     "spread-short-of-a-zone": (spread_over_too_few_zones, {"deployment-spread-over-zones"}, "minDomains: 3"),
     "no-disruption-budget": (no_budgets, {"deployment-has-disruption-budget"}, "with no PodDisruptionBudget"),
     "budget-blocks-drains": (budgets_blocking_drains, {"deployment-has-disruption-budget"}, "allows no eviction"),
     "load-balancer-two-zones": (load_balancer_in_two_zones, {"load-balancer-every-az"}, "has no subnet in us-east-1c"),
-    "load-balancer-auto-discovered": (load_balancer_auto_discovered, {"load-balancer-every-az"},
-                                      "leaves its load balancer's subnets to auto-discovery"),
+    "load-balancer-auto-discovered": (
+        load_balancer_auto_discovered,
+        {"load-balancer-every-az"},
+        "leaves its load balancer's subnets to auto-discovery",
+    ),
 }
 
 
@@ -383,14 +489,19 @@ def test_a_single_replica_deployment_needs_neither_spread_nor_budget(monkeypatch
 
     def single(spec, peak):
         return {**original(spec, peak), "minReplicaCount": 1, "maxReplicaCount": 1}
+
     monkeypatch.setattr(manifests, "scaled_object_spec", single)
     result = gate(run("prod", "preview"), packs=(PLACEMENT,))
     assert mandatory(result) == []
 
 
 def test_preview_command_exits_non_zero_naming_each_policy(monkeypatch, capsys, tmp_path):
-    assert_preview_refuses_all({name: FAULTS[name] for name in ("deployment-not-spread", "load-balancer-two-zones")},
-                               monkeypatch, capsys, tmp_path)
+    assert_preview_refuses_all(
+        {name: FAULTS[name] for name in ("deployment-not-spread", "load-balancer-two-zones")},
+        monkeypatch,
+        capsys,
+        tmp_path,
+    )
 
 
 # ----- security rules on the services ------------------------------------------------------------
@@ -404,9 +515,13 @@ def public_http_listener(monkeypatch):
 
     def annotations(settings):
         values = original(settings)
-        return {**values, "alb.ingress.kubernetes.io/scheme": "internet-facing",
-                "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
-                "alb.ingress.kubernetes.io/certificate-arn": CERTIFICATE}
+        return {
+            **values,
+            "alb.ingress.kubernetes.io/scheme": "internet-facing",
+            "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
+            "alb.ingress.kubernetes.io/certificate-arn": CERTIFICATE,
+        }
+
     monkeypatch.setattr(manifests, "ingress_annotations", annotations)
 
 
@@ -417,16 +532,23 @@ def privileged_service(monkeypatch):
         value = original(*args)
         value["template"]["spec"]["containers"][0]["securityContext"] = {"allowPrivilegeEscalation": True}
         return value
+
     monkeypatch.setattr(manifests, "deployment_spec", spec)
 
 
 def public_weak_tls(monkeypatch):
     original = manifests.ingress_annotations
-    monkeypatch.setattr(manifests, "ingress_annotations", lambda settings: {
-        **original(settings), "alb.ingress.kubernetes.io/scheme": "internet-facing",
-        "alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS": 443}]',
-        "alb.ingress.kubernetes.io/certificate-arn": CERTIFICATE,
-        "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-0-2021-06"})
+    monkeypatch.setattr(
+        manifests,
+        "ingress_annotations",
+        lambda settings: {
+            **original(settings),
+            "alb.ingress.kubernetes.io/scheme": "internet-facing",
+            "alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS": 443}]',
+            "alb.ingress.kubernetes.io/certificate-arn": CERTIFICATE,
+            "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-0-2021-06",
+        },
+    )
 
 
 def plain_http_member_of_a_public_group(monkeypatch):
@@ -438,20 +560,29 @@ def plain_http_member_of_a_public_group(monkeypatch):
         if settings.scheme == "internal":
             return values
         return {**values, "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 80}]'}
+
     monkeypatch.setattr(manifests, "ingress_annotations", annotations)
     original_ingress = services.k8s.networking.v1.Ingress
 
-    class TwoIngresses(original_ingress):
+    class TwoIngresses(services.k8s.networking.v1.Ingress):
         def __init__(self, resource_name, metadata, spec, opts=None):
-            public = {**metadata["annotations"], "alb.ingress.kubernetes.io/scheme": "internet-facing",
-                      "alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS": 443}]',
-                      "alb.ingress.kubernetes.io/certificate-arn": CERTIFICATE,
-                      "alb.ingress.kubernetes.io/ssl-policy": manifests.SSL_POLICY}
-            original_ingress(f"{resource_name}-public", spec=spec, opts=opts,
-                             metadata={**metadata, "name": "api-public", "annotations": public})
+            public = {
+                **metadata["annotations"],
+                "alb.ingress.kubernetes.io/scheme": "internet-facing",
+                "alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS": 443}]',
+                "alb.ingress.kubernetes.io/certificate-arn": CERTIFICATE,
+                "alb.ingress.kubernetes.io/ssl-policy": manifests.SSL_POLICY,
+            }
+            original_ingress(
+                f"{resource_name}-public",
+                spec=spec,
+                opts=opts,
+                metadata={**metadata, "name": "api-public", "annotations": public},
+            )
             plain = {k: v for k, v in metadata["annotations"].items() if k != "alb.ingress.kubernetes.io/scheme"}
             plain["alb.ingress.kubernetes.io/listen-ports"] = '[{"HTTP": 80}]'
             super().__init__(resource_name, metadata={**metadata, "annotations": plain}, spec=spec, opts=opts)
+
     monkeypatch.setattr(services.k8s.networking.v1, "Ingress", TwoIngresses)
 
 
@@ -463,6 +594,7 @@ def root_container_under_a_non_root_pod(monkeypatch):
         context = value["template"]["spec"]["containers"][0]["securityContext"]
         context.update(runAsNonRoot=False, runAsUser=0)
         return value
+
     monkeypatch.setattr(manifests, "deployment_spec", spec)
 
 
@@ -471,22 +603,33 @@ def privileged_init_container(monkeypatch):
 
     def spec(*args):
         value = original(*args)
-        value["template"]["spec"]["initContainers"] = [{"name": "setup", "image": "busybox:1.37",
-                                                        "securityContext": {"privileged": True}}]
+        value["template"]["spec"]["initContainers"] = [
+            {"name": "setup", "image": "busybox:1.37", "securityContext": {"privileged": True}}
+        ]
         return value
+
     monkeypatch.setattr(manifests, "deployment_spec", spec)
 
 
 SECURITY_FAULTS = {
     "public-plain-http": (public_http_listener, {"internet-alb-https-only"}, "plain-HTTP listener"),
-    "public-weak-tls": (public_weak_tls, {"internet-alb-https-only"},
-                        "ELBSecurityPolicy-TLS13-1-0-2021-06 accepts TLS below 1.2"),
-    "plain-http-group-member": (plain_http_member_of_a_public_group, {"internet-alb-https-only"},
-                                "Ingress 'services-api' gives an internet-facing load balancer a plain-HTTP listener"),
+    "public-weak-tls": (
+        public_weak_tls,
+        {"internet-alb-https-only"},
+        "ELBSecurityPolicy-TLS13-1-0-2021-06 accepts TLS below 1.2",
+    ),
+    "plain-http-group-member": (
+        plain_http_member_of_a_public_group,
+        {"internet-alb-https-only"},
+        "Ingress 'services-api' gives an internet-facing load balancer a plain-HTTP listener",
+    ),
     "privileged-service": (privileged_service, {"service-pods-hardened"}, "may gain privileges"),
     "root-container": (root_container_under_a_non_root_pod, {"service-pods-hardened"}, "may run as root"),
-    "privileged-init-container": (privileged_init_container, {"service-pods-hardened"},
-                                  "container 'setup' may gain privileges"),
+    "privileged-init-container": (
+        privileged_init_container,
+        {"service-pods-hardened"},
+        "container 'setup' may gain privileges",
+    ),
 }
 
 
@@ -497,9 +640,11 @@ def test_a_certificate_without_listen_ports_means_https_only(monkeypatch):
     def annotations(settings):
         values = {k: v for k, v in original(settings).items() if k != "alb.ingress.kubernetes.io/listen-ports"}
         return values
+
     monkeypatch.setattr(manifests, "ingress_annotations", annotations)
-    record = run("prod", "preview", **{"scanner:apiIngressScheme": "internet-facing",
-                                      "scanner:apiCertificateArn": CERTIFICATE})
+    record = run(
+        "prod", "preview", **{"scanner:apiIngressScheme": "internet-facing", "scanner:apiCertificateArn": CERTIFICATE}
+    )
     assert mandatory(gate(record, packs=(SECURITY,))) == []
 
 
@@ -518,22 +663,26 @@ def test_security_groups_hold_every_fault_once():
 @pytest.mark.parametrize("mode", ["preview", "update"])
 @pytest.mark.parametrize("group", sorted(SECURITY_GROUPS))
 def test_security_faults_are_refused(group, mode, monkeypatch):
-    assert_gate_refuses_all({name: SECURITY_FAULTS[name] for name in SECURITY_GROUPS[group]}, mode, monkeypatch,
-                            (SECURITY,))
+    assert_gate_refuses_all(
+        {name: SECURITY_FAULTS[name] for name in SECURITY_GROUPS[group]}, mode, monkeypatch, (SECURITY,)
+    )
 
 
 def test_the_internet_facing_api_as_configured_passes_the_security_pack():
-    record = run("prod", "preview", **{"scanner:apiIngressScheme": "internet-facing",
-                                      "scanner:apiCertificateArn": CERTIFICATE})
+    record = run(
+        "prod", "preview", **{"scanner:apiIngressScheme": "internet-facing", "scanner:apiCertificateArn": CERTIFICATE}
+    )
     assert mandatory(gate(record, packs=(SECURITY, PLACEMENT))) == []
 
 
 # ----- identities ------------------------------------------------------------------------------
 
+
 def test_each_service_runs_as_itself_and_reads_only_its_stores(prod_update):
-    secrets = {store: one(prod_update, "aws:secretsmanager/secret:Secret", name)["outputs"]["arn"]
-               for store, name in (("postgres", "postgres-master"), ("rabbitmq", "rabbitmq-admin"),
-                                   ("redis", "redis-token"))}
+    secrets = {
+        store: one(prod_update, "aws:secretsmanager/secret:Secret", name)["outputs"]["arn"]
+        for store, name in (("postgres", "postgres-master"), ("rabbitmq", "rabbitmq-admin"), ("redis", "redis-token"))
+    }
     expected = {"api": {"rabbitmq", "redis"}, "webhooks": {"rabbitmq"}, "storage-api": {"postgres", "redis"}}
     for name, stores in expected.items():
         pod = by_name(prod_update, DEPLOYMENT)[name]["spec"]["template"]["spec"]
@@ -547,16 +696,23 @@ def test_each_service_runs_as_itself_and_reads_only_its_stores(prod_update):
         readable = {readable} if isinstance(readable, str) else set(readable)
         assert readable == {secrets[store] for store in stores}, name
         association = one(prod_update, "aws:eks/podIdentityAssociation:PodIdentityAssociation", f"services-{name}")
-        assert (association["inputs"]["namespace"], association["inputs"]["serviceAccount"]) == ("scanner-services", name)
+        assert (association["inputs"]["namespace"], association["inputs"]["serviceAccount"]) == (
+            "scanner-services",
+            name,
+        )
 
 
 def test_a_service_without_data_access_gets_no_secret_policy():
     record = run("prod", "update", **{"scanner:services": json.dumps([service()])})
     assert of_type(record, "aws:iam/role:Role") and not [
-        p for p in of_type(record, "aws:iam/rolePolicy:RolePolicy") if p["name"] == "services-api"]
+        p for p in of_type(record, "aws:iam/rolePolicy:RolePolicy") if p["name"] == "services-api"
+    ]
 
 
 def test_unknown_data_store_is_refused():
-    with pytest.raises(ConfigError, match=r"^scanner:services\[0\]\.dataAccess\[0\]: Input should be 'postgres', "
-                                          r"'rabbitmq' or 'redis'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^scanner:services\[0\]\.dataAccess\[0\]: Input should be 'postgres', "
+        r"'rabbitmq' or 'redis'",
+    ):
         run("prod", "preview", **{"scanner:services": json.dumps([service(dataAccess=["mysql"])])})
