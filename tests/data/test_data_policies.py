@@ -122,7 +122,11 @@ def cache_subnets_short_of_a_zone(monkeypatch):
     monkeypatch.setattr(aws.elasticache.SubnetGroup, "__init__", init)
 
 
-FAULTS["cache-subnets-short"] = (cache_subnets_short_of_a_zone, {"data-subnet-groups-every-az"}, "but not in us-east-1c")
+FAULTS["cache-subnets-short"] = (
+    cache_subnets_short_of_a_zone,
+    {"data-subnet-groups-every-az"},
+    "but not in us-east-1c",
+)
 FAULTS["unprotected-database"] = (unprotected_database, {"stateful-resources-protected"}, "is not protected")
 FAULTS["replica-in-primary-zone"] = (
     replica_in_primary_zone,
