@@ -354,11 +354,13 @@ class PolicyGate:
             [info for info, _ in results], [d for _, found in results for d in found], list(self._engine.messages)
         )
 
-    def _prepare(self, resources, policy_configs) -> tuple[list, analyzer_pb2.AnalyzeStackRequest]:
+    def _prepare(
+        self, resources, policy_configs, per_resource: bool = True, whole_stack: bool = True
+    ) -> tuple[list, analyzer_pb2.AnalyzeStackRequest]:
         if policy_configs is not None:
             self.policy_configs = {Path(k).resolve(): _layers(v) for k, v in policy_configs.items()}
         self._engine.messages.clear()
-        return self._requests(resources, {r["urn"]: r for r in resources})
+        return self._requests(resources, {r["urn"]: r for r in resources}, per_resource, whole_stack)
 
     def _analyze_pack(self, stub, pack_dir: Path, requests, stack_request) -> tuple[PackInfo, list[Diagnostic]]:
         """Describe (once), configure and run one pack."""
@@ -418,8 +420,11 @@ class PolicyGate:
     def _options(self, record) -> analyzer_pb2.AnalyzerResourceOptions:
         return analyzer_pb2.AnalyzerResourceOptions(protect=record["protect"], parent=record["parent"] or "")
 
-    def _requests(self, resources, by_urn) -> tuple[list, analyzer_pb2.AnalyzeStackRequest]:
-        """Every Analyze request and the AnalyzeStack request, built once and sent to each pack."""
+    def _requests(
+        self, resources, by_urn, per_resource: bool = True, whole_stack: bool = True
+    ) -> tuple[list, analyzer_pb2.AnalyzeStackRequest]:
+        """Every Analyze request and the AnalyzeStack request, built once and sent to each pack
+        (a caller that knows its packs need only one of the two leaves the other empty)."""
         requests = [
             analyzer_pb2.AnalyzeRequest(
                 type=record["type"],
@@ -430,10 +435,10 @@ class PolicyGate:
                 provider=self._provider(record, by_urn),
             )
             for record in resources
-            if record["type"] != "pulumi:pulumi:Stack"
+            if per_resource and record["type"] != "pulumi:pulumi:Stack"
         ]
         stack_request = analyzer_pb2.AnalyzeStackRequest()
-        for record in resources:
+        for record in resources if whole_stack else ():
             resource = stack_request.resources.add(
                 type=record["type"],
                 urn=record["urn"],

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import pulumi_policy
+from google.protobuf import json_format
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime.proto import analyzer_pb2_grpc
-from pulumi_policy import ResourceValidationPolicy
+from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy import policy as sdk_policy
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from offline.gate import GateResult, PackStartError, PolicyGate
@@ -136,10 +138,13 @@ def pack_definition(pack_dir: Path) -> dict[str, Any]:
     return captured
 
 
+_CONFIGURED: contextvars.ContextVar[bool] = contextvars.ContextVar("configured", default=False)
+
+
 def _servicer(pack_dir: Path, only: frozenset[str] | None) -> _PolicyAnalyzerServicer:
     d = pack_definition(pack_dir)
     policies = [p for p in d["policies"] if only is None or p.name in only]
-    return _PolicyAnalyzerServicer(
+    servicer = _PolicyAnalyzerServicer(
         d["name"],
         "0.0.1",
         policies,
@@ -152,6 +157,20 @@ def _servicer(pack_dir: Path, only: frozenset[str] | None) -> _PolicyAnalyzerSer
         d["tags"],
         d["repository"],
     )
+    # Before every request the servicer configures the Pulumi runtime from the process
+    # environment (project, stack, mode, the stack's config). In this process the environment is
+    # fixed for the length of an analysis (_pack_environment), so configuring once per analysis
+    # leaves the runtime as every request would: the first request of each analysis does it.
+    # (Each analysis runs in a context of its own, where the flag starts unset.)
+    configure = servicer._configure_runtime_settings
+
+    def configure_once() -> None:
+        if not _CONFIGURED.get():
+            configure()
+            _CONFIGURED.set(True)
+
+    servicer._configure_runtime_settings = configure_once  # type: ignore[method-assign]
+    return servicer
 
 
 class InProcessGate(PolicyGate):
@@ -172,7 +191,7 @@ class InProcessGate(PolicyGate):
 
     def analyze(self, resources: list[dict[str, Any]], policy_configs: dict[Path, Any] | None = None) -> GateResult:
         self.start()
-        with _pack_environment(self):
+        with _pack_environment(self), _converted_once():
             # In a context of its own, in this thread: the SDK's servicer configures the Pulumi
             # runtime (settings, config map) from the environment, and a program under test shares
             # this process.
@@ -180,13 +199,19 @@ class InProcessGate(PolicyGate):
 
     def _analyze_here(self, resources, policy_configs) -> GateResult:
         runtime_config.CONFIG.set({})
-        requests, stack_request = self._prepare(resources, policy_configs)
-        if self.only is not None and not any(
-            isinstance(p, ResourceValidationPolicy) and p.name in self.only
+        kept = [
+            p
             for d in self.pack_dirs
             for p in pack_definition(d)["policies"]
-        ):
-            requests = []  # stack policies only: the per-resource round is empty for them
+            if self.only is None or p.name in self.only
+        ]
+        # A round no kept policy takes part in is left empty (as the servicer would skip it).
+        requests, stack_request = self._prepare(
+            resources,
+            policy_configs,
+            per_resource=any(isinstance(p, ResourceValidationPolicy) for p in kept),
+            whole_stack=any(isinstance(p, StackValidationPolicy) for p in kept),
+        )
         results = []
         for pack_dir in self.pack_dirs:  # one after the other: they share the environment
             # A _Stub answers every AnalyzerStub method (by name, through __getattr__).
@@ -196,6 +221,66 @@ class InProcessGate(PolicyGate):
             )
             results.append(self._analyze_pack(stub, pack_dir, requests, stack_request))
         return GateResult([info for info, _ in results], [d for _, found in results for d in found], [])
+
+
+class _ConvertedOnce:
+    """`json_format` as the SDK's servicer uses it, with `MessageToDict` answered once per distinct
+    message: the servicer converts every resource's properties for every stack policy, and the
+    tests analyse many stacks that share most resources. The servicer only reads the result (it
+    builds its own objects from it), so a shared answer is never changed."""
+
+    def __init__(self):
+        self._answers: dict[tuple[str, bytes], Any] = {}
+
+    def MessageToDict(self, message, *args, **kwargs):
+        if args or kwargs:
+            return json_format.MessageToDict(message, *args, **kwargs)
+        key = (message.DESCRIPTOR.full_name, message.SerializeToString(deterministic=True))
+        if key not in self._answers:
+            self._answers[key] = json_format.MessageToDict(message)
+        return self._answers[key]
+
+    def __getattr__(self, name: str):
+        return getattr(json_format, name)
+
+
+_CONVERTED = _ConvertedOnce()
+
+
+#: The servicer then deserializes and wraps each converted dict (new objects, never changed by
+#: the packs' policies, which only read): answered once per converted dict too.
+_WRAPPED: dict[int, Any] = {}
+
+
+def _wrapped_once(props: dict[str, Any], proxy_secrets: bool = False) -> Any:
+    if proxy_secrets:  # a remediation's own form, never shared
+        return _SDK_PROXY(_SDK_DESERIALIZE(props, True))
+    if id(props) not in _WRAPPED:  # the converted dicts live as long as _CONVERTED
+        _WRAPPED[id(props)] = _SDK_PROXY(_SDK_DESERIALIZE(props))
+    return _WRAPPED[id(props)]
+
+
+def _already_wrapped(props: dict[str, Any]) -> dict[str, Any]:
+    return props
+
+
+_SDK_DESERIALIZE, _SDK_PROXY = sdk_policy.deserialize_properties, sdk_policy.unknown_checking_proxy
+
+
+@contextmanager
+def _converted_once():
+    """The SDK's servicer module sees the converting `json_format`, and a deserialize-and-wrap
+    that answers once per converted dict, for one analysis."""
+    saved = sdk_policy.json_format, sdk_policy.deserialize_properties, sdk_policy.unknown_checking_proxy
+    sdk_policy.json_format = _CONVERTED
+    # The servicer calls unknown_checking_proxy(deserialize_properties(d)): the first returns d's
+    # wrapped form, the second passes it through.
+    sdk_policy.deserialize_properties = _wrapped_once
+    sdk_policy.unknown_checking_proxy = _already_wrapped
+    try:
+        yield
+    finally:
+        sdk_policy.json_format, sdk_policy.deserialize_properties, sdk_policy.unknown_checking_proxy = saved
 
 
 @contextmanager

@@ -25,6 +25,16 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
+def run_main(capsys, *args: str) -> tuple[int, str]:
+    """The command's entry point in this process (its argument errors exit through argparse):
+    the exit status and what it printed on stderr. The byte-for-byte test runs the real CLI."""
+    try:
+        status = refresh.main(list(args))
+    except SystemExit as exit_:
+        status = exit_.code if isinstance(exit_.code, int) else 1
+    return status, capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------- reader: known facts
 
 
@@ -526,12 +536,12 @@ def test_aws_path_fails_loudly_on_other_errors():
         (["--source", "moto", "--date", "2026-13-01"], "--date"),
     ],
 )
-def test_bad_arguments_exit_2_with_one_line(tmp_path, args, flag):
+def test_bad_arguments_exit_2_with_one_line(tmp_path, args, flag, capsys):
     out = tmp_path / "aws.json"
-    result = run_cli(*args, "--out", str(out))
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and flag in lines[0] and "Traceback" not in result.stderr, result.stderr
+    status, stderr = run_main(capsys, *args, "--out", str(out))
+    assert status == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and flag in lines[0] and "Traceback" not in stderr, stderr
     assert not list(tmp_path.iterdir()), "nothing may be written"
 
 
@@ -549,13 +559,13 @@ def _out_is_a_directory(tmp: Path) -> Path:
 
 
 @pytest.mark.parametrize("make_out", [_missing_directory, _parent_is_a_file, _out_is_a_directory])
-def test_unwritable_out_exits_2_with_one_line(tmp_path, make_out):
+def test_unwritable_out_exits_2_with_one_line(tmp_path, make_out, capsys):
     out = make_out(tmp_path)
     before = sorted(tmp_path.rglob("*"))
-    result = run_cli("--source", "moto", "--out", str(out))
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--out" in lines[0] and "Traceback" not in result.stderr, result.stderr
+    status, stderr = run_main(capsys, "--source", "moto", "--out", str(out))
+    assert status == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "--out" in lines[0] and "Traceback" not in stderr, stderr
     assert sorted(tmp_path.rglob("*")) == before, "nothing may be written"
 
 

@@ -17,7 +17,6 @@ def violations(result):
     return sorted({(d.policy, d.level) for d in result.diagnostics if d.level == "mandatory"})
 
 
-@pytest.mark.gate
 @pytest.mark.parametrize("mode", MODES)
 def test_prod_passes_and_every_policy_decides(mode):
     result = gate(run("prod", mode))
