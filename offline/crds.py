@@ -43,7 +43,8 @@ class CrdSet:
         self.directory = Path(directory)
         self._schemas: dict[tuple[str, str], dict[str, Any]] = {}
         for path in sorted(self.directory.glob("*.yaml")):
-            document = yaml.safe_load(path.read_text())
+            # libyaml's safe loader where PyYAML has it (the CRDs are large; the same documents).
+            document = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
             if not isinstance(document, dict) or document.get("kind") != "CustomResourceDefinition":
                 continue
             spec = document["spec"]

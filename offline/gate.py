@@ -123,6 +123,11 @@ def flatten_resource_refs(value: Any) -> Any:
     return value
 
 
+@lru_cache(maxsize=32)
+def _manifest(pack_dir: Path) -> dict[str, Any]:
+    return yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text()) or {}
+
+
 def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
     return _struct_of(json.dumps(value, sort_keys=True))
 
@@ -371,7 +376,7 @@ class PolicyGate:
     def _describe(self, stub, pack_dir: Path) -> PackInfo:
         reply = stub.GetAnalyzerInfo(empty_pb2.Empty())
         # As the CLI does, the version in PulumiPolicy.yaml wins over the SDK's placeholder.
-        manifest = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text()) or {}
+        manifest = _manifest(pack_dir)
         info = PackInfo(pack_dir, reply.name, str(manifest.get("version") or reply.version or "0.0.1"))
         default_level = "advisory"
         for policy in reply.policies:
