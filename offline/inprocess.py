@@ -267,10 +267,27 @@ def _already_wrapped(props: dict[str, Any]) -> dict[str, Any]:
 _SDK_DESERIALIZE, _SDK_PROXY = sdk_policy.deserialize_properties, sdk_policy.unknown_checking_proxy
 
 
+@cache
+def _sdk_release() -> str:
+    from importlib.metadata import version
+
+    return version("pulumi-policy")
+
+
+#: The SDK release whose servicer calls the three functions below as they are replaced; another
+#: release must be checked against tests/offline/test_inprocess.py before it is trusted here.
+SDK_RELEASE = "1.21.0"
+
+
 @contextmanager
 def _converted_once():
     """The SDK's servicer module sees the converting `json_format`, and a deserialize-and-wrap
     that answers once per converted dict, for one analysis."""
+    if _sdk_release() != SDK_RELEASE:
+        raise RuntimeError(
+            f"offline.inprocess is written against pulumi-policy {SDK_RELEASE}, not {_sdk_release()}: "
+            "check its replacements of the servicer's helpers, then update SDK_RELEASE"
+        )
     saved = sdk_policy.json_format, sdk_policy.deserialize_properties, sdk_policy.unknown_checking_proxy
     sdk_policy.json_format = _CONVERTED
     # The servicer calls unknown_checking_proxy(deserialize_properties(d)): the first returns d's

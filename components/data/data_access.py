@@ -1,7 +1,7 @@
 """How service workloads find the data tier: a namespace, a ConfigMap of endpoints and secret
 ARNs, and a service account whose IAM role (EKS Pod Identity) may read those secrets, for
 operational jobs such as schema migrations. The long-running services each have their own
-account and role, limited to the stores they use (components/services.py).
+account and role, limited to the stores they use (components/services/services.py).
 
 Secret values never enter Kubernetes: pods read them from Secrets Manager at start-up with
 the service account's credentials, so rotation needs no redeploy of a Kubernetes Secret.

@@ -318,7 +318,7 @@ def security_groups(
 ) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
     """The proxy's group and the database's."""
     # Empty groups and separate rules: the database does not wait for the cluster whose
-    # nodes it admits (components/sg_rules.py).
+    # nodes it admits (components/common/sg_rules.py).
     proxy_sg = aws.ec2.SecurityGroup(
         f"{name}-proxy",
         vpc_id=args.vpc_id,

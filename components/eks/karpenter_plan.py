@@ -1,5 +1,5 @@
 """Pure planning for Karpenter: node class, node pools, interruption rules and the controller's
-IAM policies. No Pulumi runtime here, so every rule is tested fast; `components/karpenter.py`
+IAM policies. No Pulumi runtime here, so every rule is tested fast; `components/eks/karpenter.py`
 only declares what these functions return.
 
 Capacity flows through three kinds of node:

@@ -179,8 +179,8 @@ class Network(pulumi.ComponentResource):
         self.s3_endpoint_id = s3_endpoint.id
         self.register_outputs(
             {
-                "availabilityZones": zones,
-                "natMode": args.nat_mode,
+                contract.NETWORK_ZONES_INPUT: zones,
+                contract.NETWORK_NAT_MODE_INPUT: args.nat_mode,
                 "vpcId": vpc.id,
                 "subnetIds": self.subnet_ids,
                 "natGatewayIds": nat_ids,

@@ -1,7 +1,7 @@
 """Pure planning for the HA network: zone slots, the subnet CIDR plan, NAT placement.
 
 Nothing here touches the Pulumi runtime, so the rules are tested fast and the component
-(`components/network.py`) only declares resources from the plan.
+(`components/network/network.py`) only declares resources from the plan.
 
 The CIDR plan is keyed on the zone *letter*, not on a zone's position in a list: zone
 `us-east-1c` always gets slot 2 of the VPC, whatever other zones the stack uses. Adding

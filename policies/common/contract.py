@@ -3,7 +3,7 @@
 The packs read what the components declare: tags on subnets and route tables, the type token
 and the inputs of the network component, the label and name of the scan pool. A rename on one
 side only would silently change what a rule checks (a rule reading a tag nobody writes finds
-nothing to refuse), so both sides take these from here, and tests/test_contract.py fails when a
+nothing to refuse), so both sides take these from here, and tests/packs/test_contract.py fails when a
 component stops declaring one of them.
 
 Plain Python with no imports: the packs load it from `policies/common` beside their own modules.

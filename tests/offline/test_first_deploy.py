@@ -6,7 +6,7 @@ import json
 
 import pulumi
 import pytest
-from conftest import by_urn, of_type, one, run
+from conftest import by_urn, clean_run, of_type, one, run
 
 from offline import deploy_plan
 
@@ -21,7 +21,7 @@ PROD_RUNNERS = ["10.40.0.0/20", "10.40.32.0/20", "10.40.64.0/20"]
 
 @pytest.fixture(scope="module")
 def first_deploy():
-    return run("prod", "update", **{"scanner:servicesRollout": "first-deploy"})
+    return clean_run("prod", "update", **{"scanner:servicesRollout": "first-deploy"})
 
 
 # ----- the deploy runner reaches the private API -------------------------------------------------

@@ -5,6 +5,7 @@ import re
 
 import pulumi
 import pulumi_aws as aws
+import pytest
 from conftest import DATA_SAFETY, PLACEMENT, SECURITY, change, gate, mandatory, run
 
 from offline import mocks, preview
@@ -186,3 +187,26 @@ def test_a_route_to_a_nat_gateway_the_stack_does_not_declare_is_refused(monkeypa
     result = gate(run("prod", "update"), packs=(PLACEMENT,))
     assert mandatory(result) == ["network-nat-per-az"]
     assert any("nat-0123456789abcdef0, which is no NAT gateway of this stack" in d.message for d in result.diagnostics)
+
+
+# ----- the pack processes' own start-up ----------------------------------------------------------
+
+
+def test_a_directory_without_a_pack_manifest_is_refused_before_anything_starts(tmp_path):
+    from offline.gate import PackStartError, PolicyGate
+
+    with pytest.raises(PackStartError, match="not a policy pack directory"):
+        PolicyGate([tmp_path], project="scanner", stack="prod", dry_run=True, stack_config={}).start()
+
+
+def test_a_pack_that_cannot_start_is_named_with_its_last_line_of_output(tmp_path):
+    from offline.gate import PackStartError, PolicyGate
+
+    (tmp_path / "PulumiPolicy.yaml").write_text("runtime: python\nversion: 0.0.1\n")
+    (tmp_path / "__main__.py").write_text("raise SystemExit('policy module missing: cost_policies')\n")
+    gate_ = PolicyGate([tmp_path], project="scanner", stack="prod", dry_run=True, stack_config={})
+    try:
+        with pytest.raises(PackStartError, match=f"policy pack {tmp_path.name} did not start: policy module missing"):
+            gate_.analyze([])
+    finally:
+        gate_.close()

@@ -12,10 +12,14 @@ from policies.common import contract
 POLICY_SOURCES = sorted(p for p in (ROOT / "policies").glob("*/*.py") if p.name != "contract.py")
 
 
-def test_the_network_component_declares_what_the_rules_read(prod_preview):
-    [network] = [r for r in prod_preview.resources if r["type"] == contract.NETWORK_TYPE]
-    assert network["inputs"][contract.NETWORK_ZONES_INPUT] == ["us-east-1a", "us-east-1b", "us-east-1c"]
-    assert network["inputs"][contract.NETWORK_NAT_MODE_INPUT] == "per-az"
+@pytest.mark.parametrize("mode", ["preview", "update"])
+@pytest.mark.parametrize("side", ["inputs", "outputs"])
+def test_the_network_component_declares_what_the_rules_read(mode, side, prod_preview, prod_update):
+    """Resource rules see the component's inputs, stack rules its registered outputs: both."""
+    record = prod_preview if mode == "preview" else prod_update
+    [network] = [r for r in record.resources if r["type"] == contract.NETWORK_TYPE]
+    assert network[side][contract.NETWORK_ZONES_INPUT] == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    assert network[side][contract.NETWORK_NAT_MODE_INPUT] == "per-az"
 
 
 def test_subnets_and_route_tables_carry_the_tags_the_rules_read(prod_preview):
@@ -23,7 +27,7 @@ def test_subnets_and_route_tables_carry_the_tags_the_rules_read(prod_preview):
     assert subnets and all(s["inputs"]["tags"][contract.TIER_TAG] in ("public", "private", "isolated") for s in subnets)
     tables = of_type(prod_preview, "aws:ec2/routeTable:RouteTable")
     assert tables and all(t["inputs"]["tags"][contract.ZONE_TAG].startswith("us-east-1") for t in tables)
-    assert all(contract.TIER_TAG in t["inputs"]["tags"] for t in tables)
+    assert {t["inputs"]["tags"][contract.TIER_TAG] for t in tables} == {"public", "private", "isolated"}
 
 
 def test_the_scan_pool_and_its_jobs_use_the_label_the_rules_read(prod_preview):
