@@ -24,7 +24,7 @@ from typing import Any, cast
 import pulumi_policy
 from google.protobuf import json_format
 from pulumi.runtime import config as runtime_config
-from pulumi.runtime.proto import analyzer_pb2_grpc
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 from pulumi_policy import policy as sdk_policy
 from pulumi_policy.policy import _PolicyAnalyzerServicer
@@ -66,6 +66,12 @@ class _Stub:
         return self._servicer.ConfigureStack(request, None)
 
     def Configure(self, request):
+        only = self._key[1]
+        if only is not None:
+            # The policies not kept are the pack's still (a config file may name them), disabled.
+            for name in request.policyConfig:
+                if name not in only:
+                    request.policyConfig[name].enforcementLevel = analyzer_pb2.DISABLED
         self._policy_config = request.SerializeToString(deterministic=True)
         return self._servicer.Configure(request, None)
 
@@ -141,13 +147,12 @@ def pack_definition(pack_dir: Path) -> dict[str, Any]:
 _CONFIGURED: contextvars.ContextVar[bool] = contextvars.ContextVar("configured", default=False)
 
 
-def _servicer(pack_dir: Path, only: frozenset[str] | None) -> _PolicyAnalyzerServicer:
+def _servicer(pack_dir: Path) -> _PolicyAnalyzerServicer:
     d = pack_definition(pack_dir)
-    policies = [p for p in d["policies"] if only is None or p.name in only]
     servicer = _PolicyAnalyzerServicer(
         d["name"],
         "0.0.1",
-        policies,
+        d["policies"],
         d["enforcement_level"] or pulumi_policy.EnforcementLevel.ADVISORY,
         d["initial_config"],
         d["description"],
@@ -175,7 +180,8 @@ def _servicer(pack_dir: Path, only: frozenset[str] | None) -> _PolicyAnalyzerSer
 
 class InProcessGate(PolicyGate):
     """`PolicyGate` with its packs loaded here instead of started as processes; `only` keeps the
-    named policies of each pack (a unit test of one policy pays for that policy alone)."""
+    named policies of each pack enabled (a unit test of one policy pays for that policy alone; the
+    others stay declared, so a policy config file may still name them)."""
 
     def __init__(self, pack_dirs, *, only: set[str] | None = None, **kwargs):
         super().__init__(pack_dirs, **kwargs)
@@ -217,7 +223,7 @@ class InProcessGate(PolicyGate):
             # A _Stub answers every AnalyzerStub method (by name, through __getattr__).
             stub = self._stubs.get(pack_dir) or self._stubs.setdefault(
                 pack_dir,
-                cast(analyzer_pb2_grpc.AnalyzerStub, _Stub(_servicer(pack_dir, self.only), (str(pack_dir), self.only))),
+                cast(analyzer_pb2_grpc.AnalyzerStub, _Stub(_servicer(pack_dir), (str(pack_dir), self.only))),
             )
             results.append(self._analyze_pack(stub, pack_dir, requests, stack_request))
         return GateResult([info for info, _ in results], [d for _, found in results for d in found], [])

@@ -522,6 +522,23 @@ def drop(record: StackRecord, type_: str, name: str | None = None) -> StackRecor
     return record
 
 
+def unit_cases(table: dict, one_mode: dict | None = None, modes=("preview", "update")) -> list:
+    """pytest params (policy, edit, fragment, mode) for a unit table {policy: [(label, edit[,
+    fragment[, mode]]), ...]}: each entry in every mode, or only in the mode its fourth item or
+    `one_mode[label]` names (a fault that exists in one mode only, e.g. ids unknown in preview)."""
+    params = []
+    for policy, entries in table.items():
+        for label, edit, *rest in entries:
+            fragment = rest[0] if rest else None
+            only = rest[1] if len(rest) > 1 else (one_mode or {}).get(label)
+            params += [
+                pytest.param(policy, edit, fragment, mode, id=f"{policy}:{label}:{mode}")
+                for mode in modes
+                if only in (None, mode)
+            ]
+    return params
+
+
 def assert_refused(record: StackRecord, policy: str, message: str, level: str = "mandatory") -> None:
     """The policy reports at `level`, every report at that level, one of them saying `message`."""
     found = verdict(record, policy)

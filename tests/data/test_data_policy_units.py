@@ -13,7 +13,19 @@ import copy
 import json
 
 import pytest
-from conftest import DELETE, UNKNOWN, all_policies, assert_refused, drop, of_type, one, run, set_value, verdict
+from conftest import (
+    DELETE,
+    UNKNOWN,
+    all_policies,
+    assert_refused,
+    drop,
+    of_type,
+    one,
+    run,
+    set_value,
+    unit_cases,
+    verdict,
+)
 
 MODES = ["preview", "update"]
 #: Every policy here is EnforcementLevel.MANDATORY.
@@ -256,14 +268,7 @@ SETTINGS = [
 
 
 def cases(table):
-    """(policy, edit, fragment, mode) for each entry (label, edit[, fragment]) of the table, in its modes."""
-    return [
-        pytest.param(policy, entry[1], entry[2] if len(entry) > 2 else None, mode, id=f"{policy}:{entry[0]}:{mode}")
-        for policy, entries in table.items()
-        for entry in entries
-        for mode in MODES
-        if ONLY.get(entry[0], mode) == mode
-    ]
+    return unit_cases(table, ONLY)
 
 
 def expect(found, fragment):

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import DELETE, UNKNOWN, assert_refused, drop, named, run, set_value, verdict
+from conftest import DELETE, UNKNOWN, assert_refused, drop, named, run, set_value, unit_cases, verdict
 
 SUBNET = "aws:ec2/subnet:Subnet"
 NETWORK = "scanner:network:Network"
@@ -159,12 +159,7 @@ CASES: dict[str, list[tuple[Any, ...]]] = {
 }
 
 
-UNIT_FAULTS = [
-    pytest.param(policy, edit, message, mode, id=f"{policy}-{label}-{mode}")
-    for policy, cases in CASES.items()
-    for label, edit, message, *only in cases
-    for mode in only or MODES
-]
+UNIT_FAULTS = unit_cases(CASES)
 
 
 @pytest.mark.parametrize("policy,edit,message,mode", UNIT_FAULTS)

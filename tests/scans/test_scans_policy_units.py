@@ -5,7 +5,7 @@ faults stay in test_*.py (test_storage_policies.py, test_scan_scaling.py)."""
 import json
 
 import pytest
-from conftest import DELETE, UNKNOWN, assert_refused, drop, named, run, set_value, verdict
+from conftest import DELETE, UNKNOWN, assert_refused, drop, named, run, set_value, unit_cases, verdict
 
 FS = "aws:efs/fileSystem:FileSystem"
 MOUNT = "aws:efs/mountTarget:MountTarget"
@@ -171,13 +171,7 @@ CASES = {
 #: subnet ids are unknown, so only the dependency can place a mount target.
 ONE_MODE = {"b-target-with-id-of-a-subnet": "update"}
 
-UNIT_FAULTS = [
-    pytest.param(policy, edit, message, mode, id=f"{policy}:{label}:{mode}")
-    for policy, cases in CASES.items()
-    for label, edit, message in cases
-    for mode in MODES
-    if ONE_MODE.get(label, mode) == mode
-]
+UNIT_FAULTS = unit_cases(CASES, ONE_MODE)
 
 
 @pytest.mark.parametrize("policy, edit, message, mode", UNIT_FAULTS)

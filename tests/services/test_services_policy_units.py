@@ -5,7 +5,7 @@ faults stay in test_*.py (test_services.py, tests/scans/test_storage_policies.py
 import json
 
 import pytest
-from conftest import DELETE, assert_refused, drop, named, run, set_value, verdict
+from conftest import DELETE, assert_refused, drop, named, run, set_value, unit_cases, verdict
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 BUDGET = "kubernetes:policy/v1:PodDisruptionBudget"
@@ -228,12 +228,7 @@ CASES = {
 #: The policies that advise instead of refusing (the first deploy skips the wait on purpose).
 LEVELS = {"deployment-rollout-awaited": "advisory"}
 
-UNIT_FAULTS = [
-    pytest.param(policy, edit, message, mode, id=f"{policy}:{label}:{mode}")
-    for policy, cases in CASES.items()
-    for label, edit, message in cases
-    for mode in MODES
-]
+UNIT_FAULTS = unit_cases(CASES)
 
 
 @pytest.mark.parametrize("policy, edit, message, mode", UNIT_FAULTS)
