@@ -12,6 +12,7 @@ record (`make preview`, CI) still starts the packs as the engine does.
 from __future__ import annotations
 
 import contextvars
+import inspect
 import json
 import os
 import runpy
@@ -105,31 +106,12 @@ def pack_definition(pack_dir: Path) -> dict[str, Any]:
     captured: dict[str, Any] = {}
 
     class Capture:
-        def __init__(
-            self,
-            name,
-            policies,
-            enforcement_level=None,
-            initial_config=None,
-            description=None,
-            display_name=None,
-            readme=None,
-            provider=None,
-            tags=None,
-            repository=None,
-        ):
-            captured.update(
-                name=name,
-                policies=policies,
-                enforcement_level=enforcement_level,
-                initial_config=initial_config,
-                description=description,
-                display_name=display_name,
-                readme=readme,
-                provider=provider,
-                tags=tags,
-                repository=repository,
-            )
+        """Takes PolicyPack's arguments, bound to its own signature (defaults included)."""
+
+        def __init__(self, *args, **kwargs):
+            bound = inspect.signature(served.__init__).bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            captured.update({k: v for k, v in bound.arguments.items() if k != "self"})
 
     # The pack looks PolicyPack up in pulumi_policy as it runs: the module's global is swapped for
     # the capture meanwhile, and put back after.
@@ -149,19 +131,10 @@ _CONFIGURED: contextvars.ContextVar[bool] = contextvars.ContextVar("configured",
 
 def _servicer(pack_dir: Path) -> _PolicyAnalyzerServicer:
     d = pack_definition(pack_dir)
-    servicer = _PolicyAnalyzerServicer(
-        d["name"],
-        "0.0.1",
-        d["policies"],
-        d["enforcement_level"] or pulumi_policy.EnforcementLevel.ADVISORY,
-        d["initial_config"],
-        d["description"],
-        d["display_name"],
-        d["readme"],
-        d["provider"],
-        d["tags"],
-        d["repository"],
-    )
+    # The servicer takes PolicyPack's arguments by the same names, and the version PolicyPack
+    # gives it (the manifest's version wins, in PolicyGate._describe, as the CLI has it).
+    level = d["enforcement_level"] or pulumi_policy.EnforcementLevel.ADVISORY
+    servicer = _PolicyAnalyzerServicer(version="0.0.1", **{**d, "enforcement_level": level})
     # Before every request the servicer configures the Pulumi runtime from the process
     # environment (project, stack, mode, the stack's config). In this process the environment is
     # fixed for the length of an analysis (_pack_environment), so configuring once per analysis
