@@ -143,6 +143,7 @@ def run_program(
     (a `pulumi.RunError` carries a one-line message meant for the user)."""
     import pulumi
     from pulumi.runtime import mocks, settings
+    from pulumi.runtime import resource as resource_runtime
     from pulumi.runtime import stack as runtime_stack
     from pulumi.runtime.sync_await import _sync_await
 
@@ -168,10 +169,14 @@ def run_program(
     def run_main() -> None:
         runpy.run_path(str(main), run_name="__main__")  # the module's globals are of no use here
 
+    # The SDK walks the Python stack at every registration to tell the engine where a resource
+    # was declared; the record keeps no source positions, and the walk is a fifth of a run.
+    walk_stack, resource_runtime._get_stack_trace = resource_runtime._get_stack_trace, _no_stack_trace
     try:
         _sync_await(runtime_stack.run_pulumi_func(run_main))
         record.outputs = _stack_outputs(settings.get_root_resource())
     finally:
+        resource_runtime._get_stack_trace = walk_stack
         if added_path:
             sys.path.remove(str(project_dir))
     record.resources = monitor.records
@@ -179,6 +184,12 @@ def run_program(
     if root is not None:
         root["outputs"] = record.outputs
     return record
+
+
+def _no_stack_trace():
+    from pulumi.runtime.proto import source_pb2
+
+    return source_pb2.StackTrace()
 
 
 def _stack_outputs(root) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from conftest import (
     ROOT,
     SECURITY,
     assert_gate_refuses_all,
-    assert_preview_refuses_all,
     change,
     gate,
     mandatory,
@@ -163,20 +162,19 @@ def test_the_representative_groups_cover_every_policy_of_the_table():
     assert covered == {p for _, ps, _ in FAULTS.values() for p in ps}
 
 
-def test_preview_command_exits_non_zero_naming_each_policy(monkeypatch, capsys, tmp_path):
-    faults = {
-        name: FAULTS[name]
-        for name in (
-            "single-az-database",
-            "replica-in-primary-zone",
-            "single-instance-broker",
-            "public-broker",
-            "cache-without-failover",
-            "backups-off",
-            "no-deletion-protection",
-        )
-    }
-    assert_preview_refuses_all(faults, monkeypatch, capsys, tmp_path)
+def preview_faults() -> dict:
+    """What the preview command is shown from this tier, in the cross-tier preview test
+    (tests/offline/test_preview_cli.py)."""
+    names = (
+        "single-az-database",
+        "replica-in-primary-zone",
+        "single-instance-broker",
+        "public-broker",
+        "cache-without-failover",
+        "backups-off",
+        "no-deletion-protection",
+    )
+    return {name: FAULTS[name] for name in names}
 
 
 def test_dev_opt_out_holds_in_development_only():
