@@ -11,6 +11,7 @@ import json
 import os
 import pickle
 import sys
+import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -216,15 +217,17 @@ def analyze(resources, packs, stack: str, mode: str, config: dict, policy_config
             [Path(p) for p in packs], project=project, stack=stack, dry_run=mode == "preview", stack_config=config
         )
         return judge.analyze(resources, policy_configs={d: configs.get(d) for d in judge.pack_dirs})
-    digest = hashlib.sha256(json.dumps(resources, sort_keys=True).encode()).hexdigest()
+    digest = _digest(resources)
 
     def one_pack(pack: Path) -> GateResult:
         key = _answer_key(pack, stack, mode, config, project, configs.get(pack), digest)
         answer = _ANSWERS.get(key) or _shared_answer(key)
         if answer is None:
-            started = _pack_gate(pack, stack, mode, config, project)
-            answer = pickle.dumps(started.analyze(resources, policy_configs={pack: configs.get(pack)}))
-            _keep_answer(key, answer)
+            with _answering(key) as answer:
+                if answer is None:
+                    started = _pack_gate(pack, stack, mode, config, project)
+                    answer = pickle.dumps(started.analyze(resources, policy_configs={pack: configs.get(pack)}))
+                    _keep_answer(key, answer)
         return pickle.loads(answer)
 
     with ThreadPoolExecutor(max_workers=len(packs)) as pool:
@@ -240,6 +243,20 @@ def analyze(resources, packs, stack: str, mode: str, config: dict, policy_config
 #: resources, the stack, the mode, the stack config, the policy config), so a request sent again,
 #: by another test or on another worker, gets the same answer without the analysis.
 _ANSWERS: dict[str, bytes] = {}
+
+
+def _digest(resources) -> str:
+    """The same stack however its registrations were ordered: the program registers concurrently,
+    so two runs list resources, and a resource its dependencies, in different orders (the engine
+    treats both as sets)."""
+
+    def canonical(resource: dict) -> str:
+        settled = dict(resource, dependencies=sorted(resource.get("dependencies") or []))
+        if isinstance(resource.get("propertyDependencies"), dict):
+            settled["propertyDependencies"] = {k: sorted(v) for k, v in resource["propertyDependencies"].items()}
+        return json.dumps(settled, sort_keys=True)
+
+    return hashlib.sha256("\n".join(sorted(canonical(r) for r in resources)).encode()).hexdigest()
 
 
 def _answer_key(pack: Path, stack, mode, config, project, policy_config, digest: str) -> str:
@@ -261,6 +278,31 @@ def _shared_answer(key: str) -> bytes | None:
         return None
     _ANSWERS[key] = path.read_bytes()
     return _ANSWERS[key]
+
+
+@contextlib.contextmanager
+def _answering(key: str):
+    """Claim a request for this worker; a worker that finds it claimed waits for the answer (two
+    workers asking at once would run the same analysis twice on the same two cores). Yields the
+    answer if another worker gave it, else None (then this worker answers, and releases the
+    claim however it ends)."""
+    directory = _SHARED.get("answers")
+    if directory is None:
+        yield None
+        return
+    claim = directory / f"{key}.claim"
+    try:
+        os.close(os.open(claim, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        deadline = time.monotonic() + 300
+        while claim.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield _shared_answer(key)
+        return
+    try:
+        yield None
+    finally:
+        claim.unlink(missing_ok=True)
 
 
 def _keep_answer(key: str, answer: bytes) -> None:
@@ -356,7 +398,7 @@ def assert_gate_refuses(fault, mode: str, monkeypatch, packs) -> None:
 
 def assert_gate_refuses_all(
     faults: dict, mode: str, monkeypatch, packs, stack: str = "prod", representative: bool = True
-) -> None:
+) -> GateResult:
     """Inject every fault of `faults` (name -> (inject, policies, message)) into one run of the
     program (the faults are independent: they touch different resources or arguments): exactly
     the union of their policies is violated, and each fault's message is among its policies'.
@@ -379,6 +421,7 @@ def assert_gate_refuses_all(
             [d.message for d in result.diagnostics if d.policy in policies],
         )
         unused.remove(match)
+    return result
 
 
 def assert_preview_refuses_all(faults: dict, monkeypatch, capsys, tmp_path) -> None:

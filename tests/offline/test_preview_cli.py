@@ -1,13 +1,12 @@
 """The offline preview command as a user runs it."""
 
-import importlib
 import json
 import subprocess
 import sys
 from typing import Any
 
 import pytest
-from conftest import ROOT, assert_preview_refuses_all
+from conftest import ROOT
 
 from offline import preview
 
@@ -128,31 +127,3 @@ def test_committed_diagram_is_current(prod_preview):
     assert (ROOT / "docs" / "prod-diagram.md").read_text() == report.diagram(prod_preview), (
         "regenerate with: python -m offline.preview --stack prod --diagram docs/prod-diagram.md"
     )
-
-
-#: The tiers whose faults the preview command is shown in one run (each tier's `preview_faults`).
-TIERS = (
-    "network/test_placement_policies",
-    "eks/test_eks_policies",
-    "data/test_data_policies",
-    "scans/test_storage_policies",
-    "scans/test_scan_scaling",
-    "services/test_services",
-)
-
-
-def _tier(path: str):
-    """A tier's test module, under the name pytest gives it (its file name, its folder on sys.path)."""
-    folder, name = path.split("/")
-    if str(ROOT / "tests" / folder) not in sys.path:
-        sys.path.insert(0, str(ROOT / "tests" / folder))
-    return importlib.import_module(name)
-
-
-@pytest.mark.gate
-def test_preview_command_exits_non_zero_naming_each_policy_of_every_tier(monkeypatch, capsys, tmp_path):
-    """`offline.preview --stack prod` with faults of every tier at once (they act on different
-    resources): exit 1, and each policy named, in its section and in the verdict line."""
-    faults = {f"{path}:{name}": fault for path in TIERS for name, fault in _tier(path).preview_faults().items()}
-    assert len(faults) == sum(len(_tier(path).preview_faults()) for path in TIERS)
-    assert_preview_refuses_all(faults, monkeypatch, capsys, tmp_path)

@@ -69,5 +69,10 @@ def test_every_policy_has_a_fault_through_the_program():
 
 @pytest.mark.parametrize("module", PROGRAM_MODULES)
 def test_program_fault_modules_run_both_modes(module):
+    """Each module runs its faults in both modes itself, or hands its representatives to the gate
+    of record (tests/packs/test_gate_of_record.py), which does."""
     text = (TESTS / module).read_text()
+    if "def representative_faults(" in text:
+        text = (TESTS / "packs" / "test_gate_of_record.py").read_text()
+        assert module.removesuffix(".py") in text, f"{module} hands representatives to a gate that does not list it"
     assert '"preview"' in text and '"update"' in text, f"{module} must run its faults in both modes"

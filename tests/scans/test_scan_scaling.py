@@ -4,7 +4,7 @@ rules that keep scans on spot within the pool's limits, and their CRD schemas.""
 import json
 
 import pytest
-from conftest import ROOT, assert_gate_refuses_all, of_type, one, run
+from conftest import ROOT, of_type, one, run
 
 from components.eks import karpenter_plan
 from components.scans import scaled_jobs, scan_scaling
@@ -158,17 +158,7 @@ FAULTS = {
 }
 
 
-@pytest.mark.parametrize("mode", ["preview", "update"])
-def test_every_fault_is_refused_by_its_policy(mode, monkeypatch):
-    """Every fault at once, in one run of the program: they touch different resources or arguments."""
-    assert_gate_refuses_all(FAULTS, mode, monkeypatch, (COST,))
-
-
-def preview_faults() -> dict:
-    """What the preview command is shown from this tier, in the cross-tier preview test
-    (tests/offline/test_preview_cli.py)."""
-    names = (
-        "scan-jobs-on-demand",
-        "scaler-above-pool",
-    )
-    return {name: FAULTS[name] for name in names}
+def representative_faults() -> dict:
+    """Every fault of the table (they touch different resources or arguments), judged with the other tiers' in one run
+    of the program through the pack processes, in both modes (tests/packs/test_gate_of_record.py)."""
+    return dict(FAULTS)

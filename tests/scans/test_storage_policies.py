@@ -2,8 +2,7 @@
 gRPC gate with all three packs: each deliberate fault is refused by name."""
 
 import pulumi_aws as aws
-import pytest
-from conftest import PLACEMENT, ROOT, SECURITY, assert_gate_refuses_all, change
+from conftest import PLACEMENT, ROOT, SECURITY, change
 
 PACKS = (PLACEMENT, ROOT / "policies" / "data-safety", SECURITY)
 MODES = ["preview", "update"]
@@ -109,20 +108,7 @@ FAULTS = {
 }
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_every_fault_is_refused_by_its_policy(mode, monkeypatch):
-    """Every fault at once, in one run of the program: they touch different resources or arguments."""
-    assert_gate_refuses_all(FAULTS, mode, monkeypatch, PACKS)
-
-
-def preview_faults() -> dict:
-    """What the preview command is shown from this tier, in the cross-tier preview test
-    (tests/offline/test_preview_cli.py)."""
-    names = (
-        "zone-without-mount-target",
-        "one-zone-file-system",
-        "public-bucket",
-        "cloudfront-http",
-        "mutable-tags",
-    )
-    return {name: FAULTS[name] for name in names}
+def representative_faults() -> dict:
+    """Every fault of the table (they touch different resources or arguments), judged with the other tiers' in one run
+    of the program through the pack processes, in both modes (tests/packs/test_gate_of_record.py)."""
+    return dict(FAULTS)
