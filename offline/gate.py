@@ -156,6 +156,31 @@ def load_policy_config(path: Path | None) -> dict[str, Any]:
     return data
 
 
+@lru_cache(maxsize=1024)
+def _config_error(schema_text: str, properties_text: str) -> str | None:
+    """What `jsonschema.validate` would refuse in a policy's settings (its best-matching error,
+    as ": path: message"), or None; one check per distinct schema and settings, since checking the
+    schema itself against its metaschema is most of the cost."""
+    import jsonschema  # only here: a run without policy settings never pays its import
+
+    validator = _config_validator(schema_text)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(json.loads(properties_text)))
+    if error is None:
+        return None
+    where = ".".join(str(p) for p in error.absolute_path)
+    return f"{'.' + where if where else ''}: {error.message}"
+
+
+@lru_cache(maxsize=256)
+def _config_validator(schema_text: str):
+    import jsonschema
+
+    schema = json.loads(schema_text)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
 def merge_policy_config(info: PackInfo, user: dict[str, Any], source: str) -> dict[str, tuple[str, dict[str, Any]]]:
     """The full per-policy config the engine sends with Configure: each policy's level (its own,
     overridden by `all`, overridden by its entry) and its properties (schema defaults overridden
@@ -191,19 +216,15 @@ def merge_policy_config(info: PackInfo, user: dict[str, Any], source: str) -> di
         elif entry is not None:
             raise PolicyConfigError(f"{source}: {name}: must be an enforcement level or an object of settings")
         if schema.get("properties") or properties:
-            import jsonschema  # only here: a run without policy settings never pays its import
-
             full_schema = {
                 "type": "object",
                 "properties": schema.get("properties") or {},
                 "required": schema.get("required") or [],
                 "additionalProperties": False,
             }
-            try:
-                jsonschema.validate(properties, full_schema)
-            except jsonschema.ValidationError as exc:
-                where = ".".join(str(p) for p in exc.absolute_path)
-                raise PolicyConfigError(f"{source}: {name}{'.' + where if where else ''}: {exc.message}") from None
+            error = _config_error(json.dumps(full_schema, sort_keys=True), json.dumps(properties, sort_keys=True))
+            if error is not None:
+                raise PolicyConfigError(f"{source}: {name}{error}")
         merged[name] = (level, properties)
     return merged
 
