@@ -7,7 +7,6 @@ from conftest import (
     PLACEMENT,
     ROOT,
     SECURITY,
-    assert_gate_refuses_all,
     change,
     gate,
     mandatory,
@@ -150,17 +149,17 @@ GROUPS["the-rest"] = sorted(set(FAULTS) - {f for g in GROUPS.values() for f in g
 REPRESENTATIVE = ("the-rest",)
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("group", sorted(set(GROUPS) - set(REPRESENTATIVE)))
-def test_every_fault_is_refused_by_its_policy(group, mode, monkeypatch):
-    faults = {name: FAULTS[name] for name in GROUPS[group]}
-    assert_gate_refuses_all(faults, mode, monkeypatch, PACKS, representative=False)
-
-
 def representative_faults() -> dict:
     """One fault for each policy of this module's tables, judged with the other tiers' in one run
     of the program through the pack processes, in both modes (tests/packs/test_gate_of_record.py)."""
     return {name: FAULTS[name] for group in REPRESENTATIVE for name in GROUPS[group]}
+
+
+def variation_groups() -> list[dict]:
+    """The further variations on this module's tables, one group per run, each run shared with
+    the other tiers' groups of the same rank and judged by the packs in process
+    (tests/packs/test_gate_of_record.py)."""
+    return [{name: FAULTS[name] for name in GROUPS[g]} for g in sorted(set(GROUPS) - set(REPRESENTATIVE))]
 
 
 def test_the_representative_groups_cover_every_policy_of_the_table():

@@ -7,7 +7,6 @@ import pytest
 from conftest import gate, run
 
 from components.network import plan as network_plan
-from offline import preview
 from offline.gate import PolicyConfigError
 
 MODES = ["preview", "update"]
@@ -98,60 +97,32 @@ ALSO_REFUSED = {
 
 
 #: Faults that can share a run: a zone without its private subnet changes the very route
-#: tables the other two faults act on, so it runs alone.
+#: tables the other two faults act on, so it runs apart from them.
 GROUPS = {"missing-subnet": ["missing-subnet"], "routing": ["cross-zone-nat", "no-s3-endpoint"]}
 #: The group judged with the other tiers' faults (`representative_faults`).
 WITH_THE_OTHER_TIERS = "routing"
 
 
-def _inject(group, monkeypatch):
-    for fault in GROUPS[group]:
-        function, make, _, _ = FAULTS[fault]
+def _program_fault(name: str, also_refused: frozenset = frozenset()) -> tuple:
+    """A fault of the table in the shape the whole-program helpers take: (inject, policies, message)."""
+    function, make, policy, message = FAULTS[name]
+
+    def inject(monkeypatch):
         monkeypatch.setattr(network_plan, function, make(getattr(network_plan, function)))
 
-
-@pytest.mark.gate
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("group", sorted(set(GROUPS) - {WITH_THE_OTHER_TIERS}))
-def test_each_fault_is_refused_by_its_policy(group, mode, monkeypatch):
-    _inject(group, monkeypatch)
-    result = gate(run("prod", mode))
-    expected = {FAULTS[f][2] for f in GROUPS[group]} | {p for f in GROUPS[group] for p in ALSO_REFUSED.get(f, set())}
-    assert violations(result) == sorted((p, "mandatory") for p in expected)
-    for fault in GROUPS[group]:
-        _, _, policy, message = FAULTS[fault]
-        assert any(message in d.message for d in result.diagnostics if d.policy == policy), (
-            fault,
-            [d.message for d in result.diagnostics],
-        )
+    return inject, {policy, *also_refused}, message
 
 
 def representative_faults() -> dict:
     """The routing faults, judged with the other tiers' in one run of the program through the pack
-    processes, in both modes (tests/packs/test_gate_of_record.py); the missing subnet runs alone."""
-
-    def fault(name):
-        function, make, policy, message = FAULTS[name]
-        return (
-            (lambda monkeypatch: monkeypatch.setattr(network_plan, function, make(getattr(network_plan, function)))),
-            {policy},
-            message,
-        )
-
-    return {name: fault(name) for name in GROUPS[WITH_THE_OTHER_TIERS]}
+    processes, in both modes (tests/packs/test_gate_of_record.py)."""
+    return {name: _program_fault(name) for name in GROUPS[WITH_THE_OTHER_TIERS]}
 
 
-@pytest.mark.gate
-def test_preview_command_exits_non_zero_naming_the_policy(monkeypatch, capsys, tmp_path):
-    group = "missing-subnet"
-    _inject(group, monkeypatch)
-    status = preview.main(["--stack", "prod", "--diagram", str(tmp_path / "d.md")])
-    out = capsys.readouterr().out
-    assert status == 1
-    for fault in GROUPS[group]:
-        policy = FAULTS[fault][2]
-        assert f"[mandatory] {policy}:" in out
-        assert out.splitlines()[-1].startswith("Result: FAIL") and policy in out.splitlines()[-1]
+def apart_faults() -> dict:
+    """The missing subnet, which changes the very route tables the routing faults act on: judged
+    with the other tiers' faults that run apart (tests/packs/test_gate_of_record.py)."""
+    return {name: _program_fault(name, frozenset(ALSO_REFUSED[name])) for name in GROUPS["missing-subnet"]}
 
 
 def test_single_nat_is_refused_unless_the_environment_allows_it():
