@@ -28,7 +28,7 @@ test: lint types $(STAMP)
 
 ## The fast layers alone: the config, the pure planners, the contract and each policy in process
 ## on the recorded stacks. The habit before a commit.
-FAST := tests/config/test_stack_config.py tests/packs tests/network/test_network_plan.py \
+FAST := tests/config/test_stack_config.py tests/packs/test_contract.py tests/packs/test_policy_layers.py tests/network/test_network_plan.py \
 	tests/eks/test_karpenter_plan.py $(wildcard tests/*/test_*_policy_units.py)
 check: lint $(STAMP)
 	$(PY) -m pytest -n $(WORKERS) --dist loadgroup -q $(FAST)
