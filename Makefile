@@ -8,7 +8,7 @@ STACK ?= prod
 # pytest-xdist workers: one per core.
 WORKERS ?= auto
 
-.PHONY: preview test check lint format types bench capacity deploy-plan catalogue install clean
+.PHONY: preview test check lint format types servers bench capacity deploy-plan catalogue install clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,22 @@ preview: $(STAMP)
 
 ## Everything CI runs: lint, types, every test layer (the gate over every stack file in both
 ## modes included, as a test), on both cores.
-test: lint types $(STAMP)
+test: lint types servers $(STAMP)
 	$(PY) -m pytest -n $(WORKERS) --dist loadgroup
+
+## The real servers some tests start (Debian's packages), installed where missing when this runs
+## as root with apt; otherwise those tests skip with the command, or fail in CI (CI=true).
+SERVER_PACKAGES := rabbitmq-server
+SERVER_PROGRAMS := /usr/lib/rabbitmq/bin/rabbitmq-server
+servers:
+	@missing=""; set -- $(SERVER_PROGRAMS); for package in $(SERVER_PACKAGES); do \
+	  [ -x "$$1" ] || missing="$$missing $$package"; shift; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }; \
+	else echo "not installed:$$missing (apt-get install -y$$missing); their tests skip, or fail with CI=true"; fi
 
 ## The fast layers alone: the config, the pure planners, the contract and each policy in process
 ## on the recorded stacks. The habit before a commit.
