@@ -13,8 +13,10 @@ import pulumi_aws as aws
 import stack_config
 from components.common import versions
 from components.common.context import StackContext
+from components.data import broker_topology
 from components.data import data_access as service_data
 from components.data.backup import Backup, BackupArgs
+from components.data.broker_clients import BrokerClients, BrokerClientsArgs
 from components.data.postgres import Postgres, PostgresArgs
 from components.data.rabbitmq import RabbitMq, RabbitMqArgs
 from components.data.redis import Redis, RedisArgs
@@ -149,6 +151,26 @@ rabbitmq = RabbitMq(
     ),
     opts=with_provider,
 )
+broker_clients = BrokerClients(
+    "broker",
+    BrokerClientsArgs(
+        stack=stack,
+        topology=broker_topology.plan(
+            config.scans.scan_engines,
+            [s.name for s in config.services.services if "rabbitmq" in s.data_access],
+            prefix=config.scans.scan_queue_prefix,
+            delivery_limit=config.scans.scan_queue_delivery_limit,
+            max_length=config.scans.scan_queue_max_length,
+        ),
+        management_url=rabbitmq.management_url,
+        amqps_endpoint=rabbitmq.amqps_endpoint,
+        admin_username=rabbitmq.admin_username,
+        admin_password=rabbitmq.admin_password,
+        kms_key_arn=rabbitmq.kms_key_arn,
+        after=(rabbitmq.broker,),
+    ),
+    opts=with_provider,
+)
 redis = Redis(
     "redis",
     RedisArgs(
@@ -205,7 +227,8 @@ scan_access = ScanAccess(
     ScanAccessArgs(
         stack=stack,
         cluster_name=cluster.cluster_name,
-        extra_secret_arns=[rabbitmq.secret_arn],
+        # Each engine's broker user (the Jobs share one identity: one role reads them all).
+        extra_secret_arns=[broker_clients.secret_arns[f"engine:{e}"] for e in config.scans.scan_engines],
         extra_kms_key_arns=[rabbitmq.kms_key_arn],
     ),
     opts=in_cluster,
@@ -248,8 +271,11 @@ scan_scaling = ScanScaling(
         engines=config.scans.scan_engines,
         image_urls=registry.repository_urls,
         image_tag=config.scans.scan_image_tag,
-        broker_secret_arn=rabbitmq.secret_arn,
+        # KEDA's own monitoring user, not the broker's administrator.
+        broker_secret_arn=broker_clients.secret_arns["keda"],
         broker_key_arn=rabbitmq.kms_key_arn,
+        vhost=broker_clients.vhost,
+        engine_secret_arns={e: broker_clients.secret_arns[f"engine:{e}"] for e in config.scans.scan_engines},
         service_account=scan_access.service_account,
         cache_claim=repo_cache.claim_name,
         max_jobs_per_engine=config.scans.scan_max_parallel_jobs,

@@ -222,7 +222,8 @@ def merge_policy_config(info: PackInfo, user: dict[str, Any], source: str) -> di
                 "required": schema.get("required") or [],
                 "additionalProperties": False,
             }
-            error = _config_error(json.dumps(full_schema, sort_keys=True), json.dumps(properties, sort_keys=True))
+            # Keys in the schema's own order: best_match breaks ties between errors by it.
+            error = _config_error(json.dumps(full_schema), json.dumps(properties, sort_keys=True))
             if error is not None:
                 raise PolicyConfigError(f"{source}: {name}{error}")
         merged[name] = (level, properties)

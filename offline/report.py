@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter, defaultdict
 from typing import Any
@@ -36,7 +37,10 @@ class StackView:
     def zone(self, r: dict[str, Any] | None) -> str | None:
         while r is not None:
             inputs = r["inputs"]
-            zone = inputs.get("availabilityZone") or (inputs.get("tags") or {}).get(ZONE_TAG)
+            # Tags are a mapping on AWS resources; other providers use the name for other things
+            # (a RabbitMQ user's tags are a list of roles).
+            tags = inputs.get("tags")
+            zone = inputs.get("availabilityZone") or (tags.get(ZONE_TAG) if isinstance(tags, dict) else None)
             if zone and zone != UNKNOWN:
                 return zone
             r = self.by_urn.get(r["parent"] or "")
@@ -87,7 +91,8 @@ def summary(record: StackRecord, gate: GateResult | None) -> str:
             continue
         table[zone]["all"] += 1
         if r["type"] == "aws:ec2/subnet:Subnet":
-            table[zone][(r["inputs"].get("tags") or {}).get(TIER_TAG, "other")] += 1
+            tags = r["inputs"].get("tags")
+            table[zone][tags.get(TIER_TAG, "other") if isinstance(tags, dict) else "other"] += 1
         elif r["type"] == "aws:ec2/natGateway:NatGateway":
             table[zone]["NAT"] += 1
         elif r["type"] == "aws:ec2/routeTable:RouteTable":
@@ -98,6 +103,7 @@ def summary(record: StackRecord, gate: GateResult | None) -> str:
         lines.append("  " + f"{zone:<16}" + "".join(f"{table[zone][c]:>14}" for c in columns))
     lines.append(f"  regional (no zone): {regional}")
     lines += workloads(record)
+    lines += messaging(record)
     if gate is not None:
         lines += gate_lines(record, gate)
     return "\n".join(lines)
@@ -231,6 +237,37 @@ def workloads(record: StackRecord) -> list[str]:
                     f"for {budget['duration']} (UTC)"
                 )
     return lines if len(lines) > 2 else []
+
+
+def messaging(record: StackRecord) -> list[str]:
+    """The broker's topology and its users: each queue's type and limits, each user's tags and
+    permission patterns (configure / write / read)."""
+    lines = []
+    for vhost in _of_type(record, "rabbitmq:index/vHost:VHost"):
+        lines += ["", f"Broker vhost {vhost.get('name')}:"]
+        for queue in sorted(_of_type(record, "rabbitmq:index/queue:Queue"), key=lambda q: str(q.get("name"))):
+            arguments = (queue.get("settings") or {}).get("argumentsJson")
+            a = json.loads(arguments) if isinstance(arguments, str) else {}
+            parts = [str(a.get("x-queue-type", "classic"))]
+            if "x-delivery-limit" in a:
+                parts.append(f"delivery limit {a['x-delivery-limit']}")
+            if "x-dead-letter-exchange" in a:
+                parts.append(f"dead letters via {a['x-dead-letter-exchange']}")
+            if "x-max-length" in a:
+                parts.append(f"max {a['x-max-length']} ({a.get('x-overflow', 'drop-head')})")
+            lines.append(f"  queue {queue.get('name')}: " + ", ".join(parts))
+        grants = {
+            p.get("user"): p.get("permissions") or {}
+            for p in _of_type(record, "rabbitmq:index/permissions:Permissions")
+        }
+        for user in sorted(_of_type(record, "rabbitmq:index/user:User"), key=lambda u: str(u.get("name"))):
+            grant = grants.get(user.get("name"), {})
+            tags = ",".join(user.get("tags") or []) or "no tags"
+            lines.append(
+                f"  user {user.get('name')} ({tags}): configure {grant.get('configure')} "
+                f"write {grant.get('write')} read {grant.get('read')}"
+            )
+    return lines
 
 
 def _node_id(urn: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import PositiveInt, field_validator
+from pydantic import Field, PositiveInt, field_validator
 
 from stack_config.base import Section, no_duplicates, pinned_tag
 
@@ -21,6 +21,10 @@ class ScansSection(Section):
     """Immutable tag of the engine and git-fetch images the scan Jobs run. Default 1.0.0."""
     scan_queue_prefix: str = "scans"
     """Prefix of the engines' queues (`<prefix>.<engine>`). Default scans."""
+    scan_queue_delivery_limit: int = Field(default=5, ge=1, le=100)
+    """Deliveries of one scan request before it is dead-lettered (`<prefix>.<engine>.dead`). Default 5, 1-100."""
+    scan_queue_max_length: int = Field(default=100_000, ge=100, le=10_000_000)
+    """Requests a scan queue holds before it refuses publishes (backpressure). Default 100000."""
     scan_engines: tuple[str, ...] = ("sast", "secrets")
     """Scan engines; each gets an ECR repository and a queue-driven ScaledJob. Default sast, secrets."""
     repo_cache_replication: bool = False

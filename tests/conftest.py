@@ -292,10 +292,12 @@ def _answering(key: str):
         return
     claim = directory / f"{key}.claim"
     try:
-        os.close(os.open(claim, os.O_CREAT | os.O_EXCL))
+        descriptor = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        os.write(descriptor, str(os.getpid()).encode())
+        os.close(descriptor)
     except FileExistsError:
-        deadline = time.monotonic() + 300
-        while claim.exists() and time.monotonic() < deadline:
+        deadline = time.monotonic() + 120
+        while claim.exists() and time.monotonic() < deadline and _claimant_alive(claim):
             time.sleep(0.05)
         yield _shared_answer(key)
         return
@@ -303,6 +305,15 @@ def _answering(key: str):
         yield None
     finally:
         claim.unlink(missing_ok=True)
+
+
+def _claimant_alive(claim: Path) -> bool:
+    """Whether the worker that claimed a request still runs (a crashed worker leaves its claim)."""
+    try:
+        os.kill(int(claim.read_text() or "0"), 0)
+    except (OSError, ValueError):
+        return not claim.exists() or claim.read_text() == ""  # still being written, or gone
+    return True
 
 
 def _keep_answer(key: str, answer: bytes) -> None:
@@ -386,7 +397,7 @@ def mandatory(result) -> list[str]:
 def assert_gate_refuses(fault, mode: str, monkeypatch, packs) -> None:
     """Inject `fault` (inject, policies, message) into prod, run the packs: exactly those policies
     are violated, and one of their messages says `message`."""
-    inject, policies, message = fault
+    inject, policies, message, *_ = fault
     inject(monkeypatch)
     with through_processes():
         result = gate(run("prod", mode), packs=packs)
@@ -399,21 +410,22 @@ def assert_gate_refuses(fault, mode: str, monkeypatch, packs) -> None:
 def assert_gate_refuses_all(
     faults: dict, mode: str, monkeypatch, packs, stack: str = "prod", representative: bool = True
 ) -> GateResult:
-    """Inject every fault of `faults` (name -> (inject, policies, message)) into one run of the
-    program (the faults are independent: they touch different resources or arguments): exactly
-    the union of their policies is violated, and each fault's message is among its policies'.
+    """Inject every fault of `faults` (name -> (inject, policies, message[, also refused])) into
+    one run of the program (the faults are independent: they touch different resources or
+    arguments): exactly the union of their policies (and of those they also refuse) is violated,
+    and each fault's message is among its own policies' diagnostics.
     A representative group (one fault for each policy of its table) is judged by the pack
     processes; the further variations of a table by the same packs in process."""
-    for inject, _, _ in faults.values():
+    for inject, *_ in faults.values():
         inject(monkeypatch)
     with through_processes() if representative else contextlib.nullcontext():
         result = gate(run(stack, mode), packs=packs)
-    expected = sorted({p for _, policies, _ in faults.values() for p in policies})
+    expected = sorted({p for _, policies, _, *also in faults.values() for p in {*policies, *(also[0] if also else ())}})
     assert mandatory(result) == expected, [(d.policy, d.message) for d in result.diagnostics]
     # Each fault needs a diagnostic of its own: two faults of one policy in a group cannot both
     # be answered by one report (the more specific message is matched first).
     unused = list(result.diagnostics)
-    for name, (_, policies, message) in sorted(faults.items(), key=lambda item: -len(item[1][2])):
+    for name, (_, policies, message, *_) in sorted(faults.items(), key=lambda item: -len(item[1][2])):
         match = next((d for d in unused if d.policy in policies and message in d.message), None)
         assert match is not None, (
             name,
@@ -426,9 +438,9 @@ def assert_gate_refuses_all(
 
 def assert_preview_refuses_all(faults: dict, monkeypatch, capsys, tmp_path) -> None:
     """The command a user runs, with every fault injected at once: exit 1, each policy named."""
-    for inject, _, _ in faults.values():
+    for inject, *_ in faults.values():
         inject(monkeypatch)
-    assert_preview_refuses(sorted({p for _, policies, _ in faults.values() for p in policies}), capsys, tmp_path)
+    assert_preview_refuses(sorted({p for _, policies, *_ in faults.values() for p in policies}), capsys, tmp_path)
 
 
 def assert_preview_refuses(policies, capsys, tmp_path) -> None:

@@ -46,6 +46,9 @@ class RabbitMq(pulumi.ComponentResource):
     management_url: pulumi.Output[str]
     secret_arn: pulumi.Output[str]
     kms_key_arn: pulumi.Output[str]
+    admin_username: str
+    admin_password: pulumi.Output[str]
+    broker: aws.mq.Broker
 
     def __init__(self, name: str, args: RabbitMqArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("scanner:data:RabbitMq", name, {"availabilityZones": list(args.stack.zones)}, opts)
@@ -133,4 +136,8 @@ class RabbitMq(pulumi.ComponentResource):
         self.management_url = console
         self.secret_arn = secret.arn
         self.kms_key_arn = key.arn
+        # For the management API's provider (broker_clients.py) only: no workload reads them.
+        self.admin_username = args.admin_username
+        self.admin_password = password.result
+        self.broker = broker
         self.register_outputs({"amqpsEndpoint": endpoint, "managementUrl": console, "secretArn": secret.arn})

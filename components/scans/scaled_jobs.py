@@ -18,7 +18,8 @@ def queue_name(prefix: str, engine: str) -> str:
 
 
 def trigger_authentication(secret_arn: str, region: str) -> dict[str, Any]:
-    """Broker management URL and credentials, read by KEDA from the broker's secret."""
+    """Broker management URL and credentials, read by KEDA from its own broker user's secret
+    (a monitoring user: it reads queue depth and can neither publish nor consume)."""
     return {
         "podIdentity": {"provider": "aws"},
         "region": region,
@@ -30,7 +31,7 @@ def trigger_authentication(secret_arn: str, region: str) -> dict[str, Any]:
     }
 
 
-def scaled_job_spec(engine: str, queue: str, max_jobs: int, job_spec: Any) -> dict[str, Any]:
+def scaled_job_spec(engine: str, queue: str, max_jobs: int, job_spec: Any, vhost: str = "/") -> dict[str, Any]:
     """One Job per waiting request (QueueLength, value 1), up to `max_jobs` at once, zero when the
     queue is empty. `accurate` counts Jobs that have not become Ready as already serving a
     request, so slow starts (a node being launched, the fetch step) do not start extra Jobs."""
@@ -47,7 +48,13 @@ def scaled_job_spec(engine: str, queue: str, max_jobs: int, job_spec: Any) -> di
         "triggers": [
             {
                 "type": "rabbitmq",
-                "metadata": {"protocol": "http", "queueName": queue, "mode": "QueueLength", "value": "1"},
+                "metadata": {
+                    "protocol": "http",
+                    "queueName": queue,
+                    "vhostName": vhost,
+                    "mode": "QueueLength",
+                    "value": "1",
+                },
                 "authenticationRef": {"name": TRIGGER_AUTH},
             }
         ],

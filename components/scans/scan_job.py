@@ -102,7 +102,7 @@ class ScanJobArgs:
     cpu: str = "2"
     memory: str = "4Gi"
     ttl_seconds_after_finished: int = 600
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     """Extra environment for the engine (queue, storage API endpoints, secret ARNs)."""
 
 

@@ -9,7 +9,7 @@ own EKS Pod Identity role: no broker password in a Kubernetes Secret.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -51,6 +51,10 @@ class ScanScalingArgs:
     job_cpu: int
     job_memory_gib: int
     queue_prefix: str
+    vhost: str = "/"
+    """The broker vhost of the scan queues."""
+    engine_secret_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Engine -> the secret of its broker user (it consumes its own queue only)."""
     """Queues are `<prefix>.<engine>`."""
     after: tuple[pulumi.Resource, ...] = ()
     """What must exist first (system nodes, CoreDNS, the Pod Identity agent, the scan namespace).
@@ -120,7 +124,14 @@ class ScanScaling(pulumi.ComponentResource):
                     service_account=args.service_account,
                     cpu=str(args.job_cpu),
                     memory=f"{args.job_memory_gib}Gi",
-                    env={"SCAN_QUEUE": scaled_jobs.queue_name(args.queue_prefix, engine)},
+                    env={
+                        "SCAN_QUEUE": scaled_jobs.queue_name(args.queue_prefix, engine),
+                        **(
+                            {"RABBITMQ_SECRET_ARN": args.engine_secret_arns[engine]}
+                            if engine in args.engine_secret_arns
+                            else {}
+                        ),
+                    },
                 )
             )
             self.scaled_jobs[engine] = k8s.apiextensions.CustomResource(
@@ -129,7 +140,11 @@ class ScanScaling(pulumi.ComponentResource):
                 kind="ScaledJob",
                 metadata={"name": f"scan-{engine}", "namespace": args.namespace},
                 spec=scaled_jobs.scaled_job_spec(
-                    engine, scaled_jobs.queue_name(args.queue_prefix, engine), args.max_jobs_per_engine, job
+                    engine,
+                    scaled_jobs.queue_name(args.queue_prefix, engine),
+                    args.max_jobs_per_engine,
+                    job,
+                    vhost=args.vhost,
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[release, auth]),
             )

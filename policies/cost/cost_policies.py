@@ -76,7 +76,7 @@ def scaled_jobs_within_pool(args: StackValidationArgs, report: Report) -> None:
         parts.append(f"{path(scaled.props, 'metadata.name', scaled.name)} {int(maximum)} x {cpu:g}")
     if limit is not None and total > limit:
         report(
-            f"the scan ScaledJobs at their maximum ask for {total:g} vCPU ({', '.join(parts)}), more than the "
+            f"the scan ScaledJobs at their maximum ask for {total:g} vCPU ({', '.join(sorted(parts))}), more than the "
             f"{limit:g} vCPU limit of NodePool '{path(spot.props, 'metadata.name', spot.name)}'; lower "
             f"maxReplicaCount ({KEYS['scan_jobs']}) or raise the pool's limit ({KEYS['scan_cpu']}).",
             spot.urn,

@@ -34,8 +34,10 @@ ADMIN = ("scanner_admin", secrets.token_urlsafe(24))
 pytestmark = pytest.mark.xdist_group("rabbitmq")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def broker(tmp_path_factory) -> Iterator[servers.RabbitMq]:
+    """One node for the session (xdist may interleave other modules' tests with these on the
+    worker, which would stop and start a module-scoped node)."""
     node = servers.start_rabbitmq(tmp_path_factory.mktemp("rabbitmq"))
     try:
         status, body = node.api("POST", "/api/definitions", ("guest", "guest"), PLAN.definitions(PASSWORDS, ADMIN))

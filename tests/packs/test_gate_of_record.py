@@ -59,6 +59,14 @@ def test_every_tier_s_faults_are_refused_by_their_policies_alone(kind, mode, mon
     assert [d for d in result.diagnostics if d.level != "mandatory"] == []
 
 
+@pytest.mark.parametrize("mode", ["preview", "update"])
+@pytest.mark.parametrize("tier", TIERS)
+def test_each_tier_s_representatives_alone_refuse_exactly_their_policies(tier, mode, monkeypatch):
+    """The shared run cannot tell a fault that also trips another tier's policy (the union is
+    the same); a tier's faults alone, judged by every pack in process, can."""
+    assert_gate_refuses_all(tier_module(tier).representative_faults(), mode, monkeypatch, PACKS, representative=False)
+
+
 @pytest.mark.gate
 @pytest.mark.parametrize("kind", KINDS)
 def test_preview_command_exits_non_zero_naming_each_policy_of_every_tier(kind, monkeypatch, capsys, tmp_path):

@@ -29,6 +29,7 @@ def test_one_scaled_job_per_engine_driven_by_its_queue_depth(prod_update):
         assert trigger["metadata"] == {
             "protocol": "http",
             "queueName": f"scans.{engine}",
+            "vhostName": "scanner",
             "mode": "QueueLength",
             "value": "1",
         }
@@ -52,10 +53,14 @@ def test_each_job_is_the_scan_job_template_on_the_spot_pool(prod_update):
         assert {"name": "SCAN_QUEUE", "value": f"scans.{engine}"} in scan["env"]
 
 
-def test_queue_depth_is_read_with_credentials_from_secrets_manager(prod_update):
+def test_queue_depth_is_read_with_keda_s_own_broker_user(prod_update):
+    """KEDA reads queue depth as its monitoring user, from that user's secret: never as the
+    broker's administrator."""
     auth = one(prod_update, "kubernetes:keda.sh/v1alpha1:TriggerAuthentication")["inputs"]
     assert auth["metadata"] == {"name": scaled_jobs.TRIGGER_AUTH, "namespace": "scanner-scans"}
-    secret = one(prod_update, "aws:secretsmanager/secret:Secret", "rabbitmq-admin")["outputs"]["arn"]
+    secret = one(prod_update, "aws:secretsmanager/secret:Secret", "broker-keda")["outputs"]["arn"]
+    admin = one(prod_update, "aws:secretsmanager/secret:Secret", "rabbitmq-admin")["outputs"]["arn"]
+    assert one(prod_update, "rabbitmq:index/user:User", "broker-user-keda")["inputs"]["tags"] == ["monitoring"]
     manager = auth["spec"]["awsSecretManager"]
     assert manager["podIdentity"] == {"provider": "aws"}
     assert {(s["parameter"], s["secretKey"]) for s in manager["secrets"]} == {
@@ -70,6 +75,7 @@ def test_queue_depth_is_read_with_credentials_from_secrets_manager(prod_update):
     assert (association["namespace"], association["serviceAccount"]) == ("keda", "keda-operator")
     policy = json.loads(one(prod_update, "aws:iam/rolePolicy:RolePolicy", "scan-scaling-keda")["inputs"]["policy"])
     assert policy["Statement"][0]["Resource"] == secret
+    assert admin not in json.dumps(policy)
 
 
 def test_keda_is_pinned_on_the_system_nodes(prod_update):
@@ -122,9 +128,9 @@ def test_a_floating_image_tag_is_refused():
 def on_demand_scan_jobs(monkeypatch):
     original = scaled_jobs.scaled_job_spec
 
-    def spec(engine, queue, max_jobs, job_spec):
+    def spec(engine, queue, max_jobs, job_spec, **kwargs):
         job_spec.template.spec.node_selector = {karpenter_plan.POOL_LABEL: karpenter_plan.SERVICES_POOL}
-        return original(engine, queue, max_jobs, job_spec)
+        return original(engine, queue, max_jobs, job_spec, **kwargs)
 
     monkeypatch.setattr(scaled_jobs, "scaled_job_spec", spec)
 
@@ -132,9 +138,9 @@ def on_demand_scan_jobs(monkeypatch):
 def disruptable_scan_jobs(monkeypatch):
     original = scaled_jobs.scaled_job_spec
 
-    def spec(engine, queue, max_jobs, job_spec):
+    def spec(engine, queue, max_jobs, job_spec, **kwargs):
         job_spec.template.metadata.annotations = {}
-        return original(engine, queue, max_jobs, job_spec)
+        return original(engine, queue, max_jobs, job_spec, **kwargs)
 
     monkeypatch.setattr(scaled_jobs, "scaled_job_spec", spec)
 
@@ -143,7 +149,9 @@ def oversized_scaler(monkeypatch):
     # The config check refuses this before any resource exists; the fault goes in underneath it.
     original = scaled_jobs.scaled_job_spec
     monkeypatch.setattr(
-        scaled_jobs, "scaled_job_spec", lambda engine, queue, max_jobs, job_spec: original(engine, queue, 400, job_spec)
+        scaled_jobs,
+        "scaled_job_spec",
+        lambda engine, queue, max_jobs, job_spec, **kwargs: original(engine, queue, 400, job_spec, **kwargs),
     )
 
 
