@@ -148,6 +148,8 @@ rabbitmq = RabbitMq(
         client_security_group_id=cluster.cluster_security_group_id,
         instance_type=config.data.broker_instance_type,
         engine_version=config.data.broker_engine_version,
+        # The same runners that reach the private cluster API declare the queues and users.
+        deploy_cidrs=config.cluster.cluster_api_access_cidrs,
     ),
     opts=with_provider,
 )

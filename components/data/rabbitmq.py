@@ -39,6 +39,9 @@ class RabbitMqArgs:
     """RabbitMQ version."""
     admin_username: str = "scanner_admin"
     """The broker's one administrator. Default scanner_admin."""
+    deploy_cidrs: tuple[str, ...] = ()
+    """Where `pulumi up` runs (the deploy runners): admitted to the management API, through which
+    the stack declares the broker's queues and users (broker_clients.py)."""
 
 
 class RabbitMq(pulumi.ComponentResource):
@@ -80,6 +83,15 @@ class RabbitMq(pulumi.ComponentResource):
                 port,
                 from_group=args.client_security_group_id,
                 description=what,
+                parent=security_group,
+            )
+        for cidr in args.deploy_cidrs:
+            allow_in(
+                f"{name}-management-from-{cidr.replace('/', '-')}",
+                security_group.id,
+                MANAGEMENT_PORT,
+                from_cidr=cidr,
+                description=f"management API from deploy runners in {cidr}",
                 parent=security_group,
             )
         # Changing the broker's users replaces the broker: rotate this password through the

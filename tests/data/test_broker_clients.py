@@ -65,3 +65,17 @@ def test_scan_jobs_read_their_engine_s_secret_never_the_administrator_s(prod_upd
     assert admin not in json.dumps(role_policy)
     for engine in ("sast", "secrets", "dependencies"):
         assert one(prod_update, SECRET, f"broker-engine-{engine}")["outputs"]["arn"] in json.dumps(role_policy)
+
+
+def test_the_deploy_runners_reach_the_management_api(prod_update):
+    """The provider runs where `pulumi up` runs: the runners of clusterApiAccessCidrs."""
+    from conftest import stack_config
+
+    cidrs = json.loads(stack_config("prod")["scanner:clusterApiAccessCidrs"])
+    assert cidrs
+    rules = {
+        r["inputs"].get("cidrIpv4"): r["inputs"]["fromPort"]
+        for r in of_type(prod_update, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r["name"].startswith("rabbitmq-management-from-") and r["inputs"].get("cidrIpv4")
+    }
+    assert rules == dict.fromkeys(cidrs, 443)
