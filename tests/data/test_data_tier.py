@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import by_urn, ingress_of, of_type, one, run
+from conftest import by_urn, ingress_of, of_type, one, run, stack_config
 
 from components.data.data_access import CONFIG_MAP, NAMESPACE, SERVICE_ACCOUNT
 
@@ -156,10 +156,12 @@ def test_broker_is_a_private_three_zone_rabbitmq_4_cluster(prod_update):
     assert inputs["maintenanceWindowStartTime"]["dayOfWeek"] == "SUNDAY"
     assert "encryptionOptions" not in inputs  # RabbitMQ brokers are encrypted with an AWS-owned key
     assert subnet_zones(prod_update, broker, tier="private") == ZONES
-    assert ingress_of(prod_update, "rabbitmq-broker") == [
-        (443, cluster_sg(prod_update)),
-        (5671, cluster_sg(prod_update)),
-    ]
+    # AMQPS and the management API from the nodes; the management API also from the deploy
+    # runners, which declare the queues and users through it.
+    runners = json.loads(stack_config("prod")["scanner:clusterApiAccessCidrs"])
+    assert sorted(ingress_of(prod_update, "rabbitmq-broker"), key=str) == sorted(
+        [(443, cluster_sg(prod_update)), (5671, cluster_sg(prod_update)), *((443, cidr) for cidr in runners)], key=str
+    )
 
 
 def test_broker_password_avoids_the_characters_amazon_mq_refuses(prod_update):
