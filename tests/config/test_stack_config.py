@@ -22,6 +22,14 @@ BASE = {
 
 #: (config change, the error message it starts); a None value leaves the key out.
 BAD: list[tuple[dict[str, str | None], str]] = [
+    (
+        {"scanner:scanQueueDeliveryLimit": "0"},
+        "scanner:scanQueueDeliveryLimit: Input should be greater than or equal to 1",
+    ),
+    (
+        {"scanner:scanQueueMaxLength": "50"},
+        "scanner:scanQueueMaxLength: Input should be greater than or equal to 100",
+    ),
     ({"scanner:vpcCidr": "10.0.0.0/33"}, "scanner:vpcCidr: '10.0.0.0/33' is not a valid IPv4 network CIDR"),
     (
         {"scanner:vpcCidr": "10.0.0.5/16"},
