@@ -205,7 +205,7 @@ data_settings: dict[str, pulumi.Input[str]] = {
     "POSTGRES_SECRET_ARN": postgres.secret_arn,
     "RABBITMQ_AMQPS_ENDPOINT": rabbitmq.amqps_endpoint,
     "RABBITMQ_MANAGEMENT_URL": rabbitmq.management_url,
-    "RABBITMQ_SECRET_ARN": rabbitmq.secret_arn,
+    # The broker's administrator is read by no workload: each client has a secret of its own.
     "REDIS_HOST": redis.primary_endpoint,
     "REDIS_READER_HOST": redis.reader_endpoint,
     "REDIS_PORT": "6379",
@@ -217,8 +217,8 @@ data_access = service_data.DataAccess(
         stack=stack,
         cluster_name=cluster.cluster_name,
         settings=data_settings,
-        secret_arns=[postgres.secret_arn, rabbitmq.secret_arn, redis.secret_arn],
-        kms_key_arns=[postgres.kms_key_arn, rabbitmq.kms_key_arn, redis.kms_key_arn],
+        secret_arns=[postgres.secret_arn, redis.secret_arn],
+        kms_key_arns=[postgres.kms_key_arn, redis.kms_key_arn],
     ),
     opts=in_cluster,
 )
@@ -336,8 +336,14 @@ services = Services(
         config_map=service_data.CONFIG_MAP,
         data_secrets={
             "postgres": DataSecret(postgres.secret_arn, postgres.kms_key_arn),
+            # No service reads the broker's administrator: each publishes as its own user.
             "rabbitmq": DataSecret(rabbitmq.secret_arn, rabbitmq.kms_key_arn),
             "redis": DataSecret(redis.secret_arn, redis.kms_key_arn),
+        },
+        client_secrets={
+            s.name: {"rabbitmq": DataSecret(broker_clients.secret_arns[f"service:{s.name}"], rabbitmq.kms_key_arn)}
+            for s in config.services.services
+            if "rabbitmq" in s.data_access
         },
         peak=config.services.peak_window,
         rollout=config.services.services_rollout,

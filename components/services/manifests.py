@@ -7,6 +7,7 @@ here. No resource is declared here: a manifest is a plain dict.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,9 +72,12 @@ def spread(service: str, zone_count: int) -> list[dict[str, Any]]:
     ]
 
 
-def deployment_spec(spec: ServiceSpec, zone_count: int, config_map: str) -> dict[str, Any]:
+def deployment_spec(
+    spec: ServiceSpec, zone_count: int, config_map: str, secret_env: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The Deployment's spec. No `replicas`: the autoscaler owns the count (a value here would be
-    reapplied on every update and fight it)."""
+    reapplied on every update and fight it). `secret_env` names the service's own secrets
+    (ARNs, never values)."""
     http = {"path": spec.health_path, "port": "http"}
     return {
         "selector": {"matchLabels": {NAME_LABEL: spec.name}},
@@ -99,6 +103,7 @@ def deployment_spec(spec: ServiceSpec, zone_count: int, config_map: str) -> dict
                         "env": [
                             {"name": "PORT", "value": str(spec.port)},
                             {"name": "SERVICE_NAME", "value": spec.name},
+                            *({"name": k, "value": v} for k, v in sorted((secret_env or {}).items())),
                         ],
                         # CPU has a request only (no throttling under bursts); memory is capped at it.
                         "resources": {

@@ -15,7 +15,8 @@ The manifests are built by pure functions so tests and policies read exactly wha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pulumi
@@ -68,6 +69,9 @@ class ServicesArgs:
     Default nothing."""
     ingress_after: tuple[pulumi.Resource, ...] = ()
     """The load balancer controller, whose webhook admits Ingresses. Default nothing."""
+    client_secrets: Mapping[str, Mapping[str, DataSecret]] = field(default_factory=dict)
+    """Service -> store -> a secret of the service's own (its broker user's), read instead of
+    the store's shared one and handed to the pods as `<STORE>_SECRET_ARN`."""
 
 
 def _load_balancer_hostname(status: Any) -> str | None:
@@ -103,7 +107,15 @@ class Services(pulumi.ComponentResource):
             deployment = k8s.apps.v1.Deployment(
                 f"{name}-{spec.name}",
                 metadata={**metadata, "annotations": skip_await} if skip_await else metadata,
-                spec=manifests.deployment_spec(spec, len(args.stack.zones), args.config_map),
+                spec=manifests.deployment_spec(
+                    spec,
+                    len(args.stack.zones),
+                    args.config_map,
+                    {
+                        f"{store.upper()}_SECRET_ARN": own.secret_arn
+                        for store, own in args.client_secrets.get(spec.name, {}).items()
+                    },
+                ),
                 opts=pulumi.ResourceOptions(
                     parent=self, depends_on=[*identity, *args.after, *(() if skip_await else args.read_at_start)]
                 ),
@@ -151,7 +163,8 @@ class Services(pulumi.ComponentResource):
         account = k8s.core.v1.ServiceAccount(
             f"{name}-{spec.name}", metadata=metadata, automount_service_account_token=False, opts=after
         )
-        stores = [args.data_secrets[store] for store in spec.data_access]
+        own = args.client_secrets.get(spec.name, {})
+        stores = [own.get(store, args.data_secrets[store]) for store in spec.data_access]
         identity = pod_identity(
             f"{name}-{spec.name}",
             parent=self,

@@ -281,11 +281,12 @@ def test_services_namespace_gets_endpoints_and_secret_arns_but_no_secret_values(
         == one(prod_update, "aws:elasticache/replicationGroup:ReplicationGroup")["outputs"]["primaryEndpointAddress"]
     )
     secrets = {s["name"]: s["outputs"]["arn"] for s in of_type(prod_update, "aws:secretsmanager/secret:Secret")}
-    assert (data["POSTGRES_SECRET_ARN"], data["RABBITMQ_SECRET_ARN"], data["REDIS_SECRET_ARN"]) == (
+    assert (data["POSTGRES_SECRET_ARN"], data["REDIS_SECRET_ARN"]) == (
         secrets["postgres-master"],
-        secrets["rabbitmq-admin"],
         secrets["redis-token"],
     )
+    # Each broker client has a secret of its own; the administrator's is in no pod's reach.
+    assert "RABBITMQ_SECRET_ARN" not in data and secrets["rabbitmq-admin"] not in json.dumps(data)
     passwords = {
         plain(p["outputs"]["result"]) for p in of_type(prod_update, "random:index/randomPassword:RandomPassword")
     }
@@ -302,9 +303,10 @@ def test_service_account_may_read_exactly_the_data_secrets(prod_update):
     secrets = sorted(
         s["outputs"]["arn"]
         for s in of_type(prod_update, "aws:secretsmanager/secret:Secret")
-        if s["name"] in ("postgres-master", "rabbitmq-admin", "redis-token")
+        if s["name"] in ("postgres-master", "redis-token")
     )
-    assert policy["Statement"][0]["Resource"] == secrets  # not the GitHub token pool
+    # Not the GitHub token pool, and not the broker's administrator (no workload reads it).
+    assert policy["Statement"][0]["Resource"] == secrets
     assert policy["Statement"][0]["Action"] == ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
 
 

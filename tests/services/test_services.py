@@ -687,14 +687,23 @@ def test_the_internet_facing_api_as_configured_passes_the_security_pack():
 
 
 def test_each_service_runs_as_itself_and_reads_only_its_stores(prod_update):
-    secrets = {
-        store: one(prod_update, "aws:secretsmanager/secret:Secret", name)["outputs"]["arn"]
-        for store, name in (("postgres", "postgres-master"), ("rabbitmq", "rabbitmq-admin"), ("redis", "redis-token"))
-    }
+    def arn(name):
+        return one(prod_update, "aws:secretsmanager/secret:Secret", name)["outputs"]["arn"]
+
+    admin = arn("rabbitmq-admin")
     expected = {"api": {"rabbitmq", "redis"}, "webhooks": {"rabbitmq"}, "storage-api": {"postgres", "redis"}}
     for name, stores in expected.items():
+        # The broker as the service's own publishing user, the other stores by their secret.
+        secrets = {
+            "postgres": arn("postgres-master"),
+            "redis": arn("redis-token"),
+            **({"rabbitmq": arn(f"broker-svc-{name}")} if "rabbitmq" in stores else {}),
+        }
         pod = by_name(prod_update, DEPLOYMENT)[name]["spec"]["template"]["spec"]
         assert pod["serviceAccountName"] == name
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        assert env.get("RABBITMQ_SECRET_ARN") == (secrets["rabbitmq"] if "rabbitmq" in stores else None), name
+        assert admin not in json.dumps(pod), name
         role = one(prod_update, "aws:iam/role:Role", f"services-{name}")
         trust = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
         assert trust["aws:RequestTag/kubernetes-namespace"] == "scanner-services"
