@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from offline.gate import Diagnostic, GateResult, PolicyGate  # noqa: E402
+from offline.gate import Diagnostic, GateResult, PolicyGate, _layers  # noqa: E402
 from offline.inprocess import InProcessGate, pack_definition  # noqa: E402
 from offline.program import PROJECT_DIR, StackRecord, load_stack_config  # noqa: E402
 from offline.program import run_program as _RUN_PROGRAM  # noqa: E402
@@ -260,15 +260,9 @@ def _digest(resources) -> str:
 
 
 def _answer_key(pack: Path, stack, mode, config, project, policy_config, digest: str) -> str:
-    layers = [(str(p), Path(p).read_text() if Path(p).is_file() else None) for p in _policy_layers(policy_config)]
+    layers = [(str(p), Path(p).read_text() if Path(p).is_file() else None) for p in _layers(policy_config)]
     text = json.dumps([str(pack), stack, mode, config, project, layers, digest], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _policy_layers(value) -> list:
-    if value is None:
-        return []
-    return [value] if isinstance(value, (str, Path)) else list(value)
 
 
 def _shared_answer(key: str) -> bytes | None:
