@@ -28,11 +28,14 @@ test: lint types servers $(STAMP)
 
 ## The real servers some tests start (Debian's packages), installed where missing when this runs
 ## as root with apt; otherwise those tests skip with the command, or fail in CI (CI=true).
-SERVER_PACKAGES := rabbitmq-server
-SERVER_PROGRAMS := /usr/lib/rabbitmq/bin/rabbitmq-server
+## Each package is paired with the program that shows it is there, in the same order; a program
+## may be a pattern (PostgreSQL's majors sit side by side), found when anything matches it.
+SERVER_PACKAGES := rabbitmq-server postgresql redis-server
+SERVER_PROGRAMS := /usr/lib/rabbitmq/bin/rabbitmq-server /usr/lib/postgresql/*/bin/postgres /usr/bin/redis-server
 servers:
-	@missing=""; set -- $(SERVER_PROGRAMS); for package in $(SERVER_PACKAGES); do \
-	  [ -x "$$1" ] || missing="$$missing $$package"; shift; done; \
+	@missing=""; set -f; set -- $(SERVER_PROGRAMS); set +f; for package in $(SERVER_PACKAGES); do \
+	  found=""; for program in $$1; do [ -x "$$program" ] && found=1; done; \
+	  [ -n "$$found" ] || missing="$$missing $$package"; shift; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing$$missing"; \

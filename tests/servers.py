@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -23,9 +25,25 @@ from typing import Any
 
 import pytest
 
-#: The Debian package of each server, and the program that shows it is there.
-PACKAGES = {"rabbitmq": ("rabbitmq-server", Path("/usr/lib/rabbitmq/bin/rabbitmq-server"))}
 START_TIMEOUT_S = 90
+#: Debian installs each PostgreSQL major side by side, under /usr/lib/postgresql/<major>/bin.
+POSTGRES_LIB = Path("/usr/lib/postgresql")
+
+
+def postgres_bin() -> Path:
+    """The newest PostgreSQL installed (a pattern that exists nowhere when there is none)."""
+    majors = [p.parent for p in POSTGRES_LIB.glob("*/bin/postgres") if p.parent.parent.name.isdigit()]
+    if not majors:
+        return POSTGRES_LIB / "*" / "bin"
+    return max(majors, key=lambda d: int(d.parent.name))
+
+
+#: The Debian package of each server, and the program that shows it is there.
+PACKAGES = {
+    "rabbitmq": ("rabbitmq-server", Path("/usr/lib/rabbitmq/bin/rabbitmq-server")),
+    "postgres": ("postgresql", postgres_bin() / "postgres"),
+    "redis": ("redis-server", Path("/usr/bin/redis-server")),
+}
 
 
 def require(server: str) -> Path:
@@ -160,3 +178,237 @@ def start_rabbitmq(base: Path) -> RabbitMq:
         time.sleep(0.5)
     node.stop()
     raise RuntimeError(f"rabbitmq-server did not answer within {START_TIMEOUT_S} s:\n{node.log_tail()}")
+
+
+@dataclass
+class Postgres:
+    """A PostgreSQL cluster listening on `host` (127.0.0.1) only; `superuser` is its bootstrap
+    superuser, who logs in with `password` like everyone else (scram-sha-256)."""
+
+    host: str
+    port: int
+    superuser: str
+    password: str
+    process: subprocess.Popen[bytes]
+    base: Path
+    cluster: Path
+    """The data directory's parent (and the unix socket's): `base`, or a directory of its own when
+    the cluster runs as the postgres user (see `start_postgres`)."""
+
+    def log_tail(self) -> str:
+        log = self.base / "postgres.log"
+        return log.read_text(errors="replace")[-3000:] if log.exists() else ""
+
+    def stop(self) -> None:
+        # SIGQUIT is pg_ctl's immediate stop: the postmaster ends its backends and frees its shared
+        # memory at once, without a checkpoint (the data goes with its directory). The process
+        # group is killed after it, in case a backend outlived it.
+        self.process.send_signal(signal.SIGQUIT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+        if self.cluster != self.base:
+            shutil.rmtree(self.cluster, ignore_errors=True)
+
+
+def _as_postgres_user() -> dict[str, Any]:
+    """Popen's arguments that run a program as the postgres system user when this runs as root
+    (initdb and postgres refuse root), or nothing otherwise."""
+    if os.geteuid() != 0:
+        return {}
+    try:
+        account = pwd.getpwnam("postgres")
+    except KeyError:
+        raise RuntimeError("running as root, and there is no postgres user to run PostgreSQL as") from None
+    return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+
+
+def _cluster_directory(base: Path, as_user: dict[str, Any]) -> Path:
+    """Where the cluster lives: `base`, or as root a new directory owned by the postgres user
+    (pytest's base directory is root's, mode 0700: the postgres user cannot enter it)."""
+    if not as_user:
+        return base
+    cluster = Path(tempfile.mkdtemp(prefix="postgres-test-"))
+    os.chown(cluster, as_user["user"], as_user["group"])
+    return cluster
+
+
+def _initdb(bindir: Path, cluster: Path, superuser: str, password: str, as_user: dict[str, Any]) -> None:
+    """A new cluster in `cluster`/data whose connections all authenticate with scram-sha-256."""
+    pwfile = cluster / "pwfile"
+    pwfile.write_text(password + "\n")
+    pwfile.chmod(0o600)
+    if as_user:
+        os.chown(pwfile, as_user["user"], as_user["group"])
+    try:
+        done = subprocess.run(
+            [
+                str(bindir / "initdb"),
+                "--pgdata",
+                str(cluster / "data"),
+                "--username",
+                superuser,
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--no-locale",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            env={**os.environ, "LC_ALL": "C"},
+            cwd=cluster,
+            capture_output=True,
+            timeout=START_TIMEOUT_S,
+            check=False,
+            **as_user,
+        )
+    finally:
+        pwfile.unlink()
+    if done.returncode != 0:
+        raise RuntimeError(f"initdb exited with {done.returncode}:\n{(done.stdout + done.stderr).decode()[-3000:]}")
+
+
+def start_postgres(base: Path) -> Postgres:
+    """Start a new cluster of the newest PostgreSQL installed, on a free port of 127.0.0.1 with its
+    unix socket in its own directory, and wait until it accepts connections. Durability is off
+    (fsync and the rest): the cluster is thrown away with its directory."""
+    program = require("postgres")
+    bindir = program.parent
+    as_user = _as_postgres_user()
+    cluster = _cluster_directory(base, as_user)
+    superuser, password = "bootstrap", base64.urlsafe_b64encode(os.urandom(18)).decode()
+    try:
+        _initdb(bindir, cluster, superuser, password, as_user)
+        (cluster / "socket").mkdir()
+        if as_user:
+            os.chown(cluster / "socket", as_user["user"], as_user["group"])
+    except BaseException:
+        if cluster != base:
+            shutil.rmtree(cluster, ignore_errors=True)
+        raise
+    port = free_port()
+    settings = {
+        "listen_addresses": "127.0.0.1",
+        "port": str(port),
+        "unix_socket_directories": str(cluster / "socket"),
+        "fsync": "off",
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+        "max_connections": "50",
+        "shared_buffers": "32MB",
+    }
+    with (base / "postgres.log").open("ab") as log:
+        process = subprocess.Popen(
+            [str(program), "-D", str(cluster / "data"), *(a for k, v in settings.items() for a in ("-c", f"{k}={v}"))],
+            env={**os.environ, "LC_ALL": "C"},
+            cwd=cluster,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so `stop` reaches every backend
+            **as_user,
+        )
+    server = Postgres("127.0.0.1", port, superuser, password, process, base, cluster)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            server.stop()
+            raise RuntimeError(f"postgres exited with {process.returncode}:\n{server.log_tail()}")
+        ready = subprocess.run(
+            [str(bindir / "pg_isready"), "--quiet", "--host", server.host, "--port", str(port), "--timeout", "2"],
+            check=False,
+            timeout=30,
+        )
+        if ready.returncode == 0:
+            return server
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"postgres did not accept connections within {START_TIMEOUT_S} s:\n{server.log_tail()}")
+
+
+@dataclass
+class Redis:
+    """A Redis server on `host` (127.0.0.1) whose users are those of the ACL file it was started
+    with."""
+
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+    base: Path
+
+    def log_tail(self) -> str:
+        log = self.base / "redis.log"
+        return log.read_text(errors="replace")[-3000:] if log.exists() else ""
+
+    def stop(self) -> None:
+        # Killed, not shut down: it saves nothing.
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+
+
+def _redis_answers(port: int) -> bool:
+    """Whether the server answers a PING, whatever the answer (NOAUTH when the default user is off)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(b"PING\r\n")
+            reply = s.recv(256)
+    except OSError:
+        return False
+    return reply.startswith((b"+PONG", b"-NOAUTH"))
+
+
+def start_redis(base: Path, acl_file_text: str) -> Redis:
+    """Start a server in `base` on a free port of 127.0.0.1 with `acl_file_text` as its ACL file,
+    and wait until it answers. It keeps nothing on disk. (A system redis-server, on 6379, is
+    another server: this one never uses its port or its files.)"""
+    program = require("redis")
+    port = free_port()
+    acl = base / "users.acl"
+    acl.write_text(acl_file_text)
+    acl.chmod(0o600)
+    config = base / "redis.conf"
+    config.write_text(
+        "\n".join(
+            [
+                f"port {port}",
+                "bind 127.0.0.1",
+                "daemonize no",
+                'save ""',
+                "appendonly no",
+                f"dir {base}",
+                f"aclfile {acl}",
+                'logfile ""',
+                # Redis refuses DEBUG to every user by default, before it looks at the ACL; let it
+                # through (from loopback) so the tests show a user's rules refuse it.
+                "enable-debug-command local",
+                "",
+            ]
+        )
+    )
+    with (base / "redis.log").open("ab") as log:
+        process = subprocess.Popen(
+            [str(program), str(config)],
+            cwd=base,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Redis("127.0.0.1", port, process, base)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            server.stop()
+            raise RuntimeError(f"redis-server exited with {process.returncode}:\n{server.log_tail()}")
+        if _redis_answers(port):
+            return server
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"redis-server did not answer within {START_TIMEOUT_S} s:\n{server.log_tail()}")
