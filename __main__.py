@@ -13,10 +13,11 @@ import pulumi_aws as aws
 import stack_config
 from components.common import versions
 from components.common.context import StackContext
-from components.data import broker_topology
+from components.data import broker_topology, cache_users, database_roles
 from components.data import data_access as service_data
 from components.data.backup import Backup, BackupArgs
 from components.data.broker_clients import BrokerClients, BrokerClientsArgs
+from components.data.database_clients import DatabaseClients, DatabaseClientsArgs
 from components.data.postgres import Postgres, PostgresArgs
 from components.data.rabbitmq import RabbitMq, RabbitMqArgs
 from components.data.redis import Redis, RedisArgs
@@ -121,6 +122,14 @@ karpenter = Karpenter(
 )
 
 # ----- data tier: reachable only from the cluster's nodes ---------------------------------
+
+
+def listing(store: str) -> list[str]:
+    """The services that list `store` among their data stores."""
+    return [s.name for s in config.services.services if store in s.data_access]
+
+
+database_plan = database_roles.plan(listing("postgres"), listing("postgres-read"))
 postgres = Postgres(
     "postgres",
     PostgresArgs(
@@ -136,6 +145,24 @@ postgres = Postgres(
         max_allocated_storage_gib=config.data.database_max_allocated_storage_gib,
         backup_retention_days=config.data.database_backup_retention_days,
         read_replica=config.data.database_read_replica,
+        roles=database_plan.roles,
+        # The same runners that reach the private cluster API create the roles and grants.
+        deploy_cidrs=config.cluster.cluster_api_access_cidrs,
+    ),
+    opts=with_provider,
+)
+database_clients = DatabaseClients(
+    "database",
+    DatabaseClientsArgs(
+        stack=stack,
+        plan=database_plan,
+        host=postgres.primary_host,
+        port=5432,
+        master_username=postgres.master_username,
+        master_password=postgres.master_password,
+        passwords=postgres.role_passwords,
+        engine_version=config.data.database_engine_version,
+        after=(postgres.database,),
     ),
     opts=with_provider,
 )
@@ -159,7 +186,7 @@ broker_clients = BrokerClients(
         stack=stack,
         topology=broker_topology.plan(
             config.scans.scan_engines,
-            [s.name for s in config.services.services if "rabbitmq" in s.data_access],
+            listing("rabbitmq"),
             prefix=config.scans.scan_queue_prefix,
             delivery_limit=config.scans.scan_queue_delivery_limit,
             max_length=config.scans.scan_queue_max_length,
@@ -183,6 +210,7 @@ redis = Redis(
         node_type=config.data.cache_node_type,
         engine_version=config.data.cache_engine_version,
         snapshot_retention_days=config.data.cache_snapshot_retention_days,
+        users=cache_users.plan(listing("redis")).users,
     ),
     opts=with_provider,
 )
@@ -202,14 +230,14 @@ data_settings: dict[str, pulumi.Input[str]] = {
     "POSTGRES_HOST": postgres.writer_endpoint,
     "POSTGRES_READER_HOST": postgres.reader_endpoint,
     "POSTGRES_PORT": "5432",
-    "POSTGRES_SECRET_ARN": postgres.secret_arn,
+    # Migrations run as the schema's owner. No workload reads the master user's or the broker
+    # administrator's secret: each client has secrets of its own.
+    "POSTGRES_MIGRATIONS_SECRET_ARN": postgres.role_secret_arns[database_roles.OWNER],
     "RABBITMQ_AMQPS_ENDPOINT": rabbitmq.amqps_endpoint,
     "RABBITMQ_MANAGEMENT_URL": rabbitmq.management_url,
-    # The broker's administrator is read by no workload: each client has a secret of its own.
     "REDIS_HOST": redis.primary_endpoint,
     "REDIS_READER_HOST": redis.reader_endpoint,
     "REDIS_PORT": "6379",
-    "REDIS_SECRET_ARN": redis.secret_arn,
 }
 data_access = service_data.DataAccess(
     "data-access",
@@ -217,8 +245,8 @@ data_access = service_data.DataAccess(
         stack=stack,
         cluster_name=cluster.cluster_name,
         settings=data_settings,
-        secret_arns=[postgres.secret_arn, redis.secret_arn],
-        kms_key_arns=[postgres.kms_key_arn, redis.kms_key_arn],
+        secret_arns=[postgres.role_secret_arns[database_roles.OWNER]],
+        kms_key_arns=[postgres.kms_key_arn],
     ),
     opts=in_cluster,
 )
@@ -229,9 +257,10 @@ scan_access = ScanAccess(
     ScanAccessArgs(
         stack=stack,
         cluster_name=cluster.cluster_name,
-        # Each engine's broker user (the Jobs share one identity: one role reads them all).
-        extra_secret_arns=[broker_clients.secret_arns[f"engine:{e}"] for e in config.scans.scan_engines],
-        extra_kms_key_arns=[rabbitmq.kms_key_arn],
+        # One identity per engine, reading its own broker user only.
+        engines=config.scans.scan_engines,
+        engine_secret_arns={e: broker_clients.secret_arns[f"engine:{e}"] for e in config.scans.scan_engines},
+        engine_key_arns=[rabbitmq.kms_key_arn],
     ),
     opts=in_cluster,
 )
@@ -278,7 +307,7 @@ scan_scaling = ScanScaling(
         broker_key_arn=rabbitmq.kms_key_arn,
         vhost=broker_clients.vhost,
         engine_secret_arns={e: broker_clients.secret_arns[f"engine:{e}"] for e in config.scans.scan_engines},
-        service_account=scan_access.service_account,
+        service_accounts=scan_access.service_accounts,
         cache_claim=repo_cache.claim_name,
         max_jobs_per_engine=config.scans.scan_max_parallel_jobs,
         job_cpu=config.scans.scan_job_cpu,
@@ -310,6 +339,17 @@ def tagged(tag: str) -> Callable[[str], str]:
     return lambda url: f"{url}:{tag}"
 
 
+def client_secrets(service: str, stores: tuple[str, ...]) -> dict[str, DataSecret]:
+    """The secrets of a service's own users of the stores it lists."""
+    own = {
+        "postgres": lambda: DataSecret(postgres.role_secret_arns[database_roles.WRITER], postgres.kms_key_arn),
+        "postgres-read": lambda: DataSecret(postgres.role_secret_arns[database_roles.READER], postgres.kms_key_arn),
+        "rabbitmq": lambda: DataSecret(broker_clients.secret_arns[f"service:{service}"], rabbitmq.kms_key_arn),
+        "redis": lambda: DataSecret(redis.secret_arns[f"service:{service}"], redis.kms_key_arn),
+    }
+    return {store: own[store]() for store in stores}
+
+
 services = Services(
     "services",
     ServicesArgs(
@@ -334,17 +374,8 @@ services = Services(
         cluster_name=cluster.cluster_name,
         namespace=service_data.NAMESPACE,
         config_map=service_data.CONFIG_MAP,
-        data_secrets={
-            "postgres": DataSecret(postgres.secret_arn, postgres.kms_key_arn),
-            # No service reads the broker's administrator: each publishes as its own user.
-            "rabbitmq": DataSecret(rabbitmq.secret_arn, rabbitmq.kms_key_arn),
-            "redis": DataSecret(redis.secret_arn, redis.kms_key_arn),
-        },
-        client_secrets={
-            s.name: {"rabbitmq": DataSecret(broker_clients.secret_arns[f"service:{s.name}"], rabbitmq.kms_key_arn)}
-            for s in config.services.services
-            if "rabbitmq" in s.data_access
-        },
+        # Each service reads only its own users' secrets, one per store it lists.
+        client_secrets={s.name: client_secrets(s.name, s.data_access) for s in config.services.services},
         peak=config.services.peak_window,
         rollout=config.services.services_rollout,
         ingress=IngressSettings(
@@ -396,10 +427,12 @@ pulumi.export(
         "postgresWriterEndpoint": postgres.writer_endpoint,
         "postgresReaderEndpoint": postgres.reader_endpoint,
         "postgresSecretArn": postgres.secret_arn,
+        "postgresRoleSecretArns": postgres.role_secret_arns,
         "rabbitmqAmqpsEndpoint": rabbitmq.amqps_endpoint,
         "rabbitmqSecretArn": rabbitmq.secret_arn,
+        "rabbitmqClientSecretArns": broker_clients.secret_arns,
         "redisPrimaryEndpoint": redis.primary_endpoint,
-        "redisSecretArn": redis.secret_arn,
+        "redisClientSecretArns": redis.secret_arns,
         "backupVaultArn": backup.vault_arn,
     },
 )
@@ -407,7 +440,7 @@ pulumi.export(
     "scans",
     {
         "namespace": scan_access.namespace,
-        "serviceAccount": scan_access.service_account,
+        "serviceAccounts": scan_access.service_accounts,
         "githubTokenPoolArn": scan_access.token_pool_arn,
         "repoCacheFileSystemId": repo_cache.file_system_id,
         "repoCacheClaim": repo_cache.claim_name,

@@ -12,7 +12,7 @@ from pulumi.runtime.rpc import UNKNOWN
 from components.network.network import TIER_TAG, ZONE_TAG
 from offline.gate import GateResult
 from offline.program import StackRecord
-from policies.common import environments
+from policies.common import contract, environments
 
 #: Types drawn as their own node in the diagram; others are counted per group.
 _DRAWN = {
@@ -104,6 +104,8 @@ def summary(record: StackRecord, gate: GateResult | None) -> str:
     lines.append(f"  regional (no zone): {regional}")
     lines += workloads(record)
     lines += messaging(record)
+    lines += database_and_cache(record)
+    lines += data_secrets(record)
     if gate is not None:
         lines += gate_lines(record, gate)
     return "\n".join(lines)
@@ -268,6 +270,46 @@ def messaging(record: StackRecord) -> list[str]:
                 f"write {grant.get('write')} read {grant.get('read')}"
             )
     return lines
+
+
+def database_and_cache(record: StackRecord) -> list[str]:
+    """The database's roles with their grants, and the cache's users with their access strings."""
+    lines = []
+    roles = sorted(_of_type(record, "postgresql:index/role:Role"), key=lambda r: str(r.get("name")))
+    if roles:
+        grants: dict[str, list[str]] = defaultdict(list)
+        for g in _of_type(record, "postgresql:index/grant:Grant"):
+            privileges = ", ".join(g.get("privileges") or []) or "nothing"
+            kind = str(g.get("objectType"))
+            where = (
+                f"{kind}s in schema {g.get('schema')}"
+                if kind in ("table", "sequence")
+                else f"{kind} {g.get('schema') or g.get('database')}"
+            )
+            grants[str(g.get("role"))].append(f"{privileges} on {where}")
+        owned = {str(s.get("owner")): str(s.get("name")) for s in _of_type(record, "postgresql:index/schema:Schema")}
+        lines += ["", "Database roles:"]
+        for role in roles:
+            name = str(role.get("name"))
+            rights = ([f"owns schema {owned[name]}"] if name in owned else []) + grants.get(name, [])
+            lines.append(f"  role {name}: " + "; ".join(rights or ["no grant"]))
+        if "public" in grants:
+            lines.append("  PUBLIC: " + "; ".join(grants["public"]))
+    users = sorted(_of_type(record, "aws:elasticache/user:User"), key=lambda u: str(u.get("userName")))
+    if users:
+        lines += ["", "Cache users (one user group, every node):"]
+        lines += [f"  user {u.get('userName')}: {u.get('accessString')}" for u in users]
+    return lines
+
+
+def data_secrets(record: StackRecord) -> list[str]:
+    """Each data-tier secret and the clients that may read it (the security pack checks the roles)."""
+    rows = []
+    for secret in _of_type(record, "aws:secretsmanager/secret:Secret"):
+        tags = secret.get("tags") or {}
+        if isinstance(tags, dict) and contract.DATA_SECRET_TAG in tags:
+            rows.append(f"  {tags[contract.DATA_SECRET_TAG]}: read by {tags.get(contract.SECRET_READERS_TAG)}")
+    return ["", "Data secrets and their readers:", *sorted(rows)] if rows else []
 
 
 def _node_id(urn: str) -> str:

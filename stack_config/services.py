@@ -19,7 +19,10 @@ _HTTP_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
 _CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
 _CRON_DAYS = re.compile(r"^[0-6](-[0-6])?(,[0-6](-[0-6])?)*$")
 
-DataStore = Literal["postgres", "rabbitmq", "redis"]
+#: `postgres` is the read-write role at the proxy; `postgres-read` the read-only one at the reader.
+DataStore = Literal["postgres", "postgres-read", "rabbitmq", "redis"]
+#: Names the data tier keeps for its own clients (the drill's cache keys and broker user).
+RESERVED_SERVICE_NAMES = ("drill",)
 #: Same values as components.services.services.Rollout (a test keeps them equal).
 ServicesRollout = Literal["await", "first-deploy"]
 
@@ -52,7 +55,9 @@ class ServiceConfig(BaseModel):
     ingress_path: str | None = None
     """Path prefix routed to the service by the API load balancer. Default none: in-cluster only."""
     data_access: tuple[DataStore, ...] = ()
-    """Data stores whose credentials the service's own identity may read (postgres, rabbitmq, redis). Default none."""
+    """Data stores the service gets a user of its own in, whose secret only its identity reads:
+    postgres (read-write role), postgres-read (read-only role, at the reader), rabbitmq
+    (publishes scan requests), redis (its own keys). Default none."""
 
     @field_validator("name")
     @classmethod
@@ -61,6 +66,8 @@ class ServiceConfig(BaseModel):
             raise ValueError(
                 f"{value!r} is not a service name: 1-40 lower-case letters, digits or '-', starting with a letter"
             )
+        if value in RESERVED_SERVICE_NAMES:
+            raise ValueError(f"{value!r} is reserved for the data tier's own clients; choose another service name")
         return value
 
     @field_validator("image_tag")

@@ -5,10 +5,13 @@ association."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+
+from policies.common import contract
 
 
 def pod_identity_trust(
@@ -96,14 +99,18 @@ def pod_identity(
     policy_name: str | None = None,
     association_name: str | None = None,
     association_opts: pulumi.ResourceOptions | None = None,
+    client: str | None = None,
 ) -> PodIdentity:
     """An IAM role only pods of `namespace`/`service_account` get (EKS Pod Identity), its
     association with that service account, and, with `reads`, an inline policy to read secrets.
-    The policy and association are named `name` unless given other names."""
+    The policy and association are named `name` unless given other names. `client` names a
+    data-tier client (`service:api`): the role is tagged with it, and the security pack checks
+    that it reads exactly the data secrets of that client."""
     role = aws.iam.Role(
         name,
         assume_role_policy=pod_identity_trust(account_id, namespace, service_account),
         description=description,
+        tags={contract.CLIENT_TAG: client} if client else None,
         opts=pulumi.ResourceOptions(parent=parent),
     )
     policy = None
@@ -120,3 +127,12 @@ def pod_identity(
         opts=association_opts or pulumi.ResourceOptions(parent=parent),
     )
     return PodIdentity(role, association, policy)
+
+
+def data_secret_tags(store: str, user: str, readers: Sequence[str]) -> dict[str, str]:
+    """The tags the security pack reads on a data-tier secret: whose credentials it holds and
+    which clients may read it (none for an administrator's)."""
+    value = " ".join(sorted(readers)) or contract.NO_READERS
+    if len(value) > 256:
+        raise ValueError(f"the readers of the {store} secret of {user} do not fit in one tag (256 characters)")
+    return {contract.DATA_SECRET_TAG: f"{store}/{user}", contract.SECRET_READERS_TAG: value}

@@ -25,6 +25,7 @@ import pulumi_rabbitmq as rabbitmq
 import pulumi_random as random
 
 from components.common.context import StackContext
+from components.common.iam import data_secret_tags
 from components.data.broker_topology import BrokerTopology
 
 
@@ -133,7 +134,7 @@ class BrokerClients(pulumi.ComponentResource):
                 description=f"{args.stack.name_prefix} RabbitMQ user {user.name}: {user.purpose}",
                 kms_key_id=args.kms_key_arn,
                 recovery_window_in_days=30,
-                tags={"scanner:client": user.client},
+                tags=data_secret_tags("rabbitmq", user.name, [user.client]),
                 opts=pulumi.ResourceOptions(parent=self, protect=args.stack.protect),
             )
             aws.secretsmanager.SecretVersion(

@@ -1,7 +1,7 @@
-"""How service workloads find the data tier: a namespace, a ConfigMap of endpoints and secret
-ARNs, and a service account whose IAM role (EKS Pod Identity) may read those secrets, for
-operational jobs such as schema migrations. The long-running services each have their own
-account and role, limited to the stores they use (components/services/services.py).
+"""How service workloads find the data tier: a namespace, a ConfigMap of endpoints, and a service
+account (`data-client`) for operational jobs such as schema migrations, whose IAM role (EKS Pod
+Identity) reads the migrations role's secret only. The long-running services each have their
+own account and role, which read their own users' secrets (components/services/services.py).
 
 Secret values never enter Kubernetes: pods read them from Secrets Manager at start-up with
 the service account's credentials, so rotation needs no redeploy of a Kubernetes Secret.
@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 
 from components.common.context import StackContext
 from components.common.iam import SecretReads, pod_identity
+from components.data import database_roles
 
 NAMESPACE = "scanner-services"
 SERVICE_ACCOUNT = "data-client"
@@ -30,9 +31,10 @@ class DataAccessArgs:
     cluster_name: pulumi.Input[str]
     """The cluster (its output: the role association waits for it)."""
     settings: Mapping[str, pulumi.Input[str]]
-    """ConfigMap entries: endpoints, ports and secret ARNs (never secret values)."""
+    """ConfigMap entries: endpoints, ports and the migrations secret's ARN (never secret values,
+    never an administrator's secret)."""
     secret_arns: list[pulumi.Input[str]]
-    """Secrets the data-client identity may read."""
+    """Secrets the data-client identity may read (the migrations role's)."""
     kms_key_arns: list[pulumi.Input[str]]
     """Keys those secrets are encrypted with."""
 
@@ -58,6 +60,7 @@ class DataAccess(pulumi.ComponentResource):
             ),
             policy_name=f"{name}-secrets",
             association_name=f"{name}-identity",
+            client=database_roles.MIGRATIONS,
         )
 
         namespace = k8s.core.v1.Namespace(

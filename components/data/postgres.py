@@ -9,6 +9,11 @@ Two deployments, chosen in stack config:
   (failover typically under 35 s). It cannot autoscale storage and AWS Backup cannot copy its
   snapshots to another region, so region-level recovery is weaker.
 
+Clients never use the master user: each login role of the database plan (database_roles.py)
+gets a generated password and a secret of its own here, and an auth entry on the proxy, which
+logs in as that role; database_clients.py creates the roles and grants inside the database.
+The master secret is read by the proxy's role only, for no workload's sake: operators use it.
+
 Master credentials: RDS can keep the master password in Secrets Manager itself, but it refuses
 to create a read replica of an instance whose password it manages. The password is therefore
 generated here (pulumi-random), kept in a Secrets Manager secret under the database's KMS key,
@@ -28,8 +33,10 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.common.context import StackContext
-from components.common.iam import secret_read_policy
+from components.common.iam import data_secret_tags, secret_read_policy
 from components.common.sg_rules import allow_in, allow_out
+from components.data import database_roles
+from policies.common import contract
 
 PORT = 5432
 #: Every log type RDS for PostgreSQL exports.
@@ -65,13 +72,29 @@ class PostgresArgs:
     """Database created with the instance. Default scans."""
     master_username: str = "scanner_admin"
     """Master user. Default scanner_admin."""
+    roles: tuple[database_roles.Role, ...] = ()
+    """The database's login roles (database_roles.plan): a password, a secret and a proxy auth
+    entry each. Default none: the proxy then logs in as the master user only."""
+    deploy_cidrs: tuple[str, ...] = ()
+    """Where `pulumi up` runs (the deploy runners): admitted to the writer on 5432, through which
+    the stack creates the roles and grants (database_clients.py). Default none."""
 
 
 class Postgres(pulumi.ComponentResource):
     writer_endpoint: pulumi.Output[str]
     """RDS Proxy endpoint: clients keep their connections through a failover."""
     reader_endpoint: pulumi.Output[str]
+    primary_host: pulumi.Output[str]
+    """The writer itself (not the proxy): where the deploy path creates roles and grants."""
     secret_arn: pulumi.Output[str]
+    """The master user's secret."""
+    master_username: str
+    master_password: pulumi.Output[str]
+    database: aws.rds.Instance | aws.rds.Cluster
+    """The primary instance or the cluster."""
+    role_secret_arns: dict[str, pulumi.Output[str]]
+    """Role -> its secret's ARN."""
+    role_passwords: dict[str, pulumi.Output[str]]
     database_arn: pulumi.Output[str]
     kms_key_arn: pulumi.Output[str]
 
@@ -149,8 +172,25 @@ class Postgres(pulumi.ComponentResource):
             description=f"{args.stack.name_prefix} PostgreSQL master credentials",
             kms_key_id=key.arn,
             recovery_window_in_days=30,
+            tags=data_secret_tags("postgres", contract.ADMINISTRATOR, ()),
             opts=keep,
         )
+        role_passwords: dict[str, random.RandomPassword] = {}
+        role_secrets: dict[str, aws.secretsmanager.Secret] = {}
+        for role in args.roles:
+            # Letters and digits: a password that needs no quoting in a URL, a DSN or SQL.
+            role_passwords[role.name] = random.RandomPassword(
+                f"{name}-{role.name}", length=40, special=False, opts=child
+            )
+            role_secrets[role.name] = aws.secretsmanager.Secret(
+                f"{name}-{role.name}",
+                name_prefix=f"{args.stack.name_prefix}/postgres/{role.name}-",
+                description=f"{args.stack.name_prefix} PostgreSQL role {role.name}: {role.purpose}",
+                kms_key_id=key.arn,
+                recovery_window_in_days=30,
+                tags=data_secret_tags("postgres", role.name, role.clients),
+                opts=pulumi.ResourceOptions(parent=self, protect=args.stack.protect),
+            )
 
         monitoring_role = aws.iam.Role(
             f"{name}-monitoring",
@@ -296,11 +336,28 @@ class Postgres(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=secret),
         )
 
-        proxy = rds_proxy(self, name, args, subnet_ids, proxy_sg, secret, key, database, cluster_mode, secret_version)
+        # The proxy logs in as each client's role; with no roles, as the master user.
+        logins = list(role_secrets.values()) or [secret]
+        proxy = rds_proxy(self, name, args, subnet_ids, proxy_sg, logins, key, database, cluster_mode, secret_version)
+        for role in args.roles:
+            aws.secretsmanager.SecretVersion(
+                f"{name}-{role.name}",
+                secret_id=role_secrets[role.name].id,
+                secret_string=pulumi.Output.all(
+                    role_passwords[role.name].result, proxy.endpoint if role.endpoint == "writer" else reader_endpoint
+                ).apply(_role_document(role.name, args.database_name)),
+                opts=pulumi.ResourceOptions(parent=role_secrets[role.name]),
+            )
 
         self.writer_endpoint = proxy.endpoint
         self.reader_endpoint = reader_endpoint
         self.secret_arn = secret.arn
+        self.primary_host = host
+        self.master_username = args.master_username
+        self.database = database
+        self.master_password = password.result
+        self.role_secret_arns = {r: v.arn for r, v in role_secrets.items()}
+        self.role_passwords = {r: v.result for r, v in role_passwords.items()}
         self.database_arn = database.arn
         self.kms_key_arn = key.arn
         self.register_outputs(
@@ -308,9 +365,29 @@ class Postgres(pulumi.ComponentResource):
                 "writerEndpoint": proxy.endpoint,
                 "readerEndpoint": reader_endpoint,
                 "secretArn": secret.arn,
+                "roleSecretArns": self.role_secret_arns,
                 "databaseArn": database.arn,
             }
         )
+
+
+def _role_document(username: str, database: str):
+    """What a client reads from its role's secret; RDS Proxy reads `username` and `password`."""
+
+    def document(values: list) -> str:
+        password, host = values
+        return json.dumps(
+            {
+                "engine": "postgres",
+                "username": username,
+                "password": password,
+                "host": host,
+                "port": PORT,
+                "dbname": database,
+            }
+        )
+
+    return document
 
 
 def security_groups(
@@ -368,11 +445,20 @@ def security_groups(
         description="PostgreSQL reads from EKS nodes",
         parent=db_sg,
     )
+    for cidr in args.deploy_cidrs:
+        allow_in(
+            f"{name}-db-from-{cidr.replace('/', '-')}",
+            db_sg.id,
+            PORT,
+            from_cidr=cidr,
+            description=f"roles and grants from deploy runners in {cidr}",
+            parent=db_sg,
+        )
     return proxy_sg, db_sg
 
 
 def rds_proxy(
-    owner: Postgres, name, args: PostgresArgs, subnet_ids, proxy_sg, secret, key, database, cluster_mode, secret_version
+    owner: Postgres, name, args: PostgresArgs, subnet_ids, proxy_sg, logins, key, database, cluster_mode, secret_version
 ) -> aws.rds.Proxy:
     """Clients connect to the proxy, which holds their sessions while the standby takes over, so
     a failover costs a pause instead of a reconnect storm."""
@@ -391,7 +477,9 @@ def rds_proxy(
     role_policy = aws.iam.RolePolicy(
         f"{name}-proxy",
         role=role.id,
-        policy=pulumi.Output.all(secret.arn, key.arn).apply(lambda arns: secret_read_policy([arns[0]], [arns[1]])),
+        policy=pulumi.Output.all(key.arn, *(s.arn for s in logins)).apply(
+            lambda arns: secret_read_policy(list(arns[1:]), [arns[0]])
+        ),
         opts=pulumi.ResourceOptions(parent=role),
     )
     proxy = aws.rds.Proxy(
@@ -406,10 +494,11 @@ def rds_proxy(
         auths=[
             aws.rds.ProxyAuthArgs(
                 auth_scheme="SECRETS",
-                secret_arn=secret.arn,
+                secret_arn=login.arn,
                 iam_auth="DISABLED",
                 client_password_auth_type="POSTGRES_SCRAM_SHA_256",
             )
+            for login in logins
         ],
         opts=pulumi.ResourceOptions(parent=owner, depends_on=[role_policy]),
     )

@@ -16,7 +16,9 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.common.context import StackContext
+from components.common.iam import data_secret_tags
 from components.common.sg_rules import allow_in
+from policies.common import contract
 
 AMQPS_PORT = 5671
 MANAGEMENT_PORT = 443
@@ -131,6 +133,7 @@ class RabbitMq(pulumi.ComponentResource):
             description=f"{args.stack.name_prefix} RabbitMQ credentials",
             kms_key_id=key.arn,
             recovery_window_in_days=30,
+            tags=data_secret_tags("rabbitmq", contract.ADMINISTRATOR, ()),
             opts=keep,
         )
         aws.secretsmanager.SecretVersion(

@@ -2,6 +2,12 @@
 
 One primary and a replica in each other zone; with automatic failover and Multi-AZ on,
 ElastiCache promotes a replica and repoints the primary endpoint when the primary's zone goes.
+
+No shared AUTH token: the group takes an RBAC user group holding one user per client
+(cache_users.py), each with a generated password in a secret of its own, and a `default` user
+that is switched off, so a client that does not authenticate can run nothing. ElastiCache
+requires a user named `default` in every user group; this one is a separate user (the built-in
+one, with every right, cannot be changed).
 """
 
 from __future__ import annotations
@@ -15,11 +21,11 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.common.context import StackContext
+from components.common.iam import data_secret_tags
 from components.common.sg_rules import allow_in
+from components.data import cache_users
 
 PORT = 6379
-#: The only non-alphanumeric characters an ElastiCache AUTH token may contain.
-TOKEN_SPECIALS = "!&#$^<>-"
 #: ElastiCache allows at most six nodes (a primary and five replicas) in a non-cluster group.
 MAX_NODES = 6
 
@@ -38,12 +44,15 @@ class RedisArgs:
     """Redis OSS version."""
     snapshot_retention_days: int
     """Days ElastiCache keeps daily snapshots."""
+    users: tuple[cache_users.CacheUser, ...]
+    """The cache's users (cache_users.plan): a password, a secret and an RBAC user each."""
 
 
 class Redis(pulumi.ComponentResource):
     primary_endpoint: pulumi.Output[str]
     reader_endpoint: pulumi.Output[str]
-    secret_arn: pulumi.Output[str]
+    secret_arns: dict[str, pulumi.Output[str]]
+    """Client (`service:<name>`, `drill`) -> its user's secret."""
     kms_key_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None):
@@ -54,7 +63,7 @@ class Redis(pulumi.ComponentResource):
 
         key = aws.kms.Key(
             f"{name}-key",
-            description=f"{args.stack.name_prefix} ElastiCache data, snapshots and token",
+            description=f"{args.stack.name_prefix} ElastiCache data, snapshots and credentials",
             enable_key_rotation=True,
             deletion_window_in_days=30,
             opts=keep,
@@ -76,8 +85,42 @@ class Redis(pulumi.ComponentResource):
             description="Redis (TLS) from EKS nodes",
             parent=security_group,
         )
-        token = random.RandomPassword(
-            f"{name}-token", length=64, special=True, override_special=TOKEN_SPECIALS, opts=child
+        passwords = {
+            u.name: random.RandomPassword(f"{name}-{u.name}", length=40, special=False, opts=child) for u in args.users
+        }
+        rbac_users = [
+            aws.elasticache.User(
+                f"{name}-user-{u.name}",
+                user_id=f"{args.stack.name_prefix}-{u.name}",
+                user_name=u.name,
+                engine="redis",
+                access_string=u.access_string,
+                authentication_mode=aws.elasticache.UserAuthenticationModeArgs(
+                    type="password", passwords=[passwords[u.name].result]
+                ),
+                opts=child,
+            )
+            for u in args.users
+        ]
+        # Every user group must hold a user named default: this one can do nothing.
+        default_password = random.RandomPassword(f"{name}-default", length=40, special=False, opts=child)
+        default_user = aws.elasticache.User(
+            f"{name}-user-default",
+            user_id=f"{args.stack.name_prefix}-default-off",
+            user_name=cache_users.DEFAULT_USER,
+            engine="redis",
+            access_string=cache_users.DISABLED,
+            authentication_mode=aws.elasticache.UserAuthenticationModeArgs(
+                type="password", passwords=[default_password.result]
+            ),
+            opts=child,
+        )
+        user_group = aws.elasticache.UserGroup(
+            f"{name}-users",
+            user_group_id=f"{args.stack.name_prefix}-redis",
+            engine="redis",
+            user_ids=[default_user.user_id, *(u.user_id for u in rbac_users)],
+            opts=child,
         )
         snapshot_suffix = random.RandomId(f"{name}-final-snapshot", byte_length=4, opts=child)
         slow_log = aws.cloudwatch.LogGroup(f"{name}-slow-log", retention_in_days=30, opts=child)
@@ -100,7 +143,7 @@ class Redis(pulumi.ComponentResource):
             kms_key_id=key.arn,
             transit_encryption_enabled=True,
             transit_encryption_mode="required",
-            auth_token=token.result,
+            user_group_ids=[user_group.user_group_id],
             snapshot_retention_limit=args.snapshot_retention_days,
             snapshot_window="02:00-03:00",
             maintenance_window="sun:05:00-sun:06:00",
@@ -117,30 +160,53 @@ class Redis(pulumi.ComponentResource):
             ],
             opts=keep,
         )
-        secret = aws.secretsmanager.Secret(
-            f"{name}-token",
-            description=f"{args.stack.name_prefix} Redis AUTH token",
-            kms_key_id=key.arn,
-            recovery_window_in_days=30,
-            opts=keep,
-        )
-        aws.secretsmanager.SecretVersion(
-            f"{name}-token",
-            secret_id=secret.id,
-            secret_string=pulumi.Output.all(token.result, group.primary_endpoint_address).apply(
-                lambda v: json.dumps({"authToken": v[0], "host": v[1], "port": PORT, "tls": True})
-            ),
-            opts=pulumi.ResourceOptions(parent=secret),
-        )
+        self.secret_arns = {}
+        for u in args.users:
+            secret = aws.secretsmanager.Secret(
+                f"{name}-{u.name}",
+                name_prefix=f"{args.stack.name_prefix}/redis/{u.name}-",
+                description=f"{args.stack.name_prefix} Redis user {u.name}: {u.purpose}",
+                kms_key_id=key.arn,
+                recovery_window_in_days=30,
+                tags=data_secret_tags("redis", u.name, [u.client]),
+                opts=pulumi.ResourceOptions(parent=self, protect=args.stack.protect),
+            )
+            aws.secretsmanager.SecretVersion(
+                f"{name}-{u.name}",
+                secret_id=secret.id,
+                secret_string=pulumi.Output.all(passwords[u.name].result, group.primary_endpoint_address).apply(
+                    _user_document(u.name, u.key_prefix)
+                ),
+                opts=pulumi.ResourceOptions(parent=secret),
+            )
+            self.secret_arns[u.client] = secret.arn
 
         self.primary_endpoint = group.primary_endpoint_address
         self.reader_endpoint = group.reader_endpoint_address
-        self.secret_arn = secret.arn
         self.kms_key_arn = key.arn
         self.register_outputs(
             {
                 "primaryEndpoint": group.primary_endpoint_address,
                 "readerEndpoint": group.reader_endpoint_address,
-                "secretArn": secret.arn,
+                "secretArns": self.secret_arns,
             }
         )
+
+
+def _user_document(username: str, key_prefix: str):
+    """What a client reads from its secret: where the cache is, as whom, and its keys' prefix."""
+
+    def document(values: list) -> str:
+        password, host = values
+        return json.dumps(
+            {
+                "username": username,
+                "password": password,
+                "host": host,
+                "port": PORT,
+                "tls": True,
+                "keyPrefix": f"{key_prefix}:",
+            }
+        )
+
+    return document

@@ -1,5 +1,8 @@
-"""Where scan jobs run and what they may read: the scan namespace, the scan service account, its
-IAM role (EKS Pod Identity), and the GitHub token pool.
+"""Where scan jobs run and what they may read: the scan namespace, one service account per engine
+with its own IAM role (EKS Pod Identity), and the GitHub token pool.
+
+Each engine's Jobs run as `scan-<engine>`, whose role reads the token pool and that engine's
+broker user only: a compromised semgrep Job cannot consume another engine's queue.
 
 The token pool is a Secrets Manager secret holding several GitHub credentials, so jobs spread
 their API and git calls across accounts instead of exhausting one account's rate limit. The
@@ -11,6 +14,7 @@ stack's state. The secret's own policy lets no principal but the scan role read 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -18,10 +22,14 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.common.context import StackContext
-from components.common.iam import SecretReads, pod_identity
+from components.common.iam import SecretReads, data_secret_tags, pod_identity
 
 NAMESPACE = "scanner-scans"
-SERVICE_ACCOUNT = "scan-engine"
+
+
+def service_account(engine: str) -> str:
+    """The service account an engine's Jobs run as."""
+    return f"scan-{engine}"
 
 
 @dataclass(frozen=True)
@@ -30,17 +38,21 @@ class ScanAccessArgs:
     """The stack's region, account, zones, name prefix and protection."""
     cluster_name: pulumi.Input[str]
     """The cluster (its output: the role association waits for it)."""
-    extra_secret_arns: list[pulumi.Input[str]]
-    """Other secrets the jobs read (the RabbitMQ credentials)."""
-    extra_kms_key_arns: list[pulumi.Input[str]]
+    engines: tuple[str, ...]
+    """The scan engines: one service account and role each."""
+    engine_secret_arns: Mapping[str, pulumi.Input[str]]
+    """Engine -> the secret of its own broker user."""
+    engine_key_arns: list[pulumi.Input[str]]
     """Keys those secrets are encrypted with."""
 
 
 class ScanAccess(pulumi.ComponentResource):
     token_pool_arn: pulumi.Output[str]
-    role_arn: pulumi.Output[str]
+    role_arns: dict[str, pulumi.Output[str]]
+    """Engine -> its role's ARN."""
+    service_accounts: dict[str, str]
+    """Engine -> the service account its Jobs run as."""
     namespace: str = NAMESPACE
-    service_account: str = SERVICE_ACCOUNT
 
     def __init__(self, name: str, args: ScanAccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("scanner:scans:ScanAccess", name, {"kubernetesNamespace": NAMESPACE}, opts)
@@ -60,28 +72,9 @@ class ScanAccess(pulumi.ComponentResource):
             "set outside the program",
             kms_key_id=key.arn,
             recovery_window_in_days=30,
+            tags=data_secret_tags("github", "token-pool", [f"engine:{e}" for e in args.engines]),
             opts=keep,
         )
-        identity = pod_identity(
-            f"{name}-role",
-            parent=self,
-            account_id=args.stack.account_id,
-            cluster_name=args.cluster_name,
-            namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT,
-            description="Scan jobs: read the GitHub token pool and the queue credentials (EKS Pod Identity)",
-            reads=SecretReads([pool.arn, *args.extra_secret_arns], [key.arn, *args.extra_kms_key_arns]),
-            policy_name=f"{name}-secrets",
-            association_name=f"{name}-identity",
-        )
-        role = identity.role
-        aws.secretsmanager.SecretPolicy(
-            f"{name}-github-tokens",
-            secret_arn=pool.arn,
-            policy=pulumi.Output.all(pool.arn, role.arn).apply(lambda v: json.dumps(token_pool_policy(v[0], v[1]))),
-            opts=pulumi.ResourceOptions(parent=pool),
-        )
-
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -89,21 +82,50 @@ class ScanAccess(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        k8s.core.v1.ServiceAccount(
-            f"{name}-service-account",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVICE_ACCOUNT, namespace=NAMESPACE),
-            automount_service_account_token=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        self.role_arns = {}
+        self.service_accounts = {}
+        for engine in args.engines:
+            account = service_account(engine)
+            identity = pod_identity(
+                f"{name}-{engine}",
+                parent=self,
+                account_id=args.stack.account_id,
+                cluster_name=args.cluster_name,
+                namespace=NAMESPACE,
+                service_account=account,
+                description=f"Scan jobs of {engine}: read the GitHub token pool and {engine}'s queue credentials "
+                "(EKS Pod Identity)",
+                reads=SecretReads(
+                    [pool.arn, *([args.engine_secret_arns[engine]] if engine in args.engine_secret_arns else [])],
+                    [key.arn, *args.engine_key_arns],
+                ),
+                client=f"engine:{engine}",
+            )
+            k8s.core.v1.ServiceAccount(
+                f"{name}-{engine}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=account, namespace=NAMESPACE),
+                automount_service_account_token=False,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+            )
+            self.role_arns[engine] = identity.role.arn
+            self.service_accounts[engine] = account
+        aws.secretsmanager.SecretPolicy(
+            f"{name}-github-tokens",
+            secret_arn=pool.arn,
+            policy=pulumi.Output.all(pool.arn, *self.role_arns.values()).apply(
+                lambda v: json.dumps(token_pool_policy(v[0], v[1:]))
+            ),
+            opts=pulumi.ResourceOptions(parent=pool),
         )
 
         self.namespace_resource = namespace
         self.token_pool_arn = pool.arn
-        self.role_arn = role.arn
-        self.register_outputs({"tokenPoolArn": pool.arn, "roleArn": role.arn, "namespace": NAMESPACE})
+        self.register_outputs({"tokenPoolArn": pool.arn, "roleArns": self.role_arns, "namespace": NAMESPACE})
 
 
-def token_pool_policy(secret_arn: str, reader_role_arn: str) -> dict:
-    """Only the scan role reads the tokens; everyone else may still manage the secret."""
+def token_pool_policy(secret_arn: str, reader_role_arns: Sequence[str]) -> dict:
+    """Only the engines' roles read the tokens; everyone else may still manage the secret. (A
+    negated condition with several values holds when the principal is none of them.)"""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -113,7 +135,7 @@ def token_pool_policy(secret_arn: str, reader_role_arn: str) -> dict:
                 "Principal": "*",
                 "Action": "secretsmanager:GetSecretValue",
                 "Resource": secret_arn,
-                "Condition": {"StringNotEquals": {"aws:PrincipalArn": reader_role_arn}},
+                "Condition": {"StringNotEquals": {"aws:PrincipalArn": list(reader_role_arns)}},
             }
         ],
     }

@@ -43,8 +43,8 @@ class ScanScalingArgs:
     """Tag of the engine and git-fetch images."""
     broker_secret_arn: pulumi.Input[str]
     broker_key_arn: pulumi.Input[str]
-    service_account: str
-    """The scan Jobs' service account."""
+    service_accounts: Mapping[str, str]
+    """Engine -> the service account its Jobs run as (its own identity)."""
     cache_claim: str
     """The repository cache's claim."""
     max_jobs_per_engine: int
@@ -77,8 +77,9 @@ class ScanScaling(pulumi.ComponentResource):
             cluster_name=args.cluster_name,
             namespace=KEDA_NAMESPACE,
             service_account=KEDA_OPERATOR_SA,
-            description="KEDA operator: reads the broker's management credentials (EKS Pod Identity)",
+            description="KEDA operator: reads its own broker monitoring user's credentials (EKS Pod Identity)",
             reads=SecretReads([args.broker_secret_arn], [args.broker_key_arn]),
+            client="keda",
         ).association
 
         release = pinned_chart(
@@ -121,7 +122,7 @@ class ScanScaling(pulumi.ComponentResource):
                     image=image,
                     git_image=git_image,
                     cache_claim=args.cache_claim,
-                    service_account=args.service_account,
+                    service_account=args.service_accounts[engine],
                     cpu=str(args.job_cpu),
                     memory=f"{args.job_memory_gib}Gi",
                     env={

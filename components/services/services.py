@@ -50,8 +50,6 @@ class ServicesArgs:
     namespace: str
     config_map: str
     """The data endpoints ConfigMap every pod reads."""
-    data_secrets: dict[str, DataSecret]
-    """Data store -> its credentials secret and the key it is encrypted with."""
     peak: PeakWindow
     ingress: IngressSettings
     rollout: Rollout
@@ -70,8 +68,15 @@ class ServicesArgs:
     ingress_after: tuple[pulumi.Resource, ...] = ()
     """The load balancer controller, whose webhook admits Ingresses. Default nothing."""
     client_secrets: Mapping[str, Mapping[str, DataSecret]] = field(default_factory=dict)
-    """Service -> store -> a secret of the service's own (its broker user's), read instead of
-    the store's shared one and handed to the pods as `<STORE>_SECRET_ARN`."""
+    """Service -> store -> the secret of the service's own user of that store (its broker user,
+    its cache user, the database role it is given), the only secrets its role reads, handed to
+    its pods as `<STORE>_SECRET_ARN` (`POSTGRES_READ_SECRET_ARN` for postgres-read). Every store
+    a service lists must have one. Default none."""
+
+
+def secret_env(store: str) -> str:
+    """The environment variable naming a store's secret in a service's pods."""
+    return f"{store.upper().replace('-', '_')}_SECRET_ARN"
 
 
 def _load_balancer_hostname(status: Any) -> str | None:
@@ -112,7 +117,7 @@ class Services(pulumi.ComponentResource):
                     len(args.stack.zones),
                     args.config_map,
                     {
-                        f"{store.upper()}_SECRET_ARN": own.secret_arn
+                        secret_env(store): own.secret_arn
                         for store, own in args.client_secrets.get(spec.name, {}).items()
                     },
                 ),
@@ -164,7 +169,10 @@ class Services(pulumi.ComponentResource):
             f"{name}-{spec.name}", metadata=metadata, automount_service_account_token=False, opts=after
         )
         own = args.client_secrets.get(spec.name, {})
-        stores = [own.get(store, args.data_secrets[store]) for store in spec.data_access]
+        missing = [store for store in spec.data_access if store not in own]
+        if missing:
+            raise ValueError(f"service {spec.name} lists {', '.join(missing)} but has no user of its own there")
+        stores = [own[store] for store in spec.data_access]
         identity = pod_identity(
             f"{name}-{spec.name}",
             parent=self,
@@ -180,6 +188,7 @@ class Services(pulumi.ComponentResource):
             )
             if stores
             else None,
+            client=f"service:{spec.name}",
         )
         self.role_arns[spec.name] = identity.role.arn
         return [r for r in (account, identity.reads, identity.association) if r is not None]

@@ -22,3 +22,15 @@ NETWORK_NAT_MODE_INPUT = "natMode"
 #: Label every Karpenter pool carries and the scan Jobs select, and the spot scan pool's name.
 POOL_LABEL = "scanner.io/pool"
 SCAN_POOL = "scan-jobs"
+
+#: Tag on every data-tier secret: `<store>/<user>` (`postgres/scans_rw`, `rabbitmq/svc-api`), or
+#: `<store>/administrator` on the master / administrator credentials no workload may read.
+DATA_SECRET_TAG = "scanner.io/data-secret"
+ADMINISTRATOR = "administrator"
+#: Tag on every data-tier secret: the clients that may read it, space-separated (`service:api
+#: service:webhooks`), or `none`.
+SECRET_READERS_TAG = "scanner.io/readers"
+NO_READERS = "none"
+#: Tag on each workload's IAM role (EKS Pod Identity): the client it is (`service:api`,
+#: `engine:semgrep`, `keda`, `migrations`).
+CLIENT_TAG = "scanner.io/client"

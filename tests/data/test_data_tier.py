@@ -6,6 +6,10 @@ import pytest
 from conftest import by_urn, ingress_of, of_type, one, run, stack_config
 
 from components.data.data_access import CONFIG_MAP, NAMESPACE, SERVICE_ACCOUNT
+from components.data.database_roles import OWNER, READER, WRITER
+
+#: The database roles of prod (its services list postgres and postgres-read).
+ROLES = (OWNER, WRITER, READER)
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -89,9 +93,14 @@ def test_credentials_live_in_secrets_manager_and_reach_the_proxy(prod_update):
     assert version["host"] == primary["outputs"]["address"] and version["port"] == 5432
     proxy = one(prod_update, "aws:rds/proxy:Proxy")["inputs"]
     assert proxy["requireTls"] is True and proxy["engineFamily"] == "POSTGRESQL"
-    assert proxy["auths"][0]["secretArn"] == secret["outputs"]["arn"]
+    # The proxy logs in as each client role, never as the master user.
+    roles = [one(prod_update, "aws:secretsmanager/secret:Secret", f"postgres-{r}") for r in ROLES]
+    role_arns = sorted(r["outputs"]["arn"] for r in roles)
+    assert sorted(a["secretArn"] for a in proxy["auths"]) == role_arns
+    assert {a["clientPasswordAuthType"] for a in proxy["auths"]} == {"POSTGRES_SCRAM_SHA_256"}
     policy = json.loads(one(prod_update, "aws:iam/rolePolicy:RolePolicy", "postgres-proxy")["inputs"]["policy"])
-    assert policy["Statement"][0]["Resource"] == secret["outputs"]["arn"]
+    assert sorted(policy["Statement"][0]["Resource"]) == role_arns
+    assert secret["outputs"]["arn"] not in json.dumps(policy)
     # A wildcard only matches under StringLike: with StringEquals the proxy could never decrypt.
     assert policy["Statement"][1]["Condition"] == {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}}
     resources = by_urn(prod_update)
@@ -106,9 +115,15 @@ def test_credentials_live_in_secrets_manager_and_reach_the_proxy(prod_update):
     assert target["dbInstanceIdentifier"] == primary["outputs"]["identifier"]
 
 
-def test_database_admits_only_the_proxy_and_the_cluster_nodes(prod_update):
+def test_database_admits_only_the_proxy_the_cluster_nodes_and_the_deploy_runners(prod_update):
+    from conftest import stack_config
+
+    runners = json.loads(stack_config("prod")["scanner:clusterApiAccessCidrs"])
+    assert runners
     proxy_sg = one(prod_update, "aws:ec2/securityGroup:SecurityGroup", "postgres-proxy")
-    assert ingress_of(prod_update, "postgres-db") == sorted([(5432, proxy_sg["id"]), (5432, cluster_sg(prod_update))])
+    assert ingress_of(prod_update, "postgres-db") == sorted(
+        [(5432, proxy_sg["id"]), (5432, cluster_sg(prod_update)), *((5432, c) for c in runners)]
+    )
     assert ingress_of(prod_update, "postgres-proxy") == [(5432, cluster_sg(prod_update))]
 
 
@@ -187,9 +202,10 @@ def test_cache_has_a_node_in_every_zone_with_failover_and_encryption(prod_update
     assert group["atRestEncryptionEnabled"] is True and group["transitEncryptionEnabled"] is True
     assert group["transitEncryptionMode"] == "required"
     assert group["snapshotRetentionLimit"] >= 1 and group["finalSnapshotIdentifier"]
-    token = one(prod_update, "random:index/randomPassword:RandomPassword", "redis-token")
-    assert plain(group["authToken"]) == plain(token["outputs"]["result"])
-    assert set(token["inputs"]["overrideSpecial"]) <= set("!&#$^<>-")
+    # RBAC users instead of one shared AUTH token.
+    assert "authToken" not in group
+    users = one(prod_update, "aws:elasticache/userGroup:UserGroup")
+    assert group["userGroupIds"] == [users["outputs"]["userGroupId"]]
     assert (
         subnet_zones(prod_update, one(prod_update, "aws:elasticache/subnetGroup:SubnetGroup"), tier="isolated") == ZONES
     )
@@ -281,12 +297,11 @@ def test_services_namespace_gets_endpoints_and_secret_arns_but_no_secret_values(
         == one(prod_update, "aws:elasticache/replicationGroup:ReplicationGroup")["outputs"]["primaryEndpointAddress"]
     )
     secrets = {s["name"]: s["outputs"]["arn"] for s in of_type(prod_update, "aws:secretsmanager/secret:Secret")}
-    assert (data["POSTGRES_SECRET_ARN"], data["REDIS_SECRET_ARN"]) == (
-        secrets["postgres-master"],
-        secrets["redis-token"],
-    )
-    # Each broker client has a secret of its own; the administrator's is in no pod's reach.
-    assert "RABBITMQ_SECRET_ARN" not in data and secrets["rabbitmq-admin"] not in json.dumps(data)
+    # Migrations find their role's secret here; every other client is handed its own.
+    assert data["POSTGRES_MIGRATIONS_SECRET_ARN"] == secrets["postgres-scans_owner"]
+    assert {k for k in data if k.endswith("_SECRET_ARN")} == {"POSTGRES_MIGRATIONS_SECRET_ARN"}
+    for administrator in ("rabbitmq-admin", "postgres-master"):
+        assert secrets[administrator] not in json.dumps(data)
     passwords = {
         plain(p["outputs"]["result"]) for p in of_type(prod_update, "random:index/randomPassword:RandomPassword")
     }
@@ -303,10 +318,10 @@ def test_service_account_may_read_exactly_the_data_secrets(prod_update):
     secrets = sorted(
         s["outputs"]["arn"]
         for s in of_type(prod_update, "aws:secretsmanager/secret:Secret")
-        if s["name"] in ("postgres-master", "redis-token")
+        if s["name"] == "postgres-scans_owner"
     )
-    # Not the GitHub token pool, and not the broker's administrator (no workload reads it).
-    assert policy["Statement"][0]["Resource"] == secrets
+    # The migrations role only: not the master user, the broker's administrator or the token pool.
+    assert [policy["Statement"][0]["Resource"]] == secrets
     assert policy["Statement"][0]["Action"] == ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
 
 

@@ -225,19 +225,30 @@ def test_token_pool_has_no_value_in_the_program_and_only_the_scan_role_reads_it(
         if pool["urn"] in v["dependencies"]
     ]
     assert versions == []  # tokens are put in by operators, never through the stack's state
-    role = one(prod_update, "aws:iam/role:Role", "scan-access-role")
+    engines = ("sast", "secrets", "dependencies")
+    roles = {e: one(prod_update, "aws:iam/role:Role", f"scan-access-{e}") for e in engines}
     policy = json.loads(one(prod_update, "aws:secretsmanager/secretPolicy:SecretPolicy")["inputs"]["policy"])
     [deny] = policy["Statement"]
     assert deny["Effect"] == "Deny" and deny["Action"] == "secretsmanager:GetSecretValue"
-    assert deny["Condition"] == {"StringNotEquals": {"aws:PrincipalArn": role["outputs"]["arn"]}}
-    trust = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]
-    assert trust["Condition"]["StringEquals"]["aws:RequestTag/kubernetes-service-account"] == "scan-engine"
-    association = one(prod_update, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "scan-access-identity")[
-        "inputs"
-    ]
-    assert (association["namespace"], association["serviceAccount"]) == ("scanner-scans", "scan-engine")
-    reads = json.loads(one(prod_update, "aws:iam/rolePolicy:RolePolicy", "scan-access-secrets")["inputs"]["policy"])
-    assert pool["outputs"]["arn"] in reads["Statement"][0]["Resource"]
+    # Denied to everyone but the engines' roles (a negated condition holds for none of the values).
+    assert sorted(deny["Condition"]["StringNotEquals"]["aws:PrincipalArn"]) == sorted(
+        r["outputs"]["arn"] for r in roles.values()
+    )
+    for engine, role in roles.items():
+        # One identity per engine: its own service account, its own role.
+        trust = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]
+        assert trust["Condition"]["StringEquals"]["aws:RequestTag/kubernetes-service-account"] == f"scan-{engine}"
+        association = one(prod_update, "aws:eks/podIdentityAssociation:PodIdentityAssociation", f"scan-access-{engine}")
+        assert (association["inputs"]["namespace"], association["inputs"]["serviceAccount"]) == (
+            "scanner-scans",
+            f"scan-{engine}",
+        )
+        reads = json.loads(
+            one(prod_update, "aws:iam/rolePolicy:RolePolicy", f"scan-access-{engine}")["inputs"]["policy"]
+        )
+        assert pool["outputs"]["arn"] in reads["Statement"][0]["Resource"]
+        job = one(prod_update, "kubernetes:keda.sh/v1alpha1:ScaledJob", f"scan-scaling-{engine}")
+        assert job["inputs"]["spec"]["jobTargetRef"]["template"]["spec"]["serviceAccountName"] == f"scan-{engine}"
 
 
 # ----- registry ---------------------------------------------------------------------------------

@@ -256,6 +256,7 @@ def service(**overrides):
         ([service(replicas=3)], "scanner:services[0].replicas: unknown key"),
         ([service(), service()], "scanner:services[1].name: 'api' is listed more than once"),
         ([service(name="sast")], "scanner:services[0].name: 'sast' is already an image of the scan Jobs"),
+        ([service(name="drill")], "scanner:services[0].name: 'drill' is reserved for the data tier's own clients"),
         (
             [service(ingressPath="/a"), service(name="b", ingressPath="/a")],
             "scanner:services[1].ingressPath: /a is already routed to api",
@@ -691,19 +692,27 @@ def test_each_service_runs_as_itself_and_reads_only_its_stores(prod_update):
         return one(prod_update, "aws:secretsmanager/secret:Secret", name)["outputs"]["arn"]
 
     admin = arn("rabbitmq-admin")
-    expected = {"api": {"rabbitmq", "redis"}, "webhooks": {"rabbitmq"}, "storage-api": {"postgres", "redis"}}
+    master = arn("postgres-master")
+    expected = {
+        "api": {"rabbitmq", "redis", "postgres-read"},
+        "webhooks": {"rabbitmq"},
+        "storage-api": {"postgres", "redis"},
+    }
     for name, stores in expected.items():
-        # The broker as the service's own publishing user, the other stores by their secret.
-        secrets = {
-            "postgres": arn("postgres-master"),
-            "redis": arn("redis-token"),
-            **({"rabbitmq": arn(f"broker-svc-{name}")} if "rabbitmq" in stores else {}),
+        # Every store as a user of the service's own: never the master user or an administrator.
+        own = {
+            "postgres": "postgres-scans_rw",
+            "postgres-read": "postgres-scans_ro",
+            "redis": f"redis-svc-{name}",
+            "rabbitmq": f"broker-svc-{name}",
         }
+        secrets = {store: arn(own[store]) for store in stores}
         pod = by_name(prod_update, DEPLOYMENT)[name]["spec"]["template"]["spec"]
         assert pod["serviceAccountName"] == name
-        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
-        assert env.get("RABBITMQ_SECRET_ARN") == (secrets["rabbitmq"] if "rabbitmq" in stores else None), name
-        assert admin not in json.dumps(pod), name
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"] if e["name"].endswith("_SECRET_ARN")}
+        names = {"postgres": "POSTGRES", "postgres-read": "POSTGRES_READ", "redis": "REDIS", "rabbitmq": "RABBITMQ"}
+        assert env == {f"{names[store]}_SECRET_ARN": secrets[store] for store in stores}, name
+        assert admin not in json.dumps(pod) and master not in json.dumps(pod), name
         role = one(prod_update, "aws:iam/role:Role", f"services-{name}")
         trust = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
         assert trust["aws:RequestTag/kubernetes-namespace"] == "scanner-services"
@@ -729,7 +738,7 @@ def test_a_service_without_data_access_gets_no_secret_policy():
 def test_unknown_data_store_is_refused():
     with pytest.raises(
         ConfigError,
-        match=r"^scanner:services\[0\]\.dataAccess\[0\]: Input should be 'postgres', "
+        match=r"^scanner:services\[0\]\.dataAccess\[0\]: Input should be 'postgres', 'postgres-read', "
         r"'rabbitmq' or 'redis'",
     ):
         run("prod", "preview", **{"scanner:services": json.dumps([service(dataAccess=["mysql"])])})
