@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from pulumi_policy import (
     EnforcementLevel,
     Policy,
     PolicyConfigSchema,
+    PolicyResource,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
@@ -28,6 +31,7 @@ from stack_graph import (
     path,
     setting,
     short,
+    whole,
 )
 
 BACKUP_VAULT = "aws:backup/vault:Vault"
@@ -295,5 +299,104 @@ POLICIES += [
         description="Requires versioning on every S3 bucket.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=s3_versioning_on,
+    ),
+]
+
+
+QUEUE = "rabbitmq:index/queue:Queue"
+EXCHANGE = "rabbitmq:index/exchange:Exchange"
+BINDING = "rabbitmq:index/binding:Binding"
+SCALED_JOB = "kubernetes:keda.sh/v1alpha1:ScaledJob"
+
+
+def _queue_arguments(queue: PolicyResource) -> dict | None:
+    """A queue's x-arguments (`settings.argumentsJson`, or `settings.arguments`); None when unknown."""
+    settings = path(queue.props, "settings", {}, unknown=UNKNOWN)
+    if settings is UNKNOWN:
+        return None
+    text = path(settings, "argumentsJson", unknown=UNKNOWN)
+    if text is UNKNOWN:
+        return None
+    if isinstance(text, str) and text:
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    plain = path(settings, "arguments", {}, unknown=UNKNOWN)
+    return None if plain is UNKNOWN else dict(plain or {})
+
+
+def _scan_queues(graph: StackGraph) -> list[tuple[PolicyResource, str, str | None]]:
+    """(ScaledJob, queue name, vhost) for every RabbitMQ trigger a ScaledJob scales on."""
+    out = []
+    for job in graph.of_type(SCALED_JOB):
+        for trigger in path(job.props, "spec.triggers", [], unknown=UNKNOWN) or []:
+            if trigger is UNKNOWN or path(trigger, "type") != "rabbitmq":
+                continue
+            name = path(trigger, "metadata.queueName", unknown=UNKNOWN)
+            if isinstance(name, str):
+                vhost = path(trigger, "metadata.vhostName", unknown=UNKNOWN)
+                out.append((job, name, vhost if isinstance(vhost, str) else None))
+    return out
+
+
+def scan_queues_quorum_dead_lettered(args: StackValidationArgs, report: Report) -> None:
+    """A scan queue left to its first client is whatever that client declares: a classic queue
+    dies with its node's zone, and without a delivery limit a request that crashes its Job is
+    redelivered for ever. Every queue a ScaledJob scales on must be declared by the stack as a
+    quorum queue with a delivery limit and a dead-letter exchange that routes somewhere."""
+    graph = StackGraph(args.resources)
+    queues = graph.of_type(QUEUE)
+    for job, name, vhost in _scan_queues(graph):
+        matches = [
+            q for q in queues if known(q, "name") == name and (vhost is None or known(q, "vhost", vhost) == vhost)
+        ]
+        if not matches:
+            report(
+                f"{short(job)} scales on queue {name}, which the stack does not declare: its first client would "
+                "create it with whatever arguments it passes. Declare it (rabbitmq.Queue) as a quorum queue.",
+                job.urn,
+            )
+            continue
+        queue = matches[0]
+        arguments = _queue_arguments(queue)
+        if arguments is None:
+            continue
+        problems = []
+        if arguments.get("x-queue-type") != "quorum":
+            problems.append(f"its type is {arguments.get('x-queue-type', 'classic')}, not quorum (one replica)")
+        limit = whole(arguments.get("x-delivery-limit"))
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            problems.append("it has no delivery limit (a poison request is redelivered for ever)")
+        exchange = arguments.get("x-dead-letter-exchange")
+        if not exchange:
+            problems.append("it has no dead-letter exchange")
+        else:
+            routing_key = arguments.get("x-dead-letter-routing-key")
+            declared = [e for e in graph.of_type(EXCHANGE) if known(e, "name") == exchange]
+            bound = [
+                b
+                for b in graph.of_type(BINDING)
+                if known(b, "source") == exchange
+                or any(d in b.property_dependencies.get("source", []) for d in declared)
+            ]
+            if not declared:
+                problems.append(f"its dead-letter exchange {exchange} is not declared")
+            elif routing_key is not None and not any(known(b, "routingKey", routing_key) == routing_key for b in bound):
+                problems.append(f"nothing is bound to {exchange} with routing key {routing_key} (dead letters vanish)")
+            elif not bound:
+                problems.append(f"nothing is bound to {exchange} (dead letters vanish)")
+        if problems:
+            report(f"scan queue {name}: {'; '.join(problems)}.", queue.urn)
+
+
+POLICIES += [
+    StackValidationPolicy(
+        name="scan-queues-quorum-dead-lettered",
+        description="Requires every queue a ScaledJob scales on to be declared by the stack as a quorum queue with a "
+        "delivery limit and a dead-letter exchange bound to a queue.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=scan_queues_quorum_dead_lettered,
     ),
 ]

@@ -16,11 +16,18 @@ from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
 import data_security  # noqa: E402
 import eks_security  # noqa: E402
+import identity_security  # noqa: E402
 import storage_security  # noqa: E402
 import workload_security  # noqa: E402
 
 PolicyPack(
     name="scanner-security",
     enforcement_level=EnforcementLevel.MANDATORY,
-    policies=[*eks_security.POLICIES, *data_security.POLICIES, *storage_security.POLICIES, *workload_security.POLICIES],
+    policies=[
+        *eks_security.POLICIES,
+        *data_security.POLICIES,
+        *storage_security.POLICIES,
+        *workload_security.POLICIES,
+        *identity_security.POLICIES,
+    ],
 )

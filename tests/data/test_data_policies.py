@@ -2,6 +2,7 @@
 passes all three; each deliberate fault is refused by name; dev's opt-outs are explicit."""
 
 import pulumi_aws as aws
+import pulumi_rabbitmq as rabbitmq
 import pytest
 from conftest import (
     PLACEMENT,
@@ -18,7 +19,60 @@ PACKS = (PLACEMENT, DATA_SAFETY, SECURITY)
 MODES = ["preview", "update"]
 
 
+def keda_reads_the_broker_administrator(monkeypatch):
+    """KEDA handed the broker's administrator secret instead of its monitoring user's."""
+    from components.data import broker_clients, rabbitmq
+
+    brokers = []
+    original_broker, original_clients = rabbitmq.RabbitMq.__init__, broker_clients.BrokerClients.__init__
+
+    def broker(self, *args, **kwargs):
+        original_broker(self, *args, **kwargs)
+        brokers.append(self)
+
+    def clients(self, *args, **kwargs):
+        original_clients(self, *args, **kwargs)
+        self.secret_arns["keda"] = brokers[-1].secret_arn
+
+    monkeypatch.setattr(rabbitmq.RabbitMq, "__init__", broker)
+    monkeypatch.setattr(broker_clients.BrokerClients, "__init__", clients)
+
+
+def engines_share_one_broker_user(monkeypatch):
+    """Every engine's role given the first engine's broker user (one identity for all the Jobs)."""
+    import dataclasses
+
+    from components.scans import scan_access
+
+    original = scan_access.ScanAccess.__init__
+
+    def init(self, name, args, opts=None):
+        first = args.engine_secret_arns[args.engines[0]]
+        original(self, name, dataclasses.replace(args, engine_secret_arns=dict.fromkeys(args.engines, first)), opts)
+
+    monkeypatch.setattr(scan_access.ScanAccess, "__init__", init)
+
+
 FAULTS = {
+    "keda-reads-the-broker-administrator": (
+        keda_reads_the_broker_administrator,
+        {"workloads-no-administrator-secrets", "data-secret-readers"},
+        "takes the rabbitmq/administrator secret",
+    ),
+    "engines-share-one-broker-user": (
+        engines_share_one_broker_user,
+        {"data-secret-readers"},
+        "(engine:secrets) may read the rabbitmq/engine-sast secret, whose readers are engine:sast",
+    ),
+    "classic-scan-queue": (
+        change(
+            rabbitmq.Queue,
+            "broker-queue-scans.sast",
+            settings=rabbitmq.QueueSettingsArgs(durable=True, arguments_json='{"x-queue-type": "classic"}'),
+        ),
+        {"scan-queues-quorum-dead-lettered"},
+        "scan queue scans.sast: its type is classic",
+    ),
     "single-az-database": (
         change(aws.rds.Instance, "postgres-primary", multi_az=False),
         {"rds-multi-az"},
