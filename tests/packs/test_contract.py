@@ -42,17 +42,47 @@ def test_the_scan_pool_and_its_jobs_use_the_label_the_rules_read(prod_preview):
         assert pod["nodeSelector"][contract.POOL_LABEL] == contract.SCAN_POOL
 
 
+def test_data_secrets_and_workload_roles_carry_the_tags_the_rules_read(prod_preview):
+    """The security pack's readers rules find nothing to judge if the program stops tagging."""
+    tagged = {
+        s["inputs"]["tags"][contract.DATA_SECRET_TAG]: s["inputs"]["tags"][contract.SECRET_READERS_TAG]
+        for s in of_type(prod_preview, "aws:secretsmanager/secret:Secret")
+        if contract.DATA_SECRET_TAG in (s["inputs"].get("tags") or {})
+    }
+    assert tagged[f"postgres/{contract.ADMINISTRATOR}"] == tagged[f"rabbitmq/{contract.ADMINISTRATOR}"]
+    assert tagged[f"rabbitmq/{contract.ADMINISTRATOR}"] == contract.NO_READERS
+    assert {"postgres/scans_rw", "rabbitmq/svc-api", "redis/svc-api"} <= set(tagged)
+    workload = [
+        r
+        for r in of_type(prod_preview, "aws:iam/role:Role")
+        if "pods.eks.amazonaws.com" in r["inputs"]["assumeRolePolicy"]
+    ]
+    clients = {(r["inputs"].get("tags") or {}).get(contract.CLIENT_TAG) for r in workload}
+    assert {"service:api", "engine:sast", "keda", "migrations"} <= clients
+
+
+SHARED = (
+    contract.TIER_TAG,
+    contract.ZONE_TAG,
+    contract.NETWORK_TYPE,
+    contract.POOL_LABEL,
+    contract.DATA_SECRET_TAG,
+    contract.SECRET_READERS_TAG,
+    contract.CLIENT_TAG,
+)
+
+
 @pytest.mark.parametrize("source", POLICY_SOURCES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_packs_take_the_shared_names_from_the_contract(source: Path):
     text = source.read_text()
-    for literal in (contract.TIER_TAG, contract.ZONE_TAG, contract.NETWORK_TYPE, contract.POOL_LABEL):
+    for literal in SHARED:
         assert f'"{literal}"' not in text, f"{source.name} spells {literal!r} itself; import it from contract"
 
 
 def test_components_take_the_shared_names_from_the_contract():
     for source in sorted((ROOT / "components").rglob("*.py")):
         text = source.read_text()
-        for literal in (contract.TIER_TAG, contract.ZONE_TAG, contract.NETWORK_TYPE, contract.POOL_LABEL):
+        for literal in SHARED:
             assert not re.search(rf'["\']{re.escape(literal)}["\']', text), (
                 f"{source.relative_to(ROOT)} spells {literal!r} itself; import it from policies/common/contract.py"
             )
