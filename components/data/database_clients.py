@@ -92,31 +92,27 @@ class DatabaseClients(pulumi.ComponentResource):
             for r in plan.roles
         }
         owner = plan.owner
+        # One grant at a time: the provider locks the grantee role, not the object, and two
+        # grants on one schema at once fail with "tuple concurrently updated" (an open upstream
+        # issue). Each waits for the one before.
+        chain: list[pulumi.Resource] = []
+
+        def after_last(*first: pulumi.Resource) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions.merge(on_db, pulumi.ResourceOptions(depends_on=[*first, *chain[-1:]]))
+
+        def grant(resource_name: str, **grant_args) -> postgresql.Grant:
+            made = postgresql.Grant(resource_name, database=plan.database, opts=after_last(), **grant_args)
+            chain.append(made)
+            return made
+
         # PUBLIC's default CONNECT and TEMPORARY go: only the plan's roles may connect.
-        public = postgresql.Grant(
-            f"{name}-public", database=plan.database, role="public", object_type="database", privileges=[], opts=on_db
-        )
-        # PostgreSQL 14 still lets PUBLIC create in schema public; no role of the plan may.
-        postgresql.Grant(
-            f"{name}-public-schema",
-            database=plan.database,
-            role="public",
-            schema="public",
-            object_type="schema",
-            privileges=[],
-            opts=on_db,
-        )
-        connects = [
-            postgresql.Grant(
-                f"{name}-connect-{r.name}",
-                database=plan.database,
-                role=role.name,
-                object_type="database",
-                privileges=["CONNECT"],
-                opts=pulumi.ResourceOptions.merge(on_db, pulumi.ResourceOptions(depends_on=[public])),
+        grant(f"{name}-public", role="public", object_type="database", privileges=[])
+        # PUBLIC's rights on schema public go too (PostgreSQL 14 still lets it create there).
+        grant(f"{name}-public-schema", role="public", schema="public", object_type="schema", privileges=[])
+        for r in plan.roles:
+            grant(
+                f"{name}-connect-{r.name}", role=self.roles[r.name].name, object_type="database", privileges=["CONNECT"]
             )
-            for r, role in ((r, self.roles[r.name]) for r in plan.roles)
-        ]
         schema = postgresql.Schema(
             f"{name}-schema",
             name=plan.schema,
@@ -126,40 +122,34 @@ class DatabaseClients(pulumi.ComponentResource):
             drop_cascade=False,
             opts=keep,
         )
+        chain.append(schema)
         for r in plan.roles:
             if r.owns_schema:
                 continue
             grantee = self.roles[r.name].name
-            after_schema = pulumi.ResourceOptions.merge(on_db, pulumi.ResourceOptions(depends_on=[schema, *connects]))
-            postgresql.Grant(
-                f"{name}-usage-{r.name}",
-                database=plan.database,
-                role=grantee,
-                schema=schema.name,
-                object_type="schema",
-                privileges=["USAGE"],
-                opts=after_schema,
+            grant(
+                f"{name}-usage-{r.name}", role=grantee, schema=schema.name, object_type="schema", privileges=["USAGE"]
             )
             for kind, privileges in (("table", r.table_privileges), ("sequence", r.sequence_privileges)):
                 if not privileges:
                     continue
-                postgresql.Grant(
+                grant(
                     f"{name}-{kind}s-{r.name}",
-                    database=plan.database,
                     role=grantee,
                     schema=schema.name,
                     object_type=kind,
                     privileges=list(privileges),
-                    opts=after_schema,
                 )
-                postgresql.DefaultPrivileges(
-                    f"{name}-default-{kind}s-{r.name}",
-                    database=plan.database,
-                    role=grantee,
-                    owner=self.roles[owner.name].name,
-                    schema=schema.name,
-                    object_type=kind,
-                    privileges=list(privileges),
-                    opts=after_schema,
+                chain.append(
+                    postgresql.DefaultPrivileges(
+                        f"{name}-default-{kind}s-{r.name}",
+                        database=plan.database,
+                        role=grantee,
+                        owner=self.roles[owner.name].name,
+                        schema=schema.name,
+                        object_type=kind,
+                        privileges=list(privileges),
+                        opts=after_last(),
+                    )
                 )
         self.register_outputs({"roleNames": sorted(self.roles)})
