@@ -130,6 +130,11 @@ def listing(store: str) -> list[str]:
 
 
 database_plan = database_roles.plan(listing("postgres"), listing("postgres-read"))
+# The broker's management API and the database answer only inside the VPC: the first-deploy
+# stage runs from outside it, so what lives inside them (queues, users, roles, grants) is
+# declared by the next `up`, from the runner inside the VPC. Their passwords and secrets exist
+# from the first stage on.
+inside_the_servers = config.services.services_rollout != "first-deploy"
 postgres = Postgres(
     "postgres",
     PostgresArgs(
@@ -151,21 +156,22 @@ postgres = Postgres(
     ),
     opts=with_provider,
 )
-database_clients = DatabaseClients(
-    "database",
-    DatabaseClientsArgs(
-        stack=stack,
-        plan=database_plan,
-        host=postgres.primary_host,
-        port=5432,
-        master_username=postgres.master_username,
-        master_password=postgres.master_password,
-        passwords=postgres.role_passwords,
-        engine_version=config.data.database_engine_version,
-        after=(postgres.database,),
-    ),
-    opts=with_provider,
-)
+if inside_the_servers:
+    DatabaseClients(
+        "database",
+        DatabaseClientsArgs(
+            stack=stack,
+            plan=database_plan,
+            host=postgres.primary_host,
+            port=5432,
+            master_username=postgres.master_username,
+            master_password=postgres.master_password,
+            passwords=postgres.role_passwords,
+            engine_version=config.data.database_engine_version,
+            after=(postgres.database,),
+        ),
+        opts=with_provider,
+    )
 rabbitmq = RabbitMq(
     "rabbitmq",
     RabbitMqArgs(
@@ -197,6 +203,7 @@ broker_clients = BrokerClients(
         admin_password=rabbitmq.admin_password,
         kms_key_arn=rabbitmq.kms_key_arn,
         after=(rabbitmq.broker,),
+        on_broker=inside_the_servers,
     ),
     opts=with_provider,
 )

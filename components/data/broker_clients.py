@@ -43,6 +43,11 @@ class BrokerClientsArgs:
     """Key the client secrets are encrypted with (the broker's credentials key)."""
     after: Sequence[pulumi.Resource] = ()
     """The broker: nothing here can be created before it runs."""
+    on_broker: bool = True
+    """Declare the vhost, queues and users on the broker. False in the first-deploy stage, which
+    runs from outside the VPC where the management API does not answer: the users' passwords and
+    secrets are made then, and the next `up` (from the runner inside the VPC) declares the rest.
+    Default true."""
 
 
 class BrokerClients(pulumi.ComponentResource):
@@ -58,6 +63,56 @@ class BrokerClients(pulumi.ComponentResource):
             {"vhost": plan.vhost, "clients": sorted(u.client for u in plan.users)},
             opts,
         )
+        declared = self._declare(name, args) if args.on_broker else None
+        self.vhost = plan.vhost
+        self.secret_arns = {}
+        for user in plan.users:
+            password = random.RandomPassword(
+                f"{name}-{user.name}", length=40, special=False, opts=pulumi.ResourceOptions(parent=self)
+            )
+            broker_user = None
+            if declared is not None:
+                provider_opts, vhost = declared
+                broker_user = rabbitmq.User(
+                    f"{name}-user-{user.name}",
+                    name=user.name,
+                    password=password.result,
+                    tags=list(user.tags),
+                    opts=provider_opts,
+                )
+                rabbitmq.Permissions(
+                    f"{name}-permissions-{user.name}",
+                    user=broker_user.name,
+                    vhost=vhost.name,
+                    permissions=rabbitmq.PermissionsPermissionsArgs(
+                        configure=user.permission.configure, write=user.permission.write, read=user.permission.read
+                    ),
+                    opts=provider_opts,
+                )
+            secret = aws.secretsmanager.Secret(
+                f"{name}-{user.name}",
+                name_prefix=f"{args.stack.name_prefix}/rabbitmq/{user.name}-",
+                description=f"{args.stack.name_prefix} RabbitMQ user {user.name}: {user.purpose}",
+                kms_key_id=args.kms_key_arn,
+                recovery_window_in_days=30,
+                tags=data_secret_tags("rabbitmq", user.name, [user.client]),
+                opts=pulumi.ResourceOptions(parent=self, protect=args.stack.protect),
+            )
+            aws.secretsmanager.SecretVersion(
+                f"{name}-{user.name}",
+                secret_id=secret.id,
+                secret_string=pulumi.Output.all(password.result, args.amqps_endpoint, args.management_url).apply(
+                    _secret_document(user.name, plan.vhost)
+                ),
+                opts=pulumi.ResourceOptions(parent=secret, depends_on=[broker_user] if broker_user else []),
+            )
+            self.secret_arns[user.client] = secret.arn
+        self.register_outputs({"secretArns": self.secret_arns})
+
+    def _declare(self, name: str, args: BrokerClientsArgs) -> tuple[pulumi.ResourceOptions, rabbitmq.VHost]:
+        """The vhost, exchanges, queues and bindings, through the broker's management API; the
+        options its users take and the vhost."""
+        plan = args.topology
         provider = rabbitmq.Provider(
             f"{name}-management",
             endpoint=args.management_url,
@@ -106,47 +161,7 @@ class BrokerClients(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(on_broker, pulumi.ResourceOptions(depends_on=[vhost])),
             )
 
-        self.vhost = plan.vhost
-        self.secret_arns = {}
-        for user in plan.users:
-            password = random.RandomPassword(
-                f"{name}-{user.name}", length=40, special=False, opts=pulumi.ResourceOptions(parent=self)
-            )
-            broker_user = rabbitmq.User(
-                f"{name}-user-{user.name}",
-                name=user.name,
-                password=password.result,
-                tags=list(user.tags),
-                opts=on_broker,
-            )
-            rabbitmq.Permissions(
-                f"{name}-permissions-{user.name}",
-                user=broker_user.name,
-                vhost=vhost.name,
-                permissions=rabbitmq.PermissionsPermissionsArgs(
-                    configure=user.permission.configure, write=user.permission.write, read=user.permission.read
-                ),
-                opts=on_broker,
-            )
-            secret = aws.secretsmanager.Secret(
-                f"{name}-{user.name}",
-                name_prefix=f"{args.stack.name_prefix}/rabbitmq/{user.name}-",
-                description=f"{args.stack.name_prefix} RabbitMQ user {user.name}: {user.purpose}",
-                kms_key_id=args.kms_key_arn,
-                recovery_window_in_days=30,
-                tags=data_secret_tags("rabbitmq", user.name, [user.client]),
-                opts=pulumi.ResourceOptions(parent=self, protect=args.stack.protect),
-            )
-            aws.secretsmanager.SecretVersion(
-                f"{name}-{user.name}",
-                secret_id=secret.id,
-                secret_string=pulumi.Output.all(password.result, args.amqps_endpoint, args.management_url).apply(
-                    _secret_document(user.name, plan.vhost)
-                ),
-                opts=pulumi.ResourceOptions(parent=secret, depends_on=[broker_user]),
-            )
-            self.secret_arns[user.client] = secret.arn
-        self.register_outputs({"secretArns": self.secret_arns})
+        return on_broker, vhost
 
 
 def _secret_document(username: str, vhost: str):

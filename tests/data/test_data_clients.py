@@ -158,3 +158,23 @@ def test_the_summary_lists_roles_users_and_readers(prod_preview):
     )
     assert "user default: off -@all" in text and "user svc-api: on ~api:* " in text
     assert "postgres/administrator: read by none" in text and "redis/svc-api: read by service:api" in text
+
+
+def test_the_first_deploy_stage_declares_nothing_inside_the_servers_but_makes_their_secrets():
+    """It runs from outside the VPC, where neither the database nor the management API answers."""
+    from conftest import verdict
+
+    record = run("prod", "preview", **{"scanner:servicesRollout": "first-deploy"})
+    inside = [
+        r["type"]
+        for r in record.resources
+        if r["type"].startswith(
+            ("rabbitmq:", "postgresql:", "pulumi:providers:rabbitmq", "pulumi:providers:postgresql")
+        )
+    ]
+    assert inside == []
+    names = {s["name"] for s in of_type(record, SECRET)}
+    assert {"postgres-scans_rw", "broker-svc-api", "broker-keda", "redis-svc-api"} <= names
+    # The queue rule lets this stage through, and only while it declares no queue at all.
+    assert verdict(record, "scan-queues-quorum-dead-lettered") == []
+    assert verdict(run("prod", "preview"), "scan-queues-quorum-dead-lettered") == []
