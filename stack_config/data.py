@@ -98,8 +98,11 @@ class DataSection(Section):
     @field_validator("cache_engine_version")
     @classmethod
     def _cache_version(cls, value: str) -> str:
-        if not re.match(r"^[67]\.\d+$", value):
-            raise ValueError(f"{value!r} is not a Redis OSS 6 or 7 version such as '7.1'")
+        if not re.match(r"^7\.\d+$", value):
+            raise ValueError(
+                f"{value!r} is not a Redis OSS 7 version such as '7.1' (the cache users' access strings "
+                "take subcommand rules, which ElastiCache accepts from 7.0)"
+            )
         return value
 
     def problems(self) -> Iterator[KeyedError]:

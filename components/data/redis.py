@@ -144,6 +144,9 @@ class Redis(pulumi.ComponentResource):
             transit_encryption_enabled=True,
             transit_encryption_mode="required",
             user_group_ids=[user_group.user_group_id],
+            # A stack that had the shared AUTH token moves to the user group in one modification
+            # (ElastiCache's AUTH-to-RBAC migration); not used on create.
+            auth_token_update_strategy="DELETE",
             snapshot_retention_limit=args.snapshot_retention_days,
             snapshot_window="02:00-03:00",
             maintenance_window="sun:05:00-sun:06:00",

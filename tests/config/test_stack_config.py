@@ -241,6 +241,7 @@ BAD: list[tuple[dict[str, str | None], str]] = [
     ),
     ({"scanner:brokerEngineVersion": "3.13"}, "scanner:brokerEngineVersion: '3.13' is not a RabbitMQ 4 version"),
     ({"scanner:cacheNodeType": "m7g.large"}, "scanner:cacheNodeType: 'm7g.large' is not an ElastiCache node type"),
+    ({"scanner:cacheEngineVersion": "6.2"}, "scanner:cacheEngineVersion: '6.2' is not a Redis OSS 7 version"),
     (
         {"scanner:databaseInstanceClass": "db.c6gd.large"},
         "scanner:databaseInstanceClass: db.c6gd.large runs Multi-AZ DB clusters only",
