@@ -12,13 +12,14 @@ Two deployments, chosen in stack config:
 Clients never use the master user: each login role of the database plan (database_roles.py)
 gets a generated password and a secret of its own here, and an auth entry on the proxy, which
 logs in as that role; database_clients.py creates the roles and grants inside the database.
-The master secret is read by the proxy's role only, for no workload's sake: operators use it.
+No workload reads the master secret, and neither does the proxy when there are roles: it is for
+operators and for the deploy path (database_clients.py).
 
 Master credentials: RDS can keep the master password in Secrets Manager itself, but it refuses
 to create a read replica of an instance whose password it manages. The password is therefore
 generated here (pulumi-random), kept in a Secrets Manager secret under the database's KMS key,
 and given to the primary only; the replica inherits it through physical replication and is
-never given one. RDS Proxy reads the same secret.
+never given one. RDS Proxy reads it only in a stack without roles.
 """
 
 from __future__ import annotations
@@ -515,7 +516,8 @@ def rds_proxy(
         if cluster_mode
         else dict(db_instance_identifier=database.identifier)
     )
-    # The target registers once the secret holds the credentials it will log in with.
+    # Registered once the master secret holds its value (without roles, the proxy's login). The
+    # proxy does not wait for its logins to work: until the roles exist, it reports an auth failure.
     aws.rds.ProxyTarget(
         f"{name}-proxy",
         db_proxy_name=proxy.name,
