@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.common.context import StackContext
 from policies.common import contract
 
 
@@ -136,3 +137,27 @@ def data_secret_tags(store: str, user: str, readers: Sequence[str]) -> dict[str,
     if len(value) > 256:
         raise ValueError(f"the readers of the {store} secret of {user} do not fit in one tag (256 characters)")
     return {contract.DATA_SECRET_TAG: f"{store}/{user}", contract.SECRET_READERS_TAG: value}
+
+
+def client_secret(
+    name: str,
+    *,
+    parent: pulumi.Resource,
+    stack: StackContext,
+    store: str,
+    user: str,
+    readers: Sequence[str],
+    description: str,
+    kms_key_arn: pulumi.Input[str],
+) -> aws.secretsmanager.Secret:
+    """The secret of one client's own user of a data store (`<prefix>/<store>/<user>-…`), tagged
+    with its readers, protected with the stack's data; its value is a version of its own."""
+    return aws.secretsmanager.Secret(
+        name,
+        name_prefix=f"{stack.name_prefix}/{store}/{user}-",
+        description=f"{stack.name_prefix} {description}",
+        kms_key_id=kms_key_arn,
+        recovery_window_in_days=30,
+        tags=data_secret_tags(store, user, readers),
+        opts=pulumi.ResourceOptions(parent=parent, protect=stack.protect),
+    )

@@ -25,7 +25,7 @@ import pulumi_rabbitmq as rabbitmq
 import pulumi_random as random
 
 from components.common.context import StackContext
-from components.common.iam import data_secret_tags
+from components.common.iam import client_secret
 from components.data.broker_topology import BrokerTopology
 
 
@@ -89,14 +89,15 @@ class BrokerClients(pulumi.ComponentResource):
                     ),
                     opts=provider_opts,
                 )
-            secret = aws.secretsmanager.Secret(
+            secret = client_secret(
                 f"{name}-{user.name}",
-                name_prefix=f"{args.stack.name_prefix}/rabbitmq/{user.name}-",
-                description=f"{args.stack.name_prefix} RabbitMQ user {user.name}: {user.purpose}",
-                kms_key_id=args.kms_key_arn,
-                recovery_window_in_days=30,
-                tags=data_secret_tags("rabbitmq", user.name, [user.client]),
-                opts=pulumi.ResourceOptions(parent=self, protect=args.stack.protect),
+                parent=self,
+                stack=args.stack,
+                store="rabbitmq",
+                user=user.name,
+                readers=[user.client],
+                description=f"RabbitMQ user {user.name}: {user.purpose}",
+                kms_key_arn=args.kms_key_arn,
             )
             aws.secretsmanager.SecretVersion(
                 f"{name}-{user.name}",

@@ -34,7 +34,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.common.context import StackContext
-from components.common.iam import data_secret_tags, secret_read_policy
+from components.common.iam import client_secret, data_secret_tags, secret_read_policy
 from components.common.sg_rules import allow_in, allow_out
 from components.data import database_roles
 from policies.common import contract
@@ -183,14 +183,15 @@ class Postgres(pulumi.ComponentResource):
             role_passwords[role.name] = random.RandomPassword(
                 f"{name}-{role.name}", length=40, special=False, opts=child
             )
-            role_secrets[role.name] = aws.secretsmanager.Secret(
+            role_secrets[role.name] = client_secret(
                 f"{name}-{role.name}",
-                name_prefix=f"{args.stack.name_prefix}/postgres/{role.name}-",
-                description=f"{args.stack.name_prefix} PostgreSQL role {role.name}: {role.purpose}",
-                kms_key_id=key.arn,
-                recovery_window_in_days=30,
-                tags=data_secret_tags("postgres", role.name, role.clients),
-                opts=pulumi.ResourceOptions(parent=self, protect=args.stack.protect),
+                parent=self,
+                stack=args.stack,
+                store="postgres",
+                user=role.name,
+                readers=role.clients,
+                description=f"PostgreSQL role {role.name}: {role.purpose}",
+                kms_key_arn=key.arn,
             )
 
         monitoring_role = aws.iam.Role(

@@ -21,7 +21,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.common.context import StackContext
-from components.common.iam import data_secret_tags
+from components.common.iam import client_secret
 from components.common.sg_rules import allow_in
 from components.data import cache_users
 
@@ -165,14 +165,15 @@ class Redis(pulumi.ComponentResource):
         )
         self.secret_arns = {}
         for u in args.users:
-            secret = aws.secretsmanager.Secret(
+            secret = client_secret(
                 f"{name}-{u.name}",
-                name_prefix=f"{args.stack.name_prefix}/redis/{u.name}-",
-                description=f"{args.stack.name_prefix} Redis user {u.name}: {u.purpose}",
-                kms_key_id=key.arn,
-                recovery_window_in_days=30,
-                tags=data_secret_tags("redis", u.name, [u.client]),
-                opts=pulumi.ResourceOptions(parent=self, protect=args.stack.protect),
+                parent=self,
+                stack=args.stack,
+                store="redis",
+                user=u.name,
+                readers=[u.client],
+                description=f"Redis user {u.name}: {u.purpose}",
+                kms_key_arn=key.arn,
             )
             aws.secretsmanager.SecretVersion(
                 f"{name}-{u.name}",
