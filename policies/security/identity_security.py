@@ -3,10 +3,14 @@
 The program tags every data-tier secret with whose credentials it holds and which clients may
 read it (`scanner.io/data-secret`, `scanner.io/readers`), and every workload's IAM role with the
 client it is (`scanner.io/client`); the names come from policies/common/contract.py. A workload
-role is one EKS Pod Identity may hand to pods (its trust names pods.eks.amazonaws.com).
+role is one pods can take: its trust names pods.eks.amazonaws.com (EKS Pod Identity) or allows
+sts:AssumeRoleWithWebIdentity (IRSA).
 
-Who reads a secret is found in the stack itself: an inline role policy whose document depends on
-the secret (a preview knows the dependency before the ARN), or names its ARN (an update).
+Who reads a secret is found in the stack itself, in every policy document a workload role has
+(RolePolicy, `inlinePolicies`, customer managed policies attached or in `managedPolicyArns`):
+a document that depends on the secret (all a preview knows), names its ARN, or allows
+GetSecretValue on a wildcard matching it (`*` always; a pattern once the ARN is known), or on
+everything but a few (NotAction, NotResource).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
+from fnmatch import fnmatchcase
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyResource, StackValidationArgs, StackValidationPolicy
@@ -23,8 +28,13 @@ import contract
 from stack_graph import Report, known, short, tag
 
 SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+MANAGED_POLICY = "aws:iam/policy:Policy"
+READ_ACTION = "secretsmanager:getsecretvalue"
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 
 
@@ -37,10 +47,51 @@ def _is_administrator(secret: PolicyResource) -> bool:
 
 
 def _workload_role(role: PolicyResource) -> bool:
+    """A role pods can take: through EKS Pod Identity, or a web identity (IRSA's OIDC provider)."""
     trust = known(role, "assumeRolePolicy")
     if isinstance(trust, dict):
         trust = json.dumps(trust)
-    return isinstance(trust, str) and POD_IDENTITY_PRINCIPAL in trust
+    return isinstance(trust, str) and (POD_IDENTITY_PRINCIPAL in trust or "sts:AssumeRoleWithWebIdentity" in trust)
+
+
+def _statements(document: Any) -> list[Mapping]:
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            return []
+    if not isinstance(document, Mapping):
+        return []
+    statements = document.get("Statement", [])
+    statements = [statements] if isinstance(statements, Mapping) else statements
+    return [st for st in statements if isinstance(st, Mapping)] if isinstance(statements, Sequence) else []
+
+
+def _listed(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else [v for v in value or [] if isinstance(v, str)]
+
+
+def _grants_read(document: Any, arn: str | None) -> bool:
+    """A known policy document allows reading the secret at `arn`: by its ARN, a wildcard that
+    matches it (`*`, `…:secret:scanner-prod/postgres/*`), or NotAction / NotResource (which allow
+    everything they do not list). With the ARN still unknown, only `*` is known to match."""
+    for statement in _statements(document):
+        if statement.get("Effect") != "Allow":
+            continue
+        if "NotAction" in statement:
+            actions_match = not any(fnmatchcase(READ_ACTION, a.lower()) for a in _listed(statement.get("NotAction")))
+        else:
+            actions_match = any(fnmatchcase(READ_ACTION, a.lower()) for a in _listed(statement.get("Action")))
+        if not actions_match:
+            continue
+        if "NotResource" in statement:
+            if arn is None or not any(fnmatchcase(arn, r) for r in _listed(statement.get("NotResource"))):
+                return True
+            continue
+        for pattern in _listed(statement.get("Resource")):
+            if pattern == "*" or (arn is not None and fnmatchcase(arn, pattern)):
+                return True
+    return False
 
 
 def _mentions(resource: PolicyResource, secret: PolicyResource, props: tuple[str, ...] | None = None) -> bool:
@@ -79,19 +130,48 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
+def _documents(args: StackValidationArgs, role: PolicyResource) -> list[tuple[PolicyResource, str]]:
+    """(resource, property) pairs holding the policy documents a role has: its inline
+    `inlinePolicies`, each RolePolicy on it, and each customer managed Policy attached to it (an
+    attachment, or `managedPolicyArns`)."""
+    pairs: list[tuple[PolicyResource, str]] = [(role, "inlinePolicies")]
+    names = {known(role, "name"), known(role, "id")} - {None}
+    attached = list(role.property_dependencies.get("managedPolicyArns", []))
+    for r in args.resources:
+        if r.resource_type not in (ROLE_POLICY, ROLE_POLICY_ATTACHMENT):
+            continue
+        if role not in r.property_dependencies.get("role", []) and known(r, "role") not in names:
+            continue
+        if r.resource_type == ROLE_POLICY:
+            pairs.append((r, "policy"))
+        else:
+            attached += r.property_dependencies.get("policyArn", [])
+    pairs += [(p, "policy") for p in attached if p.resource_type == MANAGED_POLICY]
+    return pairs
+
+
+def _reads(holder: PolicyResource, prop: str, secret: PolicyResource) -> bool:
+    if secret in holder.property_dependencies.get(prop, []):
+        return True
+    arn = known(secret, "arn")
+    arn = arn if isinstance(arn, str) and arn else None
+    value = _get(holder.props, prop)
+    documents = (
+        [_get(v, "policy") for v in value] if prop == "inlinePolicies" and isinstance(value, Sequence) else [value]
+    )
+    return any(_grants_read(d, arn) or (arn is not None and isinstance(d, str) and arn in d) for d in documents)
+
+
 def _readers(args: StackValidationArgs) -> dict[str, set[PolicyResource]]:
-    """Secret URN -> the workload roles whose inline policies take it."""
+    """Secret URN -> the workload roles whose policies (inline, attached) allow reading it."""
     roles = {r.urn: r for r in args.resources if r.resource_type == ROLE and _workload_role(r)}
     secrets = _data_secrets(args)
     readers: dict[str, set[PolicyResource]] = defaultdict(set)
-    for policy in (r for r in args.resources if r.resource_type == ROLE_POLICY):
-        owners = [d for d in policy.property_dependencies.get("role", []) if d.urn in roles]
-        if not owners:
-            named = known(policy, "role")
-            owners = [r for r in roles.values() if named and named in (known(r, "name"), known(r, "id"))]
+    for role in roles.values():
+        documents = _documents(args, role)
         for secret in secrets:
-            if _mentions(policy, secret, ("policy",)):
-                readers[secret.urn].update(owners)
+            if any(_reads(holder, prop, secret) for holder, prop in documents):
+                readers[secret.urn].add(role)
     return readers
 
 
@@ -107,6 +187,29 @@ def workloads_no_administrator_secrets(args: StackValidationArgs, report: Report
     if not administrators:
         return
     readers = _readers(args)
+    # The administrators' passwords themselves: what their secrets' values are made from.
+    versions = [
+        v
+        for v in args.resources
+        if v.resource_type == SECRET_VERSION
+        and any(s in v.property_dependencies.get("secretId", []) for s in administrators)
+    ]
+    passwords = {
+        d.urn: d
+        for v in versions
+        for d in v.property_dependencies.get("secretString", [])
+        if d.resource_type == RANDOM_PASSWORD
+    }
+    for resource in args.resources:
+        if not resource.resource_type.startswith("kubernetes:"):
+            continue
+        taken = {d.urn for deps in resource.property_dependencies.values() for d in deps} & set(passwords)
+        for urn in sorted(taken):
+            report(
+                f"{short(resource)} takes {short(passwords[urn])}, an administrator's password; workloads use a "
+                "user of their own.",
+                resource.urn,
+            )
     for secret in administrators:
         holder = tag(secret, contract.DATA_SECRET_TAG)
         for resource in args.resources:

@@ -86,6 +86,39 @@ def queue_arguments(**changes):
     return edit
 
 
+def policy_document(role_policy, statement):
+    """The role's inline policy replaced by one literal statement (known in a preview too)."""
+
+    def edit(record):
+        policy = one(record, ROLE_POLICY, role_policy)
+        for side in ("inputs", "outputs"):
+            policy[side]["policy"] = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+        policy["propertyDependencies"]["policy"] = []
+
+    return edit
+
+
+def policy_also(role_policy, statement):
+    """One more statement in the role's inline policy (its document is known on an update)."""
+
+    def edit(record):
+        policy = one(record, ROLE_POLICY, role_policy)
+        for side in ("inputs", "outputs"):
+            document = json.loads(policy[side]["policy"])
+            document["Statement"].append(statement)
+            policy[side]["policy"] = json.dumps(document)
+
+    return edit
+
+
+def master_password_in_a_secret(record):
+    """A Kubernetes Secret built from the master user's password (not its Secrets Manager secret)."""
+    password = one(record, "random:index/randomPassword:RandomPassword", "postgres-master")
+    config_map = one(record, CONFIG_MAP, "data-access-endpoints")
+    config_map["propertyDependencies"].setdefault("data", []).append(password["urn"])
+    config_map["dependencies"].append(password["urn"])
+
+
 def untag_role(name):
     """The role loses its client tag (a key with dots, which set_value's paths cannot name)."""
 
@@ -109,6 +142,11 @@ CASES = {
          "ConfigMap 'data-access-endpoints' takes the postgres/administrator secret"),
         ("a-service-role-reads-the-master-secret", policy_reads("services-storage-api", "postgres-master"),
          "workload role Role 'services-storage-api' (service:storage-api) may read the postgres/administrator"),
+        ("a-role-reads-every-secret", policy_document("services-webhooks", {
+            "Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}),
+         "Role 'services-webhooks' (service:webhooks) may read the rabbitmq/administrator secret"),
+        ("the-master-password-itself", master_password_in_a_secret,
+         "ConfigMap 'data-access-endpoints' takes RandomPassword 'postgres-master', an administrator's password"),
     ],
     "data-secret-readers": [
         ("an-engine-reads-another-engines-user", policy_reads("scan-access-sast", "broker-engine-secrets"),
@@ -120,6 +158,15 @@ CASES = {
          "Role 'services-webhooks' (no client) may read the rabbitmq/svc-webhooks secret"),
         ("a-service-loses-its-own-secret", stops_reading("services-api", "redis-svc-api"),
          "the redis/svc-api secret lists service:api, whose role(s) cannot read it"),
+        # The mocks' ARNs carry the resource's name where AWS puts the secret's.
+        ("a-glob-over-the-database-roles", policy_also("services-webhooks", {
+            "Effect": "Allow", "Action": ["secretsmanager:Get*"],
+            "Resource": "arn:aws:secretsmanager:*:*:secret:postgres-scans_*"}),
+         "Role 'services-webhooks' (service:webhooks) may read the postgres/scans_owner secret", "update"),
+        ("everything-but-its-own", policy_document("services-webhooks", {
+            "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+            "NotResource": "arn:aws:secretsmanager:us-east-1:123456789012:secret:nothing"}),
+         "Role 'services-webhooks' (service:webhooks) may read the postgres/scans_rw secret"),
     ],
     "scan-queues-quorum-dead-lettered": [
         ("classic-scan-queue", queue_arguments(queue_type="classic"), "scan queue scans.sast: its type is classic"),
@@ -142,6 +189,10 @@ QUIET = {
     ],
     "data-secret-readers": [
         ("the-proxy-reads-the-role-secrets", policy_reads("postgres-proxy", "postgres-scans_ro")),
+        # A wildcard that matches none of the data secrets (update: the ARNs are known).
+        ("a-wildcard-over-other-secrets", policy_also("services-webhooks", {
+            "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+            "Resource": ["arn:aws:secretsmanager:*:*:secret:other/*"]}), None, "update"),
     ],
     # Unknown until the update: decided there.
     "scan-queues-quorum-dead-lettered": [
