@@ -81,13 +81,44 @@ def pytest_collection_finish(session):
     gc.set_threshold(20_000, 20, 20)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     """Tests that write a stack file beside the real ones, and tests that read every stack file,
     share one worker when the tests run in parallel (pytest-xdist, `--dist loadgroup`): a
-    temporary Pulumi.<name>.yaml must not appear in another test's `--all-stacks`."""
+    temporary Pulumi.<name>.yaml must not appear in another test's `--all-stacks`. First, so the
+    mark is there when xdist reads the groups."""
     for item in items:
         if "stack_file" in getattr(item, "fixturenames", ()) or item.get_closest_marker("all_stacks"):
             item.add_marker(pytest.mark.xdist_group("stack-files"))
+
+
+class _GroupsHold:
+    """In a pytest-xdist worker, after xdist has marked each grouped test's id with its group
+    (`name@group`), check that it did: with a pytest whose node ids xdist cannot rewrite
+    (pytest-xdist#1386, pytest 9.2) the groups are silently ignored, and the stack-file tests and
+    the real servers' tests would run on any worker. Each such test then fails, saying why, before
+    its fixtures start anything."""
+
+    def __init__(self) -> None:
+        self.lost: set[str] = set()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items):
+        if config.getvalue("loadgroup"):
+            self.lost = {i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        if item.nodeid in self.lost:
+            pytest.fail(
+                "--dist loadgroup did not group this test: pytest-xdist cannot rewrite this pytest's node ids "
+                "(pytest-xdist#1386); install the pinned pytest (requirements-dev.txt)",
+                pytrace=False,
+            )
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(_GroupsHold(), "scanner-groups-hold")
 
 
 def _run_program(stack: str, mode="preview", project_dir: Path = PROJECT_DIR, config: dict | None = None):
