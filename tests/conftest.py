@@ -104,7 +104,7 @@ class _GroupsHold:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config, items):
-        if config.getvalue("loadgroup"):
+        if config.getoption("loadgroup", default=False):
             self.lost = {i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid}
 
     @pytest.hookimpl(tryfirst=True)
