@@ -1,0 +1,141 @@
+"""The alarm plan (components/monitoring/alarm_plan.py), pure: one alarm per (tier, metric) and per
+(zone, metric) where the metric has a zone, composites whose children exist, thresholds from
+settings, and the derived limits (max_connections from the instance class)."""
+
+import dataclasses
+from collections import Counter
+
+import pytest
+
+from components.monitoring import alarm_plan
+from components.monitoring.alarm_plan import DatabaseInstance, Monitored, Thresholds
+
+ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
+PROD = Monitored(
+    zones=ZONES,
+    database_instances=(
+        DatabaseInstance("scanner-prod-postgres", "primary", None),
+        DatabaseInstance("scanner-prod-postgres-replica", "replica", "us-east-1c"),
+    ),
+    database_instance_class="db.r7g.large",
+    database_allocated_storage_gib=100,
+    proxy_name="scanner-prod-postgres",
+    broker_name="scanner-prod-rabbitmq",
+    scan_queues={"sast": "scans.sast", "secrets": "scans.secrets"},
+    dead_letter_queues={"sast": "scans.sast.dead", "secrets": "scans.secrets.dead"},
+    vhost="scanner",
+    cache_nodes=tuple((f"scanner-prod-redis-00{i + 1}", z) for i, z in enumerate(ZONES)),
+    nat_zones=ZONES,
+    cluster_name="scanner-prod",
+    publisher_functions={z: f"scanner-prod-queue-metrics-{z}" for z in ZONES},
+)
+
+
+def metric_of(alarm):
+    return alarm.metric.name if alarm.metric else tuple(m.name for _, m in alarm.inputs)
+
+
+def subject(alarm):
+    """What the alarm watches: its metric's dimensions, or its inputs'."""
+    metrics = [alarm.metric] if alarm.metric else [m for _, m in alarm.inputs]
+    return tuple(sorted({d for m in metrics for d in m.dimensions}))
+
+
+def test_one_alarm_per_resource_and_metric():
+    plan = alarm_plan.plan(PROD)
+    keys = Counter((subject(a), metric_of(a), a.expression) for a in plan.alarms)
+    assert [k for k, n in keys.items() if n > 1] == []
+    assert len({a.name for a in plan.alarms}) == len(plan.alarms)
+
+
+@pytest.mark.parametrize(
+    "tier, metrics",
+    [
+        (
+            "data",
+            {
+                "CPUUtilization", "FreeableMemory", "FreeStorageSpace", "DatabaseConnections",
+                "MaximumUsedTransactionIDs", "WriteLatency", "ReplicaLag", "ClientConnectionsSetupFailedAuth",
+                ("RabbitMQMemUsed", "RabbitMQMemLimit"), ("RabbitMQDiskFree", "RabbitMQDiskFreeLimit"),
+                "SystemCpuUtilization", "EngineCPUUtilization", "DatabaseMemoryUsagePercentage", "CurrConnections",
+                "ReplicationLag",
+            },
+        ),
+        ("scans", {"ReadyMessages", "OldestReadyAgeSeconds", ("ReadyMessages", "Consumers"), "PercentIOLimit",
+                   "Errors", "Invocations"}),
+        ("network", {"ErrorPortAllocation", "PacketsDropCount"}),
+        ("cluster", {"cluster_failed_node_count", "node_cpu_utilization", "node_memory_utilization",
+                     "node_filesystem_utilization", "pod_number_of_container_restarts"}),
+        ("edge", {"5xxErrorRate"}),
+    ],
+)  # fmt: skip
+def test_each_tier_watches_the_recommended_metrics(tier, metrics):
+    assert {metric_of(a) for a in alarm_plan.plan(PROD).of_tier(tier)} == metrics
+
+
+def test_zonal_metrics_have_an_alarm_in_every_zone_and_the_others_none():
+    plan = alarm_plan.plan(PROD)
+    for zone in ZONES:
+        names = {a.name.removesuffix(f"-{zone}") for a in plan.of_zone(zone)}
+        assert {"cache-cpu", "cache-memory", "cache-connections", "cache-replication-lag"} <= names, zone
+        assert {"nat-port-allocation", "nat-dropped-packets", "queue-metrics-errors", "queue-metrics-silent"} <= names
+    # The replica is pinned to the last zone; the Multi-AZ primary and the broker move, so carry none.
+    assert {a.name for a in plan.of_zone("us-east-1c")} >= {"database-replica-lag", "database-replica-cpu"}
+    assert all(a.zone is None for a in plan.alarms if a.name.startswith(("database-primary", "broker-")))
+    per_zone = Counter(a.name.rsplit("-us-east-1", 1)[0] for a in plan.alarms if a.zone and "-us-east-1" in a.name)
+    assert set(per_zone.values()) == {3}
+
+
+def test_every_composite_s_children_exist_and_each_zone_and_tier_has_one():
+    plan = alarm_plan.plan(PROD)
+    names = {a.name for a in plan.alarms}
+    for composite in plan.composites:
+        assert composite.children and set(composite.children) <= names, composite.name
+    zones = {c.key: c for c in plan.composites if c.kind == "zone"}
+    assert set(zones) == set(ZONES)
+    assert set(zones["us-east-1a"].children) == {a.name for a in plan.of_zone("us-east-1a")}
+    tiers = {c.key for c in plan.composites if c.kind == "tier"}
+    assert tiers == {"data", "scans", "network", "cluster", "edge"}
+    # Few enough ARNs for a drill: one per zone and per tier.
+    assert len(plan.composites) == len(ZONES) + len(tiers)
+
+
+def test_a_regional_nat_and_no_publishers_leave_a_zone_without_children_refused():
+    stack = dataclasses.replace(PROD, nat_zones=(), publisher_functions={}, cache_nodes=PROD.cache_nodes[:2])
+    with pytest.raises(ValueError, match="zone-us-east-1c would have no children"):
+        alarm_plan.plan(dataclasses.replace(stack, database_instances=PROD.database_instances[:1]))
+    # With the replica in the last zone, every zone keeps a child.
+    assert alarm_plan.plan(stack).of_zone("us-east-1c")
+
+
+def test_thresholds_come_from_the_settings_and_the_instance_class():
+    plan = alarm_plan.plan(PROD)
+    # db.r7g.large: 16 GiB, so max_connections LEAST(16 GiB / 9531392, 5000) = 1802; alarm at 80 %.
+    assert alarm_plan.max_connections("db.r7g.large") == 1802
+    assert plan.alarm("database-primary-connections").threshold == pytest.approx(1802 * 0.8)
+    assert plan.alarm("database-primary-freeable-memory").threshold == pytest.approx(16 * 1024**3 * 0.1)
+    assert plan.alarm("database-primary-free-storage").threshold == pytest.approx(100 * 1024**3 * 0.1)
+    strict = alarm_plan.plan(PROD, Thresholds(database_cpu_percent=70, queue_oldest_ready_seconds=600))
+    assert strict.alarm("database-primary-cpu").threshold == 70
+    assert strict.alarm("queue-sast-oldest").threshold == 600
+    assert alarm_plan.database_memory_gib("db.t4g.medium") == 4
+    assert alarm_plan.database_memory_gib("db.m8g.2xlarge") == 32
+    with pytest.raises(ValueError, match="no memory size known for db.r7g.metal"):
+        alarm_plan.database_memory_gib("db.r7g.metal")
+
+
+def test_queue_alarms_read_the_publisher_s_namespace_and_dead_letters_page_nobody():
+    plan = alarm_plan.plan(PROD)
+    backlog = plan.alarm("queue-sast-backlog")
+    assert backlog.metric.namespace == alarm_plan.QUEUE_NAMESPACE
+    assert dict(backlog.metric.dimensions) == {"VHost": "scanner", "Queue": "scans.sast"}
+    dead = plan.alarm("queue-secrets-dead-letters")
+    assert dead.severity == "ticket" and dead.threshold == 0 and dead.missing == "notBreaching"
+    assert plan.alarm("queue-sast-oldest").severity == "page"
+
+
+def test_placeholders_name_what_only_the_deployed_resources_know():
+    plan = alarm_plan.plan(PROD)
+    nat = plan.alarm("nat-port-allocation-us-east-1b").metric
+    assert nat.dimensions == (("NatGatewayId", "{nat:us-east-1b}"),)
+    assert plan.alarm("repo-cache-io-limit").metric.dimensions == (("FileSystemId", "{file-system}"),)
