@@ -121,6 +121,20 @@ def pytest_configure(config):
     config.pluginmanager.register(_GroupsHold(), "scanner-groups-hold")
 
 
+@pytest.fixture(scope="session")
+def rabbitmq_node(tmp_path_factory):
+    """One RabbitMQ node for the session, shared by every module that needs one (their tests
+    carry `xdist_group("rabbitmq")`, so they run on one worker and the node starts once). Each
+    module loads its own definitions into a vhost of its own."""
+    import servers
+
+    node = servers.start_rabbitmq(tmp_path_factory.mktemp("rabbitmq"))
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
 def _run_program(stack: str, mode="preview", project_dir: Path = PROJECT_DIR, config: dict | None = None):
     """`offline.program.run_program`, shared: a run without a fault is computed once per stack,
     mode and config in a session, and each caller gets its own copy (unpickled: a record is

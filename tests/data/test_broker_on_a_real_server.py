@@ -35,16 +35,11 @@ pytestmark = pytest.mark.xdist_group("rabbitmq")
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory) -> Iterator[servers.RabbitMq]:
-    """One node for the session (xdist may interleave other modules' tests with these on the
-    worker, which would stop and start a module-scoped node)."""
-    node = servers.start_rabbitmq(tmp_path_factory.mktemp("rabbitmq"))
-    try:
-        status, body = node.api("POST", "/api/definitions", ("guest", "guest"), PLAN.definitions(PASSWORDS, ADMIN))
-        assert status in (200, 201, 204), (status, body)
-        yield node
-    finally:
-        node.stop()
+def broker(rabbitmq_node) -> Iterator[servers.RabbitMq]:
+    """The session's node (tests/conftest.py) with the plan's definitions loaded, once."""
+    status, body = rabbitmq_node.api("POST", "/api/definitions", ("guest", "guest"), PLAN.definitions(PASSWORDS, ADMIN))
+    assert status in (200, 201, 204), (status, body)
+    yield rabbitmq_node
 
 
 def connect(broker: servers.RabbitMq, client: str) -> pika.BlockingConnection:

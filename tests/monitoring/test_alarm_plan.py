@@ -61,7 +61,7 @@ def test_one_alarm_per_resource_and_metric():
                 "ReplicationLag",
             },
         ),
-        ("scans", {"ReadyMessages", "OldestReadyAgeSeconds", ("ReadyMessages", "Consumers"), "PercentIOLimit",
+        ("scans", {"ReadyMessages", "EstimatedWaitSeconds", ("ReadyMessages", "Consumers"), "PercentIOLimit",
                    "Errors", "Invocations"}),
         ("network", {"ErrorPortAllocation", "PacketsDropCount"}),
         ("cluster", {"cluster_failed_node_count", "node_cpu_utilization", "node_memory_utilization",
@@ -115,9 +115,9 @@ def test_thresholds_come_from_the_settings_and_the_instance_class():
     assert plan.alarm("database-primary-connections").threshold == pytest.approx(1802 * 0.8)
     assert plan.alarm("database-primary-freeable-memory").threshold == pytest.approx(16 * 1024**3 * 0.1)
     assert plan.alarm("database-primary-free-storage").threshold == pytest.approx(100 * 1024**3 * 0.1)
-    strict = alarm_plan.plan(PROD, Thresholds(database_cpu_percent=70, queue_oldest_ready_seconds=600))
+    strict = alarm_plan.plan(PROD, Thresholds(database_cpu_percent=70, queue_wait_seconds=600))
     assert strict.alarm("database-primary-cpu").threshold == 70
-    assert strict.alarm("queue-sast-oldest").threshold == 600
+    assert strict.alarm("queue-sast-wait").threshold == 600
     assert alarm_plan.database_memory_gib("db.t4g.medium") == 4
     assert alarm_plan.database_memory_gib("db.m8g.2xlarge") == 32
     with pytest.raises(ValueError, match="no memory size known for db.r7g.metal"):
@@ -126,16 +126,16 @@ def test_thresholds_come_from_the_settings_and_the_instance_class():
 
 def test_queue_alarms_read_the_publisher_s_namespace_and_dead_letters_page_nobody():
     plan = alarm_plan.plan(PROD)
-    backlog = plan.alarm("queue-sast-backlog")
-    assert backlog.metric.namespace == alarm_plan.QUEUE_NAMESPACE
-    assert dict(backlog.metric.dimensions) == {"VHost": "scanner", "Queue": "scans.sast"}
+    backlog = plan.alarm("queue-sast-backlog").metric
+    assert backlog is not None and backlog.namespace == alarm_plan.QUEUE_NAMESPACE
+    assert dict(backlog.dimensions) == {"VHost": "scanner", "Queue": "scans.sast"}
     dead = plan.alarm("queue-secrets-dead-letters")
     assert dead.severity == "ticket" and dead.threshold == 0 and dead.missing == "notBreaching"
-    assert plan.alarm("queue-sast-oldest").severity == "page"
+    assert plan.alarm("queue-sast-wait").severity == "page"
 
 
 def test_placeholders_name_what_only_the_deployed_resources_know():
     plan = alarm_plan.plan(PROD)
-    nat = plan.alarm("nat-port-allocation-us-east-1b").metric
-    assert nat.dimensions == (("NatGatewayId", "{nat:us-east-1b}"),)
-    assert plan.alarm("repo-cache-io-limit").metric.dimensions == (("FileSystemId", "{file-system}"),)
+    nat, efs = plan.alarm("nat-port-allocation-us-east-1b").metric, plan.alarm("repo-cache-io-limit").metric
+    assert nat is not None and nat.dimensions == (("NatGatewayId", "{nat:us-east-1b}"),)
+    assert efs is not None and efs.dimensions == (("FileSystemId", "{file-system}"),)
