@@ -448,8 +448,9 @@ def _queues(stack: Monitored, t: Thresholds) -> list[Alarm]:
                 0,
                 "GreaterThanThreshold",
                 "ticket",
-                "the queue-metrics publisher fails: the queue alarms go blind",
-                Metric("AWS/Lambda", "Errors", (("FunctionName", function),), "Sum"),
+                "the zone's queue-metrics publisher cannot read the broker: the queue alarms go blind "
+                "(it reports failures in a metric of its own and never raises, so Lambda counts no error)",
+                Metric(QUEUE_NAMESPACE, "PublisherErrors", (("Zone", zone),), "Maximum"),
                 period=300,
                 evaluation_periods=1,
                 datapoints=1,

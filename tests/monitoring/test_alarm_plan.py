@@ -62,7 +62,7 @@ def test_one_alarm_per_resource_and_metric():
             },
         ),
         ("scans", {"ReadyMessages", "EstimatedWaitSeconds", ("ReadyMessages", "Consumers"), "PercentIOLimit",
-                   "Errors", "Invocations"}),
+                   "PublisherErrors", "Invocations"}),
         ("network", {"ErrorPortAllocation", "PacketsDropCount"}),
         ("cluster", {"cluster_failed_node_count", "node_cpu_utilization", "node_memory_utilization",
                      "node_filesystem_utilization", "pod_number_of_container_restarts"}),
