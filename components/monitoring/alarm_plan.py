@@ -17,7 +17,9 @@ Dimension values that only the deployed resources know (a NAT gateway's id) are 
 `{ref}` placeholders (`{nat:us-east-1a}`), which the component that declares the alarms fills in.
 
 Amazon MQ publishes no per-queue metrics for RabbitMQ 4 brokers: the queue alarms read the custom
-metrics the queue-metrics publisher puts under `QUEUE_NAMESPACE`.
+metrics the queue-metrics publisher puts under `QUEUE_NAMESPACE`. The cluster's alarms read
+Container Insights, which the amazon-cloudwatch-observability add-on feeds: it is declared with
+the alarms.
 """
 
 from __future__ import annotations
@@ -175,6 +177,8 @@ class Monitored:
     publisher_functions: Mapping[str, str] = field(default_factory=dict)
     """Zone -> the queue-metrics publisher's function name."""
     cdn_distribution: bool = True
+    broker_nodes: int = 3
+    """Nodes of the broker's cluster (Amazon MQ's broker-level CPU is their sum)."""
 
 
 def database_memory_gib(instance_class: str) -> float:
@@ -342,6 +346,9 @@ def _mq(stack: Monitored, name: str, statistic: str = "Maximum") -> Metric:
 
 
 def _broker(stack: Monitored, t: Thresholds) -> list[Alarm]:
+    """Amazon MQ's broker-level metrics of a cluster are the sums over its nodes: CPU is read as
+    their average, and memory and disk from the publisher's per-node figures (the fullest node's
+    memory, the lowest node's free disk), since one node at its limit blocks every publisher."""
     return [
         Alarm(
             "broker-memory",
@@ -350,9 +357,8 @@ def _broker(stack: Monitored, t: Thresholds) -> list[Alarm]:
             t.broker_memory_percent,
             "GreaterThanThreshold",
             "page",
-            "at the memory watermark the broker blocks every publisher",
-            expression="100 * m1 / m2",
-            inputs=(("m1", _mq(stack, "RabbitMQMemUsed")), ("m2", _mq(stack, "RabbitMQMemLimit"))),
+            "at its memory watermark a node blocks every publisher of the cluster",
+            Metric(QUEUE_NAMESPACE, "NodeMemoryUsedPercentMax", (("VHost", stack.vhost),), "Maximum"),
         ),
         Alarm(
             "broker-disk",
@@ -361,9 +367,8 @@ def _broker(stack: Monitored, t: Thresholds) -> list[Alarm]:
             t.broker_disk_free_ratio,
             "LessThanThreshold",
             "page",
-            "at the disk-free limit the broker blocks every publisher",
-            expression="m1 / m2",
-            inputs=(("m1", _mq(stack, "RabbitMQDiskFree", "Minimum")), ("m2", _mq(stack, "RabbitMQDiskFreeLimit"))),
+            "at its disk-free limit a node blocks every publisher of the cluster",
+            Metric(QUEUE_NAMESPACE, "NodeDiskFreeRatioMin", (("VHost", stack.vhost),), "Minimum"),
         ),
         Alarm(
             "broker-cpu",
@@ -372,8 +377,9 @@ def _broker(stack: Monitored, t: Thresholds) -> list[Alarm]:
             t.broker_cpu_percent,
             "GreaterThanThreshold",
             "ticket",
-            "a saturated broker delays deliveries and confirms",
-            _mq(stack, "SystemCpuUtilization", "Average"),
+            "a saturated broker delays deliveries and confirms (the nodes' average)",
+            expression=f"m1 / {stack.broker_nodes}",
+            inputs=(("m1", _mq(stack, "SystemCpuUtilization", "Average")),),
         ),
     ]
 
@@ -403,7 +409,7 @@ def _queues(stack: Monitored, t: Thresholds) -> list[Alarm]:
                 "scans",
                 None,
                 t.queue_wait_seconds,
-                "GreaterThanThreshold",
+                "GreaterThanOrEqualToThreshold",
                 "page",
                 f"requests in {queue} would wait longer than the longest scan takes at the rate it delivers now",
                 _queue(stack, queue, "EstimatedWaitSeconds"),
@@ -636,8 +642,11 @@ def _cluster(stack: Monitored, t: Thresholds) -> list[Alarm]:
             t.pod_restarts,
             "GreaterThanThreshold",
             "ticket",
-            "the services' containers restart (crash loops, OOM kills)",
-            _insights(stack, "pod_number_of_container_restarts", (("Namespace", "scanner-services"),)),
+            "the services' containers restart (crash loops, OOM kills): the count's rise over 5 minutes",
+            expression="DIFF(m1)",
+            inputs=(
+                ("m1", _insights(stack, "pod_number_of_container_restarts", (("Namespace", "scanner-services"),))),
+            ),
             period=300,
             evaluation_periods=1,
             datapoints=1,

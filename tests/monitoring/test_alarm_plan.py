@@ -56,8 +56,7 @@ def test_one_alarm_per_resource_and_metric():
             {
                 "CPUUtilization", "FreeableMemory", "FreeStorageSpace", "DatabaseConnections",
                 "MaximumUsedTransactionIDs", "WriteLatency", "ReplicaLag", "ClientConnectionsSetupFailedAuth",
-                ("RabbitMQMemUsed", "RabbitMQMemLimit"), ("RabbitMQDiskFree", "RabbitMQDiskFreeLimit"),
-                "SystemCpuUtilization", "EngineCPUUtilization", "DatabaseMemoryUsagePercentage", "CurrConnections",
+                "NodeMemoryUsedPercentMax", "NodeDiskFreeRatioMin", ("SystemCpuUtilization",), "EngineCPUUtilization", "DatabaseMemoryUsagePercentage", "CurrConnections",
                 "ReplicationLag",
             },
         ),
@@ -65,7 +64,7 @@ def test_one_alarm_per_resource_and_metric():
                    "PublisherErrors", "Invocations"}),
         ("network", {"ErrorPortAllocation", "PacketsDropCount"}),
         ("cluster", {"cluster_failed_node_count", "node_cpu_utilization", "node_memory_utilization",
-                     "node_filesystem_utilization", "pod_number_of_container_restarts"}),
+                     "node_filesystem_utilization", ("pod_number_of_container_restarts",)}),
         ("edge", {"5xxErrorRate"}),
     ],
 )  # fmt: skip
@@ -132,6 +131,14 @@ def test_queue_alarms_read_the_publisher_s_namespace_and_dead_letters_page_nobod
     dead = plan.alarm("queue-secrets-dead-letters")
     assert dead.severity == "ticket" and dead.threshold == 0 and dead.missing == "notBreaching"
     assert plan.alarm("queue-sast-wait").severity == "page"
+
+
+def test_broker_limits_are_read_per_node_and_its_cpu_as_the_nodes_average():
+    plan = alarm_plan.plan(PROD)
+    memory = plan.alarm("broker-memory").metric
+    assert memory is not None and memory.name == "NodeMemoryUsedPercentMax" and memory.statistic == "Maximum"
+    assert plan.alarm("broker-cpu").expression == "m1 / 3"
+    assert alarm_plan.plan(dataclasses.replace(PROD, broker_nodes=1)).alarm("broker-cpu").expression == "m1 / 1"
 
 
 def test_placeholders_name_what_only_the_deployed_resources_know():

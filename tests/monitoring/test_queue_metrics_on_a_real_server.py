@@ -110,11 +110,16 @@ def test_the_publisher_puts_each_queue_s_depth_consumers_and_age(node):
     assert value("ReadyMessages", "scans.secrets") == 0
     assert (value("ReadyMessages", "scans.consumed"), value("UnacknowledgedMessages", "scans.consumed")) == (1, 1)
     assert (value("Consumers", "scans.consumed"), value("Consumers", "scans.sast")) == (1, 0)
-    # Quorum queues report no head-message timestamp: no age, and no wait estimate while nothing
-    # is delivered (the no-consumer alarm's case); an empty queue waits 0.
+    # Quorum queues report no head-message timestamp: no age. Nothing was delivered from scans.sast
+    # in the window while requests wait: they wait at least the window. An empty queue waits 0.
     assert value("OldestReadyAgeSeconds", "scans.sast") is None
-    assert value("EstimatedWaitSeconds", "scans.sast") is None
+    assert value("EstimatedWaitSeconds", "scans.sast") == handler.WINDOW
     assert value("EstimatedWaitSeconds", "scans.secrets") == 0
+    # The one node's memory against its watermark, its free disk against its limit (50 MB here).
+    memory = statistic(cloudwatch, "NodeMemoryUsedPercentMax", {"VHost": VHOST}, now)
+    disk = statistic(cloudwatch, "NodeDiskFreeRatioMin", {"VHost": VHOST}, now)
+    assert memory is not None and 0 < memory < 100
+    assert disk is not None and disk > 1
     assert statistic(cloudwatch, "PublisherErrors", {"Zone": "us-east-1a"}, now) == 0
 
 
@@ -144,14 +149,36 @@ def test_a_refused_login_is_an_error_too(node):
 def test_the_wait_is_the_depth_over_the_delivery_rate_and_the_age_is_read_where_reported():
     now = 1_800_000_000.0
     queues = [
-        {"name": "busy", "messages_ready": 600, "message_stats": {"deliver_get_details": {"rate": 2.0}}},
+        # The window's average, not the last sample's rate, decides.
+        {"name": "busy", "messages_ready": 600, "message_stats": {"deliver_get_details": {"rate": 0, "avg_rate": 2.0}}},
         {"name": "classic", "messages_ready": 3, "head_message_timestamp": now - 90},
         {"name": "idle", "messages_ready": 0, "head_message_timestamp": None},
     ]
     values = {(d["Dimensions"][1]["Value"], d["MetricName"]): d["Value"] for d in handler.datums(queues, VHOST, now)}
     assert values[("busy", "EstimatedWaitSeconds")] == 300
-    assert values[("classic", "OldestReadyAgeSeconds")] == 90 and ("classic", "EstimatedWaitSeconds") not in values
+    assert values[("classic", "OldestReadyAgeSeconds")] == 90
+    assert values[("classic", "EstimatedWaitSeconds")] == handler.WINDOW  # nothing delivered in the window
     assert values[("idle", "EstimatedWaitSeconds")] == 0 and ("idle", "OldestReadyAgeSeconds") not in values
+
+
+def test_the_broker_s_fullest_node_and_lowest_disk_are_put():
+    nodes = [
+        {"name": "a", "mem_used": 40, "mem_limit": 100, "disk_free": 900, "disk_free_limit": 100, "running": True},
+        {"name": "b", "mem_used": 95, "mem_limit": 100, "disk_free": 150, "disk_free_limit": 100, "running": True},
+        {"name": "c", "mem_used": 99, "mem_limit": 100, "disk_free": 50, "disk_free_limit": 100, "running": False},
+    ]
+    values = {d["MetricName"]: d["Value"] for d in handler.node_datums(nodes, VHOST, 0.0)}
+    assert values == {"NodeMemoryUsedPercentMax": 95.0, "NodeDiskFreeRatioMin": 1.5}
+    assert handler.node_datums([], VHOST, 0.0) == []
+
+
+def test_a_cloudwatch_that_refuses_the_error_metric_does_not_raise_either():
+    class Refusing:
+        def put_metric_data(self, **_):
+            raise ConnectionError("no route to monitoring")
+
+    result = handler.run(lambda: {}, Refusing(), "us-east-1a")
+    assert result["error"].startswith("KeyError") and "ConnectionError: no route to monitoring" in result["error"]
 
 
 def test_more_than_a_call_s_worth_of_data_goes_in_batches():
@@ -163,5 +190,6 @@ def test_more_than_a_call_s_worth_of_data_goes_in_batches():
 
     data = handler.datums([{"name": f"q{i}", "messages_ready": 1} for i in range(400)], VHOST, time.time())
     handler.publish(Recorder(), data)
-    # Three metrics a queue (no age without a head timestamp): 1200 data, in two calls.
-    assert calls == [1000, 200]
+    # Four metrics a queue (ready, unacknowledged, consumers, the wait; no age without a head
+    # timestamp): 1600 data, in two calls.
+    assert calls == [1000, 600]
