@@ -16,9 +16,9 @@ everything but a few (NotAction, NotResource).
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from fnmatch import fnmatchcase
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyResource, StackValidationArgs, StackValidationPolicy
@@ -34,7 +34,9 @@ ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 MANAGED_POLICY = "aws:iam/policy:Policy"
-READ_ACTION = "secretsmanager:getsecretvalue"
+READ_ACTION = "secretsmanager:GetSecretValue"
+#: AWS managed policies that allow GetSecretValue on every secret.
+AWS_MANAGED_READERS = ("AdministratorAccess", "PowerUserAccess", "SecretsManagerReadWrite")
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 
 
@@ -46,12 +48,33 @@ def _is_administrator(secret: PolicyResource) -> bool:
     return (tag(secret, contract.DATA_SECRET_TAG) or "").endswith("/" + contract.ADMINISTRATOR)
 
 
+def _iam_pattern(pattern: str, value: str, *, case: bool) -> bool:
+    """IAM's wildcard match: `*` any run, `?` one character, nothing else special."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
+
+
+def _allows(statement: Mapping, action: str) -> bool:
+    if "NotAction" in statement:
+        return not any(_iam_pattern(a, action, case=False) for a in _listed(statement.get("NotAction")))
+    return any(_iam_pattern(a, action, case=False) for a in _listed(statement.get("Action")))
+
+
 def _workload_role(role: PolicyResource) -> bool:
-    """A role pods can take: through EKS Pod Identity, or a web identity (IRSA's OIDC provider)."""
-    trust = known(role, "assumeRolePolicy")
-    if isinstance(trust, dict):
-        trust = json.dumps(trust)
-    return isinstance(trust, str) and (POD_IDENTITY_PRINCIPAL in trust or "sts:AssumeRoleWithWebIdentity" in trust)
+    """A role pods can take: its trust allows EKS Pod Identity's service, or a web identity from
+    an EKS cluster's OIDC provider (IRSA). Other web identities (a CI system's) are not pods."""
+    for statement in _statements(known(role, "assumeRolePolicy")):
+        if statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal")
+        principal = principal if isinstance(principal, Mapping) else {}
+        services = _listed(principal.get("Service"))
+        federated = _listed(principal.get("Federated"))
+        if POD_IDENTITY_PRINCIPAL in services and _allows(statement, "sts:AssumeRole"):
+            return True
+        if any("oidc.eks." in f for f in federated) and _allows(statement, "sts:AssumeRoleWithWebIdentity"):
+            return True
+    return False
 
 
 def _statements(document: Any) -> list[Mapping]:
@@ -71,27 +94,24 @@ def _listed(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else [v for v in value or [] if isinstance(v, str)]
 
 
+def _covers(statement: Mapping, arn: str | None) -> bool:
+    """The statement's resources take the secret at `arn`; with the ARN unknown, only what takes
+    everything (`*`, or a NotResource) is known to."""
+    if "NotResource" in statement:
+        return arn is None or not any(_iam_pattern(r, arn, case=True) for r in _listed(statement.get("NotResource")))
+    return any(
+        r == "*" or (arn is not None and _iam_pattern(r, arn, case=True)) for r in _listed(statement.get("Resource"))
+    )
+
+
 def _grants_read(document: Any, arn: str | None) -> bool:
-    """A known policy document allows reading the secret at `arn`: by its ARN, a wildcard that
-    matches it (`*`, `…:secret:scanner-prod/postgres/*`), or NotAction / NotResource (which allow
-    everything they do not list). With the ARN still unknown, only `*` is known to match."""
-    for statement in _statements(document):
-        if statement.get("Effect") != "Allow":
-            continue
-        if "NotAction" in statement:
-            actions_match = not any(fnmatchcase(READ_ACTION, a.lower()) for a in _listed(statement.get("NotAction")))
-        else:
-            actions_match = any(fnmatchcase(READ_ACTION, a.lower()) for a in _listed(statement.get("Action")))
-        if not actions_match:
-            continue
-        if "NotResource" in statement:
-            if arn is None or not any(fnmatchcase(arn, r) for r in _listed(statement.get("NotResource"))):
-                return True
-            continue
-        for pattern in _listed(statement.get("Resource")):
-            if pattern == "*" or (arn is not None and fnmatchcase(arn, pattern)):
-                return True
-    return False
+    """A known policy document allows reading the secret at `arn`: an Allow whose actions take
+    GetSecretValue (by name, a wildcard or NotAction) on resources that take the secret (its ARN, a
+    matching wildcard, NotResource), and no Deny that takes both."""
+    statements = _statements(document)
+    allowed = any(s.get("Effect") == "Allow" and _allows(s, READ_ACTION) and _covers(s, arn) for s in statements)
+    denied = any(s.get("Effect") == "Deny" and _allows(s, READ_ACTION) and _covers(s, arn) for s in statements)
+    return allowed and not denied
 
 
 def _mentions(resource: PolicyResource, secret: PolicyResource, props: tuple[str, ...] | None = None) -> bool:
@@ -130,13 +150,14 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
-def _documents(args: StackValidationArgs, role: PolicyResource) -> list[tuple[PolicyResource, str]]:
-    """(resource, property) pairs holding the policy documents a role has: its inline
-    `inlinePolicies`, each RolePolicy on it, and each customer managed Policy attached to it (an
-    attachment, or `managedPolicyArns`)."""
+def _documents(args: StackValidationArgs, role: PolicyResource) -> tuple[list[tuple[PolicyResource, str]], bool]:
+    """(resource, property) pairs holding the policy documents a role has (its `inlinePolicies`,
+    each RolePolicy on it, each customer managed Policy attached to it by an attachment or in
+    `managedPolicyArns`), and whether an AWS managed policy that reads every secret is attached."""
     pairs: list[tuple[PolicyResource, str]] = [(role, "inlinePolicies")]
     names = {known(role, "name"), known(role, "id")} - {None}
     attached = list(role.property_dependencies.get("managedPolicyArns", []))
+    arns = _listed(known(role, "managedPolicyArns"))
     for r in args.resources:
         if r.resource_type not in (ROLE_POLICY, ROLE_POLICY_ATTACHMENT):
             continue
@@ -146,20 +167,26 @@ def _documents(args: StackValidationArgs, role: PolicyResource) -> list[tuple[Po
             pairs.append((r, "policy"))
         else:
             attached += r.property_dependencies.get("policyArn", [])
+            arns += _listed(known(r, "policyArn"))
     pairs += [(p, "policy") for p in attached if p.resource_type == MANAGED_POLICY]
-    return pairs
+    reads_all = any(a.startswith("arn:") and a.split(":policy/")[-1] in AWS_MANAGED_READERS for a in arns)
+    return pairs, reads_all
 
 
 def _reads(holder: PolicyResource, prop: str, secret: PolicyResource) -> bool:
-    if secret in holder.property_dependencies.get(prop, []):
-        return True
+    """The holder's document reads the secret: decided from its statements once it is known (a
+    Deny counts), from its dependency on the secret while it is not (a preview)."""
     arn = known(secret, "arn")
     arn = arn if isinstance(arn, str) and arn else None
     value = _get(holder.props, prop)
-    documents = (
-        [_get(v, "policy") for v in value] if prop == "inlinePolicies" and isinstance(value, Sequence) else [value]
-    )
-    return any(_grants_read(d, arn) or (arn is not None and isinstance(d, str) and arn in d) for d in documents)
+    if prop == "inlinePolicies":
+        documents = [_get(v, "policy") for v in value] if isinstance(value, Sequence) else []
+    else:
+        documents = [value]
+    if any(_grants_read(d, arn) for d in documents if isinstance(d, str)):
+        return True
+    unknown = value is None or any(not isinstance(d, str) for d in documents)
+    return unknown and secret in holder.property_dependencies.get(prop, [])
 
 
 def _readers(args: StackValidationArgs) -> dict[str, set[PolicyResource]]:
@@ -168,9 +195,9 @@ def _readers(args: StackValidationArgs) -> dict[str, set[PolicyResource]]:
     secrets = _data_secrets(args)
     readers: dict[str, set[PolicyResource]] = defaultdict(set)
     for role in roles.values():
-        documents = _documents(args, role)
+        documents, reads_all = _documents(args, role)
         for secret in secrets:
-            if any(_reads(holder, prop, secret) for holder, prop in documents):
+            if reads_all or any(_reads(holder, prop, secret) for holder, prop in documents):
                 readers[secret.urn].add(role)
     return readers
 

@@ -119,6 +119,30 @@ def master_password_in_a_secret(record):
     config_map["dependencies"].append(password["urn"])
 
 
+def trusted_by(role_name, principal, action):
+    """The role's trust replaced by one Allow for `principal` (a literal: known in a preview too)."""
+
+    def edit(record):
+        trust = json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": principal, "Action": action}]}
+        )
+        set_value(record, ROLE, role_name, "assumeRolePolicy", trust)
+
+    return edit
+
+
+def attached(role_name, policy_arn):
+    return lambda record: set_value(record, ROLE, role_name, "managedPolicyArns", [policy_arn])
+
+
+def then(*edits):
+    return lambda record: [edit(record) for edit in edits]
+
+
+IRSA = {"Federated": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"}
+CI = {"Federated": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"}
+
+
 def untag_role(name):
     """The role loses its client tag (a key with dots, which set_value's paths cannot name)."""
 
@@ -145,6 +169,12 @@ CASES = {
         ("a-role-reads-every-secret", policy_document("services-webhooks", {
             "Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}),
          "Role 'services-webhooks' (service:webhooks) may read the rabbitmq/administrator secret"),
+        ("an-aws-managed-policy-reads-every-secret",
+         attached("services-webhooks", "arn:aws:iam::aws:policy/SecretsManagerReadWrite"),
+         "Role 'services-webhooks' (service:webhooks) may read the rabbitmq/administrator secret"),
+        ("an-irsa-role-reads-the-master", then(trusted_by("services-webhooks", IRSA, "sts:assumerolewithwebidentity"),
+                                               policy_reads("services-webhooks", "postgres-master")),
+         "Role 'services-webhooks' (service:webhooks) may read the postgres/administrator secret"),
         ("the-master-password-itself", master_password_in_a_secret,
          "ConfigMap 'data-access-endpoints' takes RandomPassword 'postgres-master', an administrator's password"),
     ],
@@ -184,15 +214,29 @@ CASES = {
 #: Edits the policies must not refuse.
 QUIET = {
     # Not a workload role: the proxy logs in as each client role, and the master is its fallback.
-    "workloads-no-administrator-secrets": [
-        ("the-proxy-reads-the-master", policy_reads("postgres-proxy", "postgres-master")),
-    ],
     "data-secret-readers": [
         ("the-proxy-reads-the-role-secrets", policy_reads("postgres-proxy", "postgres-scans_ro")),
+        # A CI system's web identity is no workload: what it reads is not the pods' business.
+        ("a-ci-role-is-no-workload", then(trusted_by("services-webhooks", CI, "sts:AssumeRoleWithWebIdentity"),
+                                          policy_reads("services-webhooks", "postgres-master"))),
         # A wildcard that matches none of the data secrets (update: the ARNs are known).
         ("a-wildcard-over-other-secrets", policy_also("services-webhooks", {
             "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
             "Resource": ["arn:aws:secretsmanager:*:*:secret:other/*"]}), None, "update"),
+    ],
+    # A guardrail that denies the administrators' secrets is no read of them (update: the ARNs are known).
+    "workloads-no-administrator-secrets": [
+        ("the-proxy-reads-the-master", policy_reads("postgres-proxy", "postgres-master")),
+        ("a-deny-on-the-administrators", policy_also("services-webhooks", {
+            "Effect": "Deny", "Action": "secretsmanager:*",
+            "Resource": ["arn:aws:secretsmanager:*:*:secret:rabbitmq-admin*",
+                         "arn:aws:secretsmanager:*:*:secret:postgres-master*"]}), None, "update"),
+        ("an-allow-cancelled-by-a-deny", then(
+            policy_also("services-webhooks", {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                                              "Resource": "*"}),
+            policy_also("services-webhooks", {"Effect": "Deny", "Action": "secretsmanager:GetSecretValue",
+                                              "NotResource": "arn:aws:secretsmanager:*:*:secret:broker-svc-webhooks*"})),
+         None, "update"),
     ],
     # Unknown until the update: decided there.
     "scan-queues-quorum-dead-lettered": [
@@ -228,3 +272,12 @@ def test_edit_is_not_refused(policy, edit, message, mode):
     record = run("prod", mode)
     edit(record)
     assert verdict(record, policy) == []
+
+
+def test_the_first_deploy_stage_skips_the_queue_rule_only_while_it_declares_no_queue():
+    """The stage declares no queue (the management API does not answer from outside the VPC); a
+    stack that says it is in that stage and still declares a bad queue is judged as any other."""
+    record = run("prod", "preview")
+    record.config = dict(record.config, **{"scanner:servicesRollout": "first-deploy"})
+    queue_arguments(queue_type="classic")(record)
+    assert any("its type is classic" in d.message for d in verdict(record, "scan-queues-quorum-dead-lettered"))
