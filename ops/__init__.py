@@ -1,0 +1,1 @@
+"""What operators run against a deployed stack (AWS credentials required)."""
