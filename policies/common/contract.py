@@ -9,9 +9,10 @@ component stops declaring one of them.
 Plain Python with no imports: the packs load it from `policies/common` beside their own modules.
 """
 
-#: Tag naming a subnet's or route table's tier (public, private, isolated, pods).
+#: Tag naming a subnet's or route table's tier (public, private, isolated, pods), and an alarm's
+#: (data, scans, network, cluster, edge; ops/alarms.py selects by it).
 TIER_TAG = "scanner.io/tier"
-#: Tag naming the zone of a per-zone resource without a zone property (route tables).
+#: Tag naming the zone of a per-zone resource without a zone property (route tables, alarms).
 ZONE_TAG = "scanner.io/zone"
 
 #: Type token of the network component, and the inputs of it the placement rules read.
