@@ -47,8 +47,9 @@ def _fields() -> dict[str, tuple[str | None, Any]]:
 
 
 _FIELDS = _fields()
-#: Keys whose values are lists (Pulumi hands them to programs JSON-encoded).
+#: Keys whose values are lists or objects (Pulumi hands them to programs JSON-encoded).
 _LIST_KEYS = {alias for alias, (_, field) in _FIELDS.items() if "tuple" in str(field.annotation)}
+_OBJECT_KEYS = {alias for alias, (_, field) in _FIELDS.items() if str(field.annotation).startswith("dict")}
 #: The `scanner:` keys.
 KNOWN_KEYS = {alias for alias in _FIELDS if alias not in _AWS_KEYS.values()}
 
@@ -70,6 +71,14 @@ def _decode(key: str, raw: Any) -> Any:
             raise KeyedError(key, f"must be a list, got {raw!r}") from None
         if not isinstance(value, list):
             raise KeyedError(key, f"must be a list, got {raw!r}")
+        return value
+    if key in _OBJECT_KEYS and isinstance(raw, str):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            raise KeyedError(key, f"must be an object (name: value), got {raw!r}") from None
+        if not isinstance(value, dict):
+            raise KeyedError(key, f"must be an object (name: value), got {raw!r}")
         return value
     return raw
 

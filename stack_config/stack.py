@@ -18,6 +18,7 @@ from stack_config.base import PROJECT, ConfigError, KeyedError, Section, catalog
 from stack_config.cluster import ClusterSection
 from stack_config.dashboard import DashboardSection
 from stack_config.data import DataSection
+from stack_config.monitoring import MonitoringSection
 from stack_config.network import NetworkSection
 from stack_config.scans import ScansSection
 from stack_config.services import ServicesSection
@@ -30,6 +31,7 @@ SECTIONS: dict[str, type[Section]] = {
     "scans": ScansSection,
     "services": ServicesSection,
     "dashboard": DashboardSection,
+    "monitoring": MonitoringSection,
 }
 
 
@@ -63,6 +65,7 @@ class StackConfig(Section):
     scans: ScansSection = Field(default_factory=ScansSection)
     services: ServicesSection = Field(default_factory=ServicesSection)
     dashboard: DashboardSection = Field(default_factory=DashboardSection)
+    monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
 
     @field_validator("allowed_account_ids", "forbidden_account_ids")
     @classmethod

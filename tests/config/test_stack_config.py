@@ -23,6 +23,28 @@ BASE = {
 #: (config change, the error message it starts); a None value leaves the key out.
 BAD: list[tuple[dict[str, str | None], str]] = [
     (
+        {"scanner:alarmThresholds": '{"databaseCpu": 80}'},
+        "scanner:alarmThresholds: 'databaseCpu' is no alarm threshold (thresholds: ",
+    ),
+    (
+        {"scanner:alarmThresholds": '{"databaseFreeStorageFraction": 1.5}'},
+        "scanner:alarmThresholds: databaseFreeStorageFraction: 1.5 is not a fraction in (0, 1]",
+    ),
+    (
+        {"scanner:alarmThresholds": '{"databaseCpuPercent": 120}'},
+        "scanner:alarmThresholds: databaseCpuPercent: 120 is not a percentage in (0, 100]",
+    ),
+    ({"scanner:alarmThresholds": "[80]"}, "scanner:alarmThresholds: must be an object (name: value), got '[80]'"),
+    (
+        {"scanner:pageSubscriptions": '["ops@example.com"]'},
+        "scanner:pageSubscriptions: 'ops@example.com' is neither email:<address> nor an https:// endpoint",
+    ),
+    (
+        {"scanner:monthlyBudgetUsd": "5000"},
+        "scanner:monthlyBudgetUsd: alerts the ticket subscriptions, and ticketSubscriptions is empty",
+    ),
+    ({"scanner:monthlyBudgetUsd": "0"}, "scanner:monthlyBudgetUsd: Input should be greater than or equal to 1"),
+    (
         {"scanner:scanQueueDeliveryLimit": "0"},
         "scanner:scanQueueDeliveryLimit: Input should be greater than or equal to 1",
     ),
@@ -367,6 +389,17 @@ def test_required_keys(missing):
         parse(config, "prod")
 
 
+def test_alarm_thresholds_reach_the_plan_with_the_defaults_kept():
+    config = {**BASE, "scanner:alarmThresholds": '{"databaseCpuPercent": 75, "queueWaitSeconds": 900}'}
+    thresholds = parse(config, "prod").monitoring.thresholds()
+    assert (thresholds.database_cpu_percent, thresholds.queue_wait_seconds) == (75, 900)
+    assert thresholds.cache_memory_percent == 80  # untouched: the plan's default
+    parsed = parse({**BASE, "scanner:ticketSubscriptions": '["email:ops@example.com", "https://hooks.example.com/x"]',
+                    "scanner:monthlyBudgetUsd": "4000"}, "prod")  # fmt: skip
+    assert parsed.monitoring.monthly_budget_usd == 4000
+    assert parsed.monitoring.ticket_subscriptions == ("email:ops@example.com", "https://hooks.example.com/x")
+
+
 def test_engine_settings_are_left_alone():
     parsed = parse({**BASE, "pulumi:tags": "{}"}, "prod")
     assert parsed.region == "us-east-1"
@@ -437,8 +470,8 @@ def test_pulumi_yaml_declares_exactly_the_model_keys_with_matching_types():
     assert set(declared) == set(fields)
     for key, field in fields.items():
         annotation = str(field.annotation)
-        if "ServiceConfig" in annotation:
-            # Project config cannot type a list of objects: declared without a type, checked by the model.
+        if "ServiceConfig" in annotation or annotation.startswith("dict"):
+            # Project config cannot type a list of objects or an object: declared without a type, checked by the model.
             assert "type" not in declared[key] and declared[key]["description"], key
             continue
         expected = (
