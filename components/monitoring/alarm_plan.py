@@ -39,7 +39,7 @@ Missing = Literal["missing", "notBreaching", "breaching", "ignore"]
 QUEUE_NAMESPACE = "Scanner/RabbitMQ"
 #: Gibibytes of memory per vCPU of each RDS instance family, and vCPUs per size: RDS for
 #: PostgreSQL sets max_connections to LEAST(DBInstanceClassMemory / 9531392, 5000).
-_GIB_PER_VCPU = {"r": 8, "m": 4, "x2": 16, "c": 2}
+_GIB_PER_VCPU = {"r": 8, "m": 4, "x2": 16, "x2ie": 32, "c": 2}
 _VCPUS = {
     "medium": 2,
     "large": 2,
@@ -183,7 +183,7 @@ class Monitored:
 
 def database_memory_gib(instance_class: str) -> float:
     """Memory of an RDS instance class (db.r7g.large: 16 GiB), from its family and size."""
-    match = re.match(r"^db\.([a-z]+\d*)[a-z0-9-]*?\.(\w+)$", instance_class)
+    match = re.match(r"^db\.([a-z0-9-]+)\.(\w+)$", instance_class)
     if not match:
         raise ValueError(f"{instance_class!r} is not an RDS instance class")
     family, size = match.group(1), match.group(2)
@@ -191,7 +191,7 @@ def database_memory_gib(instance_class: str) -> float:
         if size not in _T_MEMORY_GIB:
             raise ValueError(f"no memory size known for {instance_class}")
         return _T_MEMORY_GIB[size]
-    kind = "x2" if family.startswith("x2") else family[0]
+    kind = "x2ie" if family.startswith(("x2iedn", "x2iezn")) else "x2" if family.startswith("x2") else family[0]
     if kind not in _GIB_PER_VCPU or size not in _VCPUS:
         raise ValueError(f"no memory size known for {instance_class}")
     return _GIB_PER_VCPU[kind] * _VCPUS[size]

@@ -119,6 +119,10 @@ def test_thresholds_come_from_the_settings_and_the_instance_class():
     assert strict.alarm("queue-sast-wait").threshold == 600
     assert alarm_plan.database_memory_gib("db.t4g.medium") == 4
     assert alarm_plan.database_memory_gib("db.m8g.2xlarge") == 32
+    assert (alarm_plan.database_memory_gib("db.x2g.large"), alarm_plan.database_memory_gib("db.x2iedn.xlarge")) == (
+        32,
+        128,
+    )
     with pytest.raises(ValueError, match="no memory size known for db.r7g.metal"):
         alarm_plan.database_memory_gib("db.r7g.metal")
 
