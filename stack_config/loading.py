@@ -63,23 +63,16 @@ def full_key(key: str) -> str:
 
 
 def _decode(key: str, raw: Any) -> Any:
-    """Pulumi hands config to programs as strings; lists arrive JSON-encoded."""
-    if key in _LIST_KEYS and isinstance(raw, str):
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            raise KeyedError(key, f"must be a list, got {raw!r}") from None
-        if not isinstance(value, list):
-            raise KeyedError(key, f"must be a list, got {raw!r}")
-        return value
-    if key in _OBJECT_KEYS and isinstance(raw, str):
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            raise KeyedError(key, f"must be an object (name: value), got {raw!r}") from None
-        if not isinstance(value, dict):
-            raise KeyedError(key, f"must be an object (name: value), got {raw!r}")
-        return value
+    """Pulumi hands config to programs as strings; lists and objects arrive JSON-encoded."""
+    for keys, kind, what in ((_LIST_KEYS, list, "a list"), (_OBJECT_KEYS, dict, "an object (name: value)")):
+        if key in keys and isinstance(raw, str):
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError:
+                value = None
+            if not isinstance(value, kind):
+                raise KeyedError(key, f"must be {what}, got {raw!r}")
+            return value
     return raw
 
 
