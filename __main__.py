@@ -24,6 +24,13 @@ from components.data.redis import Redis, RedisArgs
 from components.edge.dashboard_cdn import DashboardCdn, DashboardCdnArgs
 from components.eks.cluster import Cluster, ClusterArgs
 from components.eks.karpenter import Karpenter, KarpenterArgs
+from components.monitoring import alarm_plan
+from components.monitoring import alarms as alarms_component
+from components.monitoring.alarm_plan import DatabaseInstance, Monitored
+from components.monitoring.alarms import Alarms, AlarmsArgs
+from components.monitoring.alerting import Alerting, AlertingArgs
+from components.monitoring.insights import ContainerInsights, ContainerInsightsArgs
+from components.monitoring.publisher import QueueMetricsPublisher, QueueMetricsPublisherArgs
 from components.network.network import Network, NetworkArgs
 from components.scans.registry import Registry, RegistryArgs
 from components.scans.repo_cache import RepositoryCache, RepositoryCacheArgs
@@ -186,17 +193,18 @@ rabbitmq = RabbitMq(
     ),
     opts=with_provider,
 )
+topology = broker_topology.plan(
+    config.scans.scan_engines,
+    listing("rabbitmq"),
+    prefix=config.scans.scan_queue_prefix,
+    delivery_limit=config.scans.scan_queue_delivery_limit,
+    max_length=config.scans.scan_queue_max_length,
+)
 broker_clients = BrokerClients(
     "broker",
     BrokerClientsArgs(
         stack=stack,
-        topology=broker_topology.plan(
-            config.scans.scan_engines,
-            listing("rabbitmq"),
-            prefix=config.scans.scan_queue_prefix,
-            delivery_limit=config.scans.scan_queue_delivery_limit,
-            max_length=config.scans.scan_queue_max_length,
-        ),
+        topology=topology,
         management_url=rabbitmq.management_url,
         amqps_endpoint=rabbitmq.amqps_endpoint,
         admin_username=rabbitmq.admin_username,
@@ -419,6 +427,108 @@ dashboard = DashboardCdn(
     opts=with_provider,
 )
 
+# ----- monitoring: every tier's alarms, a composite per tier and per zone, where alerts go --------
+insights = ContainerInsights(
+    "container-insights",
+    ContainerInsightsArgs(
+        stack=stack,
+        cluster_name=cluster.cluster_name,
+        kubernetes_version=config.cluster.kubernetes_version,
+        after=(cluster.pod_identity_agent, cluster.system_node_group),
+    ),
+    opts=with_provider,
+)
+publisher = QueueMetricsPublisher(
+    "queue-metrics",
+    QueueMetricsPublisherArgs(
+        stack=stack,
+        vpc_id=network.vpc_id,
+        subnet_ids=network.subnet_ids["private"],
+        broker_security_group_id=rabbitmq.security_group_id,
+        secret_arn=broker_clients.secret_arns["queue-metrics"],
+        secret_key_arn=rabbitmq.kms_key_arn,
+    ),
+    opts=with_provider,
+)
+subscriptions = {
+    "page": config.monitoring.page_subscriptions,
+    "ticket": config.monitoring.ticket_subscriptions,
+}
+# Cost alerts and CloudFront's alarms need topics in us-east-1: the stack's own there, or a copy.
+at_home = config.region == alarms_component.GLOBAL_REGION
+alerting = Alerting(
+    "alerting",
+    AlertingArgs(
+        stack=stack,
+        subscriptions=subscriptions,
+        monthly_budget_usd=config.monitoring.monthly_budget_usd,
+        cost_alerts=at_home,
+    ),
+    opts=with_provider,
+)
+global_alerting = (
+    None
+    if at_home
+    else Alerting(
+        "alerting-global",
+        AlertingArgs(
+            stack=stack,
+            subscriptions=subscriptions,
+            monthly_budget_usd=config.monitoring.monthly_budget_usd,
+            region=alarms_component.GLOBAL_REGION,
+            suffix="-global",
+        ),
+        opts=with_provider,
+    )
+)
+database_dimension = (
+    "DBClusterIdentifier" if config.data.database_deployment == "multi-az-cluster" else "DBInstanceIdentifier"
+)
+database_instances = [DatabaseInstance(f"{stack.name_prefix}-postgres", "primary", None, database_dimension)]
+if "replica" in postgres.identifiers:
+    database_instances.append(
+        DatabaseInstance(f"{stack.name_prefix}-postgres-replica", "replica", zones[-1], database_dimension)
+    )
+nat_keys = tuple(network.nat_gateway_ids)
+watched = Monitored(
+    zones=tuple(zones),
+    database_instances=tuple(database_instances),
+    database_instance_class=config.data.instance_class,
+    database_allocated_storage_gib=config.data.database_allocated_storage_gib,
+    proxy_name=f"{stack.name_prefix}-postgres",
+    broker_name=f"{stack.name_prefix}-rabbitmq",
+    scan_queues=topology.scan_queues,
+    dead_letter_queues=topology.dead_letter_queues,
+    vhost=topology.vhost,
+    cache_nodes=tuple((f"{stack.name_prefix}-redis-{i + 1:03d}", zone) for i, zone in enumerate(redis.node_ids)),
+    nat_zones=nat_keys,
+    cluster_name=stack.cluster_name,
+    publisher_functions=publisher.function_names,
+)
+# Each dimension value with a resource behind it, as that resource's output.
+dimension_values: dict[str, pulumi.Input[str]] = {
+    **{f"{database_dimension}={db.identifier}": postgres.identifiers[db.role] for db in database_instances},
+    f"ProxyName={watched.proxy_name}": postgres.proxy_name,
+    f"Broker={watched.broker_name}": rabbitmq.broker.broker_name,
+    f"ClusterName={watched.cluster_name}": cluster.cluster_name,
+    "{file-system}": repo_cache.file_system_id,
+    "{distribution}": dashboard.distribution_id,
+    **{f"{{nat:{key}}}": nat_id for key, nat_id in network.nat_gateway_ids.items()},
+    **{f"CacheClusterId={node}": redis.node_ids[zone] for node, zone in watched.cache_nodes},
+    **{f"FunctionName={fn}": publisher.functions[zone].name for zone, fn in publisher.function_names.items()},
+}
+alarms = Alarms(
+    "alarms",
+    AlarmsArgs(
+        stack=stack,
+        plan=alarm_plan.plan(watched, config.monitoring.thresholds()),
+        topic_arns=alerting.topic_arns,
+        values=dimension_values,
+        global_topic_arns=global_alerting.topic_arns if global_alerting else None,
+    ),
+    opts=pulumi.ResourceOptions(providers=[provider], depends_on=[insights]),
+)
+
 pulumi.export("availabilityZones", zones)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("subnetIds", network.subnet_ids)
@@ -464,3 +574,12 @@ pulumi.export(
     },
 )
 pulumi.export("dashboard", {"bucket": dashboard.bucket_name, "domain": dashboard.distribution_domain})
+pulumi.export(
+    "monitoring",
+    {
+        "dashboard": alarms.dashboard_name,
+        "compositeAlarmArns": alarms.composite_arns,
+        "topicArns": alerting.topic_arns,
+        "queueMetricsFunctions": publisher.function_names,
+    },
+)

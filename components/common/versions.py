@@ -20,6 +20,7 @@ ADDON_VERSIONS: dict[str, dict[str, str]] = {
         "coredns": "v1.14.3-eksbuild.3",
         "eks-pod-identity-agent": "v1.3.10-eksbuild.2",
         "aws-efs-csi-driver": "v3.3.0-eksbuild.1",
+        "amazon-cloudwatch-observability": "v6.6.0-eksbuild.1",
     },
 }
 

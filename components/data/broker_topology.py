@@ -20,6 +20,7 @@ client that happens to connect:
   | a publishing service | nothing | the scans exchange | nothing | |
   | an engine's consumer | nothing | nothing | its own queue | |
   | KEDA | nothing | nothing | nothing | monitoring (queue depth over the management API) |
+  | the queue-metrics publisher | nothing | nothing | nothing | monitoring (the same, and the nodes) |
   | the drill | the canary queue | the canary exchange | the canary queue | |
 
 The plan is rendered twice: as Pulumi resources (components/data/broker_clients.py) and as a
@@ -43,6 +44,8 @@ CANARY_ROUTING_KEY = "canary"
 #: The canary keeps its newest messages: an unread canary must never refuse the next check.
 CANARY_MAX_LENGTH = 1000
 KEDA_USER = "keda"
+#: The queue-metrics publisher's user (components/monitoring/queue_metrics): reads, never consumes.
+QUEUE_METRICS_USER = "queue-metrics"
 DRILL_USER = "drill"
 #: Matches no name (RabbitMQ treats an empty pattern the same way; this one reads as intended).
 NOTHING = "^$"
@@ -82,7 +85,8 @@ class Permission:
 class User:
     name: str
     client: str
-    """Who holds the credentials: `service:<name>`, `engine:<name>`, `keda` or `drill`."""
+    """Who holds the credentials: `service:<name>`, `engine:<name>`, `keda`, `queue-metrics` or
+    `drill`."""
     permission: Permission
     tags: tuple[str, ...] = ()
     purpose: str = ""
@@ -248,6 +252,15 @@ def plan(
             Permission(),
             tags=("monitoring",),
             purpose="KEDA reads the queues' depth through the management API",
+        )
+    )
+    users.append(
+        User(
+            QUEUE_METRICS_USER,
+            "queue-metrics",
+            Permission(),
+            tags=("monitoring",),
+            purpose="the queue-metrics publisher reads the queues' depth and the nodes' memory and disk",
         )
     )
     users.append(

@@ -95,6 +95,9 @@ class Postgres(pulumi.ComponentResource):
     """The primary instance or the cluster."""
     role_secret_arns: dict[str, pulumi.Output[str]]
     """Role -> its secret's ARN."""
+    identifiers: dict[str, pulumi.Output[str]]
+    """`primary` (the instance's or cluster's identifier) and, with one, `replica`."""
+    proxy_name: pulumi.Output[str]
     role_passwords: dict[str, pulumi.Output[str]]
     database_arn: pulumi.Output[str]
     kms_key_arn: pulumi.Output[str]
@@ -362,6 +365,11 @@ class Postgres(pulumi.ComponentResource):
         self.role_passwords = {r: v.result for r, v in role_passwords.items()}
         self.database_arn = database.arn
         self.kms_key_arn = key.arn
+        # What the alarms watch, as outputs: an alarm on them depends on the resource it watches.
+        self.identifiers = {"primary": database.cluster_identifier if cluster_mode else database.identifier}
+        if replica is not None:
+            self.identifiers["replica"] = replica.identifier
+        self.proxy_name = proxy.name
         self.register_outputs(
             {
                 "writerEndpoint": proxy.endpoint,

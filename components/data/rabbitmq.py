@@ -54,6 +54,8 @@ class RabbitMq(pulumi.ComponentResource):
     admin_username: str
     admin_password: pulumi.Output[str]
     broker: aws.mq.Broker
+    security_group_id: pulumi.Output[str]
+    """The broker's security group (other components admit their own clients to it)."""
 
     def __init__(self, name: str, args: RabbitMqArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("scanner:data:RabbitMq", name, {"availabilityZones": list(args.stack.zones)}, opts)
@@ -155,4 +157,5 @@ class RabbitMq(pulumi.ComponentResource):
         self.admin_username = args.admin_username
         self.admin_password = password.result
         self.broker = broker
+        self.security_group_id = security_group.id
         self.register_outputs({"amqpsEndpoint": endpoint, "managementUrl": console, "secretArn": secret.arn})

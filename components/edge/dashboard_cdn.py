@@ -209,6 +209,7 @@ class DashboardCdn(pulumi.ComponentResource):
 
         self.bucket_name = bucket.bucket
         self.distribution_domain = distribution.domain_name
+        self.distribution_id = distribution.id
         self.register_outputs({"bucket": bucket.bucket, "distributionDomain": distribution.domain_name})
 
     def _log_bucket(self, name: str, args: DashboardCdnArgs) -> aws.s3.Bucket:

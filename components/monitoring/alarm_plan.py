@@ -91,7 +91,9 @@ class Thresholds:
     node_memory_percent: float = 90
     node_filesystem_percent: float = 85
     pod_restarts: float = 5
-    """Container restarts of a namespace per 5 minutes."""
+    """Container restarts of the most restarted pod of a watched namespace."""
+    pending_pods: float = 0
+    """Pods pending for 15 minutes in a row (Container Insights' enhanced observability)."""
     cdn_5xx_percent: float = 5
 
 
@@ -153,6 +155,8 @@ class DatabaseInstance:
     role: Literal["primary", "replica"]
     zone: str | None
     """The zone of a pinned instance (the replica); None for the Multi-AZ primary, which moves."""
+    dimension: str = "DBInstanceIdentifier"
+    """`DBClusterIdentifier` for a Multi-AZ DB cluster, whose metrics follow its writer."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +176,8 @@ class Monitored:
     cache_nodes: tuple[tuple[str, str], ...]
     """(cache cluster id, zone) of each node of the replication group."""
     nat_zones: tuple[str, ...]
-    """Zones with a NAT gateway of their own (per-az); empty with a regional or single NAT."""
+    """The NAT gateways: the zone of each zonal one (every zone with per-az, the first with
+    single), or `regional` for one regional NAT gateway (its alarms carry no zone)."""
     cluster_name: str
     publisher_functions: Mapping[str, str] = field(default_factory=dict)
     """Zone -> the queue-metrics publisher's function name."""
@@ -231,8 +236,8 @@ def plan(stack: Monitored, limits: Thresholds | None = None) -> AlarmPlan:
     return AlarmPlan(tuple(alarms), tuple(composites))
 
 
-def _rds(instance: str, name: str, statistic: str = "Average") -> Metric:
-    return Metric("AWS/RDS", name, (("DBInstanceIdentifier", instance),), statistic)
+def _rds(db: DatabaseInstance, name: str, statistic: str = "Average") -> Metric:
+    return Metric("AWS/RDS", name, ((db.dimension, db.identifier),), statistic)
 
 
 def _database(stack: Monitored, t: Thresholds) -> list[Alarm]:
@@ -250,7 +255,7 @@ def _database(stack: Monitored, t: Thresholds) -> list[Alarm]:
                 "GreaterThanThreshold",
                 "ticket",
                 "sustained CPU saturation slows every query",
-                _rds(db.identifier, "CPUUtilization"),
+                _rds(db, "CPUUtilization"),
             ),
             Alarm(
                 f"database-{role}-freeable-memory",
@@ -260,7 +265,7 @@ def _database(stack: Monitored, t: Thresholds) -> list[Alarm]:
                 "LessThanThreshold",
                 "ticket",
                 "little memory left for the cache and connections: swapping follows",
-                _rds(db.identifier, "FreeableMemory"),
+                _rds(db, "FreeableMemory"),
             ),
             Alarm(
                 f"database-{role}-free-storage",
@@ -270,7 +275,7 @@ def _database(stack: Monitored, t: Thresholds) -> list[Alarm]:
                 "LessThanThreshold",
                 "page",
                 "a full volume stops writes (autoscaling storage has a ceiling)",
-                _rds(db.identifier, "FreeStorageSpace", "Minimum"),
+                _rds(db, "FreeStorageSpace", "Minimum"),
             ),
             Alarm(
                 f"database-{role}-connections",
@@ -280,7 +285,7 @@ def _database(stack: Monitored, t: Thresholds) -> list[Alarm]:
                 "GreaterThanThreshold",
                 "ticket",
                 f"close to max_connections ({connections} for {stack.database_instance_class})",
-                _rds(db.identifier, "DatabaseConnections", "Maximum"),
+                _rds(db, "DatabaseConnections", "Maximum"),
             ),
             Alarm(
                 f"database-{role}-transaction-ids",
@@ -290,7 +295,7 @@ def _database(stack: Monitored, t: Thresholds) -> list[Alarm]:
                 "GreaterThanThreshold",
                 "page",
                 "transaction ID wraparound stops writes: vacuum is behind",
-                _rds(db.identifier, "MaximumUsedTransactionIDs", "Maximum"),
+                _rds(db, "MaximumUsedTransactionIDs", "Maximum"),
                 period=300,
                 evaluation_periods=1,
                 datapoints=1,
@@ -306,7 +311,7 @@ def _database(stack: Monitored, t: Thresholds) -> list[Alarm]:
                     "GreaterThanThreshold",
                     "ticket",
                     "slow writes: storage or locks",
-                    _rds(db.identifier, "WriteLatency"),
+                    _rds(db, "WriteLatency"),
                 )
             )
         else:
@@ -319,7 +324,7 @@ def _database(stack: Monitored, t: Thresholds) -> list[Alarm]:
                     "GreaterThanThreshold",
                     "ticket",
                     "the replica's readers see stale results",
-                    _rds(db.identifier, "ReplicaLag", "Maximum"),
+                    _rds(db, "ReplicaLag", "Maximum"),
                 )
             )
     out.append(
@@ -550,13 +555,14 @@ def _storage(stack: Monitored, t: Thresholds) -> list[Alarm]:
 
 def _network(stack: Monitored, t: Thresholds) -> list[Alarm]:
     out = []
-    for zone in stack.nat_zones:
-        metric = lambda name, zone=zone: Metric(  # noqa: E731
-            "AWS/NATGateway", name, (("NatGatewayId", f"{{nat:{zone}}}"),), "Sum"
+    for key in stack.nat_zones:
+        metric = lambda name, key=key: Metric(  # noqa: E731
+            "AWS/NATGateway", name, (("NatGatewayId", f"{{nat:{key}}}"),), "Sum"
         )
+        zone = key if key in stack.zones else None
         out += [
             Alarm(
-                f"nat-port-allocation-{zone}",
+                f"nat-port-allocation-{key}",
                 "network",
                 zone,
                 0,
@@ -570,7 +576,7 @@ def _network(stack: Monitored, t: Thresholds) -> list[Alarm]:
                 missing="notBreaching",
             ),
             Alarm(
-                f"nat-dropped-packets-{zone}",
+                f"nat-dropped-packets-{key}",
                 "network",
                 zone,
                 t.nat_dropped_packets,
@@ -585,6 +591,14 @@ def _network(stack: Monitored, t: Thresholds) -> list[Alarm]:
             ),
         ]
     return out
+
+
+#: Namespaces whose pods' restarts alarm: the services, and the controllers scans depend on.
+CONTROLLERS = (
+    ("service", "scanner-services", "a crash loop or OOM kills of an API service"),
+    ("karpenter", "karpenter", "Karpenter down: no node is launched or consolidated"),
+    ("keda", "keda", "KEDA down: no scan Job is started"),
+)
 
 
 def _insights(stack: Monitored, name: str, extra: tuple[tuple[str, str], ...] = ()) -> Metric:
@@ -636,21 +650,40 @@ def _cluster(stack: Monitored, t: Thresholds) -> list[Alarm]:
             _insights(stack, "node_filesystem_utilization"),
         ),
         Alarm(
-            "cluster-service-restarts",
+            "cluster-pending-pods",
             "cluster",
             None,
-            t.pod_restarts,
+            t.pending_pods,
             "GreaterThanThreshold",
             "ticket",
-            "the services' containers restart (crash loops, OOM kills): the count's rise over 5 minutes",
-            expression="DIFF(m1)",
-            inputs=(
-                ("m1", _insights(stack, "pod_number_of_container_restarts", (("Namespace", "scanner-services"),))),
-            ),
-            period=300,
-            evaluation_periods=1,
-            datapoints=1,
+            "pods wait for a node for 15 minutes: a pool at its limit, no spot capacity, or a zone out",
+            _insights(stack, "pod_status_pending"),
+            evaluation_periods=15,
+            datapoints=15,
             missing="notBreaching",
+        ),
+        *(
+            Alarm(
+                f"cluster-{label}-restarts",
+                "cluster",
+                None,
+                t.pod_restarts,
+                "GreaterThanThreshold",
+                "ticket",
+                f"a pod of {namespace} restarted its containers more than the threshold: {what}",
+                # Container Insights has no namespace-level restart count: the most restarted pod
+                # of the namespace, by a Metrics Insights query.
+                expression=(
+                    "SELECT MAX(pod_number_of_container_restarts) FROM SCHEMA(ContainerInsights, "
+                    f"ClusterName, Namespace, PodName) WHERE ClusterName = '{stack.cluster_name}' "
+                    f"AND Namespace = '{namespace}'"
+                ),
+                period=300,
+                evaluation_periods=1,
+                datapoints=1,
+                missing="notBreaching",
+            )
+            for label, namespace, what in CONTROLLERS
         ),
     ]
 

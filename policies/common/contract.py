@@ -35,3 +35,12 @@ NO_READERS = "none"
 #: Tag on each workload's IAM role (EKS Pod Identity): the client it is (`service:api`,
 #: `engine:semgrep`, `keda`, `migrations`).
 CLIENT_TAG = "scanner.io/client"
+
+#: Tags on each CloudWatch alarm: its severity (`page`, `ticket`); on a composite, its kind
+#: (`tier` or `zone`, the key in TIER_TAG or ZONE_TAG). The monitoring policies and ops/alarms.py
+#: read them.
+SEVERITY_TAG = "scanner.io/severity"
+COMPOSITE_TAG = "scanner.io/composite"
+#: Type token of the alarms component, and its input naming the zones its composites cover.
+ALARMS_TYPE = "scanner:monitoring:Alarms"
+ALARMS_ZONES_INPUT = "availabilityZones"

@@ -35,7 +35,16 @@ def test_prod_records_the_vhost_quorum_queues_and_their_limits(prod_preview):
 
 def test_one_broker_user_per_client_each_with_its_own_secret(prod_update):
     users = {u["inputs"]["name"] for u in of_type(prod_update, USER)}
-    assert users == {"svc-api", "svc-webhooks", "engine-sast", "engine-secrets", "engine-dependencies", "keda", "drill"}
+    assert users == {
+        "svc-api",
+        "svc-webhooks",
+        "engine-sast",
+        "engine-secrets",
+        "engine-dependencies",
+        "keda",
+        "queue-metrics",
+        "drill",
+    }
     grants = {p["inputs"]["user"]: p["inputs"]["permissions"] for p in of_type(prod_update, PERMISSIONS)}
     assert grants["svc-api"] == {"configure": "^$", "write": "^(scans)$", "read": "^$"}
     assert grants["engine-sast"] == {"configure": "^$", "write": "^$", "read": r"^(scans\.sast)$"}

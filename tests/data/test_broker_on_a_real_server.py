@@ -164,18 +164,21 @@ def test_each_engine_consumes_its_own_queue_only(broker):
         assert body == b"for secrets"
 
 
-def test_keda_reads_queue_depth_and_can_neither_publish_nor_consume(broker):
+@pytest.mark.parametrize("client", ["keda", "queue-metrics"])
+def test_the_monitoring_users_read_queue_depth_and_can_neither_publish_nor_consume(broker, client):
+    """KEDA and the queue-metrics publisher read depths through the management API, nothing else."""
     purge(broker, PLAN.scan_queues["sast"])
     with connect(broker, "service:api") as connection:
         channel = _confirming(connection)
         publish(channel, PLAN.scans_exchange, "sast")
         publish(channel, PLAN.scans_exchange, "sast")
-    keda = (topology.KEDA_USER, PASSWORDS[topology.KEDA_USER])
-    assert depth(broker, PLAN.scan_queues["sast"], 2, user=keda) == 2
+    user = PLAN.user(client).name
+    monitor = (user, PASSWORDS[user])
+    assert depth(broker, PLAN.scan_queues["sast"], 2, user=monitor) == 2
     # Monitoring is read-only: the management API refuses it a change.
-    status, _ = broker.api("DELETE", f"/api/queues/{PLAN.vhost}/{PLAN.scan_queues['sast']}/contents", keda)
+    status, _ = broker.api("DELETE", f"/api/queues/{PLAN.vhost}/{PLAN.scan_queues['sast']}/contents", monitor)
     assert status in (401, 403)
-    with connect(broker, "keda") as connection:
+    with connect(broker, client) as connection:
         assert refused(lambda: connection.channel().basic_get(PLAN.scan_queues["sast"]))
         assert refused(lambda: publish(_confirming(connection), PLAN.scans_exchange, "sast"))
 

@@ -40,6 +40,7 @@ def test_one_user_per_client_and_no_pattern_reaches_another_client_s_names():
         "engine:sast",
         "engine:secrets",
         "keda",
+        "queue-metrics",
         "service:api",
         "service:webhooks",
     ]
@@ -54,7 +55,7 @@ def test_one_user_per_client_and_no_pattern_reaches_another_client_s_names():
         elif user.client.startswith("engine:"):
             engine = user.client.split(":")[1]
             assert reach == {"configure": [], "write": [], "read": [f"scans.{engine}"]}, user
-        elif user.client == "keda":
+        elif user.client in ("keda", "queue-metrics"):
             assert reach == {"configure": [], "write": [], "read": []} and user.tags == ("monitoring",)
         else:
             assert reach == {"configure": ["health.canary"], "write": ["health"], "read": ["health.canary"]}

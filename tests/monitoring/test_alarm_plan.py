@@ -3,6 +3,7 @@
 settings, and the derived limits (max_connections from the instance class)."""
 
 import dataclasses
+import re
 from collections import Counter
 
 import pytest
@@ -32,7 +33,15 @@ PROD = Monitored(
 
 
 def metric_of(alarm):
-    return alarm.metric.name if alarm.metric else tuple(m.name for _, m in alarm.inputs)
+    """The metric's name; for metric math, its inputs' names; for a Metrics Insights query, the
+    metric it selects."""
+    if alarm.metric:
+        return alarm.metric.name
+    if alarm.inputs:
+        return tuple(m.name for _, m in alarm.inputs)
+    found = re.search(r"SELECT \w+\((\w+)\)", alarm.expression or "")
+    assert found, alarm.name
+    return found.group(1)
 
 
 def subject(alarm):
@@ -64,7 +73,7 @@ def test_one_alarm_per_resource_and_metric():
                    "PublisherErrors", "Invocations"}),
         ("network", {"ErrorPortAllocation", "PacketsDropCount"}),
         ("cluster", {"cluster_failed_node_count", "node_cpu_utilization", "node_memory_utilization",
-                     "node_filesystem_utilization", ("pod_number_of_container_restarts",)}),
+                     "node_filesystem_utilization", "pod_status_pending", "pod_number_of_container_restarts"}),
         ("edge", {"5xxErrorRate"}),
     ],
 )  # fmt: skip
@@ -97,6 +106,24 @@ def test_every_composite_s_children_exist_and_each_zone_and_tier_has_one():
     assert tiers == {"data", "scans", "network", "cluster", "edge"}
     # Few enough ARNs for a drill: one per zone and per tier.
     assert len(plan.composites) == len(ZONES) + len(tiers)
+
+
+def test_pod_restarts_are_watched_per_namespace_of_the_services_and_the_scan_controllers():
+    restarts = [a for a in alarm_plan.plan(PROD).of_tier("cluster") if a.name.endswith("-restarts")]
+    expressions = [a.expression or "" for a in restarts]
+    namespaces = {m.group(1) for e in expressions if (m := re.search(r"Namespace = '([\w-]+)'", e))}
+    assert namespaces == {"scanner-services", "karpenter", "keda"}
+    # A Metrics Insights query of this cluster only, with no metric math inputs.
+    assert all("ClusterName = 'scanner-prod'" in e for e in expressions) and not any(a.inputs for a in restarts)
+
+
+def test_a_regional_nat_gateway_has_its_alarms_without_a_zone():
+    plan = alarm_plan.plan(dataclasses.replace(PROD, nat_zones=("regional",)))
+    nat = [a for a in plan.of_tier("network")]
+    assert {a.name for a in nat} == {"nat-port-allocation-regional", "nat-dropped-packets-regional"}
+    assert all(
+        a.zone is None and a.metric and a.metric.dimensions == (("NatGatewayId", "{nat:regional}"),) for a in nat
+    )
 
 
 def test_a_regional_nat_and_no_publishers_leave_a_zone_without_children_refused():
