@@ -15,11 +15,18 @@ from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
 import data_policies  # noqa: E402
 import eks_policies  # noqa: E402
+import monitoring_policies  # noqa: E402
 import network_policies  # noqa: E402
 import workload_policies  # noqa: E402
 
 PolicyPack(
     name="scanner-placement",
     enforcement_level=EnforcementLevel.MANDATORY,
-    policies=[*network_policies.POLICIES, *eks_policies.POLICIES, *data_policies.POLICIES, *workload_policies.POLICIES],
+    policies=[
+        *network_policies.POLICIES,
+        *eks_policies.POLICIES,
+        *data_policies.POLICIES,
+        *workload_policies.POLICIES,
+        *monitoring_policies.POLICIES,
+    ],
 )

@@ -3,8 +3,9 @@
 The program tags every data-tier secret with whose credentials it holds and which clients may
 read it (`scanner.io/data-secret`, `scanner.io/readers`), and every workload's IAM role with the
 client it is (`scanner.io/client`); the names come from policies/common/contract.py. A workload
-role is one pods can take: its trust names pods.eks.amazonaws.com (EKS Pod Identity) or allows
-sts:AssumeRoleWithWebIdentity (IRSA).
+role is one pods or functions can take: its trust names pods.eks.amazonaws.com (EKS Pod Identity)
+or lambda.amazonaws.com (the queue-metrics publisher), or allows sts:AssumeRoleWithWebIdentity
+from an EKS cluster's OIDC provider (IRSA).
 
 Who reads a secret is found in the stack itself, in every policy document a workload role has
 (RolePolicy, `inlinePolicies`, customer managed policies attached or in `managedPolicyArns`):
@@ -38,6 +39,7 @@ READ_ACTION = "secretsmanager:GetSecretValue"
 #: AWS managed policies that allow GetSecretValue on every secret.
 AWS_MANAGED_READERS = ("AdministratorAccess", "PowerUserAccess", "SecretsManagerReadWrite")
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+FUNCTION_PRINCIPAL = "lambda.amazonaws.com"
 
 
 def _data_secrets(args: StackValidationArgs) -> list[PolicyResource]:
@@ -61,8 +63,9 @@ def _allows(statement: Mapping, action: str) -> bool:
 
 
 def _workload_role(role: PolicyResource) -> bool:
-    """A role pods can take: its trust allows EKS Pod Identity's service, or a web identity from
-    an EKS cluster's OIDC provider (IRSA). Other web identities (a CI system's) are not pods."""
+    """A role pods or functions can take: its trust allows EKS Pod Identity's service or Lambda's,
+    or a web identity from an EKS cluster's OIDC provider (IRSA). Other web identities (a CI
+    system's) are not workloads."""
     for statement in _statements(known(role, "assumeRolePolicy")):
         if statement.get("Effect") != "Allow":
             continue
@@ -70,7 +73,7 @@ def _workload_role(role: PolicyResource) -> bool:
         principal = principal if isinstance(principal, Mapping) else {}
         services = _listed(principal.get("Service"))
         federated = _listed(principal.get("Federated"))
-        if POD_IDENTITY_PRINCIPAL in services and _allows(statement, "sts:AssumeRole"):
+        if {POD_IDENTITY_PRINCIPAL, FUNCTION_PRINCIPAL} & set(services) and _allows(statement, "sts:AssumeRole"):
             return True
         if any("oidc.eks." in f for f in federated) and _allows(statement, "sts:AssumeRoleWithWebIdentity"):
             return True

@@ -186,6 +186,11 @@ CASES = {
          "(service:api) may read the postgres/scans_rw secret, whose readers are service:storage-api"),
         ("a-role-without-a-client-reads-a-user", untag_role("services-webhooks"),
          "Role 'services-webhooks' (no client) may read the rabbitmq/svc-webhooks secret"),
+        # A function's role is a workload's too: the queue-metrics publisher reads its own user only.
+        ("the-publisher-reads-keda-s-user", policy_reads("queue-metrics", "broker-keda"),
+         "Role 'queue-metrics' (queue-metrics) may read the rabbitmq/keda secret, whose readers are keda"),
+        ("the-publisher-loses-its-secret", stops_reading("queue-metrics", "broker-queue-metrics"),
+         "the rabbitmq/queue-metrics secret lists queue-metrics, whose role(s) cannot read it"),
         ("a-service-loses-its-own-secret", stops_reading("services-api", "redis-svc-api"),
          "the redis/svc-api secret lists service:api, whose role(s) cannot read it"),
         # The mocks' ARNs carry the resource's name where AWS puts the secret's.

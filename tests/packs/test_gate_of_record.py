@@ -20,6 +20,7 @@ TIERS = (
     "scans/test_storage_policies",
     "scans/test_scan_scaling",
     "services/test_services",
+    "monitoring/test_monitoring_policies",
 )
 
 

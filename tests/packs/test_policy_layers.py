@@ -16,6 +16,7 @@ PROGRAM_TABLES = ("FAULTS", "SECURITY_FAULTS", "ADVISORY_FAULTS")
 PROGRAM_MODULES = [
     "data/test_data_policies.py",
     "eks/test_eks_policies.py",
+    "monitoring/test_monitoring_policies.py",
     "network/test_placement_policies.py",
     "offline/test_first_deploy.py",
     "scans/test_scan_scaling.py",
