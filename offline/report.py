@@ -106,9 +106,53 @@ def summary(record: StackRecord, gate: GateResult | None) -> str:
     lines += messaging(record)
     lines += database_and_cache(record)
     lines += data_secrets(record)
+    lines += monitoring(record)
     if gate is not None:
         lines += gate_lines(record, gate)
     return "\n".join(lines)
+
+
+def monitoring(record: StackRecord) -> list[str]:
+    """The alarms by tier and by zone, the composites, who is told, and the cost alerts."""
+    alarms = _of_type(record, "aws:cloudwatch/metricAlarm:MetricAlarm")
+    if not alarms:
+        return []
+    tags = [a.get("tags") if isinstance(a.get("tags"), dict) else {} for a in alarms]
+    tiers = Counter(t.get(contract.TIER_TAG, "?") for t in tags)
+    zones = Counter(t.get(contract.ZONE_TAG) or "no zone" for t in tags)
+    severities = Counter(t.get(contract.SEVERITY_TAG, "?") for t in tags)
+    composites = sorted(
+        str(c.get("alarmName")) for c in _of_type(record, "aws:cloudwatch/compositeAlarm:CompositeAlarm")
+    )
+    lines = [
+        "",
+        f"Monitoring: {len(alarms)} alarms ({', '.join(f'{n} {s}' for s, n in sorted(severities.items()))}), "
+        f"{len(composites)} composites",
+        "  by tier: " + ", ".join(f"{t} {n}" for t, n in sorted(tiers.items())),
+        "  by zone: "
+        + ", ".join(f"{z} {n}" for z, n in sorted(zones.items(), key=lambda kv: (kv[0] == "no zone", kv[0]))),
+        "  composites: " + ", ".join(composites),
+    ]
+    view = StackView(record)
+    subscriptions: dict[str, list[str]] = defaultdict(list)
+    for r in record.resources:
+        if r["type"] == "aws:sns/topicSubscription:TopicSubscription":
+            topic = view.by_urn.get(r["parent"] or "", {}).get("inputs", {}).get("name", "?")
+            subscriptions[str(topic)].append(f"{r['inputs'].get('protocol')}:{r['inputs'].get('endpoint')}")
+    topics = sorted(str(t.get("name")) for t in _of_type(record, "aws:sns/topic:Topic"))
+    for topic in topics:
+        lines.append(f"  topic {topic}: " + (", ".join(sorted(subscriptions[topic])) or "no subscription"))
+    for budget in _of_type(record, "aws:budgets/budget:Budget"):
+        lines.append(
+            f"  budget {budget.get('name')}: {budget.get('limitAmount')} {budget.get('limitUnit')} "
+            f"{str(budget.get('timeUnit')).lower()}, {len(budget.get('notifications') or [])} notifications"
+        )
+    functions = [f for f in _of_type(record, "aws:lambda/function:Function") if "queue-metrics" in str(f.get("name"))]
+    if functions:
+        lines.append(
+            f"  queue-metrics publishers: {len(functions)} ({', '.join(sorted(str(f['name']) for f in functions))})"
+        )
+    return lines
 
 
 def gate_lines(record: StackRecord, gate: GateResult) -> list[str]:
