@@ -117,7 +117,7 @@ def monitoring(record: StackRecord) -> list[str]:
     alarms = _of_type(record, "aws:cloudwatch/metricAlarm:MetricAlarm")
     if not alarms:
         return []
-    tags = [a.get("tags") if isinstance(a.get("tags"), dict) else {} for a in alarms]
+    tags: list[dict[str, Any]] = [a["tags"] if isinstance(a.get("tags"), dict) else {} for a in alarms]
     tiers = Counter(t.get(contract.TIER_TAG, "?") for t in tags)
     zones = Counter(t.get(contract.ZONE_TAG) or "no zone" for t in tags)
     severities = Counter(t.get(contract.SEVERITY_TAG, "?") for t in tags)
