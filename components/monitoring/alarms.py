@@ -119,12 +119,16 @@ class Alarms(pulumi.ComponentResource):
                 f"{name}-{composite.name}",
                 alarm_name=self.alarm_names[composite.name],
                 alarm_description=_describe(composite),
-                alarm_rule=" OR ".join(f'ALARM("{self.alarm_names[c]}")' for c in composite.children),
+                # From the children's own names: AWS refuses a rule naming an alarm that does not
+                # exist yet, and the outputs make the composite wait for its children.
+                alarm_rule=pulumi.Output.all(*(c.name for c in children)).apply(
+                    lambda names: " OR ".join(f'ALARM("{n}")' for n in names)
+                ),
                 alarm_actions=[topic],
                 ok_actions=[topic],
                 tags=_composite_tags(composite, severity),
                 region=GLOBAL_REGION if far else None,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=children),
+                opts=child,
             )
             self.composite_arns[composite.name] = alarm.arn
 

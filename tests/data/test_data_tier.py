@@ -172,10 +172,17 @@ def test_broker_is_a_private_three_zone_rabbitmq_4_cluster(prod_update):
     assert "encryptionOptions" not in inputs  # RabbitMQ brokers are encrypted with an AWS-owned key
     assert subnet_zones(prod_update, broker, tier="private") == ZONES
     # AMQPS and the management API from the nodes; the management API also from the deploy
-    # runners, which declare the queues and users through it.
+    # runners, which declare the queues and users through it, and from the queue-metrics publishers.
     runners = json.loads(stack_config("prod")["scanner:clusterApiAccessCidrs"])
+    publishers = one(prod_update, "aws:ec2/securityGroup:SecurityGroup", "queue-metrics-functions")["outputs"]["id"]
     assert sorted(ingress_of(prod_update, "rabbitmq-broker"), key=str) == sorted(
-        [(443, cluster_sg(prod_update)), (5671, cluster_sg(prod_update)), *((443, cidr) for cidr in runners)], key=str
+        [
+            (443, cluster_sg(prod_update)),
+            (5671, cluster_sg(prod_update)),
+            (443, publishers),
+            *((443, cidr) for cidr in runners),
+        ],
+        key=str,
     )
 
 

@@ -145,14 +145,18 @@ def test_interruption_queue_is_encrypted_short_lived_and_tls_only(prod_update):
 
 def test_every_interruption_rule_targets_the_queue(prod_update):
     queue = one(prod_update, "aws:sqs/queue:Queue")
+    # The Karpenter component's rules (the queue-metrics publishers' are schedules).
     rules = {
         r["urn"]: json.loads(r["inputs"]["eventPattern"])
         for r in of_type(prod_update, "aws:cloudwatch/eventRule:EventRule")
+        if r["name"].startswith("karpenter")
     }
     assert {(p["source"][0], p["detail-type"][0]) for p in rules.values()} == {
         (s, d) for _, s, d in plan.INTERRUPTION_EVENTS
     }
-    targets = of_type(prod_update, "aws:cloudwatch/eventTarget:EventTarget")
+    targets = [
+        t for t in of_type(prod_update, "aws:cloudwatch/eventTarget:EventTarget") if t["name"].startswith("karpenter")
+    ]
     assert len(targets) == len(rules)
     assert all(t["inputs"]["arn"] == queue["outputs"]["arn"] for t in targets)
     assert {t["parent"] for t in targets} == set(rules)

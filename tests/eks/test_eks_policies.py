@@ -173,7 +173,7 @@ FAULTS = {
 def test_prod_passes_both_packs_with_every_policy_deciding(mode):
     result = gate(run("prod", mode), packs=PACKS)
     assert result.passed and result.diagnostics == [], result.diagnostics
-    assert {p.name: p.version for p in result.packs} == {"scanner-placement": "0.6.0", "scanner-security": "0.6.0"}
+    assert {p.name: p.version for p in result.packs} == {"scanner-placement": "0.7.0", "scanner-security": "0.7.0"}
 
 
 #: Faults that can share a run of the program. The two open endpoints cannot: both set the

@@ -23,7 +23,7 @@ def test_prod_passes_and_every_policy_decides(mode):
     # Nothing skipped as "can't run during preview": the rules decide on unknown ids too.
     assert result.diagnostics == []
     [pack] = result.packs
-    assert (pack.name, pack.version) == ("scanner-placement", "0.6.0")
+    assert (pack.name, pack.version) == ("scanner-placement", "0.7.0")
     assert set(pack.policies) == {
         "network-subnet-tiers-every-az",
         "network-nat-per-az",
@@ -43,6 +43,9 @@ def test_prod_passes_and_every_policy_decides(mode):
         "deployment-has-disruption-budget",
         "load-balancer-every-az",
         "deployment-rollout-awaited",
+        "monitoring-resources-alarmed",
+        "monitoring-zone-composites",
+        "alarms-act-on-stack-topics",
     }
 
 
@@ -154,11 +157,13 @@ def test_all_key_lowers_every_level(tmp_path, monkeypatch):
     [
         (
             {"network-nat-per-zone": "advisory"},
-            "'network-nat-per-zone' is not a policy of pack scanner-placement (policies: data-subnet-groups-every-az, "
+            "'network-nat-per-zone' is not a policy of pack scanner-placement (policies: alarms-act-on-stack-topics, "
+            "data-subnet-groups-every-az, "
             "deployment-has-disruption-budget, deployment-rollout-awaited, deployment-spread-over-zones, efs-mount-target-every-az, efs-not-one-zone, "
             "eks-cluster-subnets-every-az, eks-node-group-every-az, elasticache-failover-multi-az, karpenter-node-pool-every-az, "
             "karpenter-scan-pool-offers-spot, "
-            "load-balancer-every-az, mq-cluster-multi-az, network-nat-per-az, network-s3-endpoint-every-route-table, "
+            "load-balancer-every-az, monitoring-resources-alarmed, monitoring-zone-composites, mq-cluster-multi-az, "
+            "network-nat-per-az, network-s3-endpoint-every-route-table, "
             "network-subnet-tiers-every-az, rds-multi-az, rds-replica-other-az)",
         ),
         (
