@@ -365,6 +365,7 @@ def client_secrets(service: str, stores: tuple[str, ...]) -> dict[str, DataSecre
     return {store: own[store]() for store in stores}
 
 
+load_balancer_name = f"{stack.name_prefix}-api"[:32].rstrip("-")
 services = Services(
     "services",
     ServicesArgs(
@@ -394,7 +395,7 @@ services = Services(
         peak=config.services.peak_window,
         rollout=config.services.services_rollout,
         ingress=IngressSettings(
-            load_balancer_name=f"{stack.name_prefix}-api"[:32].rstrip("-"),
+            load_balancer_name=load_balancer_name,
             scheme=config.services.api_ingress_scheme,
             # The subnets' Name tags (known before they exist), one per zone of the stack.
             subnet_names=[name for zone, name in sorted(network.subnet_names[ingress_tier].items())],
@@ -490,6 +491,17 @@ if "replica" in postgres.identifiers:
         DatabaseInstance(f"{stack.name_prefix}-postgres-replica", "replica", zones[-1], database_dimension)
     )
 nat_keys = tuple(network.nat_gateway_ids)
+# The API load balancer is the controller's, not the program's: its ARN suffix is looked up once
+# the Ingress is ready (Pulumi awaits the Ingress's load balancer address, which exists once the
+# load balancer does). A preview before the first `up` shows it unknown.
+api_load_balancer = (
+    aws.lb.get_load_balancer_output(
+        name=load_balancer_name,
+        opts=pulumi.InvokeOutputOptions(provider=provider, depends_on=[services.ingress]),
+    ).arn_suffix
+    if services.ingress is not None
+    else None
+)
 watched = Monitored(
     zones=tuple(zones),
     database_instances=tuple(database_instances),
@@ -504,6 +516,7 @@ watched = Monitored(
     nat_zones=nat_keys,
     cluster_name=stack.cluster_name,
     publisher_functions=publisher.function_names,
+    load_balancer=api_load_balancer is not None,
 )
 # Each dimension value with a resource behind it, as that resource's output.
 dimension_values: dict[str, pulumi.Input[str]] = {
@@ -517,6 +530,8 @@ dimension_values: dict[str, pulumi.Input[str]] = {
     **{f"CacheClusterId={node}": redis.node_ids[zone] for node, zone in watched.cache_nodes},
     **{f"FunctionName={fn}": publisher.functions[zone].name for zone, fn in publisher.function_names.items()},
 }
+if api_load_balancer is not None:
+    dimension_values["{load-balancer}"] = api_load_balancer
 alarms = Alarms(
     "alarms",
     AlarmsArgs(

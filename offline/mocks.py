@@ -169,6 +169,17 @@ class ScannerMocks(mocks.Mocks):
                 "endpoint": f"ec2.{region}.amazonaws.com",
                 "description": region,
             }
+        if token == "aws:lb/getLoadBalancer:getLoadBalancer":
+            # The load balancer the controller made for the Ingress, found by its name.
+            name = a["name"]
+            suffix = f"app/{name}/{_hex(name, 16)}"
+            return {
+                "id": f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT_ID}:loadbalancer/{suffix}",
+                "arn": f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT_ID}:loadbalancer/{suffix}",
+                "arnSuffix": suffix,
+                "name": name,
+                "loadBalancerType": "application",
+            }
         if token == "aws:index/getPartition:getPartition":
             return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
         raise UnmockedInvokeError(f"the offline mocks do not answer the invoke {token}; add it to offline/mocks.py")

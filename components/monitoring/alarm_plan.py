@@ -95,6 +95,10 @@ class Thresholds:
     pending_pods: float = 0
     """Pods pending for 15 minutes in a row (Container Insights' enhanced observability)."""
     cdn_5xx_percent: float = 5
+    alb_5xx_count: float = 10
+    """Load balancer 5xx responses of a zone per minute (its own: 502, 503, 504 when targets fail)."""
+    alb_response_seconds: float = 2
+    """p99 target response time of a zone."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,8 @@ class Monitored:
     cdn_distribution: bool = True
     broker_nodes: int = 3
     """Nodes of the broker's cluster (Amazon MQ's broker-level CPU is their sum)."""
+    load_balancer: bool = False
+    """The API load balancer exists (`{load-balancer}`: its ARN suffix, `app/<name>/<id>`)."""
 
 
 def database_memory_gib(instance_class: str) -> float:
@@ -217,6 +223,7 @@ def plan(stack: Monitored, limits: Thresholds | None = None) -> AlarmPlan:
         *_storage(stack, t),
         *_network(stack, t),
         *_cluster(stack, t),
+        *_load_balancer(stack, t),
         *_edge(stack, t),
     ]
     names = [a.name for a in alarms]
@@ -686,6 +693,57 @@ def _cluster(stack: Monitored, t: Thresholds) -> list[Alarm]:
             for label, namespace, what in CONTROLLERS
         ),
     ]
+
+
+def _load_balancer(stack: Monitored, t: Thresholds) -> list[Alarm]:
+    """The API load balancer, zone by zone: what a zone's loss shows first to the services' users."""
+    if not stack.load_balancer:
+        return []
+    out = []
+    for zone in stack.zones:
+        at = (("LoadBalancer", "{load-balancer}"), ("AvailabilityZone", zone))
+        out += [
+            Alarm(
+                f"api-5xx-{zone}",
+                "services",
+                zone,
+                t.alb_5xx_count,
+                "GreaterThanThreshold",
+                "ticket",
+                "the load balancer answers 5xx in this zone: its targets there fail or are gone",
+                Metric("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", at, "Sum"),
+                missing="notBreaching",
+            ),
+            Alarm(
+                f"api-response-time-{zone}",
+                "services",
+                zone,
+                t.alb_response_seconds,
+                "GreaterThanThreshold",
+                "ticket",
+                "the services answer slowly in this zone (p99)",
+                Metric("AWS/ApplicationELB", "TargetResponseTime", at, "p99"),
+                missing="notBreaching",
+            ),
+            Alarm(
+                f"api-unhealthy-targets-{zone}",
+                "services",
+                zone,
+                0,
+                "GreaterThanThreshold",
+                "ticket",
+                "service pods in this zone fail their health checks",
+                # Per target group (one per service, named by the controller): every group of the
+                # load balancer in this zone, by a Metrics Insights query.
+                expression=(
+                    'SELECT MAX(UnHealthyHostCount) FROM SCHEMA("AWS/ApplicationELB", AvailabilityZone, '
+                    "LoadBalancer, TargetGroup) WHERE LoadBalancer = '{load-balancer}' "
+                    f"AND AvailabilityZone = '{zone}'"
+                ),
+                missing="notBreaching",
+            ),
+        ]
+    return out
 
 
 def _edge(stack: Monitored, t: Thresholds) -> list[Alarm]:

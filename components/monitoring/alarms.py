@@ -16,6 +16,7 @@ lives elsewhere.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -27,6 +28,8 @@ from components.monitoring import dashboard_plan
 from components.monitoring.alarm_plan import Alarm, AlarmPlan, Composite, Metric
 from policies.common import contract
 
+#: A `{ref}` placeholder in a dimension value or a query.
+PLACEHOLDER = re.compile(r"\{[a-z][\w:.-]*\}")
 #: Namespaces whose metrics exist in us-east-1 only.
 GLOBAL_NAMESPACES = ("AWS/CloudFront",)
 GLOBAL_REGION = "us-east-1"
@@ -79,10 +82,9 @@ class Alarms(pulumi.ComponentResource):
         elsewhere = stack.region != GLOBAL_REGION
         global_topics = args.global_topic_arns or args.topic_arns
         child = pulumi.ResourceOptions(parent=self)
-        unresolved = sorted(
-            {v for a in plan.alarms for m in _metrics(a) for _, v in m.dimensions if v.startswith("{")}
-            - set(args.values)
-        )
+        placeholders = {v for a in plan.alarms for m in _metrics(a) for _, v in m.dimensions if PLACEHOLDER.fullmatch(v)}
+        placeholders |= {p for a in plan.alarms for p in PLACEHOLDER.findall(a.expression or "")}
+        unresolved = sorted(placeholders - set(args.values))
         if unresolved:
             raise ValueError(f"alarm dimension placeholder(s) {', '.join(unresolved)} have no value")
         self.alarm_names = {a.name: f"{stack.name_prefix}-{a.name}" for a in plan.alarms}
@@ -157,18 +159,16 @@ class Alarms(pulumi.ComponentResource):
 
         if alarm.metric is not None:
             m = alarm.metric
+            # Percentiles (p99) are extended statistics.
+            statistic = {"extended_statistic" if m.statistic.startswith("p") else "statistic": m.statistic}
             return dict(
-                namespace=m.namespace,
-                metric_name=m.name,
-                dimensions=dimensions(m),
-                statistic=m.statistic,
-                period=alarm.period,
+                namespace=m.namespace, metric_name=m.name, dimensions=dimensions(m), period=alarm.period, **statistic
             )
         # A Metrics Insights query (no inputs) carries its own period; metric math takes its inputs'.
         queries = [
             aws.cloudwatch.MetricAlarmMetricQueryArgs(
                 id="e1",
-                expression=alarm.expression,
+                expression=_fill(alarm.expression or "", values),
                 label=alarm.name,
                 return_data=True,
                 period=None if alarm.inputs else alarm.period,
@@ -189,6 +189,21 @@ class Alarms(pulumi.ComponentResource):
             for query_id, m in alarm.inputs
         ]
         return dict(metric_queries=queries)
+
+
+def _fill(text: str, values: Mapping[str, pulumi.Input[str]]) -> pulumi.Input[str]:
+    """`text` with its placeholders replaced by their values (an output once one is)."""
+    found = sorted(set(PLACEHOLDER.findall(text)))
+    if not found:
+        return text
+
+    def fill(resolved: list[str]) -> str:
+        out = text
+        for placeholder, value in zip(found, resolved, strict=True):
+            out = out.replace(placeholder, value)
+        return out
+
+    return pulumi.Output.all(*(values[p] for p in found)).apply(fill)
 
 
 def _metrics(alarm: Alarm) -> list[Metric]:

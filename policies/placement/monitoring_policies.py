@@ -1,7 +1,8 @@
 """Monitoring coverage: what the zone drill and zonal autoshift stand on.
 
-- every database, file system, broker, cache, NAT gateway and load balancer of the stack has an
-  alarm that watches it and acts;
+- every database, file system, broker, cache, NAT gateway and load balancer of the stack (those
+  declared, and the ones the AWS Load Balancer Controller makes for an Ingress that names its
+  load balancer) has an alarm that watches it and acts;
 - every zone of the stack has its "zone impaired" composite alarm (the drill's stop conditions
   and autoshift's outcome alarms are these ARNs);
 - every alarm acts (it has alarm actions, and they are on), and only on SNS topics of this stack.
@@ -22,6 +23,7 @@ from pulumi_policy.proxy import UnknownValueError
 import contract
 from stack_graph import (
     BROKER,
+    INGRESS,
     CACHE_GROUP,
     DB_CLUSTER,
     DB_INSTANCE,
@@ -30,6 +32,7 @@ from stack_graph import (
     Report,
     StackGraph,
     known,
+    path,
     short,
     stack_zones,
     tag,
@@ -50,6 +53,8 @@ WATCHED = {
     LOAD_BALANCER: ("arnSuffix", "name"),
 }
 ACTIONS = ("alarmActions", "okActions", "insufficientDataActions")
+#: The annotation naming the load balancer the AWS Load Balancer Controller makes for an Ingress.
+ALB_NAME = "alb.ingress.kubernetes.io/load-balancer-name"
 
 
 def _alarms(graph: StackGraph) -> list[PolicyResource]:
@@ -57,12 +62,14 @@ def _alarms(graph: StackGraph) -> list[PolicyResource]:
 
 
 def _dimension_values(alarm: PolicyResource) -> list[str]:
-    """The known dimension values of an alarm's metric and of its metric math inputs."""
+    """The known dimension values of an alarm's metric and of its metric math inputs, and its
+    queries' expressions (a Metrics Insights query names what it selects in its WHERE)."""
     values: list[Any] = []
     try:
         values += list((alarm.props.get("dimensions") or {}).values())
         for query in alarm.props.get("metricQueries") or []:
             values += list(((query.get("metric") or {}).get("dimensions") or {}).values())
+            values.append(query.get("expression"))
     except (UnknownValueError, AttributeError):
         pass
     out = []
@@ -75,10 +82,31 @@ def _dimension_values(alarm: PolicyResource) -> list[str]:
     return out
 
 
+def _load_balancer_name(ingress: PolicyResource) -> str | None:
+    name = path(ingress.props, "metadata.annotations", {}, unknown={}).get(ALB_NAME)
+    return name if isinstance(name, str) and name else None
+
+
+def _unknown_load_balancer(alarm: PolicyResource) -> bool:
+    """The alarm's LoadBalancer dimension is not known yet: a first preview, before the
+    controller has made the load balancer the program looks up."""
+    try:
+        dimensions = alarm.props.get("dimensions") or {}
+        dimensions.get("LoadBalancer")
+        return False
+    except UnknownValueError:
+        return True
+    except AttributeError:
+        return False
+
+
 def _watches(alarm: PolicyResource, resource: PolicyResource) -> bool:
     for prop in ("dimensions", "metricQueries"):
         if resource in alarm.property_dependencies.get(prop, []):
             return True
+    if resource.resource_type == INGRESS:
+        name = _load_balancer_name(resource)
+        return any(f"app/{name}/" in v for v in _dimension_values(alarm)) or _unknown_load_balancer(alarm)
     names = {v for p in WATCHED[resource.resource_type] if isinstance(v := known(resource, p), str) and v}
     for value in _dimension_values(alarm):
         if value in names:
@@ -96,15 +124,17 @@ def _acts(alarm: PolicyResource) -> bool:
 def resources_alarmed(args: StackValidationArgs, report: Report) -> None:
     graph = StackGraph(args.resources)
     alarms = [a for a in graph.of_type(METRIC_ALARM) if _acts(a)]
-    for type_ in WATCHED:
-        for resource in graph.of_type(type_):
-            if not any(_watches(a, resource) for a in alarms):
-                report(
-                    f"{short(resource)}: no alarm with an action watches it, so its failure pages nobody and "
-                    "the zone drill has no stop condition for it. Declare its alarms (components/monitoring: "
-                    "the alarm plan and the Alarms component) with a dimension that names it.",
-                    resource.urn,
-                )
+    watched = [r for t in WATCHED for r in graph.of_type(t)]
+    # The load balancers the controller makes: Ingresses that name theirs.
+    watched += [i for i in graph.of_type(INGRESS) if _load_balancer_name(i)]
+    for resource in watched:
+        if not any(_watches(a, resource) for a in alarms):
+            report(
+                f"{short(resource)}: no alarm with an action watches it, so its failure pages nobody and "
+                "the zone drill has no stop condition for it. Declare its alarms (components/monitoring: "
+                "the alarm plan and the Alarms component) with a dimension that names it.",
+                resource.urn,
+            )
 
 
 def zone_composites(args: StackValidationArgs, report: Report) -> None:
