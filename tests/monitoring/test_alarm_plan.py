@@ -108,6 +108,24 @@ def test_every_composite_s_children_exist_and_each_zone_and_tier_has_one():
     assert len(plan.composites) == len(ZONES) + len(tiers)
 
 
+def test_the_api_load_balancer_is_watched_in_every_zone_once_it_exists():
+    assert alarm_plan.plan(PROD).of_tier("services") == []
+    plan = alarm_plan.plan(dataclasses.replace(PROD, load_balancer=True))
+    alarms = plan.of_tier("services")
+    assert {metric_of(a) for a in alarms} == {"HTTPCode_ELB_5XX_Count", "TargetResponseTime", "UnHealthyHostCount"}
+    for zone in ZONES:
+        mine = [a for a in alarms if a.zone == zone]
+        assert len(mine) == 3
+        assert all(
+            ("AvailabilityZone", zone) in a.metric.dimensions
+            if a.metric
+            else f"AvailabilityZone = '{zone}'" in (a.expression or "")
+            for a in mine
+        )
+    assert plan.alarm("api-response-time-us-east-1a").metric.statistic == "p99"  # type: ignore[union-attr]
+    assert {c.name for c in plan.composites} >= {"tier-services"}
+
+
 def test_pod_restarts_are_watched_per_namespace_of_the_services_and_the_scan_controllers():
     restarts = [a for a in alarm_plan.plan(PROD).of_tier("cluster") if a.name.endswith("-restarts")]
     expressions = [a.expression or "" for a in restarts]

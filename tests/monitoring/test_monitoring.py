@@ -26,11 +26,11 @@ SCHEMA = json.loads((Path(__file__).parent / "dashboard_body.schema.json").read_
 def test_every_alarm_is_tagged_acts_on_its_severity_s_topic_and_recovers_there(prod_update):
     topics = {t["inputs"]["name"]: t["outputs"]["arn"] for t in of_type(prod_update, TOPIC)}
     alarms = of_type(prod_update, ALARM)
-    assert len(alarms) == 62
+    assert len(alarms) == 71
     for alarm in alarms:
         inputs = alarm["inputs"]
         tags = inputs["tags"]
-        assert tags[contract.TIER_TAG] in {"data", "scans", "network", "cluster", "edge"}, alarm["name"]
+        assert tags[contract.TIER_TAG] in {"data", "scans", "network", "cluster", "services", "edge"}, alarm["name"]
         severity = tags[contract.SEVERITY_TAG]
         assert inputs["alarmActions"] == inputs["okActions"] == [topics[f"scanner-prod-{severity}"]], alarm["name"]
         assert inputs["alarmDescription"].startswith(f"[{severity}] ")
@@ -55,6 +55,25 @@ def test_alarms_depend_on_what_they_watch(prod_preview):
         assert resource in {urns[d]["name"] for d in deps}, (alarm, deps)
 
 
+def test_the_load_balancer_is_looked_up_by_name_after_the_ingress_and_watched_per_zone(prod_update):
+    ingress = one(prod_update, "kubernetes:networking.k8s.io/v1:Ingress")
+    name = ingress["inputs"]["metadata"]["annotations"]["alb.ingress.kubernetes.io/load-balancer-name"]
+    for zone in ZONES:
+        errors = one(prod_update, ALARM, f"alarms-api-5xx-{zone}")
+        assert errors["inputs"]["dimensions"]["AvailabilityZone"] == zone
+        assert errors["inputs"]["dimensions"]["LoadBalancer"].startswith(f"app/{name}/")
+        # The look-up waits for the Ingress: the alarm depends on it.
+        assert errors["propertyDependencies"]["dimensions"] == [ingress["urn"]]
+        slow = one(prod_update, ALARM, f"alarms-api-response-time-{zone}")["inputs"]
+        assert slow["extendedStatistic"] == "p99" and "statistic" not in slow
+        [query] = one(prod_update, ALARM, f"alarms-api-unhealthy-targets-{zone}")["inputs"]["metricQueries"]
+        assert (
+            f"LoadBalancer = 'app/{name}/" in query["expression"]
+            and f"AvailabilityZone = '{zone}'" in query["expression"]
+        )
+        assert query["period"] == 60 and query["returnData"] is True
+
+
 def test_cache_alarms_name_the_node_of_their_zone(prod_update):
     for i, zone in enumerate(ZONES):
         alarm = one(prod_update, ALARM, f"alarms-cache-cpu-{zone}")
@@ -66,7 +85,7 @@ def test_composites_cover_each_zone_and_tier_and_name_only_declared_alarms(prod_
     names = {a["inputs"]["name"] for a in of_type(prod_update, ALARM)}
     composites = {c["name"]: c["inputs"] for c in of_type(prod_update, COMPOSITE)}
     assert set(composites) == {f"alarms-zone-{z}" for z in ZONES} | {
-        f"alarms-tier-{t}" for t in ("data", "scans", "network", "cluster", "edge")
+        f"alarms-tier-{t}" for t in ("data", "scans", "network", "cluster", "services", "edge")
     }
     for name, inputs in composites.items():
         children = inputs["alarmRule"].split(" OR ")
@@ -252,7 +271,7 @@ def test_the_dashboard_body_is_valid_and_lays_zones_out_in_columns(stack):
     cells = [(w["x"], w["y"]) for w in widgets]
     assert len(cells) == len(set(cells)), "two widgets in one place"
     # The composites on top, then one graph per alarm.
-    assert widgets[0]["type"] == "alarm" and len(widgets[0]["properties"]["alarms"]) == 8
+    assert widgets[0]["type"] == "alarm" and len(widgets[0]["properties"]["alarms"]) == 9
     graphs = [w for w in widgets if w["type"] == "metric"]
     assert len(graphs) == len(of_type(record, ALARM))
     zones = record.outputs["availabilityZones"]

@@ -53,6 +53,11 @@ CASES = {
             "Instance 'postgres-replica': no alarm with an action watches it",
         ),
         (
+            "load-balancer-alarms-dropped",
+            lambda r: [drop(r, ALARM, f"alarms-api-{m}-*") for m in ("5xx", "response-time", "unhealthy-targets")],
+            "Ingress 'services-api': no alarm with an action watches it",
+        ),
+        (
             "nat-alarms-dropped",
             lambda r: [drop(r, ALARM, f"alarms-nat-{m}-us-east-1b") for m in ("port-allocation", "dropped-packets")],
             "NatGateway 'network-nat-us-east-1b': no alarm",
