@@ -82,7 +82,8 @@ class Alarms(pulumi.ComponentResource):
         elsewhere = stack.region != GLOBAL_REGION
         global_topics = args.global_topic_arns or args.topic_arns
         child = pulumi.ResourceOptions(parent=self)
-        placeholders = {v for a in plan.alarms for m in _metrics(a) for _, v in m.dimensions if PLACEHOLDER.fullmatch(v)}
+        dimension_values = {v for a in plan.alarms for m in _metrics(a) for _, v in m.dimensions}
+        placeholders = {v for v in dimension_values if PLACEHOLDER.fullmatch(v)}
         placeholders |= {p for a in plan.alarms for p in PLACEHOLDER.findall(a.expression or "")}
         unresolved = sorted(placeholders - set(args.values))
         if unresolved:

@@ -23,11 +23,11 @@ from pulumi_policy.proxy import UnknownValueError
 import contract
 from stack_graph import (
     BROKER,
-    INGRESS,
     CACHE_GROUP,
     DB_CLUSTER,
     DB_INSTANCE,
     FILE_SYSTEM,
+    INGRESS,
     NAT_GATEWAY,
     Report,
     StackGraph,
