@@ -94,8 +94,8 @@ class Thresholds:
     """Container restarts of the most restarted pod of a watched namespace."""
     pending_pods: float = 0
     """Pods pending for 15 minutes in a row (Container Insights' enhanced observability)."""
-    cdn_5xx_percent: float = 5
-    alb_5xx_count: float = 10
+    cdn_error_percent: float = 5
+    alb_errors_per_minute: float = 10
     """Load balancer 5xx responses of a zone per minute (its own: 502, 503, 504 when targets fail)."""
     alb_response_seconds: float = 2
     """p99 target response time of a zone."""
@@ -707,7 +707,7 @@ def _load_balancer(stack: Monitored, t: Thresholds) -> list[Alarm]:
                 f"api-5xx-{zone}",
                 "services",
                 zone,
-                t.alb_5xx_count,
+                t.alb_errors_per_minute,
                 "GreaterThanThreshold",
                 "ticket",
                 "the load balancer answers 5xx in this zone: its targets there fail or are gone",
@@ -754,7 +754,7 @@ def _edge(stack: Monitored, t: Thresholds) -> list[Alarm]:
             "dashboard-5xx",
             "edge",
             None,
-            t.cdn_5xx_percent,
+            t.cdn_error_percent,
             "GreaterThanThreshold",
             "ticket",
             "the dashboard fails for its users (CloudFront's metrics are in us-east-1)",

@@ -195,3 +195,18 @@ def test_placeholders_name_what_only_the_deployed_resources_know():
     nat, efs = plan.alarm("nat-port-allocation-us-east-1b").metric, plan.alarm("repo-cache-io-limit").metric
     assert nat is not None and nat.dimensions == (("NatGatewayId", "{nat:us-east-1b}"),)
     assert efs is not None and efs.dimensions == (("FileSystemId", "{file-system}"),)
+
+
+def test_the_readme_s_alarm_table_names_every_metric_and_every_threshold_setting():
+    """A new alarm or setting undocumented fails here: the table is the operators' reference."""
+    from pathlib import Path
+
+    from stack_config.monitoring import THRESHOLDS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Monitoring (`components/monitoring/`)") :]
+    section = section[: section.index("\n## ")]
+    plan = alarm_plan.plan(dataclasses.replace(PROD, load_balancer=True))
+    metrics = {m for a in plan.alarms for m in ([metric_of(a)] if isinstance(metric_of(a), str) else metric_of(a))}
+    assert sorted(m for m in metrics if m not in section) == []
+    assert sorted(name for name in THRESHOLDS if f"`{name}`" not in section) == []
