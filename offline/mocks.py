@@ -277,8 +277,13 @@ class ScannerMocks(mocks.Mocks):
             out.update(remote.eks_cluster_computed(self.region, ACCOUNT_ID, rid, seed))
         elif typ.startswith("kubernetes:"):
             pass
+        elif typ == "aws:sns/topic:Topic":
+            out["arn"] = f"arn:aws:sns:{region}:{ACCOUNT_ID}:{state.get('name') or rid}"
+        elif typ in ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm"):
+            name = state.get("name") or state.get("alarmName") or rid
+            out["arn"] = f"arn:aws:cloudwatch:{region}:{ACCOUNT_ID}:alarm:{name}"
         elif not shape:
-            out["arn"] = f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{rid}"
+            out["arn"] = f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{rid}"
         if typ == "aws:ec2/launchTemplate:LaunchTemplate":
             out.update(latestVersion=1, defaultVersion=1)
         elif typ == "aws:eks/nodeGroup:NodeGroup":

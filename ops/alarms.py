@@ -10,7 +10,13 @@ notifies nobody until it is unmuted. Nothing else about an alarm changes.
 The selection: every metric and composite alarm whose name starts with `<prefix>-`, narrowed by
 the alarm's `scanner.io/tier` and `scanner.io/zone` tags and by name patterns (shell-style,
 matched against the name without the prefix); the selections combine with AND, repeated flags
-with OR. It prints each alarm it changes, one per line.
+with OR. It prints each alarm it changes, one per line. The stack's region is searched, and
+us-east-1 too (`--global-region`), where a stack elsewhere keeps its CloudFront alarm and that
+tier's composite.
+
+A zone's selection (`--zone`) holds that zone's alarms and its composite, not the tier
+composites, which still notify for them (they cover the other zones too); the command says so,
+and a second run with `--name 'tier-*'` mutes them as well.
 
 Exit status: 0 done (or nothing selected), 2 bad arguments (one line), 3 AWS refused a call.
 """
@@ -56,7 +62,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tier", action="append", default=[], help="only alarms of this tier (repeatable)")
     p.add_argument("--zone", action="append", default=[], help="only alarms of this zone (repeatable)")
     p.add_argument("--name", action="append", default=[], help="only names matching this pattern (repeatable)")
-    p.add_argument("--region", help="AWS region (default: the environment's)")
+    p.add_argument("--region", help="the stack's AWS region (default: the environment's)")
+    p.add_argument(
+        "--global-region",
+        default="us-east-1",
+        help="also searched: where CloudFront's alarm lives (default us-east-1)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
     return p
 
@@ -105,6 +116,7 @@ def apply(cloudwatch: Any, action: str, chosen: list[Alarm]) -> None:
 
 
 def main(argv: list[str] | None = None, cloudwatch: Any = None, out=None) -> int:
+    """`cloudwatch`: one client to use instead of a client per region (the tests' stand-in)."""
     out = out or sys.stdout
     try:
         args = parse(argv)
@@ -114,24 +126,35 @@ def main(argv: list[str] | None = None, cloudwatch: Any = None, out=None) -> int
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        if cloudwatch is None:
+        if cloudwatch is not None:
+            clients = [cloudwatch]
+        else:
             import boto3
 
-            cloudwatch = boto3.client("cloudwatch", region_name=args.region)
-        chosen = selected(cloudwatch, alarms(cloudwatch, args.prefix), args)
+            home = boto3.session.Session(region_name=args.region).region_name
+            clients = [boto3.client("cloudwatch", region_name=r) for r in dict.fromkeys((home, args.global_region))]
+        found = [(client, a) for client in clients for a in selected(client, alarms(client, args.prefix), args)]
+        chosen = [a for _, a in found]
         if args.action == "list":
             for a in chosen:
                 print(f"{a.name}\t{'on' if a.actions_enabled else 'muted'}", file=out)
             return EXIT_OK
-        change = [a for a in chosen if a.actions_enabled == (args.action == "mute")]
+        change = [(client, a) for client, a in found if a.actions_enabled == (args.action == "mute")]
         if not args.dry_run:
-            apply(cloudwatch, args.action, change)
+            for client in clients:
+                apply(client, args.action, [a for c, a in change if c is client])
         verb = {"mute": "muted", "unmute": "unmuted"}[args.action]
-        for a in change:
+        for _, a in change:
             print(f"{'would be ' if args.dry_run else ''}{verb}: {a.name}", file=out)
         print(
             f"{len(change)} of {len(chosen)} selected alarm(s) {verb}{' (dry run)' if args.dry_run else ''}", file=out
         )
+        if args.zone and args.action == "mute" and not any(a.name.startswith(f"{args.prefix}-tier-") for a in chosen):
+            print(
+                "note: the tier composites still notify for these alarms (they cover every zone); "
+                f"python -m ops.alarms mute --prefix {args.prefix} --name 'tier-*' mutes them too",
+                file=out,
+            )
         return EXIT_OK
     except (BotoCoreError, ClientError) as exc:
         print(f"error: AWS: {exc}", file=sys.stderr)

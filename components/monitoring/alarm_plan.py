@@ -11,7 +11,11 @@ of alarm ARNs, not a hundred (FIS: at most five stop conditions per experiment; 
 one outcome alarm and a few blocking ones):
 
 - `tier-<tier>`: any alarm of that tier;
-- `zone-<zone>`: any alarm that carries that zone.
+- `zone-<zone>`: any of that zone's health signals (`Alarm.zone_health`): its NAT gateway, the load
+  balancer's answers and targets there, its publisher not running, the replicas there falling
+  behind. Not every alarm that carries the zone: a capacity ticket (a cache node's CPU) is no
+  zone's impairment, and a fault every zone shares (a broker login the publishers all use) must
+  not page for three zones, stop a drill or block a zonal shift.
 
 Dimension values that only the deployed resources know (a NAT gateway's id) are written as
 `{ref}` placeholders (`{nat:us-east-1a}`), which the component that declares the alarms fills in.
@@ -91,9 +95,10 @@ class Thresholds:
     node_memory_percent: float = 90
     node_filesystem_percent: float = 85
     pod_restarts: float = 5
-    """Container restarts of the most restarted pod of a watched namespace."""
+    """Container restarts in a watched namespace per 5 minutes."""
     pending_pods: float = 0
-    """Pods pending for 15 minutes in a row (Container Insights' enhanced observability)."""
+    """The services' pods pending, every minute for 15 minutes (Container Insights' enhanced
+    observability)."""
     cdn_error_percent: float = 5
     alb_errors_per_minute: float = 10
     """Load balancer 5xx responses of a zone per minute (its own: 502, 503, 504 when targets fail)."""
@@ -128,6 +133,8 @@ class Alarm:
     evaluation_periods: int = 5
     datapoints: int = 5
     missing: Missing = "missing"
+    zone_health: bool = False
+    """Joins its zone's `zone-<zone>` composite: a sign that the zone itself is impaired."""
 
 
 @dataclass(frozen=True)
@@ -235,7 +242,8 @@ def plan(stack: Monitored, limits: Thresholds | None = None) -> AlarmPlan:
         for tier in dict.fromkeys(a.tier for a in alarms)
     ]
     composites += [
-        Composite(f"zone-{zone}", "zone", zone, tuple(a.name for a in alarms if a.zone == zone)) for zone in stack.zones
+        Composite(f"zone-{zone}", "zone", zone, tuple(a.name for a in alarms if a.zone == zone and a.zone_health))
+        for zone in stack.zones
     ]
     empty = [c.name for c in composites if not c.children]
     if empty:
@@ -332,6 +340,7 @@ def _database(stack: Monitored, t: Thresholds) -> list[Alarm]:
                     "ticket",
                     "the replica's readers see stale results",
                     _rds(db, "ReplicaLag", "Maximum"),
+                    zone_health=True,
                 )
             )
     out.append(
@@ -466,8 +475,8 @@ def _queues(stack: Monitored, t: Thresholds) -> list[Alarm]:
                 0,
                 "GreaterThanThreshold",
                 "ticket",
-                "the zone's queue-metrics publisher cannot read the broker: the queue alarms go blind "
-                "(it reports failures in a metric of its own and never raises, so Lambda counts no error)",
+                "the zone's queue-metrics publisher cannot read the broker or its secret: the queue alarms go "
+                "blind (it reports these in a metric of its own and ends cleanly)",
                 Metric(QUEUE_NAMESPACE, "PublisherErrors", (("Zone", zone),), "Maximum"),
                 period=300,
                 evaluation_periods=1,
@@ -487,6 +496,23 @@ def _queues(stack: Monitored, t: Thresholds) -> list[Alarm]:
                 evaluation_periods=2,
                 datapoints=2,
                 missing="breaching",
+                zone_health=True,
+            ),
+            Alarm(
+                f"queue-metrics-failures-{zone}",
+                "scans",
+                zone,
+                0,
+                "GreaterThanThreshold",
+                "ticket",
+                "the zone's publisher times out or crashes: nothing it reaches answers in time from this zone "
+                "(a run that only fails to read the broker ends cleanly and reports PublisherErrors)",
+                Metric("AWS/Lambda", "Errors", (("FunctionName", function),), "Sum"),
+                period=300,
+                evaluation_periods=2,
+                datapoints=2,
+                missing="notBreaching",
+                zone_health=True,
             ),
         ]
     return out
@@ -539,6 +565,7 @@ def _cache(stack: Monitored, t: Thresholds) -> list[Alarm]:
                 "a replica that takes over would lose recent writes",
                 metric("ReplicationLag", "Maximum"),
                 missing="notBreaching",
+                zone_health=True,
             ),
         ]
     return out
@@ -581,6 +608,7 @@ def _network(stack: Monitored, t: Thresholds) -> list[Alarm]:
                 evaluation_periods=1,
                 datapoints=1,
                 missing="notBreaching",
+                zone_health=True,
             ),
             Alarm(
                 f"nat-dropped-packets-{key}",
@@ -595,6 +623,7 @@ def _network(stack: Monitored, t: Thresholds) -> list[Alarm]:
                 evaluation_periods=3,
                 datapoints=3,
                 missing="notBreaching",
+                zone_health=True,
             ),
         ]
     return out
@@ -657,14 +686,18 @@ def _cluster(stack: Monitored, t: Thresholds) -> list[Alarm]:
             _insights(stack, "node_filesystem_utilization"),
         ),
         Alarm(
-            "cluster-pending-pods",
+            "cluster-service-pods-pending",
             "cluster",
             None,
             t.pending_pods,
             "GreaterThanThreshold",
             "ticket",
-            "pods wait for a node for 15 minutes: a pool at its limit, no spot capacity, or a zone out",
-            _insights(stack, "pod_status_pending"),
+            "the services' pods wait for a node for 15 minutes: the services pool at its limit, or a zone "
+            "out (scan Jobs wait for Karpenter's nodes as a matter of course: not counted)",
+            expression=(
+                "SELECT SUM(pod_status_pending) FROM SCHEMA(ContainerInsights, ClusterName, Namespace, PodName) "
+                f"WHERE ClusterName = '{stack.cluster_name}' AND Namespace = 'scanner-services'"
+            ),
             evaluation_periods=15,
             datapoints=15,
             missing="notBreaching",
@@ -677,11 +710,11 @@ def _cluster(stack: Monitored, t: Thresholds) -> list[Alarm]:
                 t.pod_restarts,
                 "GreaterThanThreshold",
                 "ticket",
-                f"a pod of {namespace} restarted its containers more than the threshold: {what}",
-                # Container Insights has no namespace-level restart count: the most restarted pod
-                # of the namespace, by a Metrics Insights query.
+                f"containers of {namespace} restart: {what}",
+                # The agent reports each pod's restarts since its last collection; Container
+                # Insights has no namespace-level set: the namespace's sum, by a Metrics Insights query.
                 expression=(
-                    "SELECT MAX(pod_number_of_container_restarts) FROM SCHEMA(ContainerInsights, "
+                    "SELECT SUM(pod_number_of_container_restarts) FROM SCHEMA(ContainerInsights, "
                     f"ClusterName, Namespace, PodName) WHERE ClusterName = '{stack.cluster_name}' "
                     f"AND Namespace = '{namespace}'"
                 ),
@@ -713,6 +746,7 @@ def _load_balancer(stack: Monitored, t: Thresholds) -> list[Alarm]:
                 "the load balancer answers 5xx in this zone: its targets there fail or are gone",
                 Metric("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", at, "Sum"),
                 missing="notBreaching",
+                zone_health=True,
             ),
             Alarm(
                 f"api-response-time-{zone}",
@@ -741,6 +775,7 @@ def _load_balancer(stack: Monitored, t: Thresholds) -> list[Alarm]:
                     f"AND AvailabilityZone = '{zone}'"
                 ),
                 missing="notBreaching",
+                zone_health=True,
             ),
         ]
     return out

@@ -150,8 +150,9 @@ class QueueMetricsPublisher(pulumi.ComponentResource):
                 role=role.arn,
                 timeout=TIMEOUT_SECONDS,
                 memory_size=128,
-                # One run at a time per zone: a slow broker must not pile runs up.
-                reserved_concurrent_executions=1,
+                # No reserved concurrency: Lambda refuses a reservation that leaves the account
+                # under 100 unreserved, which new accounts (a quota of 10 or 50) always would.
+                # Runs do not overlap anyway: each ends within TIMEOUT_SECONDS, under the minute.
                 vpc_config=aws.lambda_.FunctionVpcConfigArgs(
                     subnet_ids=[args.subnet_ids[zone]], security_group_ids=[group.id]
                 ),
@@ -161,6 +162,15 @@ class QueueMetricsPublisher(pulumi.ComponentResource):
                 logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=logs[zone].name),
                 tags={contract.ZONE_TAG: zone},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, logs[zone]]),
+            )
+            # EventBridge hands the run to Lambda's asynchronous queue, which retries twice after an
+            # error and for hours after throttling: a missed minute stays a missing point instead.
+            aws.lambda_.FunctionEventInvokeConfig(
+                f"{name}-{zone}",
+                function_name=fn.name,
+                maximum_retry_attempts=0,
+                maximum_event_age_in_seconds=60,
+                opts=pulumi.ResourceOptions(parent=fn),
             )
             rule = aws.cloudwatch.EventRule(
                 f"{name}-{zone}",
@@ -181,7 +191,7 @@ class QueueMetricsPublisher(pulumi.ComponentResource):
                 f"{name}-{zone}",
                 rule=rule.name,
                 arn=fn.arn,
-                # A missed minute is a missing point: never a backlog of stale runs.
+                # Nor does EventBridge retry a delivery it could not make.
                 retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
                     maximum_event_age_in_seconds=60, maximum_retry_attempts=0
                 ),

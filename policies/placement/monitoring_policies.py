@@ -21,6 +21,7 @@ from pulumi_policy import EnforcementLevel, PolicyResource, StackValidationArgs,
 from pulumi_policy.proxy import UnknownValueError
 
 import contract
+from environments import stack_config
 from stack_graph import (
     BROKER,
     CACHE_GROUP,
@@ -137,20 +138,38 @@ def resources_alarmed(args: StackValidationArgs, report: Report) -> None:
             )
 
 
+def _names_a_zone_alarm(composite: PolicyResource, zone: str, graph: StackGraph) -> bool:
+    """The composite's rule names an alarm of the zone (undecided, so true, while unknown)."""
+    rule = known(composite, "alarmRule")
+    if not isinstance(rule, str):
+        return True
+    zonal = {
+        n
+        for a in graph.of_type(METRIC_ALARM)
+        if tag(a, contract.ZONE_TAG) == zone and isinstance(n := known(a, "name"), str)
+    }
+    return any(f'ALARM("{n}")' in rule or f"ALARM({n})" in rule for n in zonal)
+
+
 def zone_composites(args: StackValidationArgs, report: Report) -> None:
     graph = StackGraph(args.resources)
-    composites = {
-        tag(c, contract.ZONE_TAG)
-        for c in graph.of_type(COMPOSITE_ALARM)
-        if tag(c, contract.COMPOSITE_TAG) == "zone" and known(c, "alarmRule") != ""
-    }
-    missing = [z for z in stack_zones(graph) if z not in composites]
-    for zone in missing:
-        report(
-            f"zone {zone} has no zone-impaired composite alarm (tags {contract.COMPOSITE_TAG}=zone, "
-            f"{contract.ZONE_TAG}={zone}): the zone drill's stop conditions and zonal autoshift's outcome "
-            "alarm are these composites, one per zone."
-        )
+    composites: dict[str, list[PolicyResource]] = {}
+    for c in graph.of_type(COMPOSITE_ALARM):
+        if tag(c, contract.COMPOSITE_TAG) == "zone" and (zone := tag(c, contract.ZONE_TAG)):
+            composites.setdefault(zone, []).append(c)
+    for zone in stack_zones(graph):
+        if zone not in composites:
+            report(
+                f"zone {zone} has no zone-impaired composite alarm (tags {contract.COMPOSITE_TAG}=zone, "
+                f"{contract.ZONE_TAG}={zone}): the zone drill's stop conditions and zonal autoshift's outcome "
+                "alarm are these composites, one per zone."
+            )
+        elif not any(_names_a_zone_alarm(c, zone, graph) for c in composites[zone]):
+            report(
+                f"zone {zone}'s composite alarm names none of the zone's alarms: it could never go into alarm, "
+                "and a drill or a zonal shift watching it would see nothing.",
+                composites[zone][0].urn,
+            )
 
 
 def _action_problems(alarm: PolicyResource, topics: list[PolicyResource]) -> Iterator[str]:
@@ -168,6 +187,7 @@ def _action_problems(alarm: PolicyResource, topics: list[PolicyResource]) -> Ite
         )
     names = {n for t in topics if isinstance(n := known(t, "name"), str)}
     arns = {a for t in topics if isinstance(a := known(t, "arn"), str)}
+    region = known(alarm, "region") or stack_config().get("aws:region")
     for prop in ACTIONS:
         try:
             values = alarm.props.get(prop) or []
@@ -175,9 +195,15 @@ def _action_problems(alarm: PolicyResource, topics: list[PolicyResource]) -> Ite
         except UnknownValueError:
             continue
         for arn in listed:
-            if arn in arns or (":sns:" in arn and arn.rsplit(":", 1)[-1] in names):
+            if not (arn in arns or (":sns:" in arn and arn.rsplit(":", 1)[-1] in names)):
+                yield f"acts on {arn} ({prop}), which is no SNS topic of this stack"
                 continue
-            yield f"acts on {arn} ({prop}), which is no SNS topic of this stack"
+            parts = arn.split(":")
+            if isinstance(region, str) and len(parts) > 3 and parts[3] != region:
+                yield (
+                    f"acts on {arn} ({prop}), a topic in {parts[3]}: CloudWatch alarms act only on topics of "
+                    f"their own region ({region})"
+                )
 
 
 def alarms_act_on_stack_topics(args: StackValidationArgs, report: Report) -> None:

@@ -70,7 +70,7 @@ def test_one_alarm_per_resource_and_metric():
             },
         ),
         ("scans", {"ReadyMessages", "EstimatedWaitSeconds", ("ReadyMessages", "Consumers"), "PercentIOLimit",
-                   "PublisherErrors", "Invocations"}),
+                   "PublisherErrors", "Invocations", "Errors"}),
         ("network", {"ErrorPortAllocation", "PacketsDropCount"}),
         ("cluster", {"cluster_failed_node_count", "node_cpu_utilization", "node_memory_utilization",
                      "node_filesystem_utilization", "pod_status_pending", "pod_number_of_container_restarts"}),
@@ -101,7 +101,15 @@ def test_every_composite_s_children_exist_and_each_zone_and_tier_has_one():
         assert composite.children and set(composite.children) <= names, composite.name
     zones = {c.key: c for c in plan.composites if c.kind == "zone"}
     assert set(zones) == set(ZONES)
-    assert set(zones["us-east-1a"].children) == {a.name for a in plan.of_zone("us-east-1a")}
+    # A zone's health signals only: not its capacity tickets, not the publisher's broker errors,
+    # which every zone's publisher shares.
+    assert set(zones["us-east-1a"].children) == {
+        f"{kind}-us-east-1a"
+        for kind in ("cache-replication-lag", "nat-port-allocation", "nat-dropped-packets", "queue-metrics-silent",
+                     "queue-metrics-failures")
+    }  # fmt: skip
+    assert "database-replica-lag" in zones["us-east-1c"].children
+    assert "database-replica-cpu" not in zones["us-east-1c"].children
     tiers = {c.key for c in plan.composites if c.kind == "tier"}
     assert tiers == {"data", "scans", "network", "cluster", "edge"}
     # Few enough ARNs for a drill: one per zone and per tier.

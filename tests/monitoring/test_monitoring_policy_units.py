@@ -75,6 +75,11 @@ CASES = {
             "zone us-east-1a has no zone-impaired composite alarm",
         ),
         (
+            "composite-of-another-zone-s-alarms",
+            edit(COMPOSITE, "alarms-zone-us-east-1b", alarmRule='ALARM("scanner-prod-nat-port-allocation-us-east-1a")'),
+            "zone us-east-1b's composite alarm names none of the zone's alarms",
+        ),
+        (
             "composite-tagged-with-another-zone",
             tagged(COMPOSITE, "alarms-zone-us-east-1b", "scanner.io/zone", "us-east-1a"),
             "zone us-east-1b has no zone-impaired composite alarm",
@@ -95,6 +100,15 @@ CASES = {
             "stranger-s-topic-on-recovery",
             edit(ALARM, "alarms-queue-sast-wait", okActions=[STRANGER]),
             f"acts on {STRANGER} (okActions), which is no SNS topic of this stack",
+        ),
+        (
+            "the-global-copy-from-the-home-region",
+            edit(
+                ALARM,
+                "alarms-database-primary-cpu",
+                alarmActions=["arn:aws:sns:eu-west-1:123456789012:scanner-prod-page"],
+            ),
+            "a topic in eu-west-1: CloudWatch alarms act only on topics of their own region (us-east-1)",
         ),
         (
             "stranger-s-topic-on-a-composite",

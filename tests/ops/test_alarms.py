@@ -134,3 +134,46 @@ def test_bad_arguments_are_one_line_exit_2(argv, message):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
+
+
+def _alarm(client, name: str, tags: list[dict]) -> None:
+    client.put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/CloudFront",
+        MetricName="5xxErrorRate",
+        Statistic="Average",
+        Period=300,
+        EvaluationPeriods=2,
+        Threshold=5,
+        ComparisonOperator="GreaterThanThreshold",
+        AlarmActions=[TOPIC],
+        Tags=tags,
+    )
+
+
+def test_a_stack_outside_us_east_1_has_its_global_alarms_muted_there_too(capsys):
+    """dev lives in eu-west-1; its CloudFront alarm and the edge tier's composite in us-east-1."""
+    with mock_aws():
+        home = boto3.client("cloudwatch", region_name="eu-west-1")
+        east = boto3.client("cloudwatch", region_name="us-east-1")
+        _alarm(home, "scanner-dev-database-primary-cpu", [{"Key": contract.TIER_TAG, "Value": "data"}])
+        _alarm(east, "scanner-dev-dashboard-5xx", [{"Key": contract.TIER_TAG, "Value": "edge"}])
+        _alarm(east, "scanner-prod-dashboard-5xx", [{"Key": contract.TIER_TAG, "Value": "edge"}])
+        assert alarms.main(["mute", "--prefix", "scanner-dev", "--region", "eu-west-1"]) == 0
+        assert {a["AlarmName"]: a["ActionsEnabled"] for a in home.describe_alarms()["MetricAlarms"]} == {
+            "scanner-dev-database-primary-cpu": False
+        }
+        assert {a["AlarmName"]: a["ActionsEnabled"] for a in east.describe_alarms()["MetricAlarms"]} == {
+            "scanner-dev-dashboard-5xx": False,
+            "scanner-prod-dashboard-5xx": True,
+        }
+        assert "2 of 2 selected alarm(s) muted" in capsys.readouterr().out
+
+
+def test_muting_a_zone_says_the_tier_composites_still_notify(cloudwatch, capsys):
+    assert alarms.main(["mute", "--prefix", "scanner-prod", "--zone", "us-east-1a"], cloudwatch=cloudwatch) == 0
+    out = capsys.readouterr().out
+    assert "the tier composites still notify" in out and "--name 'tier-*'" in out
+    # Without a zone there is nothing to say.
+    alarms.main(["mute", "--prefix", "scanner-prod"], cloudwatch=cloudwatch)
+    assert "tier composites" not in capsys.readouterr().out

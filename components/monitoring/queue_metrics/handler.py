@@ -5,9 +5,11 @@ vhost from the broker's management API as KEDA's monitoring user and puts, per q
 - `ReadyMessages`, `UnacknowledgedMessages`, `Consumers`;
 - `EstimatedWaitSeconds`: how long the ready messages will wait at the rate the queue delivered
   over the last `WINDOW` seconds (ready / deliveries per second, Little's law), 0 for an empty
-  queue, and the window itself when requests wait and nothing was delivered in it (at least that
-  long, then). A scan Job holds its message for minutes, so the instantaneous rate is mostly 0:
-  the average over the window is what says whether the queue drains. Quorum queues do not report
+  queue, and nothing when requests wait and nothing was delivered in the window (the rate says
+  nothing then: every Job may be busy with a long scan; the no-consumer and backlog alarms judge
+  that case). A scan Job holds its message for minutes, so the instantaneous rate is mostly 0: the
+  average over the window is what says whether the queue drains. The window is short so that a
+  burst after a quiet spell is judged by the rate its Jobs drain it at, not by the quiet. Quorum queues do not report
   their head message's timestamp (rabbitmq-server#6813), so the true age of the oldest message is
   not there to read;
 - `OldestReadyAgeSeconds` where the queue does report it (classic queues: now minus the head
@@ -46,8 +48,11 @@ COLUMNS = (
     "name,messages_ready,messages_unacknowledged,consumers,head_message_timestamp,"
     "message_stats.deliver_get_details.avg_rate,message_stats.deliver_get_details.rate"
 )
-#: The window the delivery rate is averaged over: the wait alarm's threshold (the longest scan).
-WINDOW = 1800
+#: The window the delivery rate is averaged over, in seconds (five of the management API's one-minute samples).
+WINDOW = 300
+#: A run must end well inside the function's 50 s: a broker or an AWS API that does not answer
+#: costs seconds, not the run (boto3's defaults wait 60 s per connection and per read).
+AWS_TIMEOUTS = {"connect_timeout": 3, "read_timeout": 5, "retries": {"total_max_attempts": 2}}
 NODE_COLUMNS = "name,mem_used,mem_limit,disk_free,disk_free_limit,running"
 
 
@@ -91,8 +96,6 @@ def datums(queues: list[dict], vhost: str, now: float) -> list[dict[str, Any]]:
             values["EstimatedWaitSeconds"] = 0
         elif rate > 0:
             values["EstimatedWaitSeconds"] = values["ReadyMessages"] / rate
-        else:
-            values["EstimatedWaitSeconds"] = WINDOW
         if isinstance(head, int | float) and values["ReadyMessages"]:
             values["OldestReadyAgeSeconds"] = max(0.0, now - head)
         out += [
@@ -175,11 +178,13 @@ def run(
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """The Lambda entry point: the secret's ARN and the zone come from the environment."""
     import boto3
+    from botocore.config import Config
 
-    secrets = boto3.client("secretsmanager")
+    config = Config(**AWS_TIMEOUTS)
+    secrets = boto3.client("secretsmanager", config=config)
     result = run(
         lambda: json.loads(secrets.get_secret_value(SecretId=os.environ["BROKER_SECRET_ARN"])["SecretString"]),
-        boto3.client("cloudwatch"),
+        boto3.client("cloudwatch", config=config),
         os.environ.get("ZONE", "unknown"),
     )
     print(json.dumps(result))
