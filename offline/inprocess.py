@@ -210,13 +210,23 @@ class _ConvertedOnce:
 
     def __init__(self):
         self._answers: dict[tuple[str, bytes], Any] = {}
+        #: The last answers by message object: the servicer converts the same message once per
+        #: stack policy, and serializing it for the key cost as much as converting it. The message
+        #: is held with its answer, so its id cannot be reused while the entry lives.
+        self._by_object: dict[int, tuple[Any, Any]] = {}
 
     def MessageToDict(self, message, *args, **kwargs):
         if args or kwargs:
             return json_format.MessageToDict(message, *args, **kwargs)
+        seen = self._by_object.get(id(message))
+        if seen is not None and seen[0] is message:
+            return seen[1]
         key = (message.DESCRIPTOR.full_name, message.SerializeToString(deterministic=True))
         if key not in self._answers:
             self._answers[key] = json_format.MessageToDict(message)
+        if len(self._by_object) > 200_000:
+            self._by_object.clear()
+        self._by_object[id(message)] = (message, self._answers[key])
         return self._answers[key]
 
     def __getattr__(self, name: str):

@@ -20,6 +20,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyResource, StackValidationArgs, StackValidationPolicy
@@ -50,10 +51,15 @@ def _is_administrator(secret: PolicyResource) -> bool:
     return (tag(secret, contract.DATA_SECRET_TAG) or "").endswith("/" + contract.ADMINISTRATOR)
 
 
+@lru_cache(maxsize=4096)
+def _compiled(pattern: str, case: bool) -> re.Pattern[str]:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(regex, 0 if case else re.IGNORECASE)
+
+
 def _iam_pattern(pattern: str, value: str, *, case: bool) -> bool:
     """IAM's wildcard match: `*` any run, `?` one character, nothing else special."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
+    return _compiled(pattern, case).fullmatch(value) is not None
 
 
 def _allows(statement: Mapping, action: str) -> bool:
