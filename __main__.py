@@ -21,6 +21,9 @@ from components.data.database_clients import DatabaseClients, DatabaseClientsArg
 from components.data.postgres import Postgres, PostgresArgs
 from components.data.rabbitmq import RabbitMq, RabbitMqArgs
 from components.data.redis import Redis, RedisArgs
+from components.drill import drill_plan
+from components.drill.autoshift import ZonalAutoshift, ZonalAutoshiftArgs
+from components.drill.experiments import ZoneDrills, ZoneDrillsArgs
 from components.edge.dashboard_cdn import DashboardCdn, DashboardCdnArgs
 from components.eks.cluster import Cluster, ClusterArgs
 from components.eks.karpenter import Karpenter, KarpenterArgs
@@ -494,14 +497,16 @@ nat_keys = tuple(network.nat_gateway_ids)
 # The API load balancer is the controller's, not the program's: its ARN suffix is looked up once
 # the Ingress is ready (Pulumi awaits the Ingress's load balancer address, which exists once the
 # load balancer does). A preview before the first `up` shows it unknown.
-api_load_balancer = (
+api_load_balancer_lookup = (
     aws.lb.get_load_balancer_output(
         name=load_balancer_name,
         opts=pulumi.InvokeOutputOptions(provider=provider, depends_on=[services.ingress]),
-    ).arn_suffix
+    )
     if services.ingress is not None
     else None
 )
+api_load_balancer = api_load_balancer_lookup.arn_suffix if api_load_balancer_lookup is not None else None
+api_load_balancer_arn = api_load_balancer_lookup.arn if api_load_balancer_lookup is not None else None
 watched = Monitored(
     zones=tuple(zones),
     database_instances=tuple(database_instances),
@@ -543,6 +548,63 @@ alarms = Alarms(
     ),
     opts=pulumi.ResourceOptions(providers=[provider], depends_on=[insights]),
 )
+
+# ----- the zone drill: an FIS experiment per zone, zonal autoshift ---------------------------------
+composite_arns = alarms.composite_arns
+managed: dict[str, pulumi.Input[str]] = {"cluster": cluster.cluster_arn}
+if api_load_balancer_arn is not None:
+    managed["api-load-balancer"] = api_load_balancer_arn
+drilled = drill_plan.Drilled(
+    zones=tuple(zones),
+    subnet_tiers=tuple(tier for tier in ("public", "private", "isolated", "pods") if tier in network.subnet_arns),
+    cluster_name=stack.cluster_name,
+    launchers=("karpenter", "node-group"),
+    database=config.data.database_deployment,
+    cache=True,
+    managed_resources=tuple(managed),
+    minutes=config.drill.drill_outage_minutes,
+    replica_zone=zones[-1] if "replica" in postgres.identifiers else None,
+    autoshift_status="ENABLED" if config.drill.zonal_autoshift else "ANY",
+)
+drill_arns: dict[str, pulumi.Input[str]] = {
+    "{launcher:karpenter}": karpenter.controller_role_arn,
+    "{launcher:node-group}": (
+        f"arn:{stack.partition}:iam::{stack.account_id}:role/aws-service-role/autoscaling.amazonaws.com/"
+        "AWSServiceRoleForAutoScaling"
+    ),
+    "{database}": postgres.database_arn,
+    "{cache}": redis.group_arn,
+    **{f"{{managed:{name}}}": arn for name, arn in managed.items()},
+    **{
+        f"{{subnet:{tier}}}@{zone}": arn
+        for tier, by_zone in network.subnet_arns.items()
+        for zone, arn in by_zone.items()
+    },
+}
+drills = ZoneDrills(
+    "drill",
+    ZoneDrillsArgs(
+        stack=stack,
+        plans=drill_plan.plan(drilled),
+        arns=drill_arns,
+        stop_alarm_arns={zone: composite_arns[f"zone-{zone}"] for zone in zones},
+        dashboard_arn=alarms.dashboard_arn,
+        stop_conditions=config.drill.drill_stop_conditions,
+    ),
+    opts=with_provider,
+)
+if config.drill.zonal_autoshift:
+    ZonalAutoshift(
+        "autoshift",
+        ZonalAutoshiftArgs(
+            stack=stack,
+            resources=managed,
+            outcome_alarm_arns=[composite_arns[f"zone-{zone}"] for zone in zones],
+            blocking_alarm_arns=[arn for name, arn in composite_arns.items() if name in ("tier-data", "tier-services")],
+            allowed_windows=config.drill.autoshift_practice_windows,
+        ),
+        opts=with_provider,
+    )
 
 pulumi.export("availabilityZones", zones)
 pulumi.export("vpcId", network.vpc_id)
@@ -598,3 +660,4 @@ pulumi.export(
         "queueMetricsFunctions": publisher.function_names,
     },
 )
+pulumi.export("drill", {"experimentTemplateIds": drills.template_ids, "reports": drills.bucket_name})

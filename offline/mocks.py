@@ -277,6 +277,8 @@ class ScannerMocks(mocks.Mocks):
             out.update(remote.eks_cluster_computed(self.region, ACCOUNT_ID, rid, seed))
         elif typ.startswith("kubernetes:"):
             pass
+        elif typ == "aws:cloudwatch/dashboard:Dashboard":
+            out["dashboardArn"] = f"arn:aws:cloudwatch::{ACCOUNT_ID}:dashboard/{state.get('dashboardName') or rid}"
         elif typ == "aws:sns/topic:Topic":
             out["arn"] = f"arn:aws:sns:{region}:{ACCOUNT_ID}:{state.get('name') or rid}"
         elif typ in ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm"):

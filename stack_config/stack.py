@@ -18,6 +18,7 @@ from stack_config.base import PROJECT, ConfigError, KeyedError, Section, catalog
 from stack_config.cluster import ClusterSection
 from stack_config.dashboard import DashboardSection
 from stack_config.data import DataSection
+from stack_config.drill import DrillSection
 from stack_config.monitoring import MonitoringSection
 from stack_config.network import NetworkSection
 from stack_config.scans import ScansSection
@@ -32,6 +33,7 @@ SECTIONS: dict[str, type[Section]] = {
     "services": ServicesSection,
     "dashboard": DashboardSection,
     "monitoring": MonitoringSection,
+    "drill": DrillSection,
 }
 
 
@@ -66,6 +68,7 @@ class StackConfig(Section):
     services: ServicesSection = Field(default_factory=ServicesSection)
     dashboard: DashboardSection = Field(default_factory=DashboardSection)
     monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
+    drill: DrillSection = Field(default_factory=DrillSection)
 
     @field_validator("allowed_account_ids", "forbidden_account_ids")
     @classmethod

@@ -52,6 +52,7 @@ class Redis(pulumi.ComponentResource):
     primary_endpoint: pulumi.Output[str]
     reader_endpoint: pulumi.Output[str]
     secret_arns: dict[str, pulumi.Output[str]]
+    group_arn: pulumi.Output[str]
     node_ids: dict[str, pulumi.Output[str]]
     """Zone -> the cache cluster id of the group's node there (what its alarms watch)."""
     """Client (`service:<name>`, `drill`) -> its user's secret."""
@@ -190,6 +191,7 @@ class Redis(pulumi.ComponentResource):
         self.primary_endpoint = group.primary_endpoint_address
         self.reader_endpoint = group.reader_endpoint_address
         self.kms_key_arn = key.arn
+        self.group_arn = group.arn
         # The group's nodes are <group>-001, -002, ... in the order of preferred_cache_cluster_azs.
         self.node_ids = {
             zone: group.replication_group_id.apply(lambda g, i=i: f"{g}-{i + 1:03d}") for i, zone in enumerate(zones)

@@ -77,6 +77,8 @@ class Cluster(pulumi.ComponentResource):
     """The EKS control plane, its managed add-ons and the system node group."""
 
     cluster_name: pulumi.Output[str]
+    cluster_arn: pulumi.Output[str]
+    """The EKS cluster's ARN (zonal autoshift and the zone drill name it)."""
     kubeconfig_json: pulumi.Output[str]
     provider: k8s.Provider
     """Kubernetes provider for everything inside the cluster."""
@@ -243,6 +245,7 @@ class Cluster(pulumi.ComponentResource):
         )
 
         self.cluster_name = cluster_name
+        self.cluster_arn = self._cluster.eks_cluster.arn
         self.kubeconfig_json = self._cluster.kubeconfig_json
         # What a controller on the system nodes needs running first: the nodes, CoreDNS to
         # resolve names, and the Pod Identity agent for its credentials.

@@ -51,6 +51,8 @@ class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     subnet_ids: dict[str, dict[str, pulumi.Output[str]]]
     """Tier -> zone -> subnet id (tiers: public, private, isolated and pods when set)."""
+    subnet_arns: dict[str, dict[str, pulumi.Output[str]]]
+    """Tier -> zone -> subnet ARN (the zone drill's targets)."""
     subnet_names: dict[str, dict[str, str]]
     """Tier -> zone -> the subnet's Name tag (known before the subnet exists)."""
     endpoint_security_group_id: pulumi.Output[str]
@@ -92,11 +94,13 @@ class Network(pulumi.ComponentResource):
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags("igw"), opts=child)
 
         self.subnet_ids = {}
+        self.subnet_arns = {}
         self.subnet_names = {}
         subnets: dict[tuple[str, str], aws.ec2.Subnet] = {}
         for subnet in plan:
             subnets[(subnet.tier, subnet.zone)] = self._subnet(name, args, vpc, subnet, tags, pod_cidr_association)
             self.subnet_ids.setdefault(subnet.tier, {})[subnet.zone] = subnets[(subnet.tier, subnet.zone)].id
+            self.subnet_arns.setdefault(subnet.tier, {})[subnet.zone] = subnets[(subnet.tier, subnet.zone)].arn
             self.subnet_names.setdefault(subnet.tier, {})[subnet.zone] = tags(f"{subnet.tier}-{subnet.zone}")["Name"]
 
         # One route table per zone and tier, so losing or changing one zone touches no other.

@@ -233,6 +233,8 @@ def ingress_annotations(settings: IngressSettings) -> dict[str, str]:
             [
                 "routing.http.drop_invalid_header_fields.enabled=true",
                 "idle_timeout.timeout_seconds=60",
+                # Zonal shift and autoshift (and the zone drill's shift) move traffic off a zone.
+                "zonal_shift.config.enabled=true",
             ]
         ),
         "alb.ingress.kubernetes.io/tags": ",".join(f"{k}={v}" for k, v in sorted(settings.tags.items())),

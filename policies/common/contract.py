@@ -44,3 +44,9 @@ COMPOSITE_TAG = "scanner.io/composite"
 #: Type token of the alarms component, and its input naming the zones its composites cover.
 ALARMS_TYPE = "scanner:monitoring:Alarms"
 ALARMS_ZONES_INPUT = "availabilityZones"
+
+#: Tag on each zone's FIS experiment template: its stop conditions, `other-zones` or `none` (a
+#: drill that tests the alerting); the placement pack refuses `none` unless the stack says so.
+DRILL_STOP_TAG = "scanner.io/drill-stop"
+#: Type token of the zone drills' component.
+DRILLS_TYPE = "scanner:drill:ZoneDrills"

@@ -1,0 +1,1 @@
+"""The zone drill: FIS experiments per zone and zonal autoshift."""

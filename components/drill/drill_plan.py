@@ -1,0 +1,234 @@
+"""The zone drill, planned without Pulumi: for each zone, the FIS experiment that takes that zone
+out of every tier, and what each tier loses and keeps.
+
+The experiment follows AWS FIS's "AZ Availability: Power Interruption" scenario, each action on
+the stack's own resources (a target per action, at most five ARNs each, the provider's limits):
+
+- `disrupt-network`: every subnet of the zone, of every tier (public ones included: otherwise the
+  zone's NAT gateway and load balancer nodes keep working), `aws:network:disrupt-connectivity`
+  with scope `all`. It is also the only way to take Amazon MQ's node, EFS's mount target and the
+  ALB's nodes in the zone out: FIS has no action for them;
+- `stop-nodes`: the cluster's running instances in the zone (system and Karpenter nodes alike
+  carry `kubernetes.io/cluster/<name>: owned`), started again after the outage;
+- `no-launch-capacity`: insufficient-capacity errors in the zone for the roles that launch nodes
+  (Karpenter's controller, and EC2 Auto Scaling's service-linked role for the managed node
+  group), or they would relaunch into it at once;
+- `fail-over-database`: a forced failover of the Multi-AZ primary (`reboot-db-instances` with
+  `forceFailover`) or of the Multi-AZ DB cluster (`failover-db-cluster`);
+- `interrupt-cache`: ElastiCache's power interruption of the zone's node;
+- `shift-away`: zonal autoshift of the cluster and the API load balancer away from the zone.
+
+Resource ARNs known only to the deployed stack are `{ref}` placeholders the component fills in:
+`{subnet:<tier>}`, `{launcher:<role>}`, `{database}`, `{cache}`, `{managed:<name>}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+#: FIS takes at most five resource ARNs per target.
+MAX_ARNS = 5
+#: The EC2 filter FIS applies to instances (DescribeInstances' zone name).
+ZONE_FILTER = "Placement.AvailabilityZone"
+
+
+@dataclass(frozen=True)
+class Drilled:
+    """What the stack has that a zone drill takes out, by the names the program gives it."""
+
+    zones: tuple[str, ...]
+    subnet_tiers: tuple[str, ...]
+    """Subnet tiers with a subnet in every zone (public, private, isolated, pods)."""
+    cluster_name: str
+    launchers: tuple[str, ...]
+    """Names of the roles that launch nodes (`karpenter`, `node-group`)."""
+    database: Literal["multi-az-instance", "multi-az-cluster"] | None
+    cache: bool
+    managed_resources: tuple[str, ...]
+    """Zonal-shift managed resources (`cluster`, `api-load-balancer`)."""
+    minutes: int = 30
+    """The outage's length."""
+    replica_zone: str | None = None
+    """The zone the read replica is pinned to, if any."""
+    autoshift_status: Literal["ENABLED", "ANY"] = "ENABLED"
+    """Which managed resources the shift takes: those with zonal autoshift on, or any."""
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    action_id: str
+    tier: str
+    target_key: str
+    resource_type: str
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    resource_arns: tuple[str, ...] = ()
+    resource_tags: Mapping[str, str] = field(default_factory=dict)
+    filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    target_parameters: Mapping[str, str] = field(default_factory=dict)
+    loses: str = ""
+    """What the zone's loss of this does, in words for the plan."""
+
+
+@dataclass(frozen=True)
+class ZonePlan:
+    zone: str
+    actions: tuple[Action, ...]
+    keeps: tuple[str, ...]
+    """What must keep serving from the other zones."""
+
+    def action(self, name: str) -> Action:
+        return next(a for a in self.actions if a.name == name)
+
+
+def duration(minutes: int) -> str:
+    """ISO 8601, as FIS takes it."""
+    return f"PT{minutes}M"
+
+
+def plan_zone(stack: Drilled, zone: str) -> ZonePlan:
+    if zone not in stack.zones:
+        raise ValueError(f"{zone} is not a zone of the stack ({', '.join(stack.zones)})")
+    others = [z for z in stack.zones if z != zone]
+    outage = duration(stack.minutes)
+    actions = [
+        Action(
+            "disrupt-network",
+            "aws:network:disrupt-connectivity",
+            "network",
+            "Subnets",
+            "aws:ec2:subnet",
+            parameters={"scope": "all", "duration": outage},
+            resource_arns=tuple(f"{{subnet:{tier}}}" for tier in stack.subnet_tiers),
+            loses=f"every subnet of {zone} ({', '.join(stack.subnet_tiers)}): its NAT gateway, endpoint "
+            "interfaces, the broker's node, the cache's mount target and the load balancer's nodes there",
+        ),
+        Action(
+            "stop-nodes",
+            "aws:ec2:stop-instances",
+            "cluster",
+            "Instances",
+            "aws:ec2:instance",
+            parameters={"startInstancesAfterDuration": outage},
+            resource_tags={f"kubernetes.io/cluster/{stack.cluster_name}": "owned"},
+            filters={ZONE_FILTER: (zone,), "State.Name": ("running",)},
+            loses=f"the system and Karpenter nodes in {zone}, with their pods (scan Jobs restart elsewhere)",
+        ),
+        Action(
+            "no-launch-capacity",
+            "aws:ec2:api-insufficient-instance-capacity-error",
+            "cluster",
+            "Roles",
+            "aws:iam:role",
+            parameters={"availabilityZoneIdentifiers": zone, "percentage": "100", "duration": outage},
+            resource_arns=tuple(f"{{launcher:{name}}}" for name in stack.launchers),
+            loses=f"new nodes in {zone}: {' and '.join(stack.launchers)} launch in the other zones",
+        ),
+    ]
+    if stack.database == "multi-az-instance":
+        actions.append(
+            Action(
+                "fail-over-database",
+                "aws:rds:reboot-db-instances",
+                "data",
+                "DBInstances",
+                "aws:rds:db",
+                parameters={"forceFailover": "true"},
+                resource_arns=("{database}",),
+                loses="the primary: its standby in another zone takes over (60-120 s, the proxy keeps clients)",
+            )
+        )
+    elif stack.database == "multi-az-cluster":
+        actions.append(
+            Action(
+                "fail-over-database",
+                "aws:rds:failover-db-cluster",
+                "data",
+                "Clusters",
+                "aws:rds:cluster",
+                resource_arns=("{database}",),
+                loses="the writer: a reader in another zone takes over (under 35 s)",
+            )
+        )
+    if stack.cache:
+        actions.append(
+            Action(
+                "interrupt-cache",
+                "aws:elasticache:replicationgroup-interrupt-az-power",
+                "data",
+                "ReplicationGroups",
+                "aws:elasticache:replicationgroup",
+                parameters={"duration": outage},
+                resource_arns=("{cache}",),
+                target_parameters={"availabilityZoneIdentifier": zone},
+                loses=f"the cache's node in {zone}; a replica elsewhere is promoted if it was the primary",
+            )
+        )
+    if stack.managed_resources:
+        actions.append(
+            Action(
+                "shift-away",
+                "aws:arc:start-zonal-autoshift",
+                "services",
+                "ManagedResources",
+                "aws:arc:zonal-shift-managed-resource",
+                parameters={
+                    "availabilityZoneIdentifier": zone,
+                    "duration": outage,
+                    "zonalAutoshiftStatus": stack.autoshift_status,
+                },
+                resource_arns=tuple(f"{{managed:{name}}}" for name in stack.managed_resources),
+                loses=f"traffic to {zone}: the load balancer and the cluster's endpoints drop the zone",
+            )
+        )
+    for action in actions:
+        if len(action.resource_arns) > MAX_ARNS:
+            raise ValueError(f"{action.name}: {len(action.resource_arns)} ARNs, FIS takes at most {MAX_ARNS}")
+    keeps = [
+        f"the services' pods in {', '.join(others)} behind the load balancer",
+        "the database primary (or its standby, now primary) outside the zone, through the proxy",
+        "the broker's quorum queues on the two other nodes (a majority)",
+        f"the cache's primary in {', '.join(others)}",
+        f"the repository cache through the mount targets in {', '.join(others)}",
+        "scan Jobs on Karpenter's nodes in the other zones",
+    ]
+    if stack.replica_zone == zone:
+        keeps.append("reads on the primary: the read replica sits in this zone and is lost with it")
+    elif stack.replica_zone:
+        keeps.append(f"the read replica in {stack.replica_zone}")
+    return ZonePlan(zone, tuple(actions), tuple(keeps))
+
+
+def plan(stack: Drilled) -> list[ZonePlan]:
+    return [plan_zone(stack, zone) for zone in stack.zones]
+
+
+def describe(zone_plan: ZonePlan) -> list[str]:
+    """The plan of one zone, as lines for a terminal."""
+    lines = [f"Zone {zone_plan.zone}: {len(zone_plan.actions)} actions"]
+    for a in zone_plan.actions:
+        params = ", ".join(f"{k}={v}" for k, v in sorted(a.parameters.items()))
+        lines.append(f"  [{a.tier}] {a.name} ({a.action_id}{'; ' + params if params else ''})")
+        lines.append(f"      loses {a.loses}")
+    lines.append("  keeps serving:")
+    lines += [f"      {k}" for k in zone_plan.keeps]
+    return lines
+
+
+def as_dict(zone_plan: ZonePlan) -> dict[str, Any]:
+    return {
+        "zone": zone_plan.zone,
+        "actions": [
+            {
+                "name": a.name,
+                "actionId": a.action_id,
+                "tier": a.tier,
+                "parameters": dict(a.parameters),
+                "loses": a.loses,
+            }
+            for a in zone_plan.actions
+        ],
+        "keeps": list(zone_plan.keeps),
+    }
