@@ -587,7 +587,7 @@ drills = ZoneDrills(
         stack=stack,
         plans=drill_plan.plan(drilled),
         arns=drill_arns,
-        stop_alarm_arns={zone: composite_arns[f"zone-{zone}"] for zone in zones},
+        stop_alarm_arns={zone: composite_arns[f"zone-{zone}"] for zone in zones if f"zone-{zone}" in composite_arns},
         dashboard_arn=alarms.dashboard_arn,
         stop_conditions=config.drill.drill_stop_conditions,
     ),
@@ -599,7 +599,7 @@ if config.drill.zonal_autoshift:
         ZonalAutoshiftArgs(
             stack=stack,
             resources=managed,
-            outcome_alarm_arns=[composite_arns[f"zone-{zone}"] for zone in zones],
+            outcome_alarm_arns=[composite_arns[f"zone-{zone}"] for zone in zones if f"zone-{zone}" in composite_arns],
             blocking_alarm_arns=[arn for name, arn in composite_arns.items() if name in ("tier-data", "tier-services")],
             allowed_windows=config.drill.autoshift_practice_windows,
         ),
@@ -660,4 +660,11 @@ pulumi.export(
         "queueMetricsFunctions": publisher.function_names,
     },
 )
-pulumi.export("drill", {"experimentTemplateIds": drills.template_ids, "reports": drills.bucket_name})
+pulumi.export(
+    "drill",
+    {
+        "experimentTemplateIds": drills.template_ids,
+        "reports": drills.bucket_name,
+        "plans": {p.zone: drill_plan.as_dict(p) for p in drill_plan.plan(drilled)},
+    },
+)

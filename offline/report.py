@@ -107,6 +107,7 @@ def summary(record: StackRecord, gate: GateResult | None) -> str:
     lines += database_and_cache(record)
     lines += data_secrets(record)
     lines += monitoring(record)
+    lines += drills(record)
     if gate is not None:
         lines += gate_lines(record, gate)
     return "\n".join(lines)
@@ -152,6 +153,32 @@ def monitoring(record: StackRecord) -> list[str]:
         lines.append(
             f"  queue-metrics publishers: {len(functions)} ({', '.join(sorted(str(f['name']) for f in functions))})"
         )
+    return lines
+
+
+def drills(record: StackRecord) -> list[str]:
+    """Each zone's drill: its actions, by tier, and when it stops."""
+    templates = [r for r in record.resources if r["type"] == "aws:fis/experimentTemplate:ExperimentTemplate"]
+    if not templates:
+        return []
+    lines = ["", "Zone drills (FIS experiment templates; python -m drill plan --zone <zone> for the detail):"]
+    for template in sorted(templates, key=lambda r: str((r["inputs"].get("tags") or {}).get(contract.ZONE_TAG))):
+        inputs = template["inputs"]
+        zone = (inputs.get("tags") or {}).get(contract.ZONE_TAG, "?")
+        actions = ", ".join(str(a.get("name")) for a in inputs.get("actions") or [])
+        stops = [c for c in inputs.get("stopConditions") or [] if c.get("source") == "aws:cloudwatch:alarm"]
+        lines.append(f"  {zone}: {actions}")
+        lines.append(
+            f"      stops on {len(stops)} alarm(s)" if stops else "      no stop condition (a drill of the alerting)"
+        )
+    shifts = [
+        r
+        for r in record.resources
+        if r["type"] == "aws:arczonalshift/zonalAutoshiftConfiguration:ZonalAutoshiftConfiguration"
+    ]
+    for shift in shifts:
+        windows = ", ".join(shift["inputs"].get("allowedWindows") or []) or "any time"
+        lines.append(f"  zonal autoshift {shift['name']}: practice runs {windows} UTC")
     return lines
 
 

@@ -217,6 +217,18 @@ def describe(zone_plan: ZonePlan) -> list[str]:
     return lines
 
 
+def resource_name(placeholder: str) -> str:
+    """A target's placeholder in words (`{subnet:public}`: the zone's public subnet)."""
+    kind, _, which = placeholder.strip("{}").partition(":")
+    return {
+        "subnet": f"the zone's {which} subnet",
+        "launcher": f"{which}'s launching role",
+        "database": "the database",
+        "cache": "the cache's replication group",
+        "managed": f"the {which}",
+    }.get(kind, placeholder)
+
+
 def as_dict(zone_plan: ZonePlan) -> dict[str, Any]:
     return {
         "zone": zone_plan.zone,
@@ -227,6 +239,7 @@ def as_dict(zone_plan: ZonePlan) -> dict[str, Any]:
                 "tier": a.tier,
                 "parameters": dict(a.parameters),
                 "loses": a.loses,
+                "resources": [resource_name(p) for p in a.resource_arns],
             }
             for a in zone_plan.actions
         ],

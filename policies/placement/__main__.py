@@ -14,6 +14,7 @@ sys.path[:0] = [_HERE, os.path.join(os.path.dirname(_HERE), "common")]
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
 import data_policies  # noqa: E402
+import drill_policies  # noqa: E402
 import eks_policies  # noqa: E402
 import monitoring_policies  # noqa: E402
 import network_policies  # noqa: E402
@@ -28,5 +29,6 @@ PolicyPack(
         *data_policies.POLICIES,
         *workload_policies.POLICIES,
         *monitoring_policies.POLICIES,
+        *drill_policies.POLICIES,
     ],
 )

@@ -46,6 +46,7 @@ def test_prod_passes_and_every_policy_decides(mode):
         "monitoring-resources-alarmed",
         "monitoring-zone-composites",
         "alarms-act-on-stack-topics",
+        "drill-every-zone",
     }
 
 
@@ -158,8 +159,9 @@ def test_all_key_lowers_every_level(tmp_path, monkeypatch):
         (
             {"network-nat-per-zone": "advisory"},
             "'network-nat-per-zone' is not a policy of pack scanner-placement (policies: alarms-act-on-stack-topics, "
-            "data-subnet-groups-every-az, "
-            "deployment-has-disruption-budget, deployment-rollout-awaited, deployment-spread-over-zones, efs-mount-target-every-az, efs-not-one-zone, "
+            "data-subnet-groups-every-az, deployment-has-disruption-budget, deployment-rollout-awaited, "
+            "deployment-spread-over-zones, drill-every-zone, "
+            "efs-mount-target-every-az, efs-not-one-zone, "
             "eks-cluster-subnets-every-az, eks-node-group-every-az, elasticache-failover-multi-az, karpenter-node-pool-every-az, "
             "karpenter-scan-pool-offers-spot, "
             "load-balancer-every-az, monitoring-resources-alarmed, monitoring-zone-composites, mq-cluster-multi-az, "

@@ -21,6 +21,7 @@ TIERS = (
     "scans/test_scan_scaling",
     "services/test_services",
     "monitoring/test_monitoring_policies",
+    "drill/test_drill_policies",
 )
 
 

@@ -15,6 +15,7 @@ TESTS = ROOT / "tests"
 PROGRAM_TABLES = ("FAULTS", "SECURITY_FAULTS", "ADVISORY_FAULTS")
 PROGRAM_MODULES = [
     "data/test_data_policies.py",
+    "drill/test_drill_policies.py",
     "eks/test_eks_policies.py",
     "monitoring/test_monitoring_policies.py",
     "network/test_placement_policies.py",

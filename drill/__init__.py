@@ -1,0 +1,1 @@
+"""The zone drill's runner (`python -m drill`)."""
