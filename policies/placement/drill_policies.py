@@ -66,7 +66,7 @@ def _actions(template: PolicyResource) -> list[dict[str, Any]]:
 
 
 def _parameters(action: dict[str, Any]) -> dict[str, Any]:
-    return {p.get("key"): p.get("value") for p in action.get("parameters") or [] if isinstance(p, dict)}
+    return {str(p.get("key")): p.get("value") for p in action.get("parameters") or [] if isinstance(p, dict)}
 
 
 def _target_arns(template: PolicyResource, target_name: str) -> list[str] | None:
