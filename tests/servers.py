@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,8 @@ class RabbitMq:
     process: subprocess.Popen[bytes]
     base: Path
     env: dict[str, str]
+    name: str = ""
+    """The Erlang node name (`rabbit-test-<pid>@localhost`)."""
 
     @property
     def management_url(self) -> str:
@@ -102,25 +105,43 @@ class RabbitMq:
         logs = sorted((self.base / "log").glob("*.log"))
         return "\n".join(p.read_text(errors="replace")[-3000:] for p in logs)
 
-    def stop(self) -> None:
+    def stop(self, epmd: bool = True) -> None:
         # Killed, not shut down: its data is thrown away with its directory, and a clean stop
         # takes seconds.
         # The start script runs the Erlang VM as its child, and epmd (the port mapper, on this
-        # node's own port) detaches from both: the whole session goes.
+        # node's own port) detaches from both: the whole session goes. A cluster's nodes share
+        # one epmd: the last node stopped takes it (epmd=False for the others).
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.process.wait()
-        epmd = shutil.which("epmd") or "/usr/bin/epmd"
-        subprocess.run([epmd, "-kill"], env=self.env, check=False, capture_output=True, timeout=30)
+        if epmd:
+            program = shutil.which("epmd") or "/usr/bin/epmd"
+            subprocess.run([program, "-kill"], env=self.env, check=False, capture_output=True, timeout=30)
+
+    def ctl(self, *args: str) -> str:
+        """rabbitmqctl against this node, as it (its cookie, its epmd)."""
+        program = require("rabbitmq").parent / "rabbitmqctl"
+        done = subprocess.run(
+            [str(program), "-n", self.name, *args], env=self.env, capture_output=True, timeout=120, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {(done.stdout + done.stderr).decode()[-2000:]}")
+        return done.stdout.decode()
 
 
-def start_rabbitmq(base: Path) -> RabbitMq:
+def start_rabbitmq(base: Path, label: str = "", cookie: str | None = None, epmd: int | None = None) -> RabbitMq:
     """Start a node in `base` (its data, logs, config and Erlang cookie) and wait until its
-    management API answers. The guest user (allowed from loopback only) loads the definitions."""
+    management API answers. The guest user (allowed from loopback only) loads the definitions.
+    The nodes of one cluster share a `cookie` and an `epmd` port and differ by `label`."""
     program = require("rabbitmq")
-    amqp, management, dist, epmd = free_port(), free_port(), free_port(), free_port()
+    amqp, management, dist = free_port(), free_port(), free_port()
+    epmd = epmd or free_port()
+    if cookie is not None:
+        base.mkdir(parents=True, exist_ok=True)
+        (base / ".erlang.cookie").write_text(cookie)
+        (base / ".erlang.cookie").chmod(0o400)
     (base / "log").mkdir(parents=True, exist_ok=True)
     (base / "rabbitmq.conf").write_text(
         "\n".join(
@@ -143,7 +164,7 @@ def start_rabbitmq(base: Path) -> RabbitMq:
     env = {
         **os.environ,
         "HOME": str(base),  # the Erlang cookie goes here
-        "RABBITMQ_NODENAME": f"rabbit-test-{os.getpid()}@localhost",
+        "RABBITMQ_NODENAME": f"rabbit-test-{os.getpid()}{'-' + label if label else ''}@localhost",
         "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
         "RABBITMQ_NODE_PORT": str(amqp),
         "RABBITMQ_DIST_PORT": str(dist),
@@ -164,7 +185,7 @@ def start_rabbitmq(base: Path) -> RabbitMq:
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group, so `stop` reaches the Erlang VM too
     )
-    node = RabbitMq(amqp, management, process, base, env)
+    node = RabbitMq(amqp, management, process, base, env, env["RABBITMQ_NODENAME"])
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -178,6 +199,26 @@ def start_rabbitmq(base: Path) -> RabbitMq:
         time.sleep(0.5)
     node.stop()
     raise RuntimeError(f"rabbitmq-server did not answer within {START_TIMEOUT_S} s:\n{node.log_tail()}")
+
+
+def start_rabbitmq_cluster(base: Path, labels: Sequence[str]) -> list[RabbitMq]:
+    """Nodes that form one cluster (the first started, the others joined to it), in `labels`'
+    order; each in a directory of its own under `base`."""
+    cookie = base64.b32encode(os.urandom(15)).decode()
+    epmd = free_port()
+    nodes: list[RabbitMq] = []
+    try:
+        for label in labels:
+            nodes.append(start_rabbitmq(base / label, label=label, cookie=cookie, epmd=epmd))
+        for node in nodes[1:]:
+            node.ctl("stop_app")
+            node.ctl("join_cluster", nodes[0].name)
+            node.ctl("start_app")
+        return nodes
+    except BaseException:
+        for node in reversed(nodes):
+            node.stop(epmd=node is nodes[0])
+        raise
 
 
 @dataclass
@@ -198,6 +239,20 @@ class Postgres:
     def log_tail(self) -> str:
         log = self.base / "postgres.log"
         return log.read_text(errors="replace")[-3000:] if log.exists() else ""
+
+    def promote(self) -> None:
+        """A standby made primary (what RDS does to the standby on a failover)."""
+        import psycopg
+
+        with psycopg.connect(
+            host=self.host,
+            port=self.port,
+            user=self.superuser,
+            password=self.password,
+            dbname="postgres",
+            autocommit=True,
+        ) as connection:
+            connection.execute("SELECT pg_promote(wait => true, wait_seconds => 30)")
 
     def stop(self) -> None:
         # SIGQUIT is pg_ctl's immediate stop: the postmaster ends its backends and frees its shared
@@ -281,6 +336,7 @@ def start_postgres(base: Path) -> Postgres:
     program = require("postgres")
     bindir = program.parent
     as_user = _as_postgres_user()
+    base.mkdir(parents=True, exist_ok=True)
     cluster = _cluster_directory(base, as_user)
     superuser, password = "bootstrap", base64.urlsafe_b64encode(os.urandom(18)).decode()
     try:
@@ -292,6 +348,14 @@ def start_postgres(base: Path) -> Postgres:
         if cluster != base:
             shutil.rmtree(cluster, ignore_errors=True)
         raise
+    return _launch_postgres(program, base, cluster, superuser, password, as_user)
+
+
+def _launch_postgres(
+    program: Path, base: Path, cluster: Path, superuser: str, password: str, as_user: dict[str, Any]
+) -> Postgres:
+    """postgres on a free port over `cluster`/data, waited for until it accepts connections."""
+    bindir = program.parent
     port = free_port()
     settings = {
         "listen_addresses": "127.0.0.1",
@@ -331,6 +395,46 @@ def start_postgres(base: Path) -> Postgres:
     raise RuntimeError(f"postgres did not accept connections within {START_TIMEOUT_S} s:\n{server.log_tail()}")
 
 
+def start_postgres_standby(primary: Postgres, base: Path) -> Postgres:
+    """A streaming standby of `primary` (pg_basebackup -R), on a port of its own; `promote` on it
+    is what a Multi-AZ failover does."""
+    program = require("postgres")
+    as_user = _as_postgres_user()
+    base.mkdir(parents=True, exist_ok=True)
+    cluster = _cluster_directory(base, as_user)
+    (cluster / "socket").mkdir()
+    if as_user:
+        os.chown(cluster / "socket", as_user["user"], as_user["group"])
+    done = subprocess.run(
+        [
+            str(program.parent / "pg_basebackup"),
+            "--pgdata",
+            str(cluster / "data"),
+            "--host",
+            primary.host,
+            "--port",
+            str(primary.port),
+            "--username",
+            primary.superuser,
+            "--write-recovery-conf",
+            "--checkpoint=fast",
+            "--wal-method=stream",
+        ],
+        env={**os.environ, "PGPASSWORD": primary.password, "LC_ALL": "C"},
+        cwd=cluster,
+        capture_output=True,
+        timeout=START_TIMEOUT_S,
+        check=False,
+        **as_user,
+    )
+    if done.returncode != 0:
+        shutil.rmtree(cluster, ignore_errors=True)
+        raise RuntimeError(
+            f"pg_basebackup exited with {done.returncode}:\n{(done.stdout + done.stderr).decode()[-3000:]}"
+        )
+    return _launch_postgres(program, base, cluster, primary.superuser, primary.password, as_user)
+
+
 @dataclass
 class Redis:
     """A Redis server on `host` (127.0.0.1) whose users are those of the ACL file it was started
@@ -365,11 +469,13 @@ def _redis_answers(port: int) -> bool:
     return reply.startswith((b"+PONG", b"-NOAUTH"))
 
 
-def start_redis(base: Path, acl_file_text: str) -> Redis:
+def start_redis(base: Path, acl_file_text: str, extra: Sequence[str] = ()) -> Redis:
     """Start a server in `base` on a free port of 127.0.0.1 with `acl_file_text` as its ACL file,
     and wait until it answers. It keeps nothing on disk. (A system redis-server, on 6379, is
-    another server: this one never uses its port or its files.)"""
+    another server: this one never uses its port or its files.) `extra`: more configuration
+    lines (`replicaof 127.0.0.1 <port>` makes it a replica)."""
     program = require("redis")
+    base.mkdir(parents=True, exist_ok=True)
     port = free_port()
     acl = base / "users.acl"
     acl.write_text(acl_file_text)
@@ -389,6 +495,7 @@ def start_redis(base: Path, acl_file_text: str) -> Redis:
                 # Redis refuses DEBUG to every user by default, before it looks at the ACL; let it
                 # through (from loopback) so the tests show a user's rules refuse it.
                 "enable-debug-command local",
+                *extra,
                 "",
             ]
         )

@@ -1,0 +1,336 @@
+"""Probes: a client of each store that writes a canary and checks the store serves, once a second,
+during a drill, the way the service's own clients would reach it (the database through the
+proxy's endpoint, read-write sessions only; the broker through any node; the cache's primary,
+found by its role; a file system through its mount).
+
+Each probe owns one connection and reconnects on failure, with timeouts of a second or two, so a
+store that does not answer costs the probe a failed sample, never a hung drill. Every probe runs
+in a thread of its own (`Prober`): one store's outage never delays another's samples.
+
+Canary keys are `<store>-<run>-<n>`; after the drill, `survivors` reads back which of them the
+store still holds: an acknowledged canary that is gone is data lost.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from drill.measure import Sample
+
+TIMEOUT_S = 2.0
+
+
+class Probe(Protocol):
+    store: str
+
+    def write(self, key: str) -> None:
+        """Write one canary; raises when the store does not acknowledge it."""
+
+    def check(self) -> None:
+        """Prove the store serves (a read); raises when it does not."""
+
+    def survivors(self, keys: Iterable[str]) -> set[str]:
+        """Which of `keys` the store holds now."""
+
+    def close(self) -> None: ...
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:200]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+
+class PostgresProbe:
+    """Writes a row per canary to `drill_canary` through read-write sessions only (libpq tries the
+    hosts in turn, as the proxy's endpoint follows the primary)."""
+
+    def __init__(self, store: str, endpoints: Sequence[Endpoint], user: str, password: str, dbname: str):
+        self.store = store
+        self._conninfo: dict[str, Any] = dict(
+            host=",".join(e.host for e in endpoints),
+            port=",".join(str(e.port) for e in endpoints),
+            user=user,
+            password=password,
+            dbname=dbname,
+            target_session_attrs="read-write",
+            connect_timeout=int(TIMEOUT_S),
+            options=f"-c statement_timeout={int(TIMEOUT_S * 1000)}",
+        )
+        self._connection: Any = None
+
+    def _connect(self):
+        import psycopg
+
+        if self._connection is None or self._connection.closed:
+            self._connection = psycopg.connect(**self._conninfo, autocommit=True)
+            self._connection.execute(
+                "CREATE TABLE IF NOT EXISTS drill_canary (key text PRIMARY KEY, at timestamptz DEFAULT now())"
+            )
+        return self._connection
+
+    def _do(self, call: Callable[[Any], Any]) -> Any:
+        try:
+            return call(self._connect())
+        except Exception:
+            self.close()
+            raise
+
+    def write(self, key: str) -> None:
+        self._do(lambda c: c.execute("INSERT INTO drill_canary (key) VALUES (%s)", (key,)))
+
+    def check(self) -> None:
+        self._do(lambda c: c.execute("SELECT count(*) FROM drill_canary").fetchone())
+
+    def survivors(self, keys: Iterable[str]) -> set[str]:
+        wanted = list(keys)
+        rows = self._do(lambda c: c.execute("SELECT key FROM drill_canary WHERE key = ANY(%s)", (wanted,)).fetchall())
+        return {r[0] for r in rows}
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except Exception:  # noqa: BLE001 (a dead connection closes as it can)
+                pass
+        self._connection = None
+
+
+class RedisProbe:
+    """Sets a key per canary on the replication group's primary, found by its role."""
+
+    def __init__(self, store: str, endpoints: Sequence[Endpoint], username: str | None, password: str | None):
+        self.store = store
+        self._endpoints = list(endpoints)
+        self._auth: dict[str, Any] = dict(username=username, password=password)
+        self._client: Any = None
+
+    def _primary(self):
+        import redis
+
+        if self._client is not None:
+            return self._client
+        for e in self._endpoints:
+            client = redis.Redis(
+                host=e.host, port=e.port, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S, **self._auth
+            )
+            try:
+                if client.execute_command("ROLE")[0] in (b"master", "master"):
+                    self._client = client
+                    return client
+            except Exception:  # noqa: BLE001 (that node is down or a replica: try the next)
+                pass
+            client.close()
+        raise ConnectionError("no primary among the cache's endpoints")
+
+    def _do(self, call: Callable[[Any], Any]) -> Any:
+        try:
+            return call(self._primary())
+        except Exception:
+            self.close()
+            raise
+
+    def write(self, key: str) -> None:
+        if not self._do(lambda c: c.set(f"drill:canary:{key}", key)):
+            raise RuntimeError("SET was not acknowledged")
+
+    def check(self) -> None:
+        self._do(lambda c: c.get("drill:canary:check"))
+
+    def survivors(self, keys: Iterable[str]) -> set[str]:
+        wanted = list(keys)
+        values = self._do(lambda c: c.mget([f"drill:canary:{k}" for k in wanted])) if wanted else []
+        return {k for k, v in zip(wanted, values, strict=True) if v is not None}
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._client = None
+
+
+class QueueProbe:
+    """Publishes a persistent message per canary to a queue, with publisher confirms (the broker
+    acknowledges only what it has stored), through whichever node answers."""
+
+    def __init__(self, store: str, endpoints: Sequence[Endpoint], vhost: str, user: str, password: str, queue: str):
+        self.store = store
+        self._endpoints = list(endpoints)
+        self._login = (vhost, user, password)
+        self.queue = queue
+        self._connection: Any = None
+        self._channel: Any = None
+
+    def _open(self):
+        import pika
+
+        if self._channel is not None and self._channel.is_open:
+            return self._channel
+        vhost, user, password = self._login
+        parameters = [
+            pika.ConnectionParameters(
+                host=e.host,
+                port=e.port,
+                virtual_host=vhost,
+                credentials=pika.PlainCredentials(user, password),
+                socket_timeout=TIMEOUT_S,
+                stack_timeout=TIMEOUT_S * 2,
+                blocked_connection_timeout=TIMEOUT_S * 2,
+                connection_attempts=1,
+                heartbeat=5,
+            )
+            for e in self._endpoints
+        ]
+        self._connection = pika.BlockingConnection(parameters)
+        self._channel = self._connection.channel()
+        self._channel.confirm_delivery()
+        return self._channel
+
+    def _do(self, call: Callable[[Any], Any]) -> Any:
+        try:
+            return call(self._open())
+        except Exception:
+            self.close()
+            raise
+
+    def write(self, key: str) -> None:
+        import pika
+
+        # mandatory: a message no queue takes (its queue gone with its node) is refused, not dropped.
+        self._do(
+            lambda ch: ch.basic_publish(
+                "", self.queue, key.encode(), pika.BasicProperties(delivery_mode=2), mandatory=True
+            )
+        )
+
+    def check(self) -> None:
+        self._do(lambda ch: ch.queue_declare(self.queue, passive=True))
+
+    def survivors(self, keys: Iterable[str]) -> set[str]:
+        wanted = set(keys)
+        found: set[str] = set()
+
+        def drain(channel) -> None:
+            while True:
+                method, _, body = channel.basic_get(self.queue, auto_ack=False)
+                if method is None:
+                    return
+                found.add(body.decode())
+                channel.basic_ack(method.delivery_tag)
+
+        self._do(drain)
+        return found & wanted
+
+    def close(self) -> None:
+        for thing in (self._connection,):
+            if thing is not None:
+                try:
+                    thing.close()
+                except Exception:  # noqa: BLE001
+                    pass
+        self._connection = self._channel = None
+
+
+class FileProbe:
+    """Writes a file per canary in a directory of the shared file system, synced to it."""
+
+    def __init__(self, store: str, directory: Path):
+        self.store = store
+        self._directory = directory
+
+    def write(self, key: str) -> None:
+        import os
+
+        path = self._directory / f"{key}.canary"
+        with path.open("w") as f:
+            f.write(key)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def check(self) -> None:
+        next(iter(self._directory.iterdir()), None)
+
+    def survivors(self, keys: Iterable[str]) -> set[str]:
+        return {k for k in keys if (self._directory / f"{k}.canary").exists()}
+
+    def close(self) -> None:
+        pass
+
+
+class Prober:
+    """Every probe in a thread of its own, a write and a check each `interval_s`, until `stop`."""
+
+    def __init__(self, probes: Sequence[Probe], interval_s: float = 1.0):
+        self.probes = list(probes)
+        self.interval_s = interval_s
+        self.run_id = uuid.uuid4().hex[:8]
+        self.samples: list[Sample] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._started = 0.0
+        self.ended = 0.0
+
+    def _record(self, sample: Sample) -> None:
+        with self._lock:
+            self.samples.append(sample)
+
+    def _loop(self, probe: Probe) -> None:
+        n = 0
+        while not self._stop.is_set():
+            tick = time.monotonic()
+            key = f"{probe.store}-{self.run_id}-{n:05d}"
+            for operation, call in (("write", lambda key=key: probe.write(key)), ("check", probe.check)):
+                at = time.monotonic() - self._started
+                try:
+                    call()
+                    self._record(Sample(at, probe.store, operation, True, key if operation == "write" else ""))  # type: ignore[arg-type]
+                except Exception as exc:  # noqa: BLE001 (a failure is the sample)
+                    self._record(Sample(at, probe.store, operation, False, "", _short(exc)))  # type: ignore[arg-type]
+            n += 1
+            self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - tick)))
+
+    def start(self) -> Prober:
+        self._started = time.monotonic()
+        for probe in self.probes:
+            thread = threading.Thread(target=self._loop, args=(probe,), name=f"probe-{probe.store}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def stop(self) -> list[Sample]:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=TIMEOUT_S * 5)
+        self.ended = self.elapsed()
+        with self._lock:
+            return sorted(self.samples, key=lambda s: s.at)
+
+    def acknowledged(self, store: str) -> list[str]:
+        return [s.key for s in self.samples if s.store == store and s.operation == "write" and s.ok]
+
+    def survivors(self) -> dict[str, set[str]]:
+        """What each store holds of the canaries it acknowledged (read once the drill is over)."""
+        out = {}
+        for probe in self.probes:
+            try:
+                out[probe.store] = probe.survivors(self.acknowledged(probe.store))
+            except Exception:  # noqa: BLE001 (a store that cannot be read after the drill holds nothing)
+                out[probe.store] = set()
+        return out
