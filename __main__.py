@@ -556,24 +556,21 @@ if api_load_balancer_arn is not None:
     managed["api-load-balancer"] = api_load_balancer_arn
 drilled = drill_plan.Drilled(
     zones=tuple(zones),
+    name_prefix=stack.name_prefix,
     subnet_tiers=tuple(tier for tier in ("public", "private", "isolated", "pods") if tier in network.subnet_arns),
     cluster_name=stack.cluster_name,
-    launchers=("karpenter", "node-group"),
+    launchers=("karpenter",),
+    node_group=True,
     database=config.data.database_deployment,
     cache=True,
     managed_resources=tuple(managed),
     minutes=config.drill.drill_outage_minutes,
     replica_zone=zones[-1] if "replica" in postgres.identifiers else None,
     autoshift_status="ENABLED" if config.drill.zonal_autoshift else "ANY",
+    single_nat_zone=zones[0] if config.network.nat_mode == "single" else None,
 )
 drill_arns: dict[str, pulumi.Input[str]] = {
     "{launcher:karpenter}": karpenter.controller_role_arn,
-    "{launcher:node-group}": (
-        f"arn:{stack.partition}:iam::{stack.account_id}:role/aws-service-role/autoscaling.amazonaws.com/"
-        "AWSServiceRoleForAutoScaling"
-    ),
-    "{database}": postgres.database_arn,
-    "{cache}": redis.group_arn,
     **{f"{{managed:{name}}}": arn for name, arn in managed.items()},
     **{
         f"{{subnet:{tier}}}@{zone}": arn
@@ -587,7 +584,7 @@ drills = ZoneDrills(
         stack=stack,
         plans=drill_plan.plan(drilled),
         arns=drill_arns,
-        stop_alarm_arns={zone: composite_arns[f"zone-{zone}"] for zone in zones if f"zone-{zone}" in composite_arns},
+        stop_alarm_arns=[composite_arns["drill-stop"]] if "drill-stop" in composite_arns else [],
         dashboard_arn=alarms.dashboard_arn,
         stop_conditions=config.drill.drill_stop_conditions,
     ),
@@ -600,7 +597,8 @@ if config.drill.zonal_autoshift:
             stack=stack,
             resources=managed,
             outcome_alarm_arns=[composite_arns[f"zone-{zone}"] for zone in zones if f"zone-{zone}" in composite_arns],
-            blocking_alarm_arns=[arn for name, arn in composite_arns.items() if name in ("tier-data", "tier-services")],
+            # The service failing as a whole holds practice runs back, not a ticket's worth.
+            blocking_alarm_arns=[composite_arns["drill-stop"]] if "drill-stop" in composite_arns else [],
             allowed_windows=config.drill.autoshift_practice_windows,
         ),
         opts=with_provider,

@@ -35,6 +35,11 @@ class DrillSection(Section):
         if not value:
             raise ValueError("needs at least one window (Day:HH:MM-Day:HH:MM, UTC)")
         for window in value:
-            if not _WINDOW.match(window):
+            match = _WINDOW.match(window)
+            if not match:
                 raise ValueError(f"{window!r} is not a window such as Sat:06:00-Sat:18:00 (UTC)")
+            start, end = window.split("-")
+            # ARC: a window starts and ends on the same day.
+            if start[:3] != end[:3] or start[4:] >= end[4:]:
+                raise ValueError(f"{window!r} must start and end on one day, the start before the end")
         return no_duplicates(value)

@@ -262,6 +262,8 @@ class Postgres(pulumi.ComponentResource):
                 storage_type="gp3",
                 allocated_storage=args.allocated_storage_gib,
                 iops=3000,
+                # The zone drill finds its failover target by this tag (components/drill).
+                tags={contract.DRILL_TARGET_TAG: f"{args.stack.name_prefix}-database"},
                 # The subnet group must span exactly three zones; they are fixed here, as a change replaces the cluster.
                 availability_zones=zones[:3],
                 **_cluster_args(common),
@@ -283,6 +285,8 @@ class Postgres(pulumi.ComponentResource):
                 ca_cert_identifier="rds-ca-rsa2048-g1",
                 publicly_accessible=False,
                 delete_automated_backups=False,
+                # The zone drill finds its failover target by this tag (components/drill).
+                tags={contract.DRILL_TARGET_TAG: f"{args.stack.name_prefix}-database"},
                 **_instance_args(common),
                 opts=keep,
             )

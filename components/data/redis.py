@@ -24,6 +24,7 @@ from components.common.context import StackContext
 from components.common.iam import client_secret
 from components.common.sg_rules import allow_in
 from components.data import cache_users
+from policies.common import contract
 
 PORT = 6379
 #: ElastiCache allows at most six nodes (a primary and five replicas) in a non-cluster group.
@@ -156,6 +157,8 @@ class Redis(pulumi.ComponentResource):
             final_snapshot_identifier=snapshot_suffix.hex.apply(lambda h: f"{args.stack.name_prefix}-redis-final-{h}"),
             auto_minor_version_upgrade=True,
             apply_immediately=False,
+            # The zone drill finds the group by this tag (FIS takes no ARN for it).
+            tags={contract.DRILL_TARGET_TAG: f"{args.stack.name_prefix}-cache"},
             log_delivery_configurations=[
                 aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs(
                     destination=slow_log.name,

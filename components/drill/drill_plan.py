@@ -8,18 +8,24 @@ the stack's own resources (a target per action, at most five ARNs each, the prov
   zone's NAT gateway and load balancer nodes keep working), `aws:network:disrupt-connectivity`
   with scope `all`. It is also the only way to take Amazon MQ's node, EFS's mount target and the
   ALB's nodes in the zone out: FIS has no action for them;
-- `stop-nodes`: the cluster's running instances in the zone (system and Karpenter nodes alike
-  carry `kubernetes.io/cluster/<name>: owned`), started again after the outage;
-- `no-launch-capacity`: insufficient-capacity errors in the zone for the roles that launch nodes
-  (Karpenter's controller, and EC2 Auto Scaling's service-linked role for the managed node
-  group), or they would relaunch into it at once;
+- `stop-system-nodes`, `stop-karpenter-nodes`: the cluster's running instances in the zone (the
+  managed node group's carry `eks:cluster-name`, Karpenter's `eks:eks-cluster-name`), started
+  again after the outage, and the action complete if their launcher terminated them instead
+  (Karpenter replaces a stopped node; the node group's repair does too);
+- `no-launch-capacity`: insufficient-capacity errors in the zone for Karpenter's controller role,
+  and `no-node-group-capacity` for the node group's Auto Scaling group, or they would relaunch
+  into it at once (Karpenter's CreateFleet requests over several zones are not covered by the
+  action: its nodes launched into the zone cannot join, the network being cut);
 - `fail-over-database`: a forced failover of the Multi-AZ primary (`reboot-db-instances` with
-  `forceFailover`) or of the Multi-AZ DB cluster (`failover-db-cluster`);
+  `forceFailover`) or of the Multi-AZ DB cluster (`failover-db-cluster`), only when its writer is
+  in the zone: failing over from another zone would move it into the dead one;
 - `interrupt-cache`: ElastiCache's power interruption of the zone's node;
 - `shift-away`: zonal autoshift of the cluster and the API load balancer away from the zone.
 
 Resource ARNs known only to the deployed stack are `{ref}` placeholders the component fills in:
-`{subnet:<tier>}`, `{launcher:<role>}`, `{database}`, `{cache}`, `{managed:<name>}`.
+`{subnet:<tier>}`, `{launcher:<role>}`, `{managed:<name>}`. The database and the cache are found
+by the drill tag the program puts on them (`scanner.io/drill-target`): FIS takes no ARN for a
+replication group, nor ARNs with the zone parameters these targets need.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from policies.common import contract
+
+#: The tag the program puts on what a drill finds by tag (the database, the cache).
+DRILL_TAG = contract.DRILL_TARGET_TAG
 #: FIS takes at most five resource ARNs per target.
 MAX_ARNS = 5
 #: The EC2 filter FIS applies to instances (DescribeInstances' zone name).
@@ -39,11 +49,13 @@ class Drilled:
     """What the stack has that a zone drill takes out, by the names the program gives it."""
 
     zones: tuple[str, ...]
+    name_prefix: str
     subnet_tiers: tuple[str, ...]
     """Subnet tiers with a subnet in every zone (public, private, isolated, pods)."""
     cluster_name: str
     launchers: tuple[str, ...]
-    """Names of the roles that launch nodes (`karpenter`, `node-group`)."""
+    """Names of the roles that launch nodes themselves (`karpenter`)."""
+    node_group: bool
     database: Literal["multi-az-instance", "multi-az-cluster"] | None
     cache: bool
     managed_resources: tuple[str, ...]
@@ -54,6 +66,13 @@ class Drilled:
     """The zone the read replica is pinned to, if any."""
     autoshift_status: Literal["ENABLED", "ANY"] = "ENABLED"
     """Which managed resources the shift takes: those with zonal autoshift on, or any."""
+    single_nat_zone: str | None = None
+    """The zone of the stack's only NAT gateway (natMode single), if so."""
+
+
+def drill_tag(prefix: str, what: str) -> str:
+    """The value of the drill tag on what a drill finds by tag (`scanner-prod-database`)."""
+    return f"{prefix}-{what}"
 
 
 @dataclass(frozen=True)
@@ -106,15 +125,26 @@ def plan_zone(stack: Drilled, zone: str) -> ZonePlan:
             "interfaces, the broker's node, the cache's mount target and the load balancer's nodes there",
         ),
         Action(
-            "stop-nodes",
+            "stop-system-nodes",
             "aws:ec2:stop-instances",
             "cluster",
             "Instances",
             "aws:ec2:instance",
-            parameters={"startInstancesAfterDuration": outage},
-            resource_tags={f"kubernetes.io/cluster/{stack.cluster_name}": "owned"},
+            parameters={"startInstancesAfterDuration": outage, "completeIfInstancesTerminated": "true"},
+            resource_tags={"eks:cluster-name": stack.cluster_name},
             filters={ZONE_FILTER: (zone,), "State.Name": ("running",)},
-            loses=f"the system and Karpenter nodes in {zone}, with their pods (scan Jobs restart elsewhere)",
+            loses=f"the system nodes in {zone} with their pods (the controllers reschedule elsewhere)",
+        ),
+        Action(
+            "stop-karpenter-nodes",
+            "aws:ec2:stop-instances",
+            "cluster",
+            "Instances",
+            "aws:ec2:instance",
+            parameters={"startInstancesAfterDuration": outage, "completeIfInstancesTerminated": "true"},
+            resource_tags={"eks:eks-cluster-name": stack.cluster_name},
+            filters={ZONE_FILTER: (zone,), "State.Name": ("running",)},
+            loses=f"Karpenter's nodes in {zone}, with their pods (scan Jobs restart elsewhere)",
         ),
         Action(
             "no-launch-capacity",
@@ -124,9 +154,22 @@ def plan_zone(stack: Drilled, zone: str) -> ZonePlan:
             "aws:iam:role",
             parameters={"availabilityZoneIdentifiers": zone, "percentage": "100", "duration": outage},
             resource_arns=tuple(f"{{launcher:{name}}}" for name in stack.launchers),
-            loses=f"new nodes in {zone}: {' and '.join(stack.launchers)} launch in the other zones",
+            loses=f"new nodes in {zone} from {' and '.join(stack.launchers)}: they launch in the other zones",
         ),
     ]
+    if stack.node_group:
+        actions.append(
+            Action(
+                "no-node-group-capacity",
+                "aws:ec2:asg-insufficient-instance-capacity-error",
+                "cluster",
+                "AutoScalingGroups",
+                "aws:ec2:autoscaling-group",
+                parameters={"availabilityZoneIdentifiers": zone, "percentage": "100", "duration": outage},
+                resource_tags={"eks:cluster-name": stack.cluster_name},
+                loses=f"new system nodes in {zone}: the node group launches in the other zones",
+            )
+        )
     if stack.database == "multi-az-instance":
         actions.append(
             Action(
@@ -136,8 +179,10 @@ def plan_zone(stack: Drilled, zone: str) -> ZonePlan:
                 "DBInstances",
                 "aws:rds:db",
                 parameters={"forceFailover": "true"},
-                resource_arns=("{database}",),
-                loses="the primary: its standby in another zone takes over (60-120 s, the proxy keeps clients)",
+                resource_tags={DRILL_TAG: drill_tag(stack.name_prefix, "database")},
+                target_parameters={"availabilityZoneIdentifiers": zone},
+                loses="the primary, if it is in the zone: its standby in another zone takes over (60-120 s, the "
+                "proxy keeps clients)",
             )
         )
     elif stack.database == "multi-az-cluster":
@@ -148,8 +193,9 @@ def plan_zone(stack: Drilled, zone: str) -> ZonePlan:
                 "data",
                 "Clusters",
                 "aws:rds:cluster",
-                resource_arns=("{database}",),
-                loses="the writer: a reader in another zone takes over (under 35 s)",
+                resource_tags={DRILL_TAG: drill_tag(stack.name_prefix, "database")},
+                target_parameters={"writerAvailabilityZoneIdentifiers": zone},
+                loses="the writer, if it is in the zone: a reader in another zone takes over (under 35 s)",
             )
         )
     if stack.cache:
@@ -161,7 +207,7 @@ def plan_zone(stack: Drilled, zone: str) -> ZonePlan:
                 "ReplicationGroups",
                 "aws:elasticache:replicationgroup",
                 parameters={"duration": outage},
-                resource_arns=("{cache}",),
+                resource_tags={DRILL_TAG: drill_tag(stack.name_prefix, "cache")},
                 target_parameters={"availabilityZoneIdentifier": zone},
                 loses=f"the cache's node in {zone}; a replica elsewhere is promoted if it was the primary",
             )
@@ -194,6 +240,11 @@ def plan_zone(stack: Drilled, zone: str) -> ZonePlan:
         f"the repository cache through the mount targets in {', '.join(others)}",
         "scan Jobs on Karpenter's nodes in the other zones",
     ]
+    if stack.single_nat_zone == zone:
+        keeps.append(
+            f"NOT the internet: the stack's only NAT gateway is in {zone} (natMode single), so every zone "
+            "loses egress beyond the VPC's endpoints for the drill"
+        )
     if stack.replica_zone == zone:
         keeps.append("reads on the primary: the read replica sits in this zone and is lost with it")
     elif stack.replica_zone:
@@ -223,8 +274,6 @@ def resource_name(placeholder: str) -> str:
     return {
         "subnet": f"the zone's {which} subnet",
         "launcher": f"{which}'s launching role",
-        "database": "the database",
-        "cache": "the cache's replication group",
         "managed": f"the {which}",
     }.get(kind, placeholder)
 

@@ -2,10 +2,12 @@
 each does), the role FIS acts as, the log group it writes the experiment's log to, and the bucket
 its experiment reports land in (the stack's dashboard captured before, during and after).
 
-Stop conditions: the *other* zones' "zone impaired" composites (at most five; the drill zone's own
-goes into alarm by design): a drill that spreads beyond its zone stops. A drill that tests the
-alerting itself (`scanner:drillStopConditions: none`) runs with none, and says so in the template's
-`scanner.io/drill-stop` tag, which the placement pack reads.
+Stop condition: the `drill-stop` composite (components/monitoring/alarm_plan.py), the page-level
+alarms of no zone: the service failing as a whole. Not the zone composites: one zone's loss trips
+the others' too (the load balancer's nodes in a healthy zone send to targets in the lost one until
+the shift; DNS still hands out the lost zone's endpoint addresses). A drill that tests the
+alerting itself (`scanner:drillStopConditions: none`) runs with none, and says so in the
+template's `scanner.io/drill-stop` tag, which the placement pack reads.
 
 `emptyTargetResolutionMode: skip`: one template serves whether or not, say, the cache's primary is
 in the zone; each target is by ARN or by tag and zone, so nothing resolves to another stack's.
@@ -42,8 +44,8 @@ class ZoneDrillsArgs:
     """One per zone (drill_plan.plan)."""
     arns: Mapping[str, pulumi.Input[str]]
     """Placeholder (`{subnet:public}` per zone as `{subnet:public}@<zone>`, `{database}`, ...) -> ARN."""
-    stop_alarm_arns: Mapping[str, pulumi.Input[str]]
-    """Zone -> its zone-impaired composite's ARN."""
+    stop_alarm_arns: Sequence[pulumi.Input[str]]
+    """The alarms that stop a drill (the drill-stop composite), at most five."""
     dashboard_arn: pulumi.Input[str]
     """The stack's dashboard, captured in each experiment's report."""
     stop_conditions: str = "other-zones"
@@ -98,29 +100,26 @@ class ZoneDrills(pulumi.ComponentResource):
         launchers = sorted(
             {arn for p in args.plans for a in p.actions if a.name == "no-launch-capacity" for arn in a.resource_arns}
         )
-        caches = sorted(
-            {arn for p in args.plans for a in p.actions if a.name == "interrupt-cache" for arn in a.resource_arns}
+        cache_tags = sorted(
+            {v for p in args.plans for a in p.actions if a.name == "interrupt-cache" for v in a.resource_tags.values()}
         )
         inline = aws.iam.RolePolicy(
             name,
             role=role.id,
-            policy=pulumi.Output.all(
-                pulumi.Output.all(*(args.arns[a] for a in launchers)),
-                pulumi.Output.all(*(args.arns[a] for a in caches)),
-                bucket.arn,
-                args.dashboard_arn,
-            ).apply(lambda v: json.dumps(role_policy(v[0], v[1], v[2], v[3]))),
+            policy=pulumi.Output.all(pulumi.Output.all(*(args.arns[a] for a in launchers)), bucket.arn).apply(
+                lambda v: json.dumps(role_policy(v[0], cache_tags, v[1]))
+            ),
             opts=pulumi.ResourceOptions(parent=role),
         )
         self.template_ids = {}
         for zone_plan in args.plans:
             zone = zone_plan.zone
-            others = [arn for z, arn in args.stop_alarm_arns.items() if z != zone][:5]
+            alarms = list(args.stop_alarm_arns)[:5]
             stops = (
                 [aws.fis.ExperimentTemplateStopConditionArgs(source="none")]
-                if args.stop_conditions == "none" or not others
+                if args.stop_conditions == "none" or not alarms
                 else [
-                    aws.fis.ExperimentTemplateStopConditionArgs(source="aws:cloudwatch:alarm", value=a) for a in others
+                    aws.fis.ExperimentTemplateStopConditionArgs(source="aws:cloudwatch:alarm", value=a) for a in alarms
                 ]
             )
             template = aws.fis.ExperimentTemplate(
@@ -158,7 +157,7 @@ class ZoneDrills(pulumi.ComponentResource):
                 tags={
                     "Name": f"{stack.name_prefix}-drill-{zone}",
                     contract.ZONE_TAG: zone,
-                    contract.DRILL_STOP_TAG: "none" if stops[0].source == "none" else "other-zones",
+                    contract.DRILL_STOP_TAG: "none" if args.stop_conditions == "none" or not alarms else "drill-stop",
                 },
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*attachments, inline]),
             )
@@ -198,9 +197,10 @@ def _target(a: Action, zone: str, arns: Mapping[str, pulumi.Input[str]]) -> aws.
     )
 
 
-def role_policy(launcher_arns: list[str], cache_arns: list[str], bucket_arn: str, dashboard_arn: str) -> dict:
+def role_policy(launcher_arns: list[str], cache_tags: list[str], bucket_arn: str) -> dict:
     """What the managed policies do not grant: the insufficient-capacity errors on the launchers
-    only, the cache's power interruption, zonal shifts, logging and the experiment report."""
+    only (Karpenter's role, the node group's Auto Scaling group), the cache's power interruption
+    on the stack's cache only (by its drill tag), zonal shifts, logging and the experiment report."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -217,10 +217,34 @@ def role_policy(launcher_arns: list[str], cache_arns: list[str], bucket_arn: str
                 },
             },
             {
+                "Sid": "InsufficientCapacityForTheNodeGroup",
+                "Effect": "Allow",
+                "Action": "ec2:InjectApiError",
+                "Resource": "*",
+                "Condition": {
+                    "ForAnyValue:StringEquals": {
+                        "ec2:FisActionId": ["aws:ec2:asg-insufficient-instance-capacity-error"]
+                    }
+                },
+            },
+            {
+                "Sid": "FindTheNodeGroup",
+                "Effect": "Allow",
+                "Action": "autoscaling:DescribeAutoScalingGroups",
+                "Resource": "*",
+            },
+            {
                 "Sid": "CachePowerInterruption",
                 "Effect": "Allow",
-                "Action": ["elasticache:InterruptClusterAzPower", "elasticache:DescribeReplicationGroups"],
-                "Resource": cache_arns or "*",
+                "Action": "elasticache:InterruptClusterAzPower",
+                "Resource": "*",
+                "Condition": {"StringEquals": {f"aws:ResourceTag/{contract.DRILL_TARGET_TAG}": cache_tags}},
+            },
+            {
+                "Sid": "FindTheCache",
+                "Effect": "Allow",
+                "Action": "elasticache:DescribeReplicationGroups",
+                "Resource": "*",
             },
             {
                 "Sid": "ZonalShifts",

@@ -6,11 +6,14 @@ suggested thresholds as defaults (`Thresholds`, each a setting). Where a metric 
 publisher of a zone) the alarm carries that zone; the others watch a resource that moves between
 zones on its own (the Multi-AZ primary, the broker's cluster, EFS, the cluster as a whole).
 
-Two kinds of composite alarm sit on top, because the zone drill and zonal autoshift take a handful
-of alarm ARNs, not a hundred (FIS: at most five stop conditions per experiment; ARC practice runs:
-one outcome alarm and a few blocking ones):
+Composite alarms sit on top, because the zone drill and zonal autoshift take a handful of alarm
+ARNs, not a hundred (FIS: at most five stop conditions per experiment; ARC practice runs: one
+outcome alarm and a few blocking ones):
 
 - `tier-<tier>`: any alarm of that tier;
+- `drill-stop`: the page-level alarms of no zone (storage, transaction IDs, the broker's limits,
+  requests waiting without consumers): the service failing as a whole, which stops a zone drill
+  and holds back autoshift's practice runs;
 - `zone-<zone>`: any of that zone's health signals (`Alarm.zone_health`): its NAT gateway, the load
   balancer's answers and targets there, its publisher not running, the replicas there falling
   behind. Not every alarm that carries the zone: a capacity ticket (a cache node's CPU) is no
@@ -39,6 +42,8 @@ Comparison = Literal[
 ]
 Missing = Literal["missing", "notBreaching", "breaching", "ignore"]
 
+#: Page-level alarms a zone drill trips by design: they never stop one.
+DRILL_EXPECTED = ("cluster-failed-nodes",)
 #: Where the queue-metrics publisher puts its per-queue metrics.
 QUEUE_NAMESPACE = "Scanner/RabbitMQ"
 #: Gibibytes of memory per vCPU of each RDS instance family, and vCPUs per size: RDS for
@@ -140,7 +145,7 @@ class Alarm:
 @dataclass(frozen=True)
 class Composite:
     name: str
-    kind: Literal["tier", "zone"]
+    kind: Literal["tier", "zone", "drill"]
     key: str
     children: tuple[str, ...]
 
@@ -245,6 +250,16 @@ def plan(stack: Monitored, limits: Thresholds | None = None) -> AlarmPlan:
         Composite(f"zone-{zone}", "zone", zone, tuple(a.name for a in alarms if a.zone == zone and a.zone_health))
         for zone in stack.zones
     ]
+    # What stops a zone drill: the service failing as a whole, not in one zone. Page-level alarms
+    # of no zone, which a single zone's loss does not trip (a NotReady node is what a drill makes).
+    composites.append(
+        Composite(
+            "drill-stop",
+            "drill",
+            "stop",
+            tuple(a.name for a in alarms if a.severity == "page" and a.zone is None and a.name not in DRILL_EXPECTED),
+        )
+    )
     empty = [c.name for c in composites if not c.children]
     if empty:
         raise ValueError(f"composite alarm(s) {', '.join(empty)} would have no children")

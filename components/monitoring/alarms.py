@@ -35,7 +35,7 @@ GLOBAL_NAMESPACES = ("AWS/CloudFront",)
 GLOBAL_REGION = "us-east-1"
 #: Severity of each kind of composite: a zone impaired pages; a tier degraded is already paged
 #: or ticketed by its own alarms, and its composite opens a ticket.
-COMPOSITE_SEVERITY = {"zone": "page", "tier": "ticket"}
+COMPOSITE_SEVERITY = {"zone": "page", "tier": "ticket", "drill": "page"}
 
 
 @dataclass(frozen=True)
@@ -220,11 +220,14 @@ def _tags(tier: str, zone: str | None, severity: str) -> dict[str, str]:
 
 def _composite_tags(composite: Composite, severity: str) -> dict[str, str]:
     tags = {contract.COMPOSITE_TAG: composite.kind, contract.SEVERITY_TAG: severity}
-    tags[contract.ZONE_TAG if composite.kind == "zone" else contract.TIER_TAG] = composite.key
+    if composite.kind != "drill":
+        tags[contract.ZONE_TAG if composite.kind == "zone" else contract.TIER_TAG] = composite.key
     return tags
 
 
 def _describe(composite: Composite) -> str:
+    if composite.kind == "drill":
+        return "[page] the service fails as a whole: stops a zone drill and holds back autoshift's practice runs"
     if composite.kind == "zone":
         return f"[page] zone {composite.key} impaired: an alarm of a resource in it is in alarm"
     return f"[ticket] tier {composite.key} degraded: one of its alarms is in alarm"

@@ -50,3 +50,6 @@ ALARMS_ZONES_INPUT = "availabilityZones"
 DRILL_STOP_TAG = "scanner.io/drill-stop"
 #: Type token of the zone drills' component.
 DRILLS_TYPE = "scanner:drill:ZoneDrills"
+#: Tag on what a zone drill finds by tag (FIS takes no ARN for some targets): the database and the
+#: cache, `<prefix>-database`, `<prefix>-cache`.
+DRILL_TARGET_TAG = "scanner.io/drill-target"

@@ -11,38 +11,55 @@ from components.drill.drill_plan import Drilled
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 PROD = Drilled(
     zones=ZONES,
+    name_prefix="scanner-prod",
     subnet_tiers=("public", "private", "isolated"),
     cluster_name="scanner-prod",
-    launchers=("karpenter", "node-group"),
+    launchers=("karpenter",),
+    node_group=True,
     database="multi-az-instance",
     cache=True,
     managed_resources=("cluster", "api-load-balancer"),
     replica_zone="us-east-1c",
 )
+EVERY_TIER = [
+    "disrupt-network",
+    "stop-system-nodes",
+    "stop-karpenter-nodes",
+    "no-launch-capacity",
+    "no-node-group-capacity",
+    "fail-over-database",
+    "interrupt-cache",
+    "shift-away",
+]
 
 
 def test_every_zone_gets_every_tier_s_action():
     for zone_plan in drill_plan.plan(PROD):
-        assert [a.name for a in zone_plan.actions] == [
-            "disrupt-network",
-            "stop-nodes",
-            "no-launch-capacity",
-            "fail-over-database",
-            "interrupt-cache",
-            "shift-away",
-        ]
+        assert [a.name for a in zone_plan.actions] == EVERY_TIER
         assert {a.tier for a in zone_plan.actions} == {"network", "cluster", "data", "services"}
 
 
-def test_the_zone_is_named_where_fis_needs_it_and_nowhere_else_s():
+def test_the_zone_is_named_where_fis_needs_it():
     b = drill_plan.plan_zone(PROD, "us-east-1b")
-    assert b.action("stop-nodes").filters["Placement.AvailabilityZone"] == ("us-east-1b",)
+    for stop in ("stop-system-nodes", "stop-karpenter-nodes"):
+        assert b.action(stop).filters["Placement.AvailabilityZone"] == ("us-east-1b",)
+        # Karpenter and the node group's repair replace a stopped node: that completes the action.
+        assert b.action(stop).parameters["completeIfInstancesTerminated"] == "true"
+    assert b.action("stop-system-nodes").resource_tags == {"eks:cluster-name": "scanner-prod"}
+    assert b.action("stop-karpenter-nodes").resource_tags == {"eks:eks-cluster-name": "scanner-prod"}
     assert b.action("no-launch-capacity").parameters["availabilityZoneIdentifiers"] == "us-east-1b"
-    assert b.action("interrupt-cache").target_parameters == {"availabilityZoneIdentifier": "us-east-1b"}
+    assert b.action("no-launch-capacity").resource_arns == ("{launcher:karpenter}",)
+    assert b.action("no-node-group-capacity").parameters["availabilityZoneIdentifiers"] == "us-east-1b"
+    assert b.action("no-node-group-capacity").target_key == "AutoScalingGroups"
+    # FIS takes no ARN for a replication group: found by the drill tag.
+    cache = b.action("interrupt-cache")
+    assert cache.target_parameters == {"availabilityZoneIdentifier": "us-east-1b"} and cache.resource_arns == ()
+    assert cache.resource_tags == {"scanner.io/drill-target": "scanner-prod-cache"}
+    # The primary fails over only when it is in the zone: never into the dead zone.
+    assert b.action("fail-over-database").target_parameters == {"availabilityZoneIdentifiers": "us-east-1b"}
     assert b.action("shift-away").parameters["availabilityZoneIdentifier"] == "us-east-1b"
     assert b.action("disrupt-network").resource_arns == ("{subnet:public}", "{subnet:private}", "{subnet:isolated}")
     assert b.action("disrupt-network").parameters == {"scope": "all", "duration": "PT30M"}
-    assert b.action("stop-nodes").resource_tags == {"kubernetes.io/cluster/scanner-prod": "owned"}
 
 
 def test_the_database_fails_over_in_the_form_of_its_deployment():
@@ -59,16 +76,17 @@ def test_the_database_fails_over_in_the_form_of_its_deployment():
         "aws:rds:cluster",
         "Clusters",
     )
+    assert action.target_parameters == {"writerAvailabilityZoneIdentifiers": "us-east-1a"}
     bare = drill_plan.plan_zone(
-        dataclasses.replace(PROD, database=None, cache=False, managed_resources=()), "us-east-1a"
+        dataclasses.replace(PROD, database=None, cache=False, managed_resources=(), node_group=False), "us-east-1a"
     )
-    assert [a.name for a in bare.actions] == ["disrupt-network", "stop-nodes", "no-launch-capacity"]
+    assert [a.name for a in bare.actions] == EVERY_TIER[:4]
 
 
 def test_durations_come_from_the_setting_and_the_replica_s_zone_is_said():
     longer = drill_plan.plan_zone(dataclasses.replace(PROD, minutes=45), "us-east-1c")
     assert {a.parameters.get("duration") for a in longer.actions} - {None} == {"PT45M"}
-    assert longer.action("stop-nodes").parameters == {"startInstancesAfterDuration": "PT45M"}
+    assert longer.action("stop-karpenter-nodes").parameters["startInstancesAfterDuration"] == "PT45M"
     assert any("read replica sits in this zone" in k for k in longer.keeps)
     assert any("read replica in us-east-1c" in k for k in drill_plan.plan_zone(PROD, "us-east-1a").keeps)
 
@@ -83,3 +101,9 @@ def test_fis_limits_and_unknown_zones_are_refused():
 def test_any_managed_resource_is_shifted_when_autoshift_is_off():
     off = drill_plan.plan_zone(dataclasses.replace(PROD, autoshift_status="ANY"), "us-east-1a")
     assert off.action("shift-away").parameters["zonalAutoshiftStatus"] == "ANY"
+
+
+def test_a_single_nat_gateway_s_zone_says_every_zone_loses_egress():
+    single = dataclasses.replace(PROD, single_nat_zone="us-east-1a")
+    assert any(k.startswith("NOT the internet") for k in drill_plan.plan_zone(single, "us-east-1a").keeps)
+    assert not any(k.startswith("NOT the internet") for k in drill_plan.plan_zone(single, "us-east-1b").keeps)

@@ -49,7 +49,11 @@ def subnets_of_another_zone(record):
 CASES = {
     "drill-every-zone": [
         ("zone-drill-dropped", lambda r: drop(r, TEMPLATE, "drill-us-east-1c"), "zone us-east-1c has no zone-drill"),
-        ("nodes-spared", without_action("us-east-1a", "stop-nodes"), "leaves out the cluster's nodes"),
+        (
+            "nodes-spared",
+            lambda r: [without_action("us-east-1a", a)(r) for a in ("stop-system-nodes", "stop-karpenter-nodes")],
+            "leaves out the cluster's nodes",
+        ),
         ("launches-allowed", without_action("us-east-1a", "no-launch-capacity"), "launches into the zone"),
         ("cache-spared", without_action("us-east-1b", "interrupt-cache"), "leaves out the cache"),
         ("no-shift", without_action("us-east-1b", "shift-away"), "the services' traffic"),

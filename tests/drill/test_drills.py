@@ -32,15 +32,23 @@ def test_one_template_per_zone_disrupting_that_zone_s_subnets_only(prod_update):
         assert options == {"accountTargeting": "single-account", "emptyTargetResolutionMode": "skip"}
 
 
-def test_stop_conditions_are_the_other_zones_composites(prod_update):
+def test_the_drill_stops_when_the_service_fails_as_a_whole(prod_update):
+    """Not on the zone composites: one zone's loss trips the others' too (cross-zone load
+    balancing, stale DNS); on the page-level alarms of no zone."""
     composites = {
-        c["inputs"]["alarmName"]: c["outputs"]["arn"]
-        for c in of_type(prod_update, "aws:cloudwatch/compositeAlarm:CompositeAlarm")
+        c["inputs"]["alarmName"]: c for c in of_type(prod_update, "aws:cloudwatch/compositeAlarm:CompositeAlarm")
     }
-    for zone, template in templates(prod_update).items():
-        stops = {c["value"] for c in template["inputs"]["stopConditions"]}
-        assert stops == {composites[f"scanner-prod-zone-{z}"] for z in ZONES if z != zone}
-        assert template["inputs"]["tags"][contract.DRILL_STOP_TAG] == "other-zones"
+    stop = composites["scanner-prod-drill-stop"]
+    for template in templates(prod_update).values():
+        assert [c["value"] for c in template["inputs"]["stopConditions"]] == [stop["outputs"]["arn"]]
+        assert template["inputs"]["tags"][contract.DRILL_STOP_TAG] == "drill-stop"
+    children = {c[7:-2] for c in stop["inputs"]["alarmRule"].split(" OR ")}
+    alarms = {
+        a["inputs"]["name"]: a["inputs"]["tags"] for a in of_type(prod_update, "aws:cloudwatch/metricAlarm:MetricAlarm")
+    }
+    assert children
+    assert all(alarms[c][contract.SEVERITY_TAG] == "page" and contract.ZONE_TAG not in alarms[c] for c in children)
+    assert "scanner-prod-cluster-failed-nodes" not in children  # a drill stops nodes by design
 
 
 def test_logs_and_reports_land_in_the_stack_s_log_group_and_bucket(prod_update):
@@ -68,10 +76,9 @@ def test_the_fis_role_injects_capacity_errors_for_the_launchers_only(prod_update
     policy = json.loads(one(prod_update, "aws:iam/rolePolicy:RolePolicy", "drill")["inputs"]["policy"])
     ice = next(s for s in policy["Statement"] if s["Sid"] == "InsufficientCapacityForTheLaunchers")
     karpenter = one(prod_update, "aws:iam/role:Role", "karpenter-controller")["outputs"]["arn"]
-    assert set(ice["Condition"]["ForAllValues:StringEquals"]["ec2:FisTargetArns"]) == {
-        karpenter,
-        "arn:aws:iam::123456789012:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
-    }
+    assert ice["Condition"]["ForAllValues:StringEquals"]["ec2:FisTargetArns"] == [karpenter]
+    cache = next(s for s in policy["Statement"] if s["Sid"] == "CachePowerInterruption")
+    assert cache["Condition"] == {"StringEquals": {"aws:ResourceTag/scanner.io/drill-target": ["scanner-prod-cache"]}}
     reports = next(s for s in policy["Statement"] if s["Sid"] == "ExperimentReportObjects")
     assert reports["Resource"].endswith("/reports/*")
     attached = {
@@ -131,13 +138,13 @@ def test_drill_plan_reads_the_preview_record(mode, tmp_path, capsys):
         == 0
     )
     text = capsys.readouterr().out
-    assert "Zone drill of prod, us-east-1b: 6 actions at once" in text
+    assert "Zone drill of prod, us-east-1b: 8 actions at once" in text
     for tier in ("[network]", "[cluster]", "[data]", "[services]"):
         assert tier in text
     assert "keeps serving:" in text and "the read replica in us-east-1c" in text
     assert json.loads(out.read_text())["zone"] == "us-east-1b"
     if mode == "update":
-        assert "scanner-prod-zone-us-east-1a, scanner-prod-zone-us-east-1c" in text
+        assert "stops when any of these goes into alarm: scanner-prod-drill-stop" in text
     # The same seed picks the same zone.
     picks = set()
     for _ in range(2):
@@ -171,3 +178,16 @@ def test_a_missing_or_foreign_record_is_one_line(tmp_path, capsys):
     other.write_text(json.dumps({"resources": []}))
     assert drill_cli.main(["plan", "--stack", "prod", "--zone", "random", "--record", str(other)]) == 2
     assert "the record has no zone drill" in capsys.readouterr().err
+
+
+def test_the_database_and_the_cache_carry_the_drill_tag_the_targets_name(prod_update):
+    primary = one(prod_update, "aws:rds/instance:Instance", "postgres-primary")["inputs"]["tags"]
+    replica = one(prod_update, "aws:rds/instance:Instance", "postgres-replica")["inputs"].get("tags") or {}
+    cache = one(prod_update, "aws:elasticache/replicationGroup:ReplicationGroup")["inputs"]["tags"]
+    assert primary[contract.DRILL_TARGET_TAG] == "scanner-prod-database" and contract.DRILL_TARGET_TAG not in replica
+    assert cache[contract.DRILL_TARGET_TAG] == "scanner-prod-cache"
+    targets = {t["name"]: t for t in templates(prod_update)["us-east-1a"]["inputs"]["targets"]}
+    tag = [{"key": contract.DRILL_TARGET_TAG, "value": "scanner-prod-cache"}]
+    assert targets["interrupt-cache"]["resourceTags"] == tag
+    assert "resourceArns" not in targets["interrupt-cache"] and "resourceArns" not in targets["fail-over-database"]
+    assert targets["fail-over-database"]["parameters"] == {"availabilityZoneIdentifiers": "us-east-1a"}

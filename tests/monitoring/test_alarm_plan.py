@@ -112,8 +112,12 @@ def test_every_composite_s_children_exist_and_each_zone_and_tier_has_one():
     assert "database-replica-cpu" not in zones["us-east-1c"].children
     tiers = {c.key for c in plan.composites if c.kind == "tier"}
     assert tiers == {"data", "scans", "network", "cluster", "edge"}
-    # Few enough ARNs for a drill: one per zone and per tier.
-    assert len(plan.composites) == len(ZONES) + len(tiers)
+    # Few enough ARNs for a drill: one per zone and per tier, and what stops a drill.
+    assert len(plan.composites) == len(ZONES) + len(tiers) + 1
+    stop = next(c for c in plan.composites if c.kind == "drill")
+    assert stop.children
+    assert all(plan.alarm(c).severity == "page" and plan.alarm(c).zone is None for c in stop.children)
+    assert "cluster-failed-nodes" not in stop.children and "database-primary-free-storage" in stop.children
 
 
 def test_the_api_load_balancer_is_watched_in_every_zone_once_it_exists():

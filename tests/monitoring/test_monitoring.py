@@ -86,7 +86,7 @@ def test_composites_cover_each_zone_and_tier_and_name_only_declared_alarms(prod_
     composites = {c["name"]: c["inputs"] for c in of_type(prod_update, COMPOSITE)}
     assert set(composites) == {f"alarms-zone-{z}" for z in ZONES} | {
         f"alarms-tier-{t}" for t in ("data", "scans", "network", "cluster", "services", "edge")
-    }
+    } | {"alarms-drill-stop"}
     for name, inputs in composites.items():
         children = inputs["alarmRule"].split(" OR ")
         assert children and all(c.startswith('ALARM("') and c.endswith('")') for c in children), name
@@ -270,7 +270,7 @@ def test_the_dashboard_body_is_valid_and_lays_zones_out_in_columns(stack):
     cells = [(w["x"], w["y"]) for w in widgets]
     assert len(cells) == len(set(cells)), "two widgets in one place"
     # The composites on top, then one graph per alarm.
-    assert widgets[0]["type"] == "alarm" and len(widgets[0]["properties"]["alarms"]) == 9
+    assert widgets[0]["type"] == "alarm" and len(widgets[0]["properties"]["alarms"]) == 10
     graphs = [w for w in widgets if w["type"] == "metric"]
     assert len(graphs) == len(of_type(record, ALARM))
     zones = record.outputs["availabilityZones"]
