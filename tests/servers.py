@@ -131,10 +131,13 @@ class RabbitMq:
         return done.stdout.decode()
 
 
-def start_rabbitmq(base: Path, label: str = "", cookie: str | None = None, epmd: int | None = None) -> RabbitMq:
+def start_rabbitmq(
+    base: Path, label: str = "", cookie: str | None = None, epmd: int | None = None, peers: Sequence[str] = ()
+) -> RabbitMq:
     """Start a node in `base` (its data, logs, config and Erlang cookie) and wait until its
     management API answers. The guest user (allowed from loopback only) loads the definitions.
-    The nodes of one cluster share a `cookie` and an `epmd` port and differ by `label`."""
+    The nodes of one cluster share a `cookie` and an `epmd` port, differ by `label`, and find each
+    other at boot among `peers` (their node names: RabbitMQ's classic peer discovery)."""
     program = require("rabbitmq")
     amqp, management, dist = free_port(), free_port(), free_port()
     epmd = epmd or free_port()
@@ -154,6 +157,8 @@ def start_rabbitmq(base: Path, label: str = "", cookie: str | None = None, epmd:
                 # Room for the tests' small disks and machines: no alarm blocks a publisher here.
                 "disk_free_limit.absolute = 50MB",
                 "vm_memory_high_watermark.relative = 0.6",
+                *(["cluster_formation.peer_discovery_backend = classic_config"] if peers else []),
+                *(f"cluster_formation.classic_config.nodes.{i} = {peer}" for i, peer in enumerate(peers, 1)),
                 "",
             ]
         )
@@ -202,18 +207,34 @@ def start_rabbitmq(base: Path, label: str = "", cookie: str | None = None, epmd:
 
 
 def start_rabbitmq_cluster(base: Path, labels: Sequence[str]) -> list[RabbitMq]:
-    """Nodes that form one cluster (the first started, the others joined to it), in `labels`'
-    order; each in a directory of its own under `base`."""
+    """Nodes that form one cluster, in `labels`' order, each in a directory of its own under
+    `base`: started side by side, they find each other at boot (classic peer discovery)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     cookie = base64.b32encode(os.urandom(15)).decode()
     epmd = free_port()
     nodes: list[RabbitMq] = []
     try:
-        for label in labels:
-            nodes.append(start_rabbitmq(base / label, label=label, cookie=cookie, epmd=epmd))
-        for node in nodes[1:]:
-            node.ctl("stop_app")
-            node.ctl("join_cluster", nodes[0].name)
-            node.ctl("start_app")
+        # Started side by side, each finding the others at boot (classic peer discovery).
+        names = [f"rabbit-test-{os.getpid()}-{label}@localhost" for label in labels]
+        with ThreadPoolExecutor(max_workers=len(labels)) as pool:
+            starts = [pool.submit(start_rabbitmq, base / label, label, cookie, epmd, names) for label in labels]
+            for start in starts:
+                try:
+                    nodes.append(start.result())
+                except BaseException:
+                    for other in starts:
+                        if other is not start and other.exception() is None:
+                            nodes.append(other.result())
+                    raise
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            status, body = nodes[0].api("GET", "/api/nodes?columns=name,running", ("guest", "guest"))
+            if status == 200 and sorted(n["name"] for n in body if n.get("running")) == sorted(names):
+                break
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"the nodes did not form one cluster: {body}")
         return nodes
     except BaseException:
         for node in reversed(nodes):

@@ -53,24 +53,21 @@ def drill(tmp_path_factory):
                 "vhosts": [{"name": VHOST}],
                 "users": [{"name": "drill", "password": password, "tags": ""}],
                 "permissions": [{"user": "drill", "vhost": VHOST, "configure": ".*", "write": ".*", "read": ".*"}],
-                "queues": [
-                    {
-                        "name": QUORUM,
-                        "vhost": VHOST,
-                        "durable": True,
-                        "auto_delete": False,
-                        "arguments": {"x-queue-type": "quorum"},
-                    }
-                ],
             },
         )
         assert status in (200, 201, 204), (status, body)
-        # The classic queue lives on the node that declares it: b.
+        # Both queues are declared on node b: the quorum queue's leader and the classic queue live
+        # there, so b's loss is felt by both (the quorum queue elects a leader among a and c).
         params = pika.ConnectionParameters(
             "127.0.0.1", b.amqp_port, VHOST, pika.PlainCredentials("drill", password), connection_attempts=5
         )
         with pika.BlockingConnection(params) as connection:
-            connection.channel().queue_declare(CLASSIC, durable=False, arguments={"x-queue-type": "classic"})
+            channel = connection.channel()
+            channel.queue_declare(QUORUM, durable=True, arguments={"x-queue-type": "quorum"})
+            channel.queue_declare(CLASSIC, durable=False, arguments={"x-queue-type": "classic"})
+        status, queue = a.api("GET", f"/api/queues/{VHOST}/{QUORUM}", ("guest", "guest"))
+        assert status == 200 and sorted(queue["members"]) == sorted(n.name for n in broker), queue
+        assert queue["leader"] == b.name, queue
 
         primary = servers.start_postgres(base / "postgres-b")
         started.append((primary, None))
