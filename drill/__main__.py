@@ -1,13 +1,18 @@
 """The zone drill, from where `pulumi up` runs.
 
-    python -m drill plan --stack prod --zone us-east-1b [--record build/prod.json] [--json PATH]
-    python -m drill plan --stack prod --zone random [--seed N]
+    python -m drill plan    --stack prod --zone us-east-1b [--record build/prod.json] [--json PATH]
+    python -m drill plan    --stack prod --zone random [--seed N]
+    python -m drill report  --prefix scanner-prod [--minutes 60] --out build/pre.json [--region R]
+    python -m drill compare build/pre.json build/post.json [--out build/comparison.md]
+    python -m drill revert  --prefix scanner-prod [--region R] [--dry-run]
 
 `plan` works offline, from the record the offline preview writes (`make preview STACK=prod`
 writes build/prod.json): what the zone's experiment takes out of each tier, the resources it
-targets, when it stops, and what must keep serving from the other zones.
+targets, when it stops, and what must keep serving from the other zones. `report`, `compare`
+and `revert` act on the deployed stack (drill/aws.py).
 
-Exit status: 0 done, 2 bad arguments or record (one line).
+Exit status: 0 done, 1 `compare` found an alarm in ALARM after that was not before, 2 bad
+arguments, record or report (one line), 3 AWS refused a call.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from typing import Any
 
 from policies.common import contract
 
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
+EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_AWS = 0, 1, 2, 3
+GLOBAL_REGION = "us-east-1"
 TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
 
 
@@ -44,6 +50,19 @@ def parser() -> argparse.ArgumentParser:
     plan.add_argument("--record", type=Path, help="the preview's JSON record (default build/<stack>.json)")
     plan.add_argument("--seed", type=int, help="seed for --zone random")
     plan.add_argument("--json", type=Path, help="also write the plan as JSON here")
+    rep = sub.add_parser("report", help="every alarm's state and metric over a window")
+    rep.add_argument("--prefix", required=True, help="the stack's name prefix (scanner-<stack>)")
+    rep.add_argument("--minutes", type=int, default=60, help="the window, ending now (default 60)")
+    rep.add_argument("--out", type=Path, required=True, help="the report's JSON (a .md beside it)")
+    rep.add_argument("--region", help="the stack's AWS region (default: the environment's)")
+    cmp = sub.add_parser("compare", help="two reports side by side")
+    cmp.add_argument("before", type=Path)
+    cmp.add_argument("after", type=Path)
+    cmp.add_argument("--out", type=Path, help="also write the comparison as Markdown here")
+    rev = sub.add_parser("revert", help="stop the drills, cancel their zonal shifts, unmute the alarms")
+    rev.add_argument("--prefix", required=True, help="the stack's name prefix (scanner-<stack>)")
+    rev.add_argument("--region", help="the stack's AWS region (default: the environment's)")
+    rev.add_argument("--dry-run", action="store_true", help="say what would be done, do nothing")
     return p
 
 
@@ -121,23 +140,115 @@ def describe(stack: str, zone: str, plan: dict[str, Any], template: dict[str, An
     return lines
 
 
-def main(argv: list[str] | None = None, out=None) -> int:
+def _prefix(value: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,62}", value):
+        raise BadInput(f"--prefix: {value!r} is not a stack name prefix such as scanner-prod")
+    return value
+
+
+def _writable(path: Path, flag: str) -> Path:
+    if not path.parent.is_dir():
+        raise BadInput(f"{flag}: {path.parent} is not a directory")
+    return path
+
+
+def _load_report(path: Path) -> dict[str, Any]:
+    try:
+        found = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such report (python -m drill report writes one)") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BadInput(f"{path}: not a drill report ({exc})") from None
+    if not isinstance(found, dict) or not isinstance(found.get("alarms"), dict):
+        raise BadInput(f"{path}: not a drill report (no alarms)")
+    return found
+
+
+def main(argv: list[str] | None = None, out=None, clients: dict[str, Any] | None = None) -> int:
+    """`clients`: AWS clients by service (`cloudwatch`, `fis`, `arc-zonal-shift`) to use instead
+    of boto3's (the tests' stand-ins)."""
     out = out or sys.stdout
     try:
         args = parser().parse_args(argv)
-        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", args.stack):
-            raise BadInput(f"--stack: {args.stack!r} is not a stack name")
-        record = load_record(args.record or Path("build") / f"{args.stack}.json")
-        zone, plan, template = zone_plan(record, args.zone, args.seed)
-        if args.json is not None and not args.json.parent.is_dir():
-            raise BadInput(f"--json: {args.json.parent} is not a directory")
+        if args.command == "plan":
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", args.stack):
+                raise BadInput(f"--stack: {args.stack!r} is not a stack name")
+            record = load_record(args.record or Path("build") / f"{args.stack}.json")
+            zone, plan, template = zone_plan(record, args.zone, args.seed)
+            if args.json is not None:
+                _writable(args.json, "--json")
+        elif args.command == "report":
+            _prefix(args.prefix)
+            _writable(args.out, "--out")
+            if not 1 <= args.minutes <= 1440:
+                raise BadInput(f"--minutes: {args.minutes} is not between 1 and 1440")
+        elif args.command == "compare":
+            before, after = _load_report(args.before), _load_report(args.after)
+            if args.out is not None:
+                _writable(args.out, "--out")
+        else:
+            _prefix(args.prefix)
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print("\n".join(describe(args.stack, zone, plan, template)), file=out)
-    if args.json is not None:
-        args.json.write_text(json.dumps({"stack": args.stack, **plan}, indent=2) + "\n")
-    return EXIT_OK
+    if args.command == "plan":
+        print("\n".join(describe(args.stack, zone, plan, template)), file=out)
+        if args.json is not None:
+            args.json.write_text(json.dumps({"stack": args.stack, **plan}, indent=2) + "\n")
+        return EXIT_OK
+    if args.command == "compare":
+        from drill import aws as steps
+
+        rows, regressions = steps.compare(before, after)
+        text = steps.markdown_comparison(rows, regressions)
+        print(text, file=out)
+        if args.out is not None:
+            args.out.write_text(text + "\n")
+        if regressions:
+            print(f"{len(regressions)} alarm(s) in ALARM after and not before: {', '.join(regressions)}", file=out)
+            return EXIT_REGRESSION
+        return EXIT_OK
+    return _on_aws(args, out, clients or {})
+
+
+def _on_aws(args: argparse.Namespace, out, clients: dict[str, Any]) -> int:
+    import datetime as dt
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from drill import aws as steps
+
+    def client(service: str, region: str | None = None):
+        if service in clients:
+            return clients[service]
+        import boto3
+
+        return boto3.client(service, region_name=region or args.region)
+
+    try:
+        if args.command == "report":
+            end = dt.datetime.now(dt.UTC)
+            found = steps.report(client("cloudwatch"), args.prefix, end - dt.timedelta(minutes=args.minutes), end)
+            args.out.write_text(json.dumps(found, indent=2) + "\n")
+            args.out.with_suffix(".md").write_text(steps.markdown_report(found) + "\n")
+            print(f"{len(found['alarms'])} alarm(s) reported to {args.out} and {args.out.with_suffix('.md')}", file=out)
+            return EXIT_OK
+        import boto3
+
+        home = args.region or boto3.session.Session().region_name
+        watches = (
+            [clients["cloudwatch"]]
+            if "cloudwatch" in clients
+            else [boto3.client("cloudwatch", region_name=r) for r in dict.fromkeys((home, GLOBAL_REGION))]
+        )
+        done = steps.revert(client("fis"), client("arc-zonal-shift"), watches, args.prefix, args.dry_run)
+        for line in done:
+            print(line, file=out)
+        print(f"revert: {len(done)} change(s){' (dry run)' if args.dry_run else ''}", file=out)
+        return EXIT_OK
+    except (BotoCoreError, ClientError) as exc:
+        print(f"error: AWS: {exc}", file=sys.stderr)
+        return EXIT_AWS
 
 
 if __name__ == "__main__":

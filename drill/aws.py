@@ -1,0 +1,207 @@
+"""The drill's steps against a deployed stack (boto3): the metric report taken before and after,
+their comparison, and the revert that is safe at any time and twice.
+
+- `report`: every alarm of the stack (`<prefix>-…`), its state, and its metric over a window
+  (count, minimum, maximum, average, last), as CloudWatch returns them (`GetMetricData` with the
+  alarm's own metric, or its metric math and Metrics Insights queries);
+- `compare`: two reports side by side; an alarm in ALARM after that was not before is a
+  regression (exit 1);
+- `revert`: stop the stack's running drill experiments, cancel the zonal shifts still active on
+  the resources its drills shift, and unmute the stack's alarms (all of them: a drill mutes all,
+  or none).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from ops import alarms as alarm_ops
+
+RUNNING = ("pending", "initiating", "running")
+#: GetMetricData takes at most 500 queries per call.
+QUERIES_PER_CALL = 500
+
+
+def _stack_alarms(cloudwatch: Any, prefix: str) -> list[dict[str, Any]]:
+    found = []
+    for page in cloudwatch.get_paginator("describe_alarms").paginate(
+        AlarmNamePrefix=f"{prefix}-", AlarmTypes=["MetricAlarm"]
+    ):
+        found += page.get("MetricAlarms", [])
+    return found
+
+
+def _queries(alarm: dict[str, Any], qid: str) -> list[dict[str, Any]]:
+    """The alarm's own metric (or queries), renamed so each alarm's ids are its own."""
+    if alarm.get("Metrics"):
+        out = []
+        for q in alarm["Metrics"]:
+            query = {k: v for k, v in q.items() if k in ("Id", "Expression", "MetricStat", "Label", "Period")}
+            query["Id"] = f"{qid}_{q['Id']}"
+            if "Expression" in query:
+                for other in alarm["Metrics"]:
+                    query["Expression"] = query["Expression"].replace(other["Id"], f"{qid}_{other['Id']}")
+            query["ReturnData"] = bool(q.get("ReturnData"))
+            out.append(query)
+        return out
+    stat = alarm.get("Statistic") or alarm.get("ExtendedStatistic") or "Average"
+    return [
+        {
+            "Id": qid,
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": alarm["Namespace"],
+                    "MetricName": alarm["MetricName"],
+                    "Dimensions": alarm.get("Dimensions", []),
+                },
+                "Period": int(alarm.get("Period") or 60),
+                "Stat": stat,
+            },
+            "ReturnData": True,
+        }
+    ]
+
+
+def report(cloudwatch: Any, prefix: str, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    """Every alarm of the stack with its state and its metric between `start` and `end`."""
+    found = _stack_alarms(cloudwatch, prefix)
+    ids = {f"a{i}": a for i, a in enumerate(found)}
+    queries = [q for qid, a in ids.items() for q in _queries(a, qid)]
+    values: dict[str, list[float]] = {}
+    for first in range(0, len(queries), QUERIES_PER_CALL):
+        batch = queries[first : first + QUERIES_PER_CALL]
+        try:
+            pages = cloudwatch.get_paginator("get_metric_data").paginate(
+                MetricDataQueries=batch, StartTime=start, EndTime=end, ScanBy="TimestampAscending"
+            )
+            for page in pages:
+                for result in page.get("MetricDataResults", []):
+                    values.setdefault(result["Id"].split("_")[0], []).extend(float(v) for v in result["Values"])
+        except Exception:  # noqa: BLE001 (a query CloudWatch refuses leaves its alarms without data)
+            continue
+    alarms_out = {}
+    for qid, alarm in ids.items():
+        points = values.get(qid, [])
+        alarms_out[alarm["AlarmName"].removeprefix(f"{prefix}-")] = {
+            "state": alarm.get("StateValue", "INSUFFICIENT_DATA"),
+            "threshold": alarm.get("Threshold"),
+            "comparison": alarm.get("ComparisonOperator"),
+            "points": len(points),
+            "min": min(points) if points else None,
+            "max": max(points) if points else None,
+            "average": sum(points) / len(points) if points else None,
+            "last": points[-1] if points else None,
+        }
+    return {
+        "prefix": prefix,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "alarms": dict(sorted(alarms_out.items())),
+    }
+
+
+def compare(before: dict[str, Any], after: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows per alarm (state and average before and after), and the regressions: alarms in ALARM
+    after that were not before."""
+    rows, regressions = [], []
+    names = sorted(set(before.get("alarms", {})) | set(after.get("alarms", {})))
+    for name in names:
+        pre, post = before["alarms"].get(name, {}), after["alarms"].get(name, {})
+        rows.append(
+            {
+                "alarm": name,
+                "before": pre.get("state", "absent"),
+                "after": post.get("state", "absent"),
+                "averageBefore": pre.get("average"),
+                "averageAfter": post.get("average"),
+            }
+        )
+        if post.get("state") == "ALARM" and pre.get("state") != "ALARM":
+            regressions.append(name)
+    return rows, regressions
+
+
+def markdown_report(found: dict[str, Any]) -> str:
+    lines = [
+        f"Alarms of {found['prefix']} from {found['start']} to {found['end']}",
+        "",
+        "| alarm | state | threshold | points | min | max | average | last |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, a in found["alarms"].items():
+        cells = [_num(a[k]) for k in ("threshold", "points", "min", "max", "average", "last")]
+        lines.append(f"| {name} | {a['state']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def markdown_comparison(rows: list[dict[str, Any]], regressions: list[str]) -> str:
+    lines = ["| alarm | before | after | average before | average after |", "|---|---|---|---|---|"]
+    for r in rows:
+        flag = " **new alarm**" if r["alarm"] in regressions else ""
+        lines.append(
+            f"| {r['alarm']}{flag} | {r['before']} | {r['after']} | {_num(r['averageBefore'])} | "
+            f"{_num(r['averageAfter'])} |"
+        )
+    return "\n".join(lines)
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def drill_templates(fis: Any, prefix: str) -> dict[str, dict[str, Any]]:
+    """The stack's drill templates by id (their Name tag: `<prefix>-drill-<zone>`)."""
+    found = {}
+    for page in fis.get_paginator("list_experiment_templates").paginate():
+        for template in page.get("experimentTemplates", []):
+            if str((template.get("tags") or {}).get("Name", "")).startswith(f"{prefix}-drill-"):
+                found[template["id"]] = template
+    return found
+
+
+def revert(fis: Any, shifts: Any, cloudwatches: Iterable[Any], prefix: str, dry_run: bool = False) -> list[str]:
+    """Stop the stack's running drills, cancel the zonal shifts they started, unmute the alarms.
+    What it did, a line each; nothing to do is fine (it is safe to run twice)."""
+    done: list[str] = []
+    templates = drill_templates(fis, prefix)
+    managed: set[str] = set()
+    for template_id in templates:
+        detail = fis.get_experiment_template(id=template_id)["experimentTemplate"]
+        for target in (detail.get("targets") or {}).values():
+            if target.get("resourceType") == "aws:arc:zonal-shift-managed-resource":
+                managed.update(target.get("resourceArns") or [])
+    for page in fis.get_paginator("list_experiments").paginate():
+        for experiment in page.get("experiments", []):
+            if experiment.get("experimentTemplateId") in templates and experiment["state"]["status"] in RUNNING:
+                if not dry_run:
+                    fis.stop_experiment(id=experiment["id"])
+                done.append(f"{'would stop' if dry_run else 'stopped'} experiment {experiment['id']}")
+    if shifts is not None:
+        for shift in _active_shifts(shifts):
+            if shift.get("resourceIdentifier") in managed:
+                if not dry_run:
+                    shifts.cancel_zonal_shift(zonalShiftId=shift["zonalShiftId"])
+                done.append(
+                    f"{'would cancel' if dry_run else 'cancelled'} zonal shift {shift['zonalShiftId']} "
+                    f"({shift.get('awayFrom')} for {shift['resourceIdentifier']})"
+                )
+    for cloudwatch in cloudwatches:
+        muted = [a for a in alarm_ops.alarms(cloudwatch, prefix) if not a.actions_enabled]
+        if muted and not dry_run:
+            alarm_ops.apply(cloudwatch, "unmute", muted)
+        done += [f"{'would unmute' if dry_run else 'unmuted'} {a.name}" for a in muted]
+    return done
+
+
+def _active_shifts(shifts: Any) -> Iterable[dict[str, Any]]:
+    token = None
+    while True:
+        page = shifts.list_zonal_shifts(status="ACTIVE", **({"nextToken": token} if token else {}))
+        yield from page.get("items", [])
+        token = page.get("nextToken")
+        if not token:
+            return
