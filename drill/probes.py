@@ -108,12 +108,18 @@ class PostgresProbe:
 
 
 class RedisProbe:
-    """Sets a key per canary on the replication group's primary, found by its role."""
+    """Sets a key per canary on the replication group's primary, found by its role. Replication is
+    asynchronous: a write the primary acknowledged can be lost with it. With `replicas`, a canary
+    counts as acknowledged only once that many replicas have it (WAIT), which is what a failover
+    can keep; without, the drill measures what the cache's own clients get."""
 
-    def __init__(self, store: str, endpoints: Sequence[Endpoint], username: str | None, password: str | None):
+    def __init__(
+        self, store: str, endpoints: Sequence[Endpoint], username: str | None, password: str | None, replicas: int = 0
+    ):
         self.store = store
         self._endpoints = list(endpoints)
         self._auth: dict[str, Any] = dict(username=username, password=password)
+        self._replicas = replicas
         self._client: Any = None
 
     def _primary(self):
@@ -144,6 +150,10 @@ class RedisProbe:
     def write(self, key: str) -> None:
         if not self._do(lambda c: c.set(f"drill:canary:{key}", key)):
             raise RuntimeError("SET was not acknowledged")
+        if self._replicas:
+            copies = self._do(lambda c: c.execute_command("WAIT", self._replicas, int(TIMEOUT_S * 1000)))
+            if int(copies) < self._replicas:
+                raise RuntimeError(f"SET reached {copies} of {self._replicas} replica(s)")
 
     def check(self) -> None:
         self._do(lambda c: c.get("drill:canary:check"))

@@ -228,8 +228,12 @@ def start_rabbitmq_cluster(base: Path, labels: Sequence[str]) -> list[RabbitMq]:
                             nodes.append(other.result())
                     raise
         deadline = time.monotonic() + START_TIMEOUT_S
+        body: Any = None
         while time.monotonic() < deadline:
-            status, body = nodes[0].api("GET", "/api/nodes?columns=name,running", ("guest", "guest"))
+            try:
+                status, body = nodes[0].api("GET", "/api/nodes?columns=name,running", ("guest", "guest"))
+            except OSError:  # the API can stall while the nodes join: ask again
+                status = 0
             if status == 200 and sorted(n["name"] for n in body if n.get("running")) == sorted(names):
                 break
             time.sleep(0.5)

@@ -2,12 +2,15 @@
 they probe: what a client sees of each store's recovery, and whether any acknowledged canary was
 lost.
 
-    zone a: RabbitMQ node a
+    zone a: RabbitMQ node a, a Redis replica
     zone b: RabbitMQ node b, the PostgreSQL primary, the Redis primary
-    zone c: RabbitMQ node c, the PostgreSQL standby (streaming), the Redis replica
+    zone c: RabbitMQ node c, the PostgreSQL standby (synchronous streaming), a Redis replica
 
 "Removing zone b" does what AWS does when a zone goes: its broker node stops, the database's
-standby is promoted (a Multi-AZ failover), the cache's replica is promoted. The probes reach each
+standby is promoted (a Multi-AZ failover), the cache's replica in c is promoted and the one in a
+follows it. The database replicates synchronously, as a Multi-AZ instance's standby does (with
+asynchronous streaming this test once lost an acknowledged row); the cache replicates
+asynchronously, as ElastiCache does, so its probe counts a canary only once a replica has it. The probes reach each
 store the way the service's clients do (read-write sessions over every host, the cache's primary
 by its role, any broker node, starting with b's). A quorum queue keeps every confirmed canary
 with two of three nodes; a classic, non-replicated queue on node b does not, and the runner must
@@ -73,17 +76,18 @@ def drill(tmp_path_factory):
         started.append((primary, None))
         standby = servers.start_postgres_standby(primary, base / "postgres-c")
         started.append((standby, None))
+        _synchronous(primary)
 
         cache_password = secrets.token_urlsafe(18)
         acl = f"user default on >{cache_password} ~* &* +@all\n"
         cache_b = servers.start_redis(base / "redis-b", acl)
         started.append((cache_b, None))
-        cache_c = servers.start_redis(
-            base / "redis-c",
-            acl,
-            [f"replicaof 127.0.0.1 {cache_b.port}", "masteruser default", f"masterauth {cache_password}"],
-        )
+        follow = [f"replicaof 127.0.0.1 {cache_b.port}", "masteruser default", f"masterauth {cache_password}"]
+        cache_a = servers.start_redis(base / "redis-a", acl, follow)
+        started.append((cache_a, None))
+        cache_c = servers.start_redis(base / "redis-c", acl, follow)
         started.append((cache_c, None))
+        _wait_for_replica(cache_a, cache_password)
         _wait_for_replica(cache_c, cache_password)
 
         nodes = [Endpoint("127.0.0.1", n.amqp_port) for n in (b, a, c)]
@@ -114,6 +118,7 @@ def drill(tmp_path_factory):
         # What AWS does next: the standby and the replica take over.
         standby.promote()
         servers_redis_promote(cache_c, cache_password)
+        _follow(cache_a, cache_c, cache_password)
         time.sleep(AFTER_S)
         samples = prober.stop()
         survivors = prober.survivors()
@@ -139,6 +144,39 @@ def _wait_for_replica(replica, password: str) -> None:
             return
         time.sleep(0.2)
     raise RuntimeError("the Redis replica did not sync")
+
+
+def _synchronous(primary) -> None:
+    """Commits wait for the standby, as on a Multi-AZ instance (the role's setting outranks the
+    server's command line, where the tests' servers turn durability off)."""
+    import psycopg
+
+    with psycopg.connect(
+        host=primary.host,
+        port=primary.port,
+        user=primary.superuser,
+        password=primary.password,
+        dbname="postgres",
+        autocommit=True,
+    ) as connection:
+        connection.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
+        connection.execute("SELECT pg_reload_conf()")
+        connection.execute(f'ALTER ROLE "{primary.superuser}" SET synchronous_commit = on')
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            states = [r[0] for r in connection.execute("SELECT sync_state FROM pg_stat_replication").fetchall()]
+            if states == ["sync"]:
+                return
+            time.sleep(0.2)
+    raise RuntimeError(f"the standby did not become synchronous: {states}")
+
+
+def _follow(replica, primary, password: str) -> None:
+    import redis
+
+    redis.Redis(host="127.0.0.1", port=replica.port, password=password).execute_command(
+        "REPLICAOF", "127.0.0.1", str(primary.port)
+    )
 
 
 def servers_redis_promote(replica, password: str) -> None:
