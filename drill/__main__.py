@@ -5,14 +5,18 @@
     python -m drill report  --prefix scanner-prod [--minutes 60] --out build/pre.json [--region R]
     python -m drill compare build/pre.json build/post.json [--out build/comparison.md]
     python -m drill revert  --prefix scanner-prod [--region R] [--dry-run]
+    python -m drill run     --prefix scanner-prod --zone us-east-1b|random [--mute-alerts] --out-dir build/drill
 
 `plan` works offline, from the record the offline preview writes (`make preview STACK=prod`
 writes build/prod.json): what the zone's experiment takes out of each tier, the resources it
 targets, when it stops, and what must keep serving from the other zones. `report`, `compare`
 and `revert` act on the deployed stack (drill/aws.py).
 
-Exit status: 0 done, 1 `compare` found an alarm in ALARM after that was not before, 2 bad
-arguments, record or report (one line), 3 AWS refused a call.
+`run` chains them in the runbook's order (drill/run.py).
+
+Exit status: 0 done, 1 `compare` found an alarm in ALARM after that was not before or `run`'s
+drill did not complete or lost a canary, 2 bad arguments, record or report (one line), 3 AWS
+refused a call.
 """
 
 from __future__ import annotations
@@ -63,6 +67,15 @@ def parser() -> argparse.ArgumentParser:
     rev.add_argument("--prefix", required=True, help="the stack's name prefix (scanner-<stack>)")
     rev.add_argument("--region", help="the stack's AWS region (default: the environment's)")
     rev.add_argument("--dry-run", action="store_true", help="say what would be done, do nothing")
+    go = sub.add_parser("run", help="report, mute if asked, run the zone's experiment, revert, report, compare")
+    go.add_argument("--prefix", required=True, help="the stack's name prefix (scanner-<stack>)")
+    go.add_argument("--zone", required=True, help="the zone to take out, or random")
+    go.add_argument("--out-dir", type=Path, required=True, help="where the reports and the summary go")
+    go.add_argument("--mute-alerts", action="store_true", help="mute the stack's alarms for the drill")
+    go.add_argument("--region", help="the stack's AWS region (default: the environment's)")
+    go.add_argument("--poll", type=float, default=10.0, help="seconds between looks at the experiment (default 10)")
+    go.add_argument("--timeout-minutes", type=int, default=120, help="stop the experiment after this (default 120)")
+    go.add_argument("--seed", type=int, help="seed for --zone random")
     return p
 
 
@@ -186,6 +199,13 @@ def main(argv: list[str] | None = None, out=None, clients: dict[str, Any] | None
             before, after = _load_report(args.before), _load_report(args.after)
             if args.out is not None:
                 _writable(args.out, "--out")
+        elif args.command == "run":
+            _prefix(args.prefix)
+            _writable(args.out_dir, "--out-dir")
+            if not 1 <= args.timeout_minutes <= 24 * 60:
+                raise BadInput(f"--timeout-minutes: {args.timeout_minutes} is not between 1 and 1440")
+            if not 0 < args.poll <= 300:
+                raise BadInput(f"--poll: {args.poll} is not between 0 and 300 seconds")
         else:
             _prefix(args.prefix)
     except BadInput as exc:
@@ -233,14 +253,32 @@ def _on_aws(args: argparse.Namespace, out, clients: dict[str, Any]) -> int:
             args.out.with_suffix(".md").write_text(steps.markdown_report(found) + "\n")
             print(f"{len(found['alarms'])} alarm(s) reported to {args.out} and {args.out.with_suffix('.md')}", file=out)
             return EXIT_OK
-        import boto3
+        if "cloudwatch" in clients:
+            watches = [clients["cloudwatch"]]
+        else:
+            import boto3
 
-        home = args.region or boto3.session.Session().region_name
-        watches = (
-            [clients["cloudwatch"]]
-            if "cloudwatch" in clients
-            else [boto3.client("cloudwatch", region_name=r) for r in dict.fromkeys((home, GLOBAL_REGION))]
-        )
+            home = args.region or boto3.session.Session().region_name
+            watches = [boto3.client("cloudwatch", region_name=r) for r in dict.fromkeys((home, GLOBAL_REGION))]
+        if args.command == "run":
+            from drill import run as runner
+
+            options = runner.RunOptions(
+                prefix=args.prefix,
+                zone=args.zone,
+                out_dir=args.out_dir,
+                mute=args.mute_alerts,
+                poll_s=args.poll,
+                timeout_s=args.timeout_minutes * 60,
+                seed=args.seed,
+            )
+            try:
+                result = runner.run(client("fis"), client("arc-zonal-shift"), watches, options)
+            except runner.NoDrill as exc:
+                print(f"error: --zone: {exc}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+            print(runner.markdown(result), file=out)
+            return result.exit_status
         done = steps.revert(client("fis"), client("arc-zonal-shift"), watches, args.prefix, args.dry_run)
         for line in done:
             print(line, file=out)

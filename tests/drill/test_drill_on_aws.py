@@ -11,13 +11,10 @@ import json
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from drill_aws import CLUSTER, ELSEWHERE, PREFIX, Shifts, alarm, drill_template
 from moto import mock_aws
 
 from drill import __main__ as drill_cli
-
-PREFIX = "scanner-prod"
-CLUSTER = "arn:aws:eks:us-east-1:123456789012:cluster/scanner-prod"
-ELSEWHERE = "arn:aws:eks:us-east-1:123456789012:cluster/another-team"
 
 
 @pytest.fixture
@@ -27,21 +24,6 @@ def aws():
             "cloudwatch": boto3.client("cloudwatch", region_name="us-east-1"),
             "fis": boto3.client("fis", region_name="us-east-1"),
         }
-
-
-def alarm(cloudwatch, name, metric="CPUUtilization", threshold=90.0):
-    cloudwatch.put_metric_alarm(
-        AlarmName=name,
-        Namespace="AWS/RDS",
-        MetricName=metric,
-        Dimensions=[{"Name": "DBInstanceIdentifier", "Value": "scanner-prod-postgres"}],
-        Statistic="Average",
-        Period=60,
-        EvaluationPeriods=5,
-        Threshold=threshold,
-        ComparisonOperator="GreaterThanThreshold",
-        AlarmActions=["arn:aws:sns:us-east-1:123456789012:scanner-prod-page"],
-    )
 
 
 def test_the_report_holds_each_alarm_s_state_and_metric(aws, tmp_path, capsys):
@@ -91,47 +73,6 @@ def test_compare_flags_an_alarm_that_went_into_alarm(tmp_path, capsys):
     assert "| a **new alarm** | OK | ALARM |" in out.read_text()
     after.write_text(json.dumps(report({"a": "OK", "b": "OK", "c": "OK"})))
     assert drill_cli.main(["compare", str(before), str(after)]) == 0
-
-
-class Shifts:
-    """The two ARC zonal shift calls revert makes, over a list of shifts."""
-
-    def __init__(self, shifts):
-        self.shifts = shifts
-        self.cancelled = []
-
-    def list_zonal_shifts(self, status, nextToken=None):  # noqa: N803 (boto3's names)
-        return {"items": [s for s in self.shifts if s["status"] == status]}
-
-    def cancel_zonal_shift(self, zonalShiftId):  # noqa: N803
-        self.cancelled.append(zonalShiftId)
-        for s in self.shifts:
-            if s["zonalShiftId"] == zonalShiftId:
-                s["status"] = "CANCELED"
-
-
-def drill_template(fis, zone="us-east-1a", prefix=PREFIX):
-    return fis.create_experiment_template(
-        clientToken=f"{prefix}-{zone}",
-        description="zone drill",
-        roleArn="arn:aws:iam::123456789012:role/drill",
-        stopConditions=[{"source": "none"}],
-        targets={
-            "shift-away": {
-                "resourceType": "aws:arc:zonal-shift-managed-resource",
-                "resourceArns": [CLUSTER if prefix == PREFIX else ELSEWHERE],
-                "selectionMode": "ALL",
-            }
-        },
-        actions={
-            "shift-away": {
-                "actionId": "aws:arc:start-zonal-autoshift",
-                "parameters": {"availabilityZoneIdentifier": zone, "duration": "PT30M"},
-                "targets": {"ManagedResources": "shift-away"},
-            }
-        },
-        tags={"Name": f"{prefix}-drill-{zone}"},
-    )["experimentTemplate"]["id"]
 
 
 def test_revert_stops_the_drill_cancels_its_shift_unmutes_and_is_safe_twice(aws, capsys):

@@ -159,7 +159,8 @@ def test_drill_plan_reads_the_preview_record(mode, tmp_path, capsys):
         (["plan", "--stack", "prod", "--zone", "us-east-1z"], "--zone: 'us-east-1z' is not a zone"),
         (["plan", "--stack", "Prod!", "--zone", "random"], "--stack: 'Prod!' is not a stack name"),
         (["plan", "--stack", "prod"], "arguments: the following arguments are required: --zone"),
-        (["run", "--zone", "x"], "arguments: argument command: invalid choice: 'run'"),
+        (["rehearse", "--zone", "x"], "arguments: argument command: invalid choice: 'rehearse'"),
+        (["run", "--zone", "x"], "the following arguments are required: --prefix, --out-dir"),
     ],
 )
 def test_bad_arguments_are_one_line_exit_2(argv, message, tmp_path, capsys):

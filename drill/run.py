@@ -1,0 +1,186 @@
+"""`python -m drill run`: the drill's steps in the runbook's order, on the deployed stack.
+
+1. the report before (every alarm over the last hour);
+2. the alarms muted, if asked (`--mute-alerts`: a drill that does not test the alerting);
+3. the probes started (when given: they must run where the stores answer, inside the VPC);
+4. the zone's experiment started, and watched until it ends (or stopped at the timeout);
+5. the probes stopped, and what each store still holds read back;
+6. the revert: drills stopped, zonal shifts cancelled, and the alarms unmuted if this run muted
+   them (nothing else is unmuted);
+7. the report after, and the comparison; a summary in JSON and Markdown.
+
+Exit 0 when the experiment completed and no store lost a canary; 1 when it was stopped, failed,
+timed out, or a canary was lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drill import aws as steps
+from drill import measure
+from drill.probes import Probe, Prober
+from ops import alarms as alarm_ops
+
+ENDED = ("completed", "stopped", "failed", "cancelled")
+
+
+class NoDrill(Exception):
+    """The zone has no drill template in the stack."""
+
+
+@dataclass
+class RunOptions:
+    prefix: str
+    zone: str
+    out_dir: Path
+    mute: bool = False
+    before_minutes: int = 60
+    poll_s: float = 10.0
+    timeout_s: float = 2 * 3600
+    seed: int | None = None
+
+
+@dataclass
+class RunResult:
+    zone: str
+    experiment_id: str
+    status: str
+    reason: str
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    stores: dict[str, measure.StoreResult] = field(default_factory=dict)
+    regressions: list[str] = field(default_factory=list)
+    reverted: list[str] = field(default_factory=list)
+
+    @property
+    def exit_status(self) -> int:
+        lost = any(r.lost for r in self.stores.values())
+        return 0 if self.status == "completed" and not lost else 1
+
+
+def template_of(fis: Any, prefix: str, zone: str, seed: int | None) -> tuple[str, str]:
+    by_zone = {
+        str(t["tags"]["Name"]).removeprefix(f"{prefix}-drill-"): template_id
+        for template_id, t in steps.drill_templates(fis, prefix).items()
+    }
+    if not by_zone:
+        raise NoDrill(f"the stack {prefix} has no drill templates ({prefix}-drill-<zone>)")
+    if zone == "random":
+        zone = random.Random(seed).choice(sorted(by_zone))
+    if zone not in by_zone:
+        raise NoDrill(f"{zone} has no drill template (zones: {', '.join(sorted(by_zone))})")
+    return zone, by_zone[zone]
+
+
+def run(
+    fis: Any,
+    shifts: Any,
+    cloudwatches: Sequence[Any],
+    options: RunOptions,
+    probes: Sequence[Probe] = (),
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> RunResult:
+    zone, template_id = template_of(fis, options.prefix, options.zone, options.seed)
+    options.out_dir.mkdir(parents=True, exist_ok=True)
+    home = cloudwatches[0]
+
+    def take_report(name: str) -> dict[str, Any]:
+        end = dt.datetime.now(dt.UTC)
+        found = steps.report(home, options.prefix, end - dt.timedelta(minutes=options.before_minutes), end)
+        (options.out_dir / f"{name}.json").write_text(json.dumps(found, indent=2) + "\n")
+        (options.out_dir / f"{name}.md").write_text(steps.markdown_report(found) + "\n")
+        return found
+
+    before = take_report("pre")
+    muted: list[tuple[Any, list[alarm_ops.Alarm]]] = []
+    if options.mute:
+        for cloudwatch in cloudwatches:
+            chosen = [a for a in alarm_ops.alarms(cloudwatch, options.prefix) if a.actions_enabled]
+            alarm_ops.apply(cloudwatch, "mute", chosen)
+            muted.append((cloudwatch, chosen))
+    prober = Prober(probes).start() if probes else None
+    result = RunResult(zone, "", "not started", "")
+    started = clock()
+    try:
+        experiment = fis.start_experiment(
+            clientToken=uuid.uuid4().hex,
+            experimentTemplateId=template_id,
+            tags={"Name": f"{options.prefix}-drill-{zone}"},
+        )["experiment"]
+        result.experiment_id = experiment["id"]
+        stopping = False
+        while True:
+            state = fis.get_experiment(id=result.experiment_id)["experiment"]["state"]
+            result.status, result.reason = state["status"], state.get("reason", "")
+            if not result.timeline or result.timeline[-1]["status"] != result.status:
+                result.timeline.append(
+                    {"at": round(clock() - started, 1), "status": result.status, "reason": result.reason}
+                )
+            if result.status in ENDED:
+                break
+            if clock() - started > options.timeout_s and not stopping:
+                fis.stop_experiment(id=result.experiment_id)
+                result.timeline.append(
+                    {"at": round(clock() - started, 1), "status": "stop requested", "reason": "timeout"}
+                )
+                stopping = True
+            sleep(options.poll_s)
+    finally:
+        if prober is not None:
+            samples = prober.stop()
+            result.stores = measure.results(samples, prober.survivors(), prober.ended)
+        for cloudwatch, chosen in muted:
+            alarm_ops.apply(cloudwatch, "unmute", chosen)
+        result.reverted = steps.revert(fis, shifts, [], options.prefix)
+        result.reverted += [f"unmuted {a.name}" for _, chosen in muted for a in chosen]
+    after = take_report("post")
+    rows, result.regressions = steps.compare(before, after)
+    (options.out_dir / "comparison.md").write_text(steps.markdown_comparison(rows, result.regressions) + "\n")
+    (options.out_dir / "summary.json").write_text(json.dumps(summary(result), indent=2) + "\n")
+    (options.out_dir / "summary.md").write_text(markdown(result) + "\n")
+    return result
+
+
+def summary(result: RunResult) -> dict[str, Any]:
+    return {
+        "zone": result.zone,
+        "experimentId": result.experiment_id,
+        "status": result.status,
+        "reason": result.reason,
+        "timeline": result.timeline,
+        "stores": measure.as_dict(result.stores),
+        "newAlarms": result.regressions,
+        "reverted": result.reverted,
+        "passed": result.exit_status == 0,
+    }
+
+
+def markdown(result: RunResult) -> str:
+    lines = [
+        f"# Zone drill of {result.zone}",
+        "",
+        f"Experiment {result.experiment_id}: **{result.status}** ({result.reason})",
+        "",
+        "| at (s) | status | reason |",
+        "|---|---|---|",
+        *(f"| {t['at']} | {t['status']} | {t['reason']} |" for t in result.timeline),
+        "",
+    ]
+    if result.stores:
+        lines += [measure.markdown(result.stores), ""]
+    lines.append(
+        f"Alarms in ALARM after and not before: {', '.join(result.regressions)}"
+        if result.regressions
+        else "No alarm in ALARM after that was not before."
+    )
+    lines.append(f"Verdict: {'PASS' if result.exit_status == 0 else 'FAIL'}")
+    return "\n".join(lines)

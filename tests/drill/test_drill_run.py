@@ -1,0 +1,152 @@
+"""`python -m drill run` against AWS under moto (FIS experiments move pending, initiating,
+running, completed as they are read): the runbook's steps in order, the revert whatever happens,
+and the verdict: a stopped experiment, a timeout or a lost canary fail the drill."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from drill_aws import PREFIX, Shifts, alarm, drill_template
+from moto import mock_aws
+
+from drill import __main__ as drill_cli
+from drill import run as runner
+
+
+class MemoryStore:
+    """A probe over a dict; `forget` drops canaries as a lost store would."""
+
+    def __init__(self, store: str, forget: int = 0):
+        self.store, self.forget = store, forget
+        self.held: dict[str, bool] = {}
+
+    def write(self, key: str) -> None:
+        self.held[key] = True
+
+    def check(self) -> None:
+        pass
+
+    def survivors(self, keys):
+        kept = [k for k in keys if k in self.held]
+        return set(kept[self.forget :])
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        fis = boto3.client("fis", region_name="us-east-1")
+        alarm(cloudwatch, f"{PREFIX}-database-primary-cpu")
+        drill_template(fis, "us-east-1a")
+        drill_template(fis, "us-east-1b")
+        yield fis, cloudwatch
+
+
+def options(tmp_path: Path, **changes) -> runner.RunOptions:
+    return runner.RunOptions(prefix=PREFIX, zone="us-east-1b", out_dir=tmp_path / "drill", poll_s=0.01, **changes)
+
+
+def test_a_drill_runs_the_runbook_and_passes(aws, tmp_path):
+    fis, cloudwatch = aws
+    shifts = Shifts([])
+    result = runner.run(fis, shifts, [cloudwatch], options(tmp_path, mute=True), probes=[MemoryStore("cache")])
+    assert result.exit_status == 0 and result.status == "completed" and result.zone == "us-east-1b"
+    assert [t["status"] for t in result.timeline][-2:] == ["running", "completed"]
+    # Muted for the drill, unmuted after: nothing left muted.
+    described = cloudwatch.describe_alarms(AlarmNames=[f"{PREFIX}-database-primary-cpu"])["MetricAlarms"][0]
+    assert described["ActionsEnabled"] is True and f"unmuted {PREFIX}-database-primary-cpu" in result.reverted
+    assert result.stores["cache"].acknowledged > 0 and result.stores["cache"].lost == ()
+    out = tmp_path / "drill"
+    assert {p.name for p in out.iterdir()} >= {"pre.json", "post.json", "comparison.md", "summary.json", "summary.md"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["passed"] is True and summary["experimentId"] == result.experiment_id
+    assert "Verdict: PASS" in (out / "summary.md").read_text()
+
+
+def test_a_lost_canary_fails_the_drill(aws, tmp_path):
+    fis, cloudwatch = aws
+    result = runner.run(fis, Shifts([]), [cloudwatch], options(tmp_path), probes=[MemoryStore("queue", forget=1)])
+    assert result.status == "completed" and len(result.stores["queue"].lost) == 1 and result.exit_status == 1
+
+
+class Stubborn:
+    """moto's FIS, but the experiment runs until it is stopped, or ends as `ends`."""
+
+    def __init__(self, fis, ends: str | None = None):
+        self.fis, self.ends, self.stopped = fis, ends, False
+
+    def __getattr__(self, name):
+        return getattr(self.fis, name)
+
+    def get_experiment(self, id):  # noqa: A002 (boto3's name)
+        if self.stopped:
+            return {"experiment": {"id": id, "state": {"status": "stopped", "reason": "Experiment stopped"}}}
+        if self.ends:
+            return {"experiment": {"id": id, "state": {"status": self.ends, "reason": "Stop condition triggered"}}}
+        return {"experiment": {"id": id, "state": {"status": "running", "reason": "Experiment is running"}}}
+
+    def stop_experiment(self, id):  # noqa: A002
+        self.stopped = True
+        return {"experiment": {"id": id, "state": {"status": "stopping"}}}
+
+
+def test_a_stop_condition_fails_the_drill_and_the_revert_still_runs(aws, tmp_path):
+    fis, cloudwatch = aws
+    result = runner.run(Stubborn(fis, ends="stopped"), Shifts([]), [cloudwatch], options(tmp_path, mute=True))
+    assert (result.status, result.reason, result.exit_status) == ("stopped", "Stop condition triggered", 1)
+    assert cloudwatch.describe_alarms()["MetricAlarms"][0]["ActionsEnabled"] is True
+
+
+def test_a_drill_past_its_timeout_is_stopped(aws, tmp_path):
+    fis, cloudwatch = aws
+    stubborn = Stubborn(fis)
+    clock = iter(range(0, 10_000, 30))
+    result = runner.run(stubborn, Shifts([]), [cloudwatch], options(tmp_path, timeout_s=60), clock=lambda: next(clock))
+    assert stubborn.stopped and result.status == "stopped" and result.exit_status == 1
+    assert {"status": "stop requested", "reason": "timeout"} in [
+        {k: t[k] for k in ("status", "reason")} for t in result.timeline
+    ]
+
+
+def test_an_experiment_aws_refuses_to_start_leaves_nothing_muted(aws, tmp_path, capsys):
+    fis, cloudwatch = aws
+
+    class Refusing(Stubborn):
+        def start_experiment(self, **_):
+            raise ClientError({"Error": {"Code": "ValidationException", "Message": "no"}}, "StartExperiment")
+
+    clients = {"fis": Refusing(fis), "cloudwatch": cloudwatch, "arc-zonal-shift": Shifts([])}
+    argv = ["run", "--prefix", PREFIX, "--zone", "us-east-1a", "--out-dir", str(tmp_path / "d"), "--mute-alerts"]
+    assert drill_cli.main(argv, clients=clients) == 3
+    assert "ValidationException" in capsys.readouterr().err
+    assert cloudwatch.describe_alarms()["MetricAlarms"][0]["ActionsEnabled"] is True
+
+
+def test_the_command_runs_a_random_zone_and_refuses_an_unknown_one(aws, tmp_path, capsys):
+    fis, cloudwatch = aws
+    clients = {"fis": fis, "cloudwatch": cloudwatch, "arc-zonal-shift": Shifts([])}
+    argv = [
+        "run",
+        "--prefix",
+        PREFIX,
+        "--zone",
+        "random",
+        "--seed",
+        "1",
+        "--out-dir",
+        str(tmp_path / "d"),
+        "--poll",
+        "0.01",
+    ]
+    assert drill_cli.main(argv, clients=clients) == 0
+    assert "Verdict: PASS" in capsys.readouterr().out
+    argv = ["run", "--prefix", PREFIX, "--zone", "us-east-1c", "--out-dir", str(tmp_path / "e")]
+    assert drill_cli.main(argv, clients=clients) == 2
+    assert "us-east-1c has no drill template (zones: us-east-1a, us-east-1b)" in capsys.readouterr().err
