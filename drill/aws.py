@@ -14,12 +14,14 @@ their comparison, and the revert that is safe at any time and twice.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from ops import alarms as alarm_ops
 
 RUNNING = ("pending", "initiating", "running")
+SHIFT_OVER = ("ConflictException", "ResourceNotFoundException")
 #: GetMetricData takes at most 500 queries per call.
 QUERIES_PER_CALL = 500
 
@@ -40,9 +42,11 @@ def _queries(alarm: dict[str, Any], qid: str) -> list[dict[str, Any]]:
         for q in alarm["Metrics"]:
             query = {k: v for k, v in q.items() if k in ("Id", "Expression", "MetricStat", "Label", "Period")}
             query["Id"] = f"{qid}_{q['Id']}"
-            if "Expression" in query:
+            if "Expression" in query and not query["Expression"].lstrip().upper().startswith("SELECT"):
                 for other in alarm["Metrics"]:
-                    query["Expression"] = query["Expression"].replace(other["Id"], f"{qid}_{other['Id']}")
+                    query["Expression"] = re.sub(
+                        rf"\b{re.escape(other['Id'])}\b", f"{qid}_{other['Id']}", query["Expression"]
+                    )
             query["ReturnData"] = bool(q.get("ReturnData"))
             out.append(query)
         return out
@@ -68,19 +72,44 @@ def report(cloudwatch: Any, prefix: str, start: dt.datetime, end: dt.datetime) -
     """Every alarm of the stack with its state and its metric between `start` and `end`."""
     found = _stack_alarms(cloudwatch, prefix)
     ids = {f"a{i}": a for i, a in enumerate(found)}
-    queries = [q for qid, a in ids.items() for q in _queries(a, qid)]
     values: dict[str, list[float]] = {}
-    for first in range(0, len(queries), QUERIES_PER_CALL):
-        batch = queries[first : first + QUERIES_PER_CALL]
+    errors: dict[str, str] = {}
+
+    def fetch(batch: list[tuple[str, list[dict[str, Any]]]]) -> None:
+        queries = [q for _, qs in batch for q in qs]
         try:
             pages = cloudwatch.get_paginator("get_metric_data").paginate(
-                MetricDataQueries=batch, StartTime=start, EndTime=end, ScanBy="TimestampAscending"
+                MetricDataQueries=queries, StartTime=start, EndTime=end, ScanBy="TimestampAscending"
             )
             for page in pages:
                 for result in page.get("MetricDataResults", []):
                     values.setdefault(result["Id"].split("_")[0], []).extend(float(v) for v in result["Values"])
-        except Exception:  # noqa: BLE001 (a query CloudWatch refuses leaves its alarms without data)
+        except Exception as exc:  # noqa: BLE001 (refused: alarm by alarm, each refusal recorded)
+            if len(batch) > 1:
+                for one in batch:
+                    fetch([one])
+            else:
+                errors[batch[0][0]] = f"{type(exc).__name__}: {exc}"[:300]
+
+    # A call takes one Metrics Insights query at most: those alone; the rest batched by whole
+    # alarms (an expression never apart from its inputs), up to 500 queries a call.
+    insights = {
+        qid
+        for qid, a in ids.items()
+        if any(str(m.get("Expression", "")).lstrip().upper().startswith("SELECT") for m in a.get("Metrics") or [])
+    }
+    batch: list[tuple[str, list[dict[str, Any]]]] = []
+    for qid, alarm in ids.items():
+        queries = _queries(alarm, qid)
+        if qid in insights:
+            fetch([(qid, queries)])
             continue
+        if sum(len(q) for _, q in batch) + len(queries) > QUERIES_PER_CALL:
+            fetch(batch)
+            batch = []
+        batch.append((qid, queries))
+    if batch:
+        fetch(batch)
     alarms_out = {}
     for qid, alarm in ids.items():
         points = values.get(qid, [])
@@ -93,6 +122,7 @@ def report(cloudwatch: Any, prefix: str, start: dt.datetime, end: dt.datetime) -
             "max": max(points) if points else None,
             "average": sum(points) / len(points) if points else None,
             "last": points[-1] if points else None,
+            **({"error": errors[qid]} if qid in errors else {}),
         }
     return {
         "prefix": prefix,
@@ -182,9 +212,18 @@ def revert(fis: Any, shifts: Any, cloudwatches: Iterable[Any], prefix: str, dry_
                 done.append(f"{'would stop' if dry_run else 'stopped'} experiment {experiment['id']}")
     if shifts is not None:
         for shift in _active_shifts(shifts):
-            if shift.get("resourceIdentifier") in managed:
+            # Only the drill's own: a shift an operator started for a real incident stays.
+            if (
+                shift.get("resourceIdentifier") in managed
+                and shift.get("shiftType", "FIS_EXPERIMENT") == "FIS_EXPERIMENT"
+            ):
                 if not dry_run:
-                    shifts.cancel_zonal_shift(zonalShiftId=shift["zonalShiftId"])
+                    try:
+                        shifts.cancel_zonal_shift(zonalShiftId=shift["zonalShiftId"])
+                    except Exception as exc:  # noqa: BLE001 (it ended between the list and the cancel)
+                        if not _already_over(exc):
+                            raise
+                        continue
                 done.append(
                     f"{'would cancel' if dry_run else 'cancelled'} zonal shift {shift['zonalShiftId']} "
                     f"({shift.get('awayFrom')} for {shift['resourceIdentifier']})"
@@ -195,6 +234,12 @@ def revert(fis: Any, shifts: Any, cloudwatches: Iterable[Any], prefix: str, dry_
             alarm_ops.apply(cloudwatch, "unmute", muted)
         done += [f"{'would unmute' if dry_run else 'unmuted'} {a.name}" for a in muted]
     return done
+
+
+def _already_over(exc: Exception) -> bool:
+    """The shift ended on its own between the list and the cancel."""
+    code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
+    return code in SHIFT_OVER or type(exc).__name__ in SHIFT_OVER
 
 
 def _active_shifts(shifts: Any) -> Iterable[dict[str, Any]]:

@@ -13,6 +13,7 @@ store still holds: an acknowledged canary that is gone is data lost.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 import uuid
@@ -67,6 +68,13 @@ class PostgresProbe:
             target_session_attrs="read-write",
             connect_timeout=int(TIMEOUT_S),
             options=f"-c statement_timeout={int(TIMEOUT_S * 1000)}",
+            # The server enforces the statement timeout; a blackholed zone is the client's to
+            # notice: keepalives and a TCP user timeout end a dead connection in seconds.
+            tcp_user_timeout=int(TIMEOUT_S * 1000),
+            keepalives=1,
+            keepalives_idle=1,
+            keepalives_interval=1,
+            keepalives_count=2,
         )
         self._connection: Any = None
 
@@ -114,11 +122,17 @@ class RedisProbe:
     can keep; without, the drill measures what the cache's own clients get."""
 
     def __init__(
-        self, store: str, endpoints: Sequence[Endpoint], username: str | None, password: str | None, replicas: int = 0
+        self,
+        store: str,
+        endpoints: Sequence[Endpoint],
+        username: str | None,
+        password: str | None,
+        replicas: int = 0,
+        tls: bool = False,
     ):
         self.store = store
         self._endpoints = list(endpoints)
-        self._auth: dict[str, Any] = dict(username=username, password=password)
+        self._auth: dict[str, Any] = dict(username=username, password=password, ssl=tls)
         self._replicas = replicas
         self._client: Any = None
 
@@ -127,9 +141,17 @@ class RedisProbe:
 
         if self._client is not None:
             return self._client
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
         for e in self._endpoints:
             client = redis.Redis(
-                host=e.host, port=e.port, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S, **self._auth
+                host=e.host,
+                port=e.port,
+                socket_timeout=TIMEOUT_S,
+                socket_connect_timeout=TIMEOUT_S,
+                retry=Retry(NoBackoff(), 0),  # one try per sample: a dead node costs seconds, not 15
+                **self._auth,
             )
             try:
                 if client.execute_command("ROLE")[0] in (b"master", "master"):
@@ -176,11 +198,21 @@ class QueueProbe:
     """Publishes a persistent message per canary to a queue, with publisher confirms (the broker
     acknowledges only what it has stored), through whichever node answers."""
 
-    def __init__(self, store: str, endpoints: Sequence[Endpoint], vhost: str, user: str, password: str, queue: str):
+    def __init__(
+        self,
+        store: str,
+        endpoints: Sequence[Endpoint],
+        vhost: str,
+        user: str,
+        password: str,
+        queue: str,
+        tls: bool = False,
+    ):
         self.store = store
         self._endpoints = list(endpoints)
         self._login = (vhost, user, password)
         self.queue = queue
+        self._tls = tls
         self._connection: Any = None
         self._channel: Any = None
 
@@ -201,6 +233,8 @@ class QueueProbe:
                 blocked_connection_timeout=TIMEOUT_S * 2,
                 connection_attempts=1,
                 heartbeat=5,
+                # Amazon MQ speaks AMQPS only (5671).
+                ssl_options=pika.SSLOptions(ssl.create_default_context(), e.host) if self._tls else None,
             )
             for e in self._endpoints
         ]
@@ -335,12 +369,23 @@ class Prober:
     def acknowledged(self, store: str) -> list[str]:
         return [s.key for s in self.samples if s.store == store and s.operation == "write" and s.ok]
 
-    def survivors(self) -> dict[str, set[str]]:
-        """What each store holds of the canaries it acknowledged (read once the drill is over)."""
-        out = {}
+    def survivors(self, patience_s: float = 30.0) -> dict[str, set[str]]:
+        """What each store holds of the canaries it acknowledged, read once the drill is over (a
+        store just back from a failover is asked again for `patience_s`; a probe whose thread is
+        still stuck in a call is not read: its store holds nothing it can prove)."""
+        stuck = {t.name.removeprefix("probe-") for t in self._threads if t.is_alive()}
+        out: dict[str, set[str]] = {}
         for probe in self.probes:
-            try:
-                out[probe.store] = probe.survivors(self.acknowledged(probe.store))
-            except Exception:  # noqa: BLE001 (a store that cannot be read after the drill holds nothing)
-                out[probe.store] = set()
+            out[probe.store] = set()
+            if probe.store in stuck:
+                continue
+            deadline = time.monotonic() + patience_s
+            while True:
+                try:
+                    out[probe.store] = probe.survivors(self.acknowledged(probe.store))
+                    break
+                except Exception:  # noqa: BLE001 (not back yet: again, until the patience runs out)
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(1.0)
         return out

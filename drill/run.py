@@ -62,8 +62,9 @@ class RunResult:
 
     @property
     def exit_status(self) -> int:
-        lost = any(r.lost for r in self.stores.values())
-        return 0 if self.status == "completed" and not lost else 1
+        """0 when the experiment completed and every probed store kept every canary it
+        acknowledged (and acknowledged some: a store whose writes all failed proved nothing)."""
+        return 0 if self.status == "completed" and all(r.passed for r in self.stores.values()) else 1
 
 
 def template_of(fis: Any, prefix: str, zone: str, seed: int | None) -> tuple[str, str]:
@@ -138,10 +139,14 @@ def run(
         if prober is not None:
             samples = prober.stop()
             result.stores = measure.results(samples, prober.survivors(), prober.ended)
-        for cloudwatch, chosen in muted:
-            alarm_ops.apply(cloudwatch, "unmute", chosen)
-        result.reverted = steps.revert(fis, shifts, [], options.prefix)
-        result.reverted += [f"unmuted {a.name}" for _, chosen in muted for a in chosen]
+        # The drill stopped and its shifts cancelled first, then the alarms back: never the
+        # alarms on while the zone is still out.
+        try:
+            result.reverted = steps.revert(fis, shifts, [], options.prefix)
+        finally:
+            for cloudwatch, chosen in muted:
+                alarm_ops.apply(cloudwatch, "unmute", chosen)
+            result.reverted += [f"unmuted {a.name}" for _, chosen in muted for a in chosen]
     after = take_report("post")
     rows, result.regressions = steps.compare(before, after)
     (options.out_dir / "comparison.md").write_text(steps.markdown_comparison(rows, result.regressions) + "\n")
@@ -161,6 +166,7 @@ def summary(result: RunResult) -> dict[str, Any]:
         "newAlarms": result.regressions,
         "reverted": result.reverted,
         "passed": result.exit_status == 0,
+        "probed": bool(result.stores),
     }
 
 
@@ -177,6 +183,8 @@ def markdown(result: RunResult) -> str:
     ]
     if result.stores:
         lines += [measure.markdown(result.stores), ""]
+    else:
+        lines += ["No probe ran: this drill is no evidence that nothing was lost.", ""]
     lines.append(
         f"Alarms in ALARM after and not before: {', '.join(result.regressions)}"
         if result.regressions

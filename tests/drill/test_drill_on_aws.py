@@ -135,3 +135,93 @@ def test_bad_arguments_are_one_line_exit_2(argv, message, capsys):
     assert drill_cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+class OneInsightsQueryACall:
+    """CloudWatch as GetMetricData documents it: at most one Metrics Insights query per call."""
+
+    def __init__(self, alarms):
+        self.alarms, self.calls = alarms, []
+
+    def get_paginator(self, name):
+        outer = self
+
+        class Pages:
+            def paginate(self, **kwargs):
+                if name == "describe_alarms":
+                    return [{"MetricAlarms": outer.alarms}]
+                queries = kwargs["MetricDataQueries"]
+                outer.calls.append([q["Id"] for q in queries])
+                if sum(str(q.get("Expression", "")).startswith("SELECT") for q in queries) > 1:
+                    raise ClientError({"Error": {"Code": "ValidationError", "Message": "one query"}}, "GetMetricData")
+                return [
+                    {"MetricDataResults": [{"Id": q["Id"], "Values": [1.0, 3.0]} for q in queries if q["ReturnData"]]}
+                ]
+
+        return Pages()
+
+
+def test_metrics_insights_alarms_are_fetched_one_a_call_and_the_rest_together():
+    select = "SELECT MAX(UnHealthyHostCount) FROM SCHEMA(\"AWS/ApplicationELB\", LoadBalancer)"
+    alarms = [
+        {
+            "AlarmName": f"{PREFIX}-api-unhealthy-{z}",
+            "Metrics": [{"Id": "e1", "Expression": select, "Period": 60, "ReturnData": True}],
+        }
+        for z in ("a", "b")
+    ] + [
+        {
+            "AlarmName": f"{PREFIX}-cpu",
+            "Namespace": "AWS/RDS",
+            "MetricName": "CPUUtilization",
+            "Statistic": "Average",
+            "Period": 60,
+        },
+        {
+            "AlarmName": f"{PREFIX}-no-consumer",
+            "Metrics": [
+                {"Id": "e1", "Expression": "IF(m1 > 0 AND m10 < 1, 1, 0)", "ReturnData": True},
+                {
+                    "Id": "m1",
+                    "MetricStat": {"Metric": {"Namespace": "N", "MetricName": "R"}, "Period": 60, "Stat": "Maximum"},
+                },
+                {
+                    "Id": "m10",
+                    "MetricStat": {"Metric": {"Namespace": "N", "MetricName": "C"}, "Period": 60, "Stat": "Maximum"},
+                },
+            ],
+        },
+    ]
+    from drill import aws as steps
+
+    fake = OneInsightsQueryACall(alarms)
+    now = dt.datetime.now(dt.UTC)
+    found = steps.report(fake, PREFIX, now - dt.timedelta(hours=1), now)
+    assert all(a["points"] == 2 and "error" not in a for a in found["alarms"].values()), found
+    assert all(sum(i.count("_e1") for i in call) <= 2 for call in fake.calls)
+    # Ids renamed whole: m1 is not a prefix of m10.
+    assert len(fake.calls) == 3
+
+
+def test_revert_leaves_an_operator_s_shift_and_a_shift_that_just_ended(aws, capsys):
+    fis = aws["fis"]
+    drill_template(fis)
+
+    class Racing(Shifts):
+        def cancel_zonal_shift(self, zonalShiftId):  # noqa: N803
+            raise ClientError({"Error": {"Code": "ConflictException", "Message": "over"}}, "CancelZonalShift")
+
+    shifts = Racing(
+        [
+            {
+                "zonalShiftId": "zs-fis",
+                "resourceIdentifier": CLUSTER,
+                "shiftType": "FIS_EXPERIMENT",
+                "status": "ACTIVE",
+            },
+            {"zonalShiftId": "zs-ops", "resourceIdentifier": CLUSTER, "shiftType": "ZONAL_SHIFT", "status": "ACTIVE"},
+        ]
+    )
+    assert drill_cli.main(["revert", "--prefix", PREFIX], clients={**aws, "arc-zonal-shift": shifts}) == 0
+    out = capsys.readouterr().out
+    assert "zs-ops" not in out and "revert: 0 change(s)" in out

@@ -150,3 +150,20 @@ def test_the_command_runs_a_random_zone_and_refuses_an_unknown_one(aws, tmp_path
     argv = ["run", "--prefix", PREFIX, "--zone", "us-east-1c", "--out-dir", str(tmp_path / "e")]
     assert drill_cli.main(argv, clients=clients) == 2
     assert "us-east-1c has no drill template (zones: us-east-1a, us-east-1b)" in capsys.readouterr().err
+
+
+class Refused(MemoryStore):
+    def write(self, key: str) -> None:
+        raise ConnectionError("TLS required")
+
+
+def test_a_store_that_acknowledged_nothing_proved_nothing_and_fails(aws, tmp_path):
+    fis, cloudwatch = aws
+    result = runner.run(fis, Shifts([]), [cloudwatch], options(tmp_path), probes=[Refused("cache")])
+    assert result.status == "completed" and result.stores["cache"].acknowledged == 0 and result.exit_status == 1
+
+
+def test_without_probes_the_summary_says_nothing_was_proved(aws, tmp_path):
+    fis, cloudwatch = aws
+    result = runner.run(fis, Shifts([]), [cloudwatch], options(tmp_path))
+    assert "No probe ran" in runner.markdown(result) and runner.summary(result)["probed"] is False
