@@ -37,6 +37,24 @@ def pod_identity_trust(
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
+def service_trust(service: str, account_id: str) -> str:
+    """A role an AWS service (`lambda.amazonaws.com`, `fis.amazonaws.com`) may take on this
+    account's behalf only."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                }
+            ],
+        }
+    )
+
+
 def secret_read_policy(
     secret_arns: list[str], key_arns: list[str], actions: tuple[str, ...] = ("secretsmanager:GetSecretValue",)
 ) -> str:

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.common.buckets import private_bucket
 from components.common.context import StackContext
+from components.common.iam import service_trust
 from components.drill.drill_plan import Action, ZonePlan
 from policies.common import contract
 
@@ -72,19 +74,7 @@ class ZoneDrills(pulumi.ComponentResource):
         bucket = report_bucket(name, stack, keep)
         role = aws.iam.Role(
             name,
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "fis.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": stack.account_id}},
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust("fis.amazonaws.com", stack.account_id),
             description="AWS FIS: the zone drill's experiments",
             opts=child,
         )
@@ -295,42 +285,7 @@ def report_bucket(name: str, stack: StackContext, keep: pulumi.ResourceOptions) 
     """Private, versioned, encrypted, kept with the stack's data; old reports expire."""
     bucket = aws.s3.Bucket(f"{name}-reports", bucket_prefix=f"{stack.name_prefix}-drill-", opts=keep)
     under = pulumi.ResourceOptions(parent=bucket)
-    aws.s3.BucketOwnershipControls(
-        f"{name}-reports",
-        bucket=bucket.id,
-        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-        opts=under,
-    )
-    aws.s3.BucketPublicAccessBlock(
-        f"{name}-reports",
-        bucket=bucket.id,
-        block_public_acls=True,
-        block_public_policy=True,
-        ignore_public_acls=True,
-        restrict_public_buckets=True,
-        opts=under,
-    )
-    aws.s3.BucketVersioning(
-        f"{name}-reports",
-        bucket=bucket.id,
-        versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-        opts=under,
-    )
-    aws.s3.BucketServerSideEncryptionConfiguration(
-        f"{name}-reports",
-        bucket=bucket.id,
-        rules=[
-            aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                apply_server_side_encryption_by_default=(
-                    aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256"
-                    )
-                ),
-                bucket_key_enabled=True,
-            )
-        ],
-        opts=under,
-    )
+    private_bucket(f"{name}-reports", bucket, under)
     aws.s3.BucketLifecycleConfiguration(
         f"{name}-reports",
         bucket=bucket.id,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.common.buckets import private_bucket
 from components.common.context import StackContext
 
 #: AWS managed cache policy CachingOptimized.
@@ -55,42 +56,7 @@ class DashboardCdn(pulumi.ComponentResource):
         logs = self._log_bucket(name, args)
         bucket = aws.s3.Bucket(f"{name}-assets", force_destroy=not args.stack.protect, opts=keep)
         assets = pulumi.ResourceOptions(parent=bucket)
-        aws.s3.BucketOwnershipControls(
-            f"{name}-assets",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=assets,
-        )
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-assets",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=assets,
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-assets",
-            bucket=bucket.id,
-            versioning_configuration=(aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled")),
-            opts=assets,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-assets",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=(
-                        aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                            sse_algorithm="AES256"
-                        )
-                    ),
-                    bucket_key_enabled=True,
-                )
-            ],
-            opts=assets,
-        )
+        private_bucket(f"{name}-assets", bucket, assets)
         aws.s3.BucketLogging(
             f"{name}-assets", bucket=bucket.id, target_bucket=logs.id, target_prefix="s3/", opts=assets
         )

@@ -29,6 +29,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.common.context import StackContext
+from components.common.iam import service_trust
 from components.common.sg_rules import allow_in
 from components.monitoring.alarm_plan import QUEUE_NAMESPACE
 from policies.common import contract
@@ -87,19 +88,7 @@ class QueueMetricsPublisher(pulumi.ComponentResource):
         }
         role = aws.iam.Role(
             name,
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": args.stack.account_id}},
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust("lambda.amazonaws.com", args.stack.account_id),
             description="queue-metrics publisher: put its namespace's metrics, read its broker secret",
             tags={contract.CLIENT_TAG: CLIENT},
             opts=child,

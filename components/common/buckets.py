@@ -1,0 +1,47 @@
+"""The settings every private bucket of the stack gets: the owner enforced (no ACLs), no public
+access, versioning, and server-side encryption with S3's key (bucket keys on)."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+
+def private_bucket(name: str, bucket: aws.s3.Bucket, opts: pulumi.ResourceOptions) -> None:
+    """The four settings of `bucket`, each a resource named `name` under `opts`."""
+    aws.s3.BucketOwnershipControls(
+        name,
+        bucket=bucket.id,
+        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+        opts=opts,
+    )
+    aws.s3.BucketPublicAccessBlock(
+        name,
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=opts,
+    )
+    aws.s3.BucketVersioning(
+        name,
+        bucket=bucket.id,
+        versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+        opts=opts,
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        name,
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=(
+                    aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="AES256"
+                    )
+                ),
+                bucket_key_enabled=True,
+            )
+        ],
+        opts=opts,
+    )
