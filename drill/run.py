@@ -7,7 +7,8 @@
 5. the probes stopped, and what each store still holds read back;
 6. the revert: drills stopped, zonal shifts cancelled, and the alarms unmuted if this run muted
    them (nothing else is unmuted);
-7. the report after, and the comparison; a summary in JSON and Markdown.
+7. the report after, and the comparison; a summary in JSON and Markdown, and with probes a
+   timeline picture (`timeline.svg`: each store's writes, the experiment's states).
 
 Exit 0 when the experiment completed and no store lost a canary; 1 when it was stopped, failed,
 timed out, or a canary was lost.
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from drill import aws as steps
-from drill import measure
+from drill import measure, timeline
 from drill.probes import Probe, Prober
 from ops import alarms as alarm_ops
 
@@ -139,6 +140,8 @@ def run(
         if prober is not None:
             samples = prober.stop()
             result.stores = measure.results(samples, prober.survivors(), prober.ended)
+            events = [(t["at"], t["status"]) for t in result.timeline]
+            (options.out_dir / "timeline.svg").write_text(timeline.svg(samples, prober.ended, events))
         # The drill stopped and its shifts cancelled first, then the alarms back: never the
         # alarms on while the zone is still out.
         try:

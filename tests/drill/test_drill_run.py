@@ -64,7 +64,15 @@ def test_a_drill_runs_the_runbook_and_passes(aws, tmp_path):
     assert described["ActionsEnabled"] is True and f"unmuted {PREFIX}-database-primary-cpu" in result.reverted
     assert result.stores["cache"].acknowledged > 0 and result.stores["cache"].lost == ()
     out = tmp_path / "drill"
-    assert {p.name for p in out.iterdir()} >= {"pre.json", "post.json", "comparison.md", "summary.json", "summary.md"}
+    assert {p.name for p in out.iterdir()} >= {
+        "pre.json",
+        "post.json",
+        "comparison.md",
+        "summary.json",
+        "summary.md",
+        "timeline.svg",
+    }
+    assert "cache" in (out / "timeline.svg").read_text() and "completed" in (out / "timeline.svg").read_text()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["passed"] is True and summary["experimentId"] == result.experiment_id
     assert "Verdict: PASS" in (out / "summary.md").read_text()

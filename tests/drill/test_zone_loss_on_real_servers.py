@@ -202,6 +202,26 @@ def test_the_replicated_stores_lose_nothing_and_recover_within_seconds(drill):
     print("\n" + measure.markdown(found))
 
 
+def test_the_timeline_shows_each_store_s_failures_when_the_zone_went(drill, tmp_path):
+    import xml.etree.ElementTree as ElementTree
+
+    from drill import timeline
+
+    samples, _, removed_at, end = drill
+    picture = timeline.svg(samples, end, [(removed_at, "zone b out")])
+    root = ElementTree.fromstring(picture)
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    rows = [t.text for t in root.findall("svg:text", ns) if t.get("class") == "store"]
+    assert rows == ["cache", "classic-queue", "database", "queue"]
+    marks = [r for r in root.findall("svg:rect", ns)]
+    assert len(marks) == sum(1 for s in samples if s.operation == "write")
+    failed = [float(r.findtext("svg:title", "", ns).split(" s:")[0]) for r in marks if r.get("class") == "failed"]
+    # Red marks once the zone went: the stores that lost their primary or their queue failed then.
+    assert sum(at >= removed_at - 0.01 for at in failed) >= 3, failed
+    assert [e.get("class") for e in root.findall("svg:line", ns)] == ["event"]
+    (tmp_path / "timeline.svg").write_text(picture)
+
+
 def test_a_classic_queue_on_the_lost_node_loses_its_canaries_and_the_drill_fails(drill):
     samples, survivors, removed_at, end = drill
     found = measure.results(samples, survivors, end)
