@@ -45,3 +45,34 @@ def private_bucket(name: str, bucket: aws.s3.Bucket, opts: pulumi.ResourceOption
         ],
         opts=opts,
     )
+
+
+def expire(
+    name: str,
+    bucket: aws.s3.Bucket,
+    opts: pulumi.ResourceOptions,
+    *,
+    rule_id: str,
+    prefix: str,
+    days: int,
+    noncurrent_days: int,
+) -> aws.s3.BucketLifecycleConfiguration:
+    """Objects under `prefix` expire after `days`, their older versions after `noncurrent_days`."""
+    return aws.s3.BucketLifecycleConfiguration(
+        name,
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id=rule_id,
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=prefix),
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=days),
+                noncurrent_version_expiration=(
+                    aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=noncurrent_days
+                    )
+                ),
+            )
+        ],
+        opts=opts,
+    )

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.common.buckets import private_bucket
+from components.common.buckets import expire, private_bucket
 from components.common.context import StackContext
 from components.common.iam import service_trust
 from components.drill.drill_plan import Action, ZonePlan
@@ -286,20 +286,13 @@ def report_bucket(name: str, stack: StackContext, keep: pulumi.ResourceOptions) 
     bucket = aws.s3.Bucket(f"{name}-reports", bucket_prefix=f"{stack.name_prefix}-drill-", opts=keep)
     under = pulumi.ResourceOptions(parent=bucket)
     private_bucket(f"{name}-reports", bucket, under)
-    aws.s3.BucketLifecycleConfiguration(
+    expire(
         f"{name}-reports",
-        bucket=bucket.id,
-        rules=[
-            aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="expire-old-reports",
-                status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix="reports/"),
-                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=REPORT_RETENTION_DAYS),
-                noncurrent_version_expiration=(
-                    aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(noncurrent_days=30)
-                ),
-            )
-        ],
-        opts=under,
+        bucket,
+        under,
+        rule_id="expire-old-reports",
+        prefix="reports/",
+        days=REPORT_RETENTION_DAYS,
+        noncurrent_days=30,
     )
     return bucket

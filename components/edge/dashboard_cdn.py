@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.common.buckets import private_bucket
+from components.common.buckets import expire, private_bucket
 from components.common.context import StackContext
 
 #: AWS managed cache policy CachingOptimized.
@@ -222,21 +222,14 @@ class DashboardCdn(pulumi.ComponentResource):
             versioning_configuration=(aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled")),
             opts=child,
         )
-        aws.s3.BucketLifecycleConfiguration(
+        expire(
             f"{name}-logs",
-            bucket=logs.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-logs",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.log_retention_days),
-                    noncurrent_version_expiration=(
-                        aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(noncurrent_days=7)
-                    ),
-                )
-            ],
-            opts=child,
+            logs,
+            child,
+            rule_id="expire-logs",
+            prefix="",
+            days=args.log_retention_days,
+            noncurrent_days=7,
         )
         acl = aws.s3.BucketAcl(
             f"{name}-logs",
