@@ -84,7 +84,7 @@ class DatabaseClients(pulumi.ComponentResource):
                 name=r.name,
                 login=True,
                 password=pulumi.Output.secret(args.passwords[r.name]),
-                search_paths=[plan.schema],
+                search_paths=[r.search_path(plan.schema)],
                 # Were it deleted, the provider first hands what it owns to the master user
                 # (REASSIGN OWNED): no table goes with it.
                 opts=keep,
@@ -124,7 +124,19 @@ class DatabaseClients(pulumi.ComponentResource):
         )
         chain.append(schema)
         for r in plan.roles:
-            if r.owns_schema:
+            if r.private_schema:
+                chain.append(
+                    postgresql.Schema(
+                        f"{name}-schema-{r.private_schema}",
+                        name=r.private_schema,
+                        database=plan.database,
+                        owner=self.roles[r.name].name,
+                        drop_cascade=False,
+                        opts=after_last(),
+                    )
+                )
+        for r in plan.roles:
+            if r.owns_schema or r.private_schema:
                 continue
             grantee = self.roles[r.name].name
             grant(

@@ -8,6 +8,7 @@ each reached through the RDS Proxy with a secret of its own:
 | `scans_owner` | migrations (the `data-client` identity) | own the `results` schema and its tables |
 | `scans_rw` | services listing `postgres` (the storage API) | read and write rows, use sequences |
 | `scans_ro` | services listing `postgres-read` | read rows, at the read replica |
+| `scans_drill` | the zone drill's probes (`drill`) | own the `drill` schema, its canary table; nothing of `results` |
 
 `PUBLIC` loses its default CONNECT and TEMPORARY on the database, so a role this plan does not
 name (or a future one created by hand) cannot even connect (and no role creates temporary
@@ -30,7 +31,10 @@ from typing import Literal
 OWNER = "scans_owner"
 WRITER = "scans_rw"
 READER = "scans_ro"
+DRILL = "scans_drill"
 SCHEMA = "results"
+#: The drill's own schema: its canaries never mix with the results.
+DRILL_SCHEMA = "drill"
 #: The client that runs schema migrations (the data-client identity of the services namespace).
 MIGRATIONS = "migrations"
 
@@ -49,7 +53,13 @@ class Role:
     table_privileges: tuple[str, ...] = ()
     sequence_privileges: tuple[str, ...] = ()
     owns_schema: bool = False
+    """Owns the plan's schema (the results)."""
+    private_schema: str = ""
+    """A schema of its own, which it owns and works in, with no right on the plan's schema."""
     purpose: str = ""
+
+    def search_path(self, schema: str) -> str:
+        return self.private_schema or schema
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,9 @@ class DatabasePlan:
             raise ValueError(f"no password for database role(s) {', '.join(missing)}")
         owner, db, schema = self.owner.name, _ident(self.database), _ident(self.schema)
         out = [f"CREATE ROLE {_ident(r.name)} LOGIN PASSWORD {_literal(passwords[r.name])}" for r in self.roles]
-        out += [f"ALTER ROLE {_ident(r.name)} SET search_path = {schema}" for r in self.roles]
+        out += [
+            f"ALTER ROLE {_ident(r.name)} SET search_path = {_ident(r.search_path(self.schema))}" for r in self.roles
+        ]
         out.append(f"REVOKE ALL ON DATABASE {db} FROM PUBLIC")
         # PostgreSQL 14 still lets PUBLIC create in schema public (15 stopped): no role here may.
         out.append("REVOKE ALL ON SCHEMA public FROM PUBLIC")
@@ -83,7 +95,11 @@ class DatabasePlan:
         out.append(f"GRANT {_ident(owner)} TO CURRENT_USER")
         out.append(f"CREATE SCHEMA {schema} AUTHORIZATION {_ident(owner)}")
         for r in self.roles:
-            if r.owns_schema:
+            if r.private_schema:
+                out.append(f"GRANT {_ident(r.name)} TO CURRENT_USER")
+                out.append(f"CREATE SCHEMA {_ident(r.private_schema)} AUTHORIZATION {_ident(r.name)}")
+        for r in self.roles:
+            if r.owns_schema or r.private_schema:
                 continue
             out.append(f"GRANT USAGE ON SCHEMA {schema} TO {_ident(r.name)}")
             for kind, privileges in (("TABLES", r.table_privileges), ("SEQUENCES", r.sequence_privileges)):
@@ -102,7 +118,8 @@ def plan(
     writers: Iterable[str], readers: Iterable[str] = (), *, database: str = "scans", schema: str = SCHEMA
 ) -> DatabasePlan:
     """The roles for the services that list `postgres` (`writers`) and `postgres-read`
-    (`readers`). The owner is always there: migrations run before any service starts."""
+    (`readers`). The owner is always there: migrations run before any service starts; so is the
+    drill's role, whose canaries prove the database kept every write through a zone drill."""
     writers, readers = tuple(writers), tuple(readers)
     roles = [
         Role(
@@ -134,6 +151,15 @@ def plan(
                 purpose=f"{', '.join(readers)} read rows of {schema} on the read replica",
             )
         )
+    roles.append(
+        Role(
+            DRILL,
+            ("drill",),
+            "writer",
+            private_schema=DRILL_SCHEMA,
+            purpose=f"the zone drill's probes write canaries in the {DRILL_SCHEMA} schema, and see nothing of {schema}",
+        )
+    )
     return DatabasePlan(database=database, schema=schema, roles=tuple(roles))
 
 

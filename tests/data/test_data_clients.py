@@ -32,25 +32,32 @@ def test_database_plan_gives_each_store_listing_its_role():
         ("scans_owner", ("migrations",), "writer"),
         ("scans_rw", ("service:storage-api",), "writer"),
         ("scans_ro", ("service:api", "service:reports"), "reader"),
+        ("scans_drill", ("drill",), "writer"),
     ]
     assert plan.owner.name == "scans_owner" and not plan.role("scans_ro").sequence_privileges
+    # The drill's role works in a schema of its own, with no right on the results.
+    drill = plan.role("scans_drill")
+    assert (drill.private_schema, drill.table_privileges, drill.owns_schema) == ("drill", (), False)
     # No service listing postgres-read: no read-only role at all.
-    assert [r.name for r in database_roles.plan(["storage-api"]).roles] == ["scans_owner", "scans_rw"]
+    assert [r.name for r in database_roles.plan(["storage-api"]).roles] == ["scans_owner", "scans_rw", "scans_drill"]
 
 
 def test_database_sql_names_every_role_and_refuses_a_missing_password():
     plan = database_roles.plan(["storage-api"], ["api"])
-    sql = plan.statements({"scans_owner": "o", "scans_rw": "it's", "scans_ro": "r"})
+    sql = plan.statements({"scans_owner": "o", "scans_rw": "it's", "scans_ro": "r", "scans_drill": "d"})
     assert "CREATE ROLE \"scans_rw\" LOGIN PASSWORD 'it''s'" in sql
     assert 'CREATE SCHEMA "results" AUTHORIZATION "scans_owner"' in sql
     assert 'REVOKE ALL ON DATABASE "scans" FROM PUBLIC' in sql
+    assert 'CREATE SCHEMA "drill" AUTHORIZATION "scans_drill"' in sql
+    assert 'ALTER ROLE "scans_drill" SET search_path = "drill"' in sql
+    assert not any('"results" TO "scans_drill"' in line for line in sql)
     # Default privileges come after the grants on what exists, for each grantee.
     assert (
         'ALTER DEFAULT PRIVILEGES FOR ROLE "scans_owner" IN SCHEMA "results" GRANT SELECT ON TABLES TO "scans_ro"'
         in sql
     )
     with pytest.raises(ValueError, match="no password for database role.s. scans_ro"):
-        plan.statements({"scans_owner": "o", "scans_rw": "w"})
+        plan.statements({"scans_owner": "o", "scans_rw": "w", "scans_drill": "d"})
 
 
 def test_cache_plan_gives_each_service_its_prefix_and_refuses_a_shared_one():
@@ -81,13 +88,18 @@ def test_roles_log_in_with_the_passwords_of_their_secrets(prod_update):
     assert json.loads(provider["superuser"]) is False
     proxy = one(prod_update, "aws:rds/proxy:Proxy")["outputs"]["endpoint"]
     replica = one(prod_update, "aws:rds/instance:Instance", "postgres-replica")["outputs"]["address"]
-    for name, host in (("scans_owner", proxy), ("scans_rw", proxy), ("scans_ro", replica)):
+    for name, host, path in (
+        ("scans_owner", proxy, "results"),
+        ("scans_rw", proxy, "results"),
+        ("scans_ro", replica, "results"),
+        ("scans_drill", proxy, "drill"),
+    ):
         role = one(prod_update, ROLE, f"database-role-{name}")
         password = plain(one(prod_update, PASSWORD, f"postgres-{name}")["outputs"]["result"])
         document = json.loads(plain(one(prod_update, VERSION, f"postgres-{name}")["inputs"]["secretString"]))
         assert plain(role["inputs"]["password"]) == password == document["password"], name
         assert (document["username"], document["host"], document["dbname"]) == (name, host, "scans"), name
-        assert role["inputs"]["login"] is True and role["inputs"]["searchPaths"] == ["results"]
+        assert role["inputs"]["login"] is True and role["inputs"]["searchPaths"] == [path], name
         assert role["protect"] is True, name
 
 
@@ -95,20 +107,30 @@ def test_grants_give_each_role_its_rights_and_public_nothing(prod_update):
     grants = {(g["inputs"]["role"], g["inputs"]["objectType"]): g["inputs"] for g in of_type(prod_update, GRANT)}
     assert grants[("public", "database")]["privileges"] == []
     assert grants[("public", "schema")]["schema"] == "public" and grants[("public", "schema")]["privileges"] == []
-    assert {r for r, kind in grants if kind == "database"} == {"public", "scans_owner", "scans_rw", "scans_ro"}
+    assert {r for r, kind in grants if kind == "database"} == {
+        "public",
+        "scans_owner",
+        "scans_rw",
+        "scans_ro",
+        "scans_drill",
+    }
+    # The drill's role has CONNECT and its own schema, nothing on the results.
+    assert not [g for (r, kind), g in grants.items() if r == "scans_drill" and kind != "database"]
     assert sorted(grants[("scans_rw", "table")]["privileges"]) == ["DELETE", "INSERT", "SELECT", "UPDATE"]
     assert grants[("scans_ro", "table")]["privileges"] == ["SELECT"] and ("scans_ro", "sequence") not in grants
     defaults = {(d["inputs"]["role"], d["inputs"]["objectType"]): d["inputs"] for d in of_type(prod_update, DEFAULTS)}
     assert set(defaults) == {("scans_rw", "table"), ("scans_rw", "sequence"), ("scans_ro", "table")}
     assert {d["owner"] for d in defaults.values()} == {"scans_owner"}
-    schema = one(prod_update, "postgresql:index/schema:Schema")
+    schema = one(prod_update, "postgresql:index/schema:Schema", "database-schema")
     assert (schema["inputs"]["name"], schema["inputs"]["owner"], schema["protect"]) == ("results", "scans_owner", True)
+    drill = one(prod_update, "postgresql:index/schema:Schema", "database-schema-drill")
+    assert (drill["inputs"]["name"], drill["inputs"]["owner"]) == ("drill", "scans_drill")
 
 
 def test_no_role_without_a_service_listing_it():
     """dev's services list postgres but not postgres-read: no read-only role, no secret for one."""
     record = run("dev", "preview")
-    assert sorted(r["inputs"]["name"] for r in of_type(record, ROLE)) == ["scans_owner", "scans_rw"]
+    assert sorted(r["inputs"]["name"] for r in of_type(record, ROLE)) == ["scans_drill", "scans_owner", "scans_rw"]
     assert not [s for s in of_type(record, SECRET) if s["name"] == "postgres-scans_ro"]
 
 

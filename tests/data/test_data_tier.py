@@ -9,7 +9,7 @@ from components.data.data_access import CONFIG_MAP, NAMESPACE, SERVICE_ACCOUNT
 from components.data.database_roles import OWNER, READER, WRITER
 
 #: The database roles of prod (its services list postgres and postgres-read).
-ROLES = (OWNER, WRITER, READER)
+ROLES = (OWNER, WRITER, READER, "scans_drill")
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 SUBNET = "aws:ec2/subnet:Subnet"

@@ -184,13 +184,28 @@ def test_a_role_outside_the_plan_cannot_connect_to_the_database(database):
     assert "User does not have CONNECT privilege" in str(info.value)
 
 
-@pytest.mark.parametrize("role", [r.name for r in PLAN.roles])
+@pytest.mark.parametrize("role", [r.name for r in PLAN.roles if not r.private_schema])
 def test_every_role_resolves_unqualified_names_in_the_schema(database, role):
     with connect(database, login(role)) as conn:
         assert conn.execute("SHOW search_path").fetchone() == (PLAN.schema,)
         schema = conn.execute("SELECT relnamespace::regnamespace::text FROM pg_class WHERE oid = 'findings'::regclass")
         assert schema.fetchone() == (PLAN.schema,)
         conn.execute("SELECT count(*) FROM findings")
+
+
+def test_the_drill_role_keeps_canaries_in_its_own_schema_and_reads_no_result(database):
+    """What the drill's database probe does (drill/probes.py), as the drill's role: its table goes
+    to its own schema, and the results stay out of its reach."""
+    with connect(database, login(roles.WRITER)) as writer:
+        insert_finding(writer, "not-for-the-drill")
+    with connect(database, login(roles.DRILL)) as conn:
+        assert conn.execute("SELECT current_schema()").fetchone() == (roles.DRILL_SCHEMA,)
+        conn.execute("CREATE TABLE IF NOT EXISTS drill_canary (key text PRIMARY KEY, at timestamptz DEFAULT now())")
+        conn.execute("INSERT INTO drill_canary (key) VALUES ('c-1')")
+        table = conn.execute("SELECT relnamespace::regnamespace::text FROM pg_class WHERE oid = 'drill_canary'::regclass")
+        assert table.fetchone() == (roles.DRILL_SCHEMA,)
+        assert "permission denied for schema results" in refused(conn, "SELECT count(*) FROM results.findings")
+        assert "permission denied for schema results" in refused(conn, "CREATE TABLE results.canary (id int)")
 
 
 def test_no_planned_role_logs_in_with_another_s_password(database):
