@@ -8,7 +8,7 @@ STACK ?= prod
 # pytest-xdist workers: one per core.
 WORKERS ?= auto
 
-.PHONY: preview test check lint format types servers bench capacity deploy-plan catalogue install clean
+.PHONY: preview test check lint format types servers bench capacity deploy-plan catalogue install clean drill-image
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,14 @@ catalogue: $(STAMP)
 ## Capacity model: a week of scans through the prod scan pools (figures in the README).
 capacity: $(STAMP)
 	$(PY) benchmarks/capacity.py --stack $(STACK) --json build/capacity-$(STACK).json
+
+## The zone drill's probe image, built and pushed to the stack's scanner/drill-probe repository
+## (needs docker, the AWS CLI and the Pulumi CLI logged in to the stack). TAG: a new tag each time.
+drill-image:
+	@[ -n "$(TAG)" ] || { echo "error: TAG: required (make drill-image STACK=$(STACK) TAG=<a new tag>)" >&2; exit 2; }
+	@repo=$$(pulumi stack output drill --stack $(STACK) --json | $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["probeImage"])') \
+	  && aws ecr get-login-password | docker login --username AWS --password-stdin $${repo%%/*} \
+	  && docker build -f drill/Dockerfile -t $$repo:$(TAG) . && docker push $$repo:$(TAG)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -24,6 +24,8 @@ from components.data.redis import Redis, RedisArgs
 from components.drill import drill_plan
 from components.drill.autoshift import ZonalAutoshift, ZonalAutoshiftArgs
 from components.drill.experiments import ZoneDrills, ZoneDrillsArgs
+from components.drill.probes import IMAGE as DRILL_PROBE_IMAGE
+from components.drill.probes import DrillProbes, DrillProbesArgs
 from components.edge.dashboard_cdn import DashboardCdn, DashboardCdnArgs
 from components.eks.cluster import Cluster, ClusterArgs
 from components.eks.karpenter import Karpenter, KarpenterArgs
@@ -35,6 +37,7 @@ from components.monitoring.alerting import Alerting, AlertingArgs
 from components.monitoring.insights import ContainerInsights, ContainerInsightsArgs
 from components.monitoring.publisher import QueueMetricsPublisher, QueueMetricsPublisherArgs
 from components.network.network import Network, NetworkArgs
+from components.scans import scan_access as scan_access_component
 from components.scans.registry import Registry, RegistryArgs
 from components.scans.repo_cache import RepositoryCache, RepositoryCacheArgs
 from components.scans.scan_access import ScanAccess, ScanAccessArgs
@@ -306,7 +309,13 @@ registry = Registry(
         stack=stack,
         # The fetch step's git image and the services' images live beside the engines, pulled
         # through the same endpoints.
-        engines=(*config.scans.scan_engines, "git-fetch", *(s.name for s in config.services.services)),
+        # The drill's probe image too (python -m drill run --probes job).
+        engines=(
+            *config.scans.scan_engines,
+            "git-fetch",
+            *(s.name for s in config.services.services),
+            DRILL_PROBE_IMAGE,
+        ),
         replica_region=config.data.backup_copy_region if config.scans.registry_replication else None,
     ),
     opts=with_provider,
@@ -590,6 +599,34 @@ drills = ZoneDrills(
     ),
     opts=with_provider,
 )
+# Who probes the stores during a drill: the drill users' secrets, from inside the cluster.
+drill_probes = DrillProbes(
+    "drill-probes",
+    DrillProbesArgs(
+        stack=stack,
+        cluster_name=cluster.cluster_name,
+        namespace=scan_access_component.NAMESPACE,
+        secret_arns={
+            "postgres": postgres.role_secret_arns[database_roles.DRILL],
+            "rabbitmq": broker_clients.secret_arns["drill"],
+            "redis": redis.secret_arns["drill"],
+        },
+        key_arns=[postgres.kms_key_arn, rabbitmq.kms_key_arn, redis.kms_key_arn],
+        bucket_name=drills.bucket_name,
+        bucket_arn=drills.bucket_arn,
+        canary_queue=broker_topology.CANARY_QUEUE,
+        vhost=broker_clients.vhost,
+        repo_cache_claim=repo_cache.claim_name,
+        # The replica (or the cluster's readers): what the read-only clients reach.
+        reader_endpoint=(
+            postgres.reader_endpoint
+            if "replica" in postgres.identifiers or config.data.database_deployment == "multi-az-cluster"
+            else None
+        ),
+        after=(scan_access.namespace_resource,),
+    ),
+    opts=in_cluster,
+)
 if config.drill.zonal_autoshift:
     ZonalAutoshift(
         "autoshift",
@@ -663,6 +700,8 @@ pulumi.export(
     {
         "experimentTemplateIds": drills.template_ids,
         "reports": drills.bucket_name,
+        "probes": drill_probes.config,
+        "probeImage": registry.repository_urls[DRILL_PROBE_IMAGE],
         "plans": {p.zone: drill_plan.as_dict(p) for p in drill_plan.plan(drilled)},
     },
 )

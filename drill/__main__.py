@@ -6,13 +6,21 @@
     python -m drill compare build/pre.json build/post.json [--out build/comparison.md]
     python -m drill revert  --prefix scanner-prod [--region R] [--dry-run]
     python -m drill run     --prefix scanner-prod --zone us-east-1b|random [--mute-alerts] --out-dir build/drill
+                            --outputs build/prod-outputs.json --kubeconfig build/prod-kubeconfig.json
+                            --image-tag TAG [--probes job|local|none] [--no-verdicts]
+    python -m drill probe   --run ID [--max-minutes N]      (inside the probe Job: DRILL_PROBES)
+    python -m drill ready                                   (the scan pool's start check)
 
 `plan` works offline, from the record the offline preview writes (`make preview STACK=prod`
 writes build/prod.json): what the zone's experiment takes out of each tier, the resources it
 targets, when it stops, and what must keep serving from the other zones. `report`, `compare`
 and `revert` act on the deployed stack (drill/aws.py).
 
-`run` chains them in the runbook's order (drill/run.py).
+`run` chains them in the runbook's order (drill/run.py). Its probes run in a Job inside the
+cluster (`--probes job`, the default: drill/remote.py), in this process when it runs inside the
+VPC (`--probes local`), or not at all (`--probes none`: the drill then proves nothing about data).
+`--outputs` is `pulumi stack output --json` (its `drill` output says where the probes write
+and which secrets they read); `--kubeconfig` is `pulumi stack output kubeconfig --show-secrets`.
 
 Exit status: 0 done, 1 `compare` found an alarm in ALARM after that was not before or `run`'s
 drill did not complete or lost a canary, 2 bad arguments, record or report (one line), 3 AWS
@@ -22,10 +30,13 @@ refused a call.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import os
 import random
 import re
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +87,29 @@ def parser() -> argparse.ArgumentParser:
     go.add_argument("--poll", type=float, default=10.0, help="seconds between looks at the experiment (default 10)")
     go.add_argument("--timeout-minutes", type=int, default=120, help="stop the experiment after this (default 120)")
     go.add_argument("--seed", type=int, help="seed for --zone random")
+    go.add_argument(
+        "--probes",
+        choices=("job", "local", "none"),
+        default="job",
+        help="where the stores are probed: a Job in the cluster (default), here, or nowhere",
+    )
+    go.add_argument(
+        "--outputs", type=Path, help="pulumi stack output --json (needed unless --probes none --no-verdicts)"
+    )
+    go.add_argument("--kubeconfig", type=Path, help="the cluster's kubeconfig (for --probes job and the verdicts)")
+    go.add_argument(
+        "--image-tag", help="tag of the scanner/drill-probe image to run (for --probes job and the verdicts)"
+    )
+    go.add_argument("--no-verdicts", action="store_true", help="take no verdict while the zone is out")
+    go.add_argument(
+        "--verify-after-minutes", type=float, help="when the verdicts are taken (default: 2/3 of the outage)"
+    )
+    pr = sub.add_parser("probe", help="(inside the probe Job) probe every store until the runner says stop")
+    pr.add_argument("--run", required=True, help="the drill run's id (the runner names the Job after it)")
+    pr.add_argument("--max-minutes", type=int, default=180, help="stop by then, whatever happens (default 180)")
+    pr.add_argument("--settings", type=Path, help="the probe settings (default: the DRILL_PROBES variable)")
+    pr.add_argument("--poll", type=float, default=5.0, help="seconds between looks for the stop marker (default 5)")
+    sub.add_parser("ready", help="(the scan pool's start check) say ready and exit 0")
     return p
 
 
@@ -177,13 +211,63 @@ def _load_report(path: Path) -> dict[str, Any]:
     return found
 
 
-def main(argv: list[str] | None = None, out=None, clients: dict[str, Any] | None = None) -> int:
-    """`clients`: AWS clients by service (`cloudwatch`, `fis`, `arc-zonal-shift`) to use instead
-    of boto3's (the tests' stand-ins)."""
+def _outputs(path: Path | None, need: str) -> dict[str, Any]:
+    if path is None:
+        raise BadInput(f"--outputs: required for {need} (pulumi stack output --json > build/<stack>-outputs.json)")
+    try:
+        found = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BadInput(f"--outputs: {path} does not exist (pulumi stack output --json writes it)") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BadInput(f"--outputs: {path} is not the stack's outputs ({exc})") from None
+    drill = found.get("drill") if isinstance(found, dict) else None
+    if not isinstance(drill, dict) or not isinstance(drill.get("probes"), dict) or not drill.get("probeImage"):
+        raise BadInput(f"--outputs: {path} has no drill.probes and drill.probeImage (is the stack up to date?)")
+    return found
+
+
+def _probe_settings(args: argparse.Namespace) -> dict[str, Any]:
+    from drill import stores
+
+    try:
+        text = args.settings.read_text() if args.settings else os.environ["DRILL_PROBES"]
+    except KeyError:
+        raise BadInput("DRILL_PROBES: not set (the probe Job sets it; or give --settings)") from None
+    except OSError as exc:
+        raise BadInput(f"--settings: {exc}") from None
+    try:
+        return stores.settings(json.loads(text))
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{'--settings' if args.settings else 'DRILL_PROBES'}: not JSON ({exc})") from None
+    except stores.BadSettings as exc:
+        raise BadInput(str(exc)) from None
+
+
+def main(
+    argv: list[str] | None = None,
+    out=None,
+    clients: dict[str, Any] | None = None,
+    kube: Any = None,
+    root: Path | None = None,
+) -> int:
+    """`clients`: AWS clients by service (`cloudwatch`, `fis`, `arc-zonal-shift`, `s3`, …) to use
+    instead of boto3's; `kube`: the cluster's API instead of drill/kube.py's; `root`: where the
+    probe's file stores live (the tests' stand-ins)."""
     out = out or sys.stdout
     try:
         args = parser().parse_args(argv)
-        if args.command == "plan":
+        if args.command == "ready":
+            print("ready", file=out)
+            return EXIT_OK
+        if args.command == "probe":
+            if not re.fullmatch(r"[a-z0-9]{1,32}", args.run):
+                raise BadInput(f"--run: {args.run!r} is not a run id (lower-case letters and digits)")
+            if not 1 <= args.max_minutes <= 24 * 60:
+                raise BadInput(f"--max-minutes: {args.max_minutes} is not between 1 and 1440")
+            if not 0 < args.poll <= 60:
+                raise BadInput(f"--poll: {args.poll} is not between 0 and 60 seconds")
+            settings = _probe_settings(args)
+        elif args.command == "plan":
             if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", args.stack):
                 raise BadInput(f"--stack: {args.stack!r} is not a stack name")
             record = load_record(args.record or Path("build") / f"{args.stack}.json")
@@ -206,6 +290,22 @@ def main(argv: list[str] | None = None, out=None, clients: dict[str, Any] | None
                 raise BadInput(f"--timeout-minutes: {args.timeout_minutes} is not between 1 and 1440")
             if not 0 < args.poll <= 300:
                 raise BadInput(f"--poll: {args.poll} is not between 0 and 300 seconds")
+            if args.verify_after_minutes is not None and not 0 <= args.verify_after_minutes <= 24 * 60:
+                raise BadInput(f"--verify-after-minutes: {args.verify_after_minutes} is not between 0 and 1440")
+            needs_cluster = args.probes == "job" or not args.no_verdicts
+            if args.probes != "none" or not args.no_verdicts:
+                args.stack_outputs = _outputs(args.outputs, "the probes and the verdicts")
+            if needs_cluster:
+                if kube is None and (args.kubeconfig is None or not args.kubeconfig.is_file()):
+                    raise BadInput(
+                        "--kubeconfig: required for the probe Job and the verdicts (a file: "
+                        "pulumi stack output kubeconfig --show-secrets)"
+                    )
+                if not args.image_tag or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", args.image_tag):
+                    raise BadInput(
+                        "--image-tag: required for the probe Job and the verdicts (the tag of the "
+                        "scanner/drill-probe image you pushed)"
+                    )
         else:
             _prefix(args.prefix)
     except BadInput as exc:
@@ -228,10 +328,44 @@ def main(argv: list[str] | None = None, out=None, clients: dict[str, Any] | None
             print(f"{len(regressions)} alarm(s) in ALARM after and not before: {', '.join(regressions)}", file=out)
             return EXIT_REGRESSION
         return EXIT_OK
-    return _on_aws(args, out, clients or {})
+    if args.command == "probe":
+        return _probe(args, settings, out, clients or {}, root)
+    return _on_aws(args, out, clients or {}, kube)
 
 
-def _on_aws(args: argparse.Namespace, out, clients: dict[str, Any]) -> int:
+def _probe(args: argparse.Namespace, settings: dict[str, Any], out, clients: dict[str, Any], root: Path | None) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from drill import remote, stores
+
+    def client(service: str):
+        if service in clients:
+            return clients[service]
+        import boto3
+
+        return boto3.client(service)
+
+    try:
+        probed = remote.probe(
+            settings,
+            args.run,
+            client("s3"),
+            stores.secrets_reader(client("secretsmanager")),
+            args.max_minutes,
+            poll_s=args.poll,
+            root=root,
+        )
+    except stores.BadSettings as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (BotoCoreError, ClientError) as exc:
+        print(f"error: AWS: {exc}", file=sys.stderr)
+        return EXIT_AWS
+    print(f"probed {len(probed.survivors)} store(s), {len(probed.samples)} sample(s)", file=out)
+    return EXIT_OK
+
+
+def _on_aws(args: argparse.Namespace, out, clients: dict[str, Any], kube: Any = None) -> int:
     import datetime as dt
 
     from botocore.exceptions import BotoCoreError, ClientError
@@ -271,9 +405,15 @@ def _on_aws(args: argparse.Namespace, out, clients: dict[str, Any]) -> int:
                 poll_s=args.poll,
                 timeout_s=args.timeout_minutes * 60,
                 seed=args.seed,
+                verify_after_s=None if args.verify_after_minutes is None else args.verify_after_minutes * 60,
             )
             try:
-                result = runner.run(client("fis"), client("arc-zonal-shift"), watches, options)
+                zone, _ = runner.template_of(client("fis"), args.prefix, args.zone, args.seed)
+                options.zone = zone
+                probes, checks = _drill_parts(args, zone, client, kube)
+                result = runner.run(
+                    client("fis"), client("arc-zonal-shift"), watches, options, probes=probes, checks=checks
+                )
             except runner.NoDrill as exc:
                 print(f"error: --zone: {exc}", file=sys.stderr)
                 return EXIT_BAD_INPUT
@@ -287,6 +427,42 @@ def _on_aws(args: argparse.Namespace, out, clients: dict[str, Any]) -> int:
     except (BotoCoreError, ClientError) as exc:
         print(f"error: AWS: {exc}", file=sys.stderr)
         return EXIT_AWS
+
+
+def _drill_parts(args: argparse.Namespace, zone: str, client, kube: Any):
+    """The run's probes (a Job in the cluster, here, or none) and its verdicts."""
+    from drill import probe_job, remote, stores, verdicts
+
+    region = client("fis").meta.region_name
+    drill = args.stack_outputs["drill"] if hasattr(args, "stack_outputs") else {}
+    settings = stores.settings(drill["probes"]) if drill else {}
+    image = f"{drill.get('probeImage')}:{args.image_tag}" if drill else ""
+    if (args.probes == "job" or not args.no_verdicts) and kube is None:
+        from drill.kube import ClusterApi
+
+        kube = ClusterApi(str(args.kubeconfig))
+    minutes = args.timeout_minutes
+    probes: Any = ()
+    if args.probes == "job":
+        probes = remote.JobProbes(kube, client("s3"), settings, image, zone, region, minutes)
+    elif args.probes == "local":
+        probes = stores.build(settings, stores.secrets_reader(client("secretsmanager")))
+    if args.no_verdicts:
+        return probes, None
+    services_namespace = (args.stack_outputs.get("services") or {}).get("namespace", "scanner-services")
+    run_id = getattr(probes, "run_id", None) or uuid.uuid4().hex[:10]
+
+    def checks(drilled: str) -> list[Any]:
+        now = dt.datetime.now(dt.UTC)
+        return [
+            verdicts.database(client("rds"), args.prefix, drilled),
+            verdicts.cache(client("elasticache"), args.prefix, drilled),
+            verdicts.broker(client("cloudwatch"), now),
+            verdicts.services(kube, services_namespace, drilled),
+            verdicts.scans(kube, probe_job.scan_start_manifest(settings, image, run_id)),
+        ]
+
+    return probes, checks
 
 
 if __name__ == "__main__":

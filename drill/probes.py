@@ -29,6 +29,8 @@ TIMEOUT_S = 2.0
 
 class Probe(Protocol):
     store: str
+    writes: bool
+    """False for a store the drill only reads (a read replica): no canary, checks only."""
 
     def write(self, key: str) -> None:
         """Write one canary; raises when the store does not acknowledge it."""
@@ -55,17 +57,29 @@ class Endpoint:
 
 class PostgresProbe:
     """Writes a row per canary to `drill_canary` through read-write sessions only (libpq tries the
-    hosts in turn, as the proxy's endpoint follows the primary)."""
+    hosts in turn, as the proxy's endpoint follows the primary). `read_only`: a read replica,
+    checked with a query in any session, written never. `tls`: the server's TLS required (RDS)."""
 
-    def __init__(self, store: str, endpoints: Sequence[Endpoint], user: str, password: str, dbname: str):
+    def __init__(
+        self,
+        store: str,
+        endpoints: Sequence[Endpoint],
+        user: str,
+        password: str,
+        dbname: str,
+        read_only: bool = False,
+        tls: bool = False,
+    ):
         self.store = store
+        self.writes = not read_only
         self._conninfo: dict[str, Any] = dict(
             host=",".join(e.host for e in endpoints),
             port=",".join(str(e.port) for e in endpoints),
             user=user,
             password=password,
             dbname=dbname,
-            target_session_attrs="read-write",
+            target_session_attrs="any" if read_only else "read-write",
+            sslmode="require" if tls else "prefer",
             connect_timeout=int(TIMEOUT_S),
             options=f"-c statement_timeout={int(TIMEOUT_S * 1000)}",
             # The server enforces the statement timeout; a blackholed zone is the client's to
@@ -83,9 +97,10 @@ class PostgresProbe:
 
         if self._connection is None or self._connection.closed:
             self._connection = psycopg.connect(**self._conninfo, autocommit=True)
-            self._connection.execute(
-                "CREATE TABLE IF NOT EXISTS drill_canary (key text PRIMARY KEY, at timestamptz DEFAULT now())"
-            )
+            if self.writes:
+                self._connection.execute(
+                    "CREATE TABLE IF NOT EXISTS drill_canary (key text PRIMARY KEY, at timestamptz DEFAULT now())"
+                )
         return self._connection
 
     def _do(self, call: Callable[[Any], Any]) -> Any:
@@ -96,13 +111,19 @@ class PostgresProbe:
             raise
 
     def write(self, key: str) -> None:
+        if not self.writes:
+            raise RuntimeError(f"{self.store} is read only: the drill writes no canary there")
         self._do(lambda c: c.execute("INSERT INTO drill_canary (key) VALUES (%s)", (key,)))
 
     def check(self) -> None:
-        self._do(lambda c: c.execute("SELECT count(*) FROM drill_canary").fetchone())
+        # A replica answers a query (its copy of the canary table may not exist yet).
+        query = "SELECT count(*) FROM drill_canary" if self.writes else "SELECT pg_is_in_recovery()"
+        self._do(lambda c: c.execute(query).fetchone())
 
     def survivors(self, keys: Iterable[str]) -> set[str]:
         wanted = list(keys)
+        if not self.writes or not wanted:
+            return set()
         rows = self._do(lambda c: c.execute("SELECT key FROM drill_canary WHERE key = ANY(%s)", (wanted,)).fetchall())
         return {r[0] for r in rows}
 
@@ -131,6 +152,7 @@ class RedisProbe:
         tls: bool = False,
     ):
         self.store = store
+        self.writes = True
         self._endpoints = list(endpoints)
         self._auth: dict[str, Any] = dict(username=username, password=password, ssl=tls)
         self._replicas = replicas
@@ -153,6 +175,11 @@ class RedisProbe:
                 retry=Retry(NoBackoff(), 0),  # one try per sample: a dead node costs seconds, not 15
                 **self._auth,
             )
+            if len(self._endpoints) == 1:
+                # One endpoint: ElastiCache's primary endpoint, whose name follows the primary (and
+                # ROLE is no client's command there).
+                self._client = client
+                return client
             try:
                 if client.execute_command("ROLE")[0] in (b"master", "master"):
                     self._client = client
@@ -173,7 +200,9 @@ class RedisProbe:
         if not self._do(lambda c: c.set(f"drill:canary:{key}", key)):
             raise RuntimeError("SET was not acknowledged")
         if self._replicas:
-            copies = self._do(lambda c: c.execute_command("WAIT", self._replicas, int(TIMEOUT_S * 1000)))
+            # WAIT gives up well within the socket's timeout, so a slow replica is a refused
+            # canary, not a broken connection.
+            copies = self._do(lambda c: c.execute_command("WAIT", self._replicas, int(TIMEOUT_S * 500)))
             if int(copies) < self._replicas:
                 raise RuntimeError(f"SET reached {copies} of {self._replicas} replica(s)")
 
@@ -209,6 +238,7 @@ class QueueProbe:
         tls: bool = False,
     ):
         self.store = store
+        self.writes = True
         self._endpoints = list(endpoints)
         self._login = (vhost, user, password)
         self.queue = queue
@@ -293,6 +323,7 @@ class FileProbe:
 
     def __init__(self, store: str, directory: Path):
         self.store = store
+        self.writes = True
         self._directory = directory
 
     def write(self, key: str) -> None:
@@ -337,7 +368,8 @@ class Prober:
         while not self._stop.is_set():
             tick = time.monotonic()
             key = f"{probe.store}-{self.run_id}-{n:05d}"
-            for operation, call in (("write", lambda key=key: probe.write(key)), ("check", probe.check)):
+            calls = [("write", lambda key=key: probe.write(key))] if getattr(probe, "writes", True) else []
+            for operation, call in (*calls, ("check", probe.check)):
                 at = time.monotonic() - self._started
                 try:
                     call()

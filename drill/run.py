@@ -2,16 +2,18 @@
 
 1. the report before (every alarm over the last hour);
 2. the alarms muted, if asked (`--mute-alerts`: a drill that does not test the alerting);
-3. the probes started (when given: they must run where the stores answer, inside the VPC);
-4. the zone's experiment started, and watched until it ends (or stopped at the timeout);
+3. the probes started, where the stores answer: in a Job inside the cluster (drill/remote.py),
+   or in this process when it runs inside the VPC; the drill does not start if they cannot;
+4. the zone's experiment started, and watched until it ends (or stopped at the timeout); while
+   the zone is out (two thirds into the longest action), the verdicts (drill/verdicts.py);
 5. the probes stopped, and what each store still holds read back;
 6. the revert: drills stopped, zonal shifts cancelled, and the alarms unmuted if this run muted
    them (nothing else is unmuted);
 7. the report after, and the comparison; a summary in JSON and Markdown, and with probes a
    timeline picture (`timeline.svg`: each store's writes, the experiment's states).
 
-Exit 0 when the experiment completed and no store lost a canary; 1 when it was stopped, failed,
-timed out, or a canary was lost.
+Exit 0 when the experiment completed, no store lost a canary and every verdict passed; 1 when it
+was stopped, failed, timed out, a canary was lost, a verdict failed, or the probes never started.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -28,7 +31,9 @@ from typing import Any
 
 from drill import aws as steps
 from drill import measure, timeline
-from drill.probes import Probe, Prober
+from drill.probes import Probe
+from drill.remote import LocalProbes, ProbeError, ProbeSession
+from drill.verdicts import Verdict
 from ops import alarms as alarm_ops
 
 ENDED = ("completed", "stopped", "failed", "cancelled")
@@ -48,6 +53,9 @@ class RunOptions:
     poll_s: float = 10.0
     timeout_s: float = 2 * 3600
     seed: int | None = None
+    verify_after_s: float | None = None
+    """When the verdicts are taken, in seconds after the experiment starts; none: two thirds
+    into the template's longest action."""
 
 
 @dataclass
@@ -60,12 +68,33 @@ class RunResult:
     stores: dict[str, measure.StoreResult] = field(default_factory=dict)
     regressions: list[str] = field(default_factory=list)
     reverted: list[str] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    verdicts_expected: bool = False
+    probe_error: str = ""
+    """Why the probes proved nothing (never started, their result lost); empty when they ran."""
 
     @property
     def exit_status(self) -> int:
-        """0 when the experiment completed and every probed store kept every canary it
-        acknowledged (and acknowledged some: a store whose writes all failed proved nothing)."""
-        return 0 if self.status == "completed" and all(r.passed for r in self.stores.values()) else 1
+        """0 when the experiment completed, every probed store kept every canary it acknowledged
+        (and acknowledged some: a store whose writes all failed proved nothing), and the verdicts,
+        when asked for, were taken and all passed."""
+        stores_ok = all(r.passed for r in self.stores.values())
+        verdicts_ok = all(v.passed for v in self.verdicts) and (self.verdicts or not self.verdicts_expected)
+        return 0 if self.status == "completed" and stores_ok and verdicts_ok and not self.probe_error else 1
+
+
+_DURATION = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?$")
+
+
+def longest_action_s(template: dict[str, Any]) -> float:
+    """The longest `duration` of the template's actions, in seconds (0 when none has one)."""
+    longest = 0.0
+    for action in (template.get("actions") or {}).values():
+        found = _DURATION.match(str((action.get("parameters") or {}).get("duration", "")))
+        if found:
+            h, m, sec = (int(g or 0) for g in found.groups())
+            longest = max(longest, h * 3600.0 + m * 60.0 + sec)
+    return longest
 
 
 def template_of(fis: Any, prefix: str, zone: str, seed: int | None) -> tuple[str, str]:
@@ -87,11 +116,18 @@ def run(
     shifts: Any,
     cloudwatches: Sequence[Any],
     options: RunOptions,
-    probes: Sequence[Probe] = (),
+    probes: Sequence[Probe] | ProbeSession = (),
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    checks: Callable[[str], list[Verdict]] | None = None,
 ) -> RunResult:
+    """`probes`: the probes to run here, or a session that runs them elsewhere (a Job in the
+    cluster). `checks(zone)`: the verdicts, taken once while the zone is out."""
     zone, template_id = template_of(fis, options.prefix, options.zone, options.seed)
+    verify_after = options.verify_after_s
+    if verify_after is None and checks is not None:
+        template = fis.get_experiment_template(id=template_id)["experimentTemplate"]
+        verify_after = longest_action_s(template) * 2 / 3
     options.out_dir.mkdir(parents=True, exist_ok=True)
     home = cloudwatches[0]
 
@@ -109,26 +145,56 @@ def run(
             chosen = [a for a in alarm_ops.alarms(cloudwatch, options.prefix) if a.actions_enabled]
             alarm_ops.apply(cloudwatch, "mute", chosen)
             muted.append((cloudwatch, chosen))
-    prober = Prober(probes).start() if probes else None
-    result = RunResult(zone, "", "not started", "")
+    session: ProbeSession | None
+    if isinstance(probes, Sequence):
+        session = LocalProbes(probes) if probes else None
+    else:
+        session = probes
+    result = RunResult(zone, "", "not started", "", verdicts_expected=checks is not None)
     started = clock()
+    probing = False
     try:
+        if session is not None:
+            try:
+                session.start()
+                probing = True
+            except ProbeError as exc:
+                result.reason = result.probe_error = f"the probes did not start: {exc}"
+                result.timeline.append({"at": 0.0, "status": "not started", "reason": result.reason})
+                raise
         experiment = fis.start_experiment(
             clientToken=uuid.uuid4().hex,
             experimentTemplateId=template_id,
             tags={"Name": f"{options.prefix}-drill-{zone}"},
         )["experiment"]
         result.experiment_id = experiment["id"]
+        experiment_started = clock()
         stopping = False
+        seen = ""
         while True:
             state = fis.get_experiment(id=result.experiment_id)["experiment"]["state"]
             result.status, result.reason = state["status"], state.get("reason", "")
-            if not result.timeline or result.timeline[-1]["status"] != result.status:
+            if result.status != seen:
+                seen = result.status
                 result.timeline.append(
                     {"at": round(clock() - started, 1), "status": result.status, "reason": result.reason}
                 )
             if result.status in ENDED:
                 break
+            if (
+                checks is not None
+                and not result.verdicts
+                and result.status == "running"
+                and clock() - experiment_started >= (verify_after or 0)
+            ):
+                result.verdicts = checks(zone) or [Verdict("verdicts", False, "no check was run")]
+                result.timeline.append(
+                    {
+                        "at": round(clock() - started, 1),
+                        "status": "verified",
+                        "reason": ", ".join(f"{v.check} {'ok' if v.passed else 'FAILED'}" for v in result.verdicts),
+                    }
+                )
             if clock() - started > options.timeout_s and not stopping:
                 fis.stop_experiment(id=result.experiment_id)
                 result.timeline.append(
@@ -136,12 +202,20 @@ def run(
                 )
                 stopping = True
             sleep(options.poll_s)
+    except ProbeError:
+        pass
     finally:
-        if prober is not None:
-            samples = prober.stop()
-            result.stores = measure.results(samples, prober.survivors(), prober.ended)
-            events = [(t["at"], t["status"]) for t in result.timeline]
-            (options.out_dir / "timeline.svg").write_text(timeline.svg(samples, prober.ended, events))
+        if session is not None and probing:
+            try:
+                probed = session.finish()
+                result.stores = measure.results(probed.samples, probed.survivors, probed.ended)
+                events = [(t["at"], t["status"]) for t in result.timeline]
+                (options.out_dir / "timeline.svg").write_text(timeline.svg(probed.samples, probed.ended, events))
+            except ProbeError as exc:
+                result.timeline.append(
+                    {"at": round(clock() - started, 1), "status": "no probe result", "reason": str(exc)}
+                )
+                result.probe_error = f"the probes' result is lost: {exc}"
         # The drill stopped and its shifts cancelled first, then the alarms back: never the
         # alarms on while the zone is still out.
         try:
@@ -168,8 +242,10 @@ def summary(result: RunResult) -> dict[str, Any]:
         "stores": measure.as_dict(result.stores),
         "newAlarms": result.regressions,
         "reverted": result.reverted,
+        "verdicts": [{"check": v.check, "passed": v.passed, "detail": v.detail} for v in result.verdicts],
         "passed": result.exit_status == 0,
         "probed": bool(result.stores),
+        "probeError": result.probe_error,
     }
 
 
@@ -184,6 +260,14 @@ def markdown(result: RunResult) -> str:
         *(f"| {t['at']} | {t['status']} | {t['reason']} |" for t in result.timeline),
         "",
     ]
+    if result.verdicts:
+        lines += ["| check | verdict | detail |", "|---|---|---|"]
+        lines += [f"| {v.check} | {'pass' if v.passed else 'FAIL'} | {v.detail} |" for v in result.verdicts]
+        lines.append("")
+    elif result.verdicts_expected:
+        lines += ["The verdicts were not taken: the zone was not out long enough.", ""]
+    if result.probe_error:
+        lines += [f"Probes: {result.probe_error}.", ""]
     if result.stores:
         lines += [measure.markdown(result.stores), ""]
     else:

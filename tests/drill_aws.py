@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 PREFIX = "scanner-prod"
 CLUSTER = "arn:aws:eks:us-east-1:123456789012:cluster/scanner-prod"
 ELSEWHERE = "arn:aws:eks:us-east-1:123456789012:cluster/another-team"
@@ -61,3 +63,31 @@ def drill_template(fis, zone="us-east-1a", prefix=PREFIX):
         },
         tags={"Name": f"{prefix}-drill-{zone}"},
     )["experimentTemplate"]["id"]
+
+
+def tagged_database(rds, name: str, tag: str) -> None:
+    # moto places a new instance in the region's first zone, us-east-1a.
+    rds.create_db_instance(
+        DBInstanceIdentifier=name,
+        DBInstanceClass="db.m7g.large",
+        Engine="postgres",
+        MultiAZ=True,
+        AllocatedStorage=20,
+        MasterUsername="scanner",
+        MasterUserPassword="not-a-real-one",
+        Tags=[{"Key": "scanner.io/drill-target", "Value": tag}],
+    )
+
+
+def queue_datum(cloudwatch, queue: str, minutes_ago: float) -> None:
+    cloudwatch.put_metric_data(
+        Namespace="Scanner/RabbitMQ",
+        MetricData=[
+            {
+                "MetricName": "ReadyMessages",
+                "Dimensions": [{"Name": "VHost", "Value": "scanner"}, {"Name": "Queue", "Value": queue}],
+                "Timestamp": dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes_ago),
+                "Value": 0.0,
+            }
+        ],
+    )

@@ -153,6 +153,7 @@ class ZoneDrills(pulumi.ComponentResource):
             )
             self.template_ids[zone] = template.id
         self.bucket_name = bucket.bucket
+        self.bucket_arn = bucket.arn
         self.role_arn = role.arn
         self.register_outputs({"templateIds": self.template_ids, "reports": bucket.bucket})
 

@@ -53,3 +53,6 @@ DRILLS_TYPE = "scanner:drill:ZoneDrills"
 #: Tag on what a zone drill finds by tag (FIS takes no ARN for some targets): the database and the
 #: cache, `<prefix>-database`, `<prefix>-cache`.
 DRILL_TARGET_TAG = "scanner.io/drill-target"
+#: Where in the drill's report bucket the probe Job and the runner meet (components/drill/probes.py
+#: grants it, drill/remote.py writes and reads there).
+DRILL_RESULTS_PREFIX = "probes"

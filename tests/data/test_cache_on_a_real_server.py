@@ -217,6 +217,26 @@ def test_the_drill_reaches_its_own_keys_only(cache):
         assert "no permissions to run the 'flushall'" in refused(drill.flushall)
 
 
+def test_the_drill_s_probe_runs_as_the_drill_user(cache):
+    """The probe the drill runs in the cluster (drill/probes.py), logged in as the drill's user
+    through one endpoint as on ElastiCache: each command it sends (SET, WAIT, GET, MGET) is
+    within the user's rights. WAIT for no replica answers at once."""
+    from drill.probes import Endpoint, RedisProbe
+
+    probe = RedisProbe("cache", [Endpoint(cache.host, cache.port)], "drill", PASSWORDS["drill"], replicas=0)
+    try:
+        probe.write("acl-1")
+        probe.check()
+        assert probe.survivors(["acl-1", "acl-2"]) == {"acl-1"}
+        # A canary that must reach a replica this server does not have is refused, not counted.
+        waiting = RedisProbe("cache", [Endpoint(cache.host, cache.port)], "drill", PASSWORDS["drill"], replicas=1)
+        with pytest.raises(RuntimeError, match="reached 0 of 1 replica"):
+            waiting.write("acl-3")
+        waiting.close()
+    finally:
+        probe.close()
+
+
 def test_a_service_cannot_load_or_flush_the_server_s_functions(cache):
     library = "#!lua name=mine\nredis.register_function('mine', function() return 1 end)"
     with client(cache, "service:api") as api:

@@ -202,7 +202,9 @@ def test_the_drill_role_keeps_canaries_in_its_own_schema_and_reads_no_result(dat
         assert conn.execute("SELECT current_schema()").fetchone() == (roles.DRILL_SCHEMA,)
         conn.execute("CREATE TABLE IF NOT EXISTS drill_canary (key text PRIMARY KEY, at timestamptz DEFAULT now())")
         conn.execute("INSERT INTO drill_canary (key) VALUES ('c-1')")
-        table = conn.execute("SELECT relnamespace::regnamespace::text FROM pg_class WHERE oid = 'drill_canary'::regclass")
+        table = conn.execute(
+            "SELECT relnamespace::regnamespace::text FROM pg_class WHERE oid = 'drill_canary'::regclass"
+        )
         assert table.fetchone() == (roles.DRILL_SCHEMA,)
         assert "permission denied for schema results" in refused(conn, "SELECT count(*) FROM results.findings")
         assert "permission denied for schema results" in refused(conn, "CREATE TABLE results.canary (id int)")

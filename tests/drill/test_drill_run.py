@@ -16,9 +16,14 @@ from moto import mock_aws
 from drill import __main__ as drill_cli
 from drill import run as runner
 
+#: A run with neither probes nor verdicts: what these tests of the steps themselves run.
+NOTHING_PROVED = ("--probes", "none", "--no-verdicts")
+
 
 class MemoryStore:
     """A probe over a dict; `forget` drops canaries as a lost store would."""
+
+    writes = True
 
     def __init__(self, store: str, forget: int = 0):
         self.store, self.forget = store, forget
@@ -132,7 +137,7 @@ def test_an_experiment_aws_refuses_to_start_leaves_nothing_muted(aws, tmp_path, 
 
     clients = {"fis": Refusing(fis), "cloudwatch": cloudwatch, "arc-zonal-shift": Shifts([])}
     argv = ["run", "--prefix", PREFIX, "--zone", "us-east-1a", "--out-dir", str(tmp_path / "d"), "--mute-alerts"]
-    assert drill_cli.main(argv, clients=clients) == 3
+    assert drill_cli.main([*argv, *NOTHING_PROVED], clients=clients) == 3
     assert "ValidationException" in capsys.readouterr().err
     assert cloudwatch.describe_alarms()["MetricAlarms"][0]["ActionsEnabled"] is True
 
@@ -152,10 +157,11 @@ def test_the_command_runs_a_random_zone_and_refuses_an_unknown_one(aws, tmp_path
         str(tmp_path / "d"),
         "--poll",
         "0.01",
+        *NOTHING_PROVED,
     ]
     assert drill_cli.main(argv, clients=clients) == 0
     assert "Verdict: PASS" in capsys.readouterr().out
-    argv = ["run", "--prefix", PREFIX, "--zone", "us-east-1c", "--out-dir", str(tmp_path / "e")]
+    argv = ["run", "--prefix", PREFIX, "--zone", "us-east-1c", "--out-dir", str(tmp_path / "e"), *NOTHING_PROVED]
     assert drill_cli.main(argv, clients=clients) == 2
     assert "us-east-1c has no drill template (zones: us-east-1a, us-east-1b)" in capsys.readouterr().err
 

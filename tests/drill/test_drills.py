@@ -192,3 +192,43 @@ def test_the_database_and_the_cache_carry_the_drill_tag_the_targets_name(prod_up
     assert targets["interrupt-cache"]["resourceTags"] == tag
     assert "resourceArns" not in targets["interrupt-cache"] and "resourceArns" not in targets["fail-over-database"]
     assert targets["fail-over-database"]["parameters"] == {"availabilityZoneIdentifiers": "us-east-1a"}
+
+
+def test_the_probes_identity_reads_the_drill_users_secrets_and_writes_its_results(prod_update):
+    """Who probes during a drill: the scan namespace's `drill` account, whose role reads the
+    secrets of the drill's own database role, broker user and cache user, and no other, and
+    writes under probes/ of the drill's bucket; the stack tells the runner all of it."""
+    secrets = {
+        s["outputs"]["arn"]: s["inputs"]["tags"][contract.DATA_SECRET_TAG]
+        for s in of_type(prod_update, "aws:secretsmanager/secret:Secret")
+        if contract.DATA_SECRET_TAG in (s["inputs"].get("tags") or {})
+    }
+    role = one(prod_update, "aws:iam/role:Role", "drill-probes-role")
+    assert role["inputs"]["tags"] == {contract.CLIENT_TAG: "drill"}
+    trust = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
+    assert trust["aws:RequestTag/kubernetes-namespace"] == "scanner-scans"
+    assert trust["aws:RequestTag/kubernetes-service-account"] == "drill"
+    reads = json.loads(one(prod_update, "aws:iam/rolePolicy:RolePolicy", "drill-probes-role")["inputs"]["policy"])
+    readable = reads["Statement"][0]["Resource"]
+    assert sorted(secrets[a] for a in readable) == ["postgres/scans_drill", "rabbitmq/drill", "redis/drill"]
+    bucket = one(prod_update, "aws:s3/bucket:Bucket", "drill-reports")["outputs"]
+    results = json.loads(one(prod_update, "aws:iam/rolePolicy:RolePolicy", "drill-probes-results")["inputs"]["policy"])
+    assert results["Statement"][0]["Resource"] == f"{bucket['arn']}/probes/*"
+    account = one(prod_update, "kubernetes:core/v1:ServiceAccount", "drill-probes-account")["inputs"]
+    assert account["metadata"]["namespace"] == "scanner-scans" and account["automountServiceAccountToken"] is False
+    probes = prod_update.outputs["drill"]["probes"]
+    assert probes["bucket"] == bucket["bucket"] and probes["claim"] == "repo-cache"
+    kinds = {store: spec["kind"] for store, spec in probes["stores"].items()}
+    assert kinds == {
+        "database": "postgres",
+        "database-replica": "postgres-replica",
+        "broker": "rabbitmq",
+        "cache": "redis",
+        "repo-cache": "files",
+    }
+    assert {secrets[spec["secretArn"]] for spec in probes["stores"].values() if "secretArn" in spec} == {
+        "postgres/scans_drill",
+        "rabbitmq/drill",
+        "redis/drill",
+    }
+    assert prod_update.outputs["drill"]["probeImage"].endswith("/scanner/drill-probe")

@@ -256,7 +256,7 @@ def test_token_pool_has_no_value_in_the_program_and_only_the_scan_role_reads_it(
 
 def test_every_engine_has_an_immutable_scanned_encrypted_repository(prod_update):
     repositories = {r["inputs"]["name"]: r["inputs"] for r in of_type(prod_update, "aws:ecr/repository:Repository")}
-    # Engines, the fetch step, and the services (api, webhooks, storage-api).
+    # Engines, the fetch step, the services (api, webhooks, storage-api), the drill's probe.
     assert set(repositories) == {
         "scanner/sast",
         "scanner/secrets",
@@ -265,6 +265,7 @@ def test_every_engine_has_an_immutable_scanned_encrypted_repository(prod_update)
         "scanner/api",
         "scanner/webhooks",
         "scanner/storage-api",
+        "scanner/drill-probe",
     }
     for repository in repositories.values():
         assert repository["imageTagMutability"] == "IMMUTABLE"
