@@ -86,12 +86,12 @@ capacity: $(STAMP)
 	$(PY) benchmarks/capacity.py --stack $(STACK) --json build/capacity-$(STACK).json
 
 ## The zone drill's probe image, built and pushed to the stack's scanner/drill-probe repository
-## (needs docker, the AWS CLI and the Pulumi CLI logged in to the stack). TAG: a new tag each time.
+## for the nodes' linux/amd64 (needs docker with buildx, the AWS CLI and the Pulumi CLI logged in to the stack). TAG: a new tag each time.
 drill-image:
 	@[ -n "$(TAG)" ] || { echo "error: TAG: required (make drill-image STACK=$(STACK) TAG=<a new tag>)" >&2; exit 2; }
 	@repo=$$(pulumi stack output drill --stack $(STACK) --json | $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["probeImage"])') \
 	  && aws ecr get-login-password | docker login --username AWS --password-stdin $${repo%%/*} \
-	  && docker build -f drill/Dockerfile -t $$repo:$(TAG) . && docker push $$repo:$(TAG)
+	  && docker buildx build --platform linux/amd64 -f drill/Dockerfile -t $$repo:$(TAG) --push .
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -81,7 +81,6 @@ class PostgresProbe:
             target_session_attrs="any" if read_only else "read-write",
             sslmode="require" if tls else "prefer",
             connect_timeout=int(TIMEOUT_S),
-            options=f"-c statement_timeout={int(TIMEOUT_S * 1000)}",
             # The server enforces the statement timeout; a blackholed zone is the client's to
             # notice: keepalives and a TCP user timeout end a dead connection in seconds.
             tcp_user_timeout=int(TIMEOUT_S * 1000),
@@ -97,6 +96,8 @@ class PostgresProbe:
 
         if self._connection is None or self._connection.closed:
             self._connection = psycopg.connect(**self._conninfo, autocommit=True)
+            # A statement, not a startup option: RDS Proxy refuses command-line options.
+            self._connection.execute(f"SET statement_timeout = {int(TIMEOUT_S * 1000)}")
             if self.writes:
                 self._connection.execute(
                     "CREATE TABLE IF NOT EXISTS drill_canary (key text PRIMARY KEY, at timestamptz DEFAULT now())"
@@ -236,12 +237,17 @@ class QueueProbe:
         password: str,
         queue: str,
         tls: bool = False,
+        exchange: str = "",
+        routing_key: str | None = None,
     ):
+        """`exchange`, `routing_key`: where canaries are published (default: the default exchange,
+        straight to `queue`); a user with write on one exchange only publishes through it."""
         self.store = store
         self.writes = True
         self._endpoints = list(endpoints)
         self._login = (vhost, user, password)
         self.queue = queue
+        self._route = (exchange, queue if routing_key is None else routing_key)
         self._tls = tls
         self._connection: Any = None
         self._channel: Any = None
@@ -286,7 +292,7 @@ class QueueProbe:
         # mandatory: a message no queue takes (its queue gone with its node) is refused, not dropped.
         self._do(
             lambda ch: ch.basic_publish(
-                "", self.queue, key.encode(), pika.BasicProperties(delivery_mode=2), mandatory=True
+                *self._route, key.encode(), pika.BasicProperties(delivery_mode=2), mandatory=True
             )
         )
 

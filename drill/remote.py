@@ -77,15 +77,11 @@ class LocalProbes:
 
 
 def _exists(s3: Any, bucket: str, key: str) -> bool:
-    from botocore.exceptions import ClientError
-
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return True
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
+    """Whether `key` is in the bucket, by listing its prefix: the probe role's ListBucket holds
+    only for `s3:prefix` under probes/, which a HeadObject request does not carry (a missing key
+    would then read as 403, not 404)."""
+    found = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+    return any(item.get("Key") == key for item in found.get("Contents") or [])
 
 
 def encode(probed: Probed) -> dict[str, Any]:

@@ -102,6 +102,8 @@ def build(found: Mapping[str, Any], read_secret: Callable[[str], str], root: Pat
                     doc["password"],
                     spec["queue"],
                     tls=bool(spec.get("tls", True)),
+                    exchange=str(spec.get("exchange") or ""),
+                    routing_key=spec.get("routingKey"),
                 )
             )
         elif kind == "redis":

@@ -24,6 +24,7 @@ import pulumi_kubernetes as k8s
 
 from components.common.context import StackContext
 from components.common.iam import SecretReads, pod_identity
+from components.data import broker_topology
 from policies.common import contract
 
 SERVICE_ACCOUNT = "drill"
@@ -173,7 +174,15 @@ def probe_config(
                 "host": reader_endpoint,
             }
     if "rabbitmq" in secrets:
-        stores["broker"] = {"kind": "rabbitmq", "secretArn": secrets["rabbitmq"], "vhost": vhost, "queue": queue}
+        # Through the health exchange: the drill's user may write there and nowhere else.
+        stores["broker"] = {
+            "kind": "rabbitmq",
+            "secretArn": secrets["rabbitmq"],
+            "vhost": vhost,
+            "queue": queue,
+            "exchange": broker_topology.HEALTH_EXCHANGE,
+            "routingKey": broker_topology.CANARY_ROUTING_KEY,
+        }
     if "redis" in secrets:
         stores["cache"] = {"kind": "redis", "secretArn": secrets["redis"], "replicas": cache_replicas}
     stores["repo-cache"] = {"kind": "files", "directory": "/repo-cache/.drill"}

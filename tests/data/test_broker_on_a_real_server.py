@@ -235,6 +235,40 @@ def test_the_drill_owns_the_canary_and_nothing_else(broker):
         assert refused(lambda: connection.channel().basic_get(PLAN.scan_queues["sast"]))
 
 
+def test_the_drill_s_probe_publishes_as_the_drill_user(broker):
+    """The probe the drill runs in the cluster (drill/probes.py), with the settings the stack gives
+    it (components/drill/probes.py): as the drill's user, through the health exchange (the
+    default exchange is refused to it), confirmed, and read back from the canary queue."""
+    from components.drill.probes import probe_config
+    from drill.probes import Endpoint, QueueProbe
+
+    purge(broker, topology.CANARY_QUEUE)
+    spec = probe_config({"rabbitmq": "arn"}, "b", "c", "n", PLAN.vhost, topology.CANARY_QUEUE, None, 0)["stores"]
+    broker_spec = spec["broker"]
+    user = PLAN.user("drill").name
+    endpoint = [Endpoint("127.0.0.1", broker.amqp_port)]
+    probe = QueueProbe(
+        "broker",
+        endpoint,
+        PLAN.vhost,
+        user,
+        PASSWORDS[user],
+        broker_spec["queue"],
+        exchange=broker_spec["exchange"],
+        routing_key=broker_spec["routingKey"],
+    )
+    try:
+        probe.write("c-1")
+        probe.check()
+        assert probe.survivors(["c-1", "c-2"]) == {"c-1"}
+    finally:
+        probe.close()
+    direct = QueueProbe("broker", endpoint, PLAN.vhost, user, PASSWORDS[user], topology.CANARY_QUEUE)
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker, match="ACCESS_REFUSED"):
+        direct.write("c-3")
+    direct.close()
+
+
 def test_no_planned_user_can_log_in_with_another_s_password(broker):
     engine = PLAN.user("engine:sast").name
     with pytest.raises(pika.exceptions.ProbableAuthenticationError):
