@@ -614,7 +614,7 @@ drill_probes = DrillProbes(
         key_arns=[postgres.kms_key_arn, rabbitmq.kms_key_arn, redis.kms_key_arn],
         bucket_name=drills.bucket_name,
         bucket_arn=drills.bucket_arn,
-        canary_queue=broker_topology.CANARY_QUEUE,
+        canary_queue=broker_topology.DRILL_QUEUE,
         vhost=broker_clients.vhost,
         repo_cache_claim=repo_cache.claim_name,
         # The replica (or the cluster's readers): what the read-only clients reach.
@@ -623,6 +623,7 @@ drill_probes = DrillProbes(
             if "replica" in postgres.identifiers or config.data.database_deployment == "multi-az-cluster"
             else None
         ),
+        reader_zone=postgres.replica_zone,
         after=(scan_access.namespace_resource,),
     ),
     opts=in_cluster,

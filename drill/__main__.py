@@ -446,20 +446,27 @@ def _drill_parts(args: argparse.Namespace, zone: str, client, kube: Any):
     if args.probes == "job":
         probes = remote.JobProbes(kube, client("s3"), settings, image, zone, region, minutes)
     elif args.probes == "local":
-        probes = stores.build(settings, stores.secrets_reader(client("secretsmanager")))
+        kept, left_out = stores.for_zone(settings, zone)
+        probes = remote.LocalProbes(
+            stores.build(kept, stores.secrets_reader(client("secretsmanager"))), left_out=left_out
+        )
     if args.no_verdicts:
         return probes, None
     services_namespace = (args.stack_outputs.get("services") or {}).get("namespace", "scanner-services")
     run_id = getattr(probes, "run_id", None) or uuid.uuid4().hex[:10]
 
-    def checks(drilled: str) -> list[Any]:
+    def checks(drilled: str, started_at: dt.datetime, remaining_s: float | None) -> list[Any]:
         now = dt.datetime.now(dt.UTC)
+        # The scan Job must start while the zone is still out: a start after it is back proves nothing.
+        budget = (
+            verdicts.SCAN_START_TIMEOUT_S if remaining_s is None else min(verdicts.SCAN_START_TIMEOUT_S, remaining_s)
+        )
         return [
             verdicts.database(client("rds"), args.prefix, drilled),
             verdicts.cache(client("elasticache"), args.prefix, drilled),
-            verdicts.broker(client("cloudwatch"), now),
+            verdicts.broker(client("cloudwatch"), now, before=started_at),
             verdicts.services(kube, services_namespace, drilled),
-            verdicts.scans(kube, probe_job.scan_start_manifest(settings, image, run_id)),
+            verdicts.scans(kube, probe_job.scan_start_manifest(settings, image, run_id), drilled, timeout_s=budget),
         ]
 
     return probes, checks

@@ -49,16 +49,26 @@ class ClusterApi:
             if exc.status != 404:
                 raise
 
+    def _node_zones(self) -> dict[str, str]:
+        return {n.metadata.name: (n.metadata.labels or {}).get(ZONE_LABEL, "?") for n in self._core.list_node().items}
+
+    def job_zones(self, namespace: str, name: str) -> set[str]:
+        """The zones of the nodes the Job's pods were placed on."""
+        zones = self._node_zones()
+        pods = self._core.list_namespaced_pod(namespace, label_selector=f"job-name={name}").items
+        return {zones.get(p.spec.node_name or "", "?") for p in pods if p.spec.node_name}
+
     def ready_zones(self, namespace: str) -> dict[str, dict[str, int]]:
-        """Deployment -> zone -> its ready pods there."""
-        zones = {n.metadata.name: (n.metadata.labels or {}).get(ZONE_LABEL, "?") for n in self._core.list_node().items}
+        """Deployment -> zone -> its ready pods there, for the Deployments that ask for pods (one
+        scaled to zero has none to lose)."""
+        zones = self._node_zones()
         owners = {}
         for replica_set in self._apps.list_namespaced_replica_set(namespace).items:
             for ref in replica_set.metadata.owner_references or []:
                 if ref.kind == "Deployment":
                     owners[replica_set.metadata.name] = ref.name
         out: dict[str, dict[str, int]] = {
-            d.metadata.name: {} for d in self._apps.list_namespaced_deployment(namespace).items
+            d.metadata.name: {} for d in self._apps.list_namespaced_deployment(namespace).items if d.spec.replicas != 0
         }
         counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for pod in self._core.list_namespaced_pod(namespace).items:

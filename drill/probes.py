@@ -347,6 +347,11 @@ class FileProbe:
     def survivors(self, keys: Iterable[str]) -> set[str]:
         return {k for k in keys if (self._directory / f"{k}.canary").exists()}
 
+    def clean(self, keys: Iterable[str]) -> None:
+        """Remove this run's canaries once read: the scans' cache keeps no drill's leftovers."""
+        for key in keys:
+            (self._directory / f"{key}.canary").unlink(missing_ok=True)
+
     def close(self) -> None:
         pass
 

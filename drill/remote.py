@@ -32,6 +32,8 @@ from drill.probes import Probe, Prober
 from policies.common import contract
 
 RESULTS_PREFIX = contract.DRILL_RESULTS_PREFIX
+#: How much shorter than the runner's watch the probes may have run (the marker's polling).
+COVERAGE_SLACK_S = 30.0
 
 
 def marker(settings: dict[str, Any], run_id: str, name: str) -> str:
@@ -43,34 +45,61 @@ class ProbeError(Exception):
     """The probes could not start, or their result never came."""
 
 
+#: Why the pod stopped probing: the runner's stop marker (the only good reason), its own limit.
+STOPPED_BY_RUNNER, STOPPED_AT_LIMIT = "stop marker", "max minutes"
+
+
 @dataclass
 class Probed:
     samples: list[Sample]
     survivors: dict[str, set[str]]
     ended: float
+    """Seconds the probes ran."""
+    stopped: str = STOPPED_BY_RUNNER
+    marker_errors: int = 0
+    """Reads of the stop marker that failed (the bucket not answering); probing went on."""
 
 
 class ProbeSession(Protocol):
+    left_out: dict[str, str]
+    """Stores not probed in this drill, and why (a store that lives in the drilled zone only)."""
+
     def start(self) -> None:
         """Probing has begun once this returns; raises ProbeError when it cannot."""
 
+    def trouble(self) -> str | None:
+        """Why probing has stopped while it should go on (the Job failed), or None."""
+
     def finish(self) -> Probed:
-        """Stop probing, read back what every store holds."""
+        """Stop probing, read back what every store holds; raises ProbeError when what comes
+        back does not cover the drill."""
 
 
 class LocalProbes:
     """The probes in this process (the runner is where the stores answer)."""
 
-    def __init__(self, probes: Sequence[Probe], patience_s: float = 30.0):
+    def __init__(self, probes: Sequence[Probe], patience_s: float = 30.0, left_out: dict[str, str] | None = None):
         self._prober = Prober(probes)
         self._patience_s = patience_s
+        self.left_out = dict(left_out or {})
 
     def start(self) -> None:
         self._prober.start()
 
+    def trouble(self) -> str | None:
+        return None
+
     def finish(self) -> Probed:
         samples = self._prober.stop()
-        return Probed(samples, self._prober.survivors(self._patience_s), self._prober.ended)
+        survivors = self._prober.survivors(self._patience_s)
+        for probe in self._prober.probes:
+            clean = getattr(probe, "clean", None)
+            if clean is not None:
+                try:
+                    clean(self._prober.acknowledged(probe.store))
+                except OSError:
+                    pass  # a leftover canary costs a few bytes; the measurement stands
+        return Probed(samples, survivors, self._prober.ended)
 
 
 # ----- the pod's side ------------------------------------------------------------------------
@@ -87,6 +116,8 @@ def _exists(s3: Any, bucket: str, key: str) -> bool:
 def encode(probed: Probed) -> dict[str, Any]:
     return {
         "ended": probed.ended,
+        "stopped": probed.stopped,
+        "markerErrors": probed.marker_errors,
         "samples": [[s.at, s.store, s.operation, s.ok, s.key, s.error] for s in probed.samples],
         "survivors": {store: sorted(keys) for store, keys in probed.survivors.items()},
     }
@@ -96,7 +127,7 @@ def decode(found: Any) -> Probed:
     try:
         samples = [Sample(float(a), str(st), op, bool(ok), str(k), str(e)) for a, st, op, ok, k, e in found["samples"]]
         survivors = {str(store): set(keys) for store, keys in found["survivors"].items()}
-        return Probed(samples, survivors, float(found["ended"]))
+        return Probed(samples, survivors, float(found["ended"]), str(found["stopped"]), int(found["markerErrors"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ProbeError(f"the probes' result is not one the probe Job writes ({exc})") from None
 
@@ -113,30 +144,68 @@ def probe(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Probed:
     """Probe every store until the runner's stop marker appears (or `max_minutes`), then write
-    what was seen and what survived to the bucket."""
+    what was seen and what survived to the bucket. The bucket not answering for a while (the
+    drill may take out the zone of its endpoint) never ends probing early: the marker is asked
+    for again, and the result written with retries."""
     settings = stores.settings(settings)
     bucket = settings["bucket"]
     probes = stores.build(settings, read_secret, root)
     session = LocalProbes(probes)
     session.start()
     began = clock()
+    stopped, errors = STOPPED_AT_LIMIT, 0
     try:
-        s3.put_object(Bucket=bucket, Key=marker(settings, run_id, "started"), Body=b"")
+        _retry(lambda: s3.put_object(Bucket=bucket, Key=marker(settings, run_id, "started"), Body=b""), sleep)
         while clock() - began < max_minutes * 60:
-            if _exists(s3, bucket, marker(settings, run_id, "stop")):
-                break
+            try:
+                if _exists(s3, bucket, marker(settings, run_id, "stop")):
+                    stopped = STOPPED_BY_RUNNER
+                    break
+            except Exception as exc:  # noqa: BLE001 (the bucket not answering: ask again)
+                if not transient(exc):
+                    stopped = f"error: {type(exc).__name__}: {exc}"[:300]
+                    break
+                errors += 1
             sleep(poll_s)
     finally:
         probed = session.finish()
+        probed.stopped, probed.marker_errors = stopped, errors
         for p in probes:
             p.close()
-        s3.put_object(
-            Bucket=bucket,
-            Key=marker(settings, run_id, "result.json"),
-            Body=json.dumps(encode(probed)).encode(),
-            ContentType="application/json",
+        body = json.dumps(encode(probed)).encode()
+        _retry(
+            lambda: s3.put_object(
+                Bucket=bucket, Key=marker(settings, run_id, "result.json"), Body=body, ContentType="application/json"
+            ),
+            sleep,
         )
     return probed
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether asking again may help: the endpoint not reached or timing out, the service busy
+    (5xx, throttled). A refusal (no credentials, access denied, no such bucket) is not."""
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return status >= 500 or error.get("Code") in ("Throttling", "ThrottlingException", "SlowDown", "RequestTimeout")
+    return isinstance(exc, (ConnectionError, TimeoutError, BotoConnectionError, HTTPClientError))
+
+
+def _retry(call: Callable[[], Any], sleep: Callable[[float], None], attempts: int = 6, first_s: float = 1.0) -> Any:
+    """`call`, again after 1, 2, 4, 8, 16 s while it fails for a transient reason; any other
+    failure, or the last, is raised."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as exc:
+            if attempt == attempts - 1 or not transient(exc):
+                raise
+            sleep(first_s * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 # ----- the runner's side ---------------------------------------------------------------------
@@ -175,11 +244,12 @@ class JobProbes:
         from drill import probe_job
 
         self.kube, self.s3 = kube, s3
-        self.settings = stores.settings(settings)
+        self.settings, self.left_out = stores.for_zone(stores.settings(settings), zone)
         self.run_id = run_id or uuid.uuid4().hex[:10]
         self.manifest = probe_job.manifest(self.settings, image, self.run_id, zone, region, max_minutes)
         self._timeouts = (start_timeout_s, result_timeout_s)
         self._poll_s, self._clock, self._sleep = poll_s, clock, sleep
+        self._started_at: float | None = None
 
     @property
     def _where(self) -> tuple[str, str]:
@@ -204,10 +274,22 @@ class JobProbes:
         except ProbeError:
             self.kube.delete_job(*self._where)
             raise
+        self._started_at = self._clock()
+
+    def trouble(self) -> str | None:
+        try:
+            failed = self.kube.job_failed(*self._where)
+        except Exception:  # noqa: BLE001 (the API not answering for a moment is no verdict)
+            return None
+        return None if failed is None else f"the probe Job {self._where[1]} failed: {failed}"
 
     def finish(self) -> Probed:
         bucket = self.settings["bucket"]
-        self.s3.put_object(Bucket=bucket, Key=marker(self.settings, self.run_id, "stop"), Body=b"")
+        asked_at = self._clock()
+        _retry(
+            lambda: self.s3.put_object(Bucket=bucket, Key=marker(self.settings, self.run_id, "stop"), Body=b""),
+            self._sleep,
+        )
         try:
             self._wait_for("result.json", self._timeouts[1], "write its result")
             body = self.s3.get_object(Bucket=bucket, Key=marker(self.settings, self.run_id, "result.json"))
@@ -215,6 +297,15 @@ class JobProbes:
                 found = json.loads(body["Body"].read())
             except json.JSONDecodeError as exc:
                 raise ProbeError(f"the probes' result is not JSON ({exc})") from None
-            return decode(found)
+            probed = decode(found)
         finally:
             self.kube.delete_job(*self._where)
+        if probed.stopped != STOPPED_BY_RUNNER:
+            raise ProbeError(f"the probes stopped on their own ({probed.stopped}), not when the runner asked")
+        wanted = asked_at - (self._started_at if self._started_at is not None else asked_at)
+        if probed.ended < wanted - COVERAGE_SLACK_S:
+            raise ProbeError(
+                f"the probes ran {probed.ended:.0f} s of the {wanted:.0f} s the runner watched: "
+                "they do not cover the drill"
+            )
+        return probed

@@ -71,7 +71,10 @@ class RunResult:
     verdicts: list[Verdict] = field(default_factory=list)
     verdicts_expected: bool = False
     probe_error: str = ""
-    """Why the probes proved nothing (never started, their result lost); empty when they ran."""
+    """Why the probes proved nothing (never started, failed, their result lost or short); empty
+    when they ran for the whole drill."""
+    left_out: dict[str, str] = field(default_factory=dict)
+    """Stores not probed in this drill, and why."""
 
     @property
     def exit_status(self) -> int:
@@ -119,15 +122,20 @@ def run(
     probes: Sequence[Probe] | ProbeSession = (),
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-    checks: Callable[[str], list[Verdict]] | None = None,
+    checks: Callable[[str, dt.datetime, float | None], list[Verdict]] | None = None,
 ) -> RunResult:
     """`probes`: the probes to run here, or a session that runs them elsewhere (a Job in the
-    cluster). `checks(zone)`: the verdicts, taken once while the zone is out."""
+    cluster). `checks(zone, started_at, remaining_s)`: the verdicts, taken once while the zone is
+    out; `started_at` is when the experiment started (UTC), `remaining_s` the outage time left
+    (None when the template's actions give no duration), which no check may outlast."""
     zone, template_id = template_of(fis, options.prefix, options.zone, options.seed)
     verify_after = options.verify_after_s
-    if verify_after is None and checks is not None:
+    outage_s = 0.0
+    if checks is not None:
         template = fis.get_experiment_template(id=template_id)["experimentTemplate"]
-        verify_after = longest_action_s(template) * 2 / 3
+        outage_s = longest_action_s(template)
+        if verify_after is None:
+            verify_after = outage_s * 2 / 3
     options.out_dir.mkdir(parents=True, exist_ok=True)
     home = cloudwatches[0]
 
@@ -151,6 +159,8 @@ def run(
     else:
         session = probes
     result = RunResult(zone, "", "not started", "", verdicts_expected=checks is not None)
+    if session is not None:
+        result.left_out = dict(getattr(session, "left_out", {}) or {})
     started = clock()
     probing = False
     try:
@@ -168,7 +178,7 @@ def run(
             tags={"Name": f"{options.prefix}-drill-{zone}"},
         )["experiment"]
         result.experiment_id = experiment["id"]
-        experiment_started = clock()
+        experiment_started, started_at = clock(), dt.datetime.now(dt.UTC)
         stopping = False
         seen = ""
         while True:
@@ -181,13 +191,24 @@ def run(
                 )
             if result.status in ENDED:
                 break
+            if probing and session is not None and not result.probe_error:
+                trouble = session.trouble()
+                if trouble:
+                    result.probe_error = trouble
+                    result.timeline.append(
+                        {"at": round(clock() - started, 1), "status": "probes lost", "reason": trouble}
+                    )
             if (
                 checks is not None
                 and not result.verdicts
                 and result.status == "running"
                 and clock() - experiment_started >= (verify_after or 0)
             ):
-                result.verdicts = checks(zone) or [Verdict("verdicts", False, "no check was run")]
+                elapsed = clock() - experiment_started
+                remaining = max(0.0, outage_s - elapsed) if outage_s else None
+                result.verdicts = checks(zone, started_at, remaining) or [
+                    Verdict("verdicts", False, "no check was run")
+                ]
                 result.timeline.append(
                     {
                         "at": round(clock() - started, 1),
@@ -215,7 +236,7 @@ def run(
                 result.timeline.append(
                     {"at": round(clock() - started, 1), "status": "no probe result", "reason": str(exc)}
                 )
-                result.probe_error = f"the probes' result is lost: {exc}"
+                result.probe_error = result.probe_error or f"the probes' result is lost: {exc}"
         # The drill stopped and its shifts cancelled first, then the alarms back: never the
         # alarms on while the zone is still out.
         try:
@@ -246,6 +267,7 @@ def summary(result: RunResult) -> dict[str, Any]:
         "passed": result.exit_status == 0,
         "probed": bool(result.stores),
         "probeError": result.probe_error,
+        "leftOut": result.left_out,
     }
 
 
@@ -268,6 +290,8 @@ def markdown(result: RunResult) -> str:
         lines += ["The verdicts were not taken: the zone was not out long enough.", ""]
     if result.probe_error:
         lines += [f"Probes: {result.probe_error}.", ""]
+    for store, why in sorted(result.left_out.items()):
+        lines += [f"Not probed: {store} ({why}).", ""]
     if result.stores:
         lines += [measure.markdown(result.stores), ""]
     else:

@@ -4,7 +4,8 @@ Secrets Manager where the probes run.
 
     {"stores": {"database": {"kind": "postgres", "secretArn": "…"},
                 "database-replica": {"kind": "postgres-replica", "secretArn": "…", "host": "…"},
-                "broker": {"kind": "rabbitmq", "secretArn": "…", "vhost": "scanner", "queue": "health.canary"},
+                "broker": {"kind": "rabbitmq", "secretArn": "…", "vhost": "scanner", "queue": "drill.canary",
+                           "exchange": "health", "routingKey": "drill"},
                 "cache": {"kind": "redis", "secretArn": "…", "replicas": 1},
                 "repo-cache": {"kind": "files", "directory": "/repo-cache/.drill"}},
      "bucket": "…", "prefix": "probes", "namespace": "scanner-scans", "serviceAccount": "drill",
@@ -50,7 +51,17 @@ def settings(value: Any) -> dict[str, Any]:
         for key in needs[kind]:
             if not isinstance(spec.get(key), str) or not spec[key]:
                 raise BadSettings(f"probes.stores.{store}.{key}: missing (a {kind} store needs it)")
+        if "zone" in spec and (not isinstance(spec["zone"], str) or not spec["zone"]):
+            raise BadSettings(f"probes.stores.{store}.zone: not a zone name")
     return value
+
+
+def for_zone(found: Mapping[str, Any], zone: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The settings without the stores that live in `zone` only (a replica pinned there: it is
+    down for the whole drill by design, which proves nothing), and what was left out and why."""
+    kept = {s: spec for s, spec in found["stores"].items() if spec.get("zone") != zone}
+    left_out = {s: f"lives in {zone}, the drilled zone" for s in found["stores"] if s not in kept}
+    return {**found, "stores": kept}, left_out
 
 
 def _document(read_secret: Callable[[str], str], store: str, arn: str, keys: tuple[str, ...]) -> dict[str, Any]:

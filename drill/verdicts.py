@@ -4,10 +4,13 @@ that are left? Each check returns a `Verdict`; a drill with a failed one fails.
 - database: the primary (the Multi-AZ instance, or the cluster's writer) is available in another
   zone (FIS forced the failover); that it accepts writes is the database probe's to show;
 - cache: the replication group has a primary, outside the zone;
-- broker: every queue the queue-metrics publisher reported in the last hours is still reported
-  now, so the broker answers for each (the canary queue's probe proves it takes writes);
-- services: every Deployment of the services namespace has ready pods in the other zones;
-- scans: a Job on the scan pool starts and succeeds (Karpenter brings capacity up elsewhere).
+- broker: every queue the queue-metrics publisher reported just before the experiment started is
+  still reported now, so the broker answers for each (the drill queue's probe proves it takes
+  writes);
+- services: every Deployment of the services namespace that asks for pods has ready pods in the
+  other zones;
+- scans: a Job on the scan pool starts and succeeds before the zone is back, on a node outside
+  the zone (Karpenter brings capacity up elsewhere).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 from policies.common import contract
 
 NAMESPACE = "Scanner/RabbitMQ"
+#: The longest a scan Job may take to start and succeed (less when the outage ends sooner).
+SCAN_START_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -82,8 +87,10 @@ def cache(elasticache: Any, prefix: str, zone: str) -> Verdict:
     return Verdict("cache", False, f"no replication group tagged {contract.DRILL_TARGET_TAG}={wanted}")
 
 
-def broker(cloudwatch: Any, now: dt.datetime, fresh_minutes: int = 10) -> Verdict:
-    """Every queue the publisher has reported lately is reported in the last `fresh_minutes`."""
+def broker(cloudwatch: Any, now: dt.datetime, fresh_minutes: int = 10, before: dt.datetime | None = None) -> Verdict:
+    """Every queue reported in the `fresh_minutes` before `before` (the experiment's start; none:
+    any in the last three hours) is reported in the last `fresh_minutes`: a queue deleted before
+    the drill is not the drill's."""
     vhosts: dict[str, str] = {}
     for page in cloudwatch.get_paginator("list_metrics").paginate(
         Namespace=NAMESPACE, MetricName="ReadyMessages", RecentlyActive="PT3H"
@@ -93,8 +100,19 @@ def broker(cloudwatch: Any, now: dt.datetime, fresh_minutes: int = 10) -> Verdic
             if "Queue" in dims:
                 vhosts[dims["Queue"]] = dims.get("VHost", "")
     queues = sorted(vhosts)
+    if before is not None and queues:
+        queues = _reported(cloudwatch, vhosts, queues, before, fresh_minutes)
     if not queues:
         return Verdict("broker", False, f"no queue in {NAMESPACE}: the queue-metrics publisher reports none")
+    seen = set(_reported(cloudwatch, vhosts, queues, now, fresh_minutes))
+    silent = [q for q in queues if q not in seen]
+    if silent:
+        return Verdict("broker", False, f"not reported in the last {fresh_minutes} min: {', '.join(silent)}")
+    return Verdict("broker", True, f"all {len(queues)} queue(s) reported in the last {fresh_minutes} min")
+
+
+def _reported(cloudwatch: Any, vhosts: dict[str, str], queues: list[str], end: dt.datetime, minutes: int) -> list[str]:
+    """Those of `queues` with a ReadyMessages datum in the `minutes` before `end`."""
     queries = [
         {
             "Id": f"q{i}",
@@ -112,13 +130,10 @@ def broker(cloudwatch: Any, now: dt.datetime, fresh_minutes: int = 10) -> Verdic
         for i, q in enumerate(queues)
     ]
     answer = cloudwatch.get_metric_data(
-        MetricDataQueries=queries, StartTime=now - dt.timedelta(minutes=fresh_minutes), EndTime=now
+        MetricDataQueries=queries, StartTime=end - dt.timedelta(minutes=minutes), EndTime=end
     )
     seen = {r["Id"] for r in answer["MetricDataResults"] if r.get("Values")}
-    silent = [q for i, q in enumerate(queues) if f"q{i}" not in seen]
-    if silent:
-        return Verdict("broker", False, f"not reported in the last {fresh_minutes} min: {', '.join(silent)}")
-    return Verdict("broker", True, f"all {len(queues)} queue(s) reported in the last {fresh_minutes} min")
+    return [q for i, q in enumerate(queues) if f"q{i}" in seen]
 
 
 def services(kube: Any, namespace: str, zone: str) -> Verdict:
@@ -140,18 +155,25 @@ def services(kube: Any, namespace: str, zone: str) -> Verdict:
 def scans(
     kube: Any,
     manifest: dict[str, Any],
-    timeout_s: float = 600.0,
+    zone: str,
+    timeout_s: float = SCAN_START_TIMEOUT_S,
     poll_s: float = 10.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Verdict:
+    """The Job succeeds within `timeout_s`, on a node outside `zone` (the manifest chooses no
+    zone: where Karpenter put it is the finding)."""
     namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
     kube.create_job(manifest)
     started = clock()
     try:
         while True:
             if kube.job_succeeded(namespace, name):
-                return Verdict("scans", True, f"a Job on the scan pool ran in {clock() - started:.0f} s")
+                took = clock() - started
+                where = sorted(kube.job_zones(namespace, name))
+                if zone in where or not where:
+                    return Verdict("scans", False, f"the scan pool's Job ran in {', '.join(where) or 'no known zone'}")
+                return Verdict("scans", True, f"a Job on the scan pool ran in {took:.0f} s, in {', '.join(where)}")
             failed = kube.job_failed(namespace, name)
             if failed is not None:
                 return Verdict("scans", False, f"the scan pool's Job failed: {failed}")

@@ -11,7 +11,11 @@ client that happens to connect:
   times, not for ever), a dead-letter target (`<prefix>.<engine>.dead`, through the dead-letter
   exchange `<prefix>.dead`) and a length limit with `reject-publish` overflow, so publishers get a
   negative confirm (backpressure) instead of the broker running out of memory;
-- a canary queue behind its own exchange for health checks and the zone drill;
+- a canary queue behind its own exchange for health checks, and the zone drill's own queue
+  behind the same exchange: a drill publishes a canary a second for up to the whole outage, so
+  its queue refuses a publish when full (`reject-publish`: a negative confirm, which the probe
+  counts as a failed write) and never drops an acknowledged canary, as the health canary's
+  `drop-head` would;
 - one user per client, with the narrowest permissions that let it work (RabbitMQ's configure,
   write and read patterns are regular expressions over exchange and queue names):
 
@@ -21,7 +25,7 @@ client that happens to connect:
   | an engine's consumer | nothing | nothing | its own queue | |
   | KEDA | nothing | nothing | nothing | monitoring (queue depth over the management API) |
   | the queue-metrics publisher | nothing | nothing | nothing | monitoring (the same, and the nodes) |
-  | the drill | the canary queue | the canary exchange | the canary queue | |
+  | the drill | the canary and drill queues | the canary exchange | the canary and drill queues | |
 
 The plan is rendered twice: as Pulumi resources (components/data/broker_clients.py) and as a
 RabbitMQ definitions document (`definitions`), which the tests load into a real server to prove
@@ -43,6 +47,10 @@ CANARY_QUEUE = "health.canary"
 CANARY_ROUTING_KEY = "canary"
 #: The canary keeps its newest messages: an unread canary must never refuse the next check.
 CANARY_MAX_LENGTH = 1000
+#: The drill's canaries: a drill of two hours at one a second fits many times over.
+DRILL_QUEUE = "drill.canary"
+DRILL_ROUTING_KEY = "drill"
+DRILL_MAX_LENGTH = 100_000
 KEDA_USER = "keda"
 #: The queue-metrics publisher's user (components/monitoring/queue_metrics): reads, never consumes.
 QUEUE_METRICS_USER = "queue-metrics"
@@ -226,6 +234,10 @@ def plan(
         Queue(CANARY_QUEUE, {"x-queue-type": "quorum", "x-max-length": CANARY_MAX_LENGTH, "x-overflow": "drop-head"})
     )
     bindings.append(Binding(HEALTH_EXCHANGE, CANARY_QUEUE, CANARY_ROUTING_KEY))
+    queues.append(
+        Queue(DRILL_QUEUE, {"x-queue-type": "quorum", "x-max-length": DRILL_MAX_LENGTH, "x-overflow": "reject-publish"})
+    )
+    bindings.append(Binding(HEALTH_EXCHANGE, DRILL_QUEUE, DRILL_ROUTING_KEY))
 
     users = [
         User(
@@ -267,8 +279,12 @@ def plan(
         User(
             DRILL_USER,
             "drill",
-            Permission(configure=exactly(CANARY_QUEUE), write=exactly(HEALTH_EXCHANGE), read=exactly(CANARY_QUEUE)),
-            purpose="health checks and the zone drill publish and read the canary",
+            Permission(
+                configure=exactly(CANARY_QUEUE, DRILL_QUEUE),
+                write=exactly(HEALTH_EXCHANGE),
+                read=exactly(CANARY_QUEUE, DRILL_QUEUE),
+            ),
+            purpose="health checks and the zone drill publish and read their canaries",
         )
     )
     names = [u.name for u in users]

@@ -371,8 +371,11 @@ class Postgres(pulumi.ComponentResource):
         self.kms_key_arn = key.arn
         # What the alarms watch, as outputs: an alarm on them depends on the resource it watches.
         self.identifiers = {"primary": database.cluster_identifier if cluster_mode else database.identifier}
+        self.replica_zone: str | None = None
+        """The zone the read replica is pinned to; none without one (or for a cluster's readers)."""
         if replica is not None:
             self.identifiers["replica"] = replica.identifier
+            self.replica_zone = zones[-1]
         self.proxy_name = proxy.name
         self.register_outputs(
             {

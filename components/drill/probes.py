@@ -50,15 +50,20 @@ class DrillProbesArgs:
     bucket_arn: pulumi.Input[str]
     """The drill's report bucket: the probes' results go under `probes/`."""
     canary_queue: str
-    """The broker's canary queue (the drill user may use no other)."""
+    """The broker's drill queue (the drill user may use no other but the health canary)."""
     vhost: str
     repo_cache_claim: pulumi.Input[str]
     """The scan Jobs' claim on the repository cache: the file probe mounts it."""
     reader_endpoint: pulumi.Input[str] | None = None
     """The read replica's address, probed with the drill's role; none: no replica. Default none."""
+    reader_zone: str | None = None
+    """The zone the replica is pinned to (an instance's replica); none: the reader endpoint
+    follows the readers that are up (a cluster). A drill of that zone leaves the replica's probe
+    out. Default none."""
     cache_replicas: int = 1
     """Replicas a cache canary must reach (WAIT) before it counts as written; 0 measures what
-    the cache's own clients get. Default 1."""
+    the cache's own clients get. Capped to the replicas a zone's loss leaves (a node per zone,
+    one of them the primary). Default 1."""
     after: Sequence[pulumi.Resource] = ()
     """The scan namespace: the service account is made in it."""
 
@@ -124,7 +129,8 @@ class DrillProbes(pulumi.ComponentResource):
                 args.vhost,
                 args.canary_queue,
                 v["reader"],
-                args.cache_replicas,
+                min(args.cache_replicas, max(0, len(args.stack.zones) - 2)),
+                args.reader_zone,
             )
         )
         self.register_outputs({"serviceAccount": SERVICE_ACCOUNT, "roleArn": self.role_arn})
@@ -162,8 +168,10 @@ def probe_config(
     queue: str,
     reader_endpoint: str | None,
     cache_replicas: int,
+    reader_zone: str | None = None,
 ) -> dict:
-    """The probe Job's settings (drill/stores.py reads them): ARNs and names, no secret value."""
+    """The probe Job's settings (drill/stores.py reads them): ARNs and names, no secret value.
+    A store with a `zone` lives in that zone only: a drill of it leaves the store out."""
     stores: dict[str, dict] = {}
     if "postgres" in secrets:
         stores["database"] = {"kind": "postgres", "secretArn": secrets["postgres"]}
@@ -173,6 +181,8 @@ def probe_config(
                 "secretArn": secrets["postgres"],
                 "host": reader_endpoint,
             }
+            if reader_zone:
+                stores["database-replica"]["zone"] = reader_zone
     if "rabbitmq" in secrets:
         # Through the health exchange: the drill's user may write there and nowhere else.
         stores["broker"] = {
@@ -181,7 +191,7 @@ def probe_config(
             "vhost": vhost,
             "queue": queue,
             "exchange": broker_topology.HEALTH_EXCHANGE,
-            "routingKey": broker_topology.CANARY_ROUTING_KEY,
+            "routingKey": broker_topology.DRILL_ROUTING_KEY,
         }
     if "redis" in secrets:
         stores["cache"] = {"kind": "redis", "secretArn": secrets["redis"], "replicas": cache_replicas}

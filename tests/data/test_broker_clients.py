@@ -21,6 +21,7 @@ def test_prod_records_the_vhost_quorum_queues_and_their_limits(prod_preview):
         *(f"scans.{e}" for e in engines),
         *(f"scans.{e}.dead" for e in engines),
         topology.CANARY_QUEUE,
+        topology.DRILL_QUEUE,
     }
     for name, queue in queues.items():
         settings = queue["inputs"]["settings"]
@@ -31,6 +32,9 @@ def test_prod_records_the_vhost_quorum_queues_and_their_limits(prod_preview):
         arguments = json.loads(queues[f"scans.{engine}"]["inputs"]["settings"]["argumentsJson"])
         assert arguments["x-delivery-limit"] == 5 and arguments["x-overflow"] == "reject-publish"
         assert arguments["x-dead-letter-exchange"] == "scans.dead"
+    # The drill's canaries are refused when its queue is full, never dropped once acknowledged.
+    drill = json.loads(queues[topology.DRILL_QUEUE]["inputs"]["settings"]["argumentsJson"])
+    assert drill["x-overflow"] == "reject-publish" and drill["x-max-length"] >= 2 * 3600
 
 
 def test_one_broker_user_per_client_each_with_its_own_secret(prod_update):

@@ -238,12 +238,13 @@ def test_the_drill_owns_the_canary_and_nothing_else(broker):
 def test_the_drill_s_probe_publishes_as_the_drill_user(broker):
     """The probe the drill runs in the cluster (drill/probes.py), with the settings the stack gives
     it (components/drill/probes.py): as the drill's user, through the health exchange (the
-    default exchange is refused to it), confirmed, and read back from the canary queue."""
+    default exchange is refused to it), confirmed, and read back from the drill's own queue; the
+    health canary's queue is left alone."""
     from components.drill.probes import probe_config
     from drill.probes import Endpoint, QueueProbe
 
-    purge(broker, topology.CANARY_QUEUE)
-    spec = probe_config({"rabbitmq": "arn"}, "b", "c", "n", PLAN.vhost, topology.CANARY_QUEUE, None, 0)["stores"]
+    purge(broker, topology.CANARY_QUEUE, topology.DRILL_QUEUE)
+    spec = probe_config({"rabbitmq": "arn"}, "b", "c", "n", PLAN.vhost, topology.DRILL_QUEUE, None, 0)["stores"]
     broker_spec = spec["broker"]
     user = PLAN.user("drill").name
     endpoint = [Endpoint("127.0.0.1", broker.amqp_port)]
@@ -263,7 +264,8 @@ def test_the_drill_s_probe_publishes_as_the_drill_user(broker):
         assert probe.survivors(["c-1", "c-2"]) == {"c-1"}
     finally:
         probe.close()
-    direct = QueueProbe("broker", endpoint, PLAN.vhost, user, PASSWORDS[user], topology.CANARY_QUEUE)
+    assert count(broker, topology.CANARY_QUEUE) == 0
+    direct = QueueProbe("broker", endpoint, PLAN.vhost, user, PASSWORDS[user], topology.DRILL_QUEUE)
     with pytest.raises(pika.exceptions.ChannelClosedByBroker, match="ACCESS_REFUSED"):
         direct.write("c-3")
     direct.close()

@@ -58,7 +58,8 @@ def test_one_user_per_client_and_no_pattern_reaches_another_client_s_names():
         elif user.client in ("keda", "queue-metrics"):
             assert reach == {"configure": [], "write": [], "read": []} and user.tags == ("monitoring",)
         else:
-            assert reach == {"configure": ["health.canary"], "write": ["health"], "read": ["health.canary"]}
+            canaries = ["drill.canary", "health.canary"]
+            assert reach == {"configure": canaries, "write": ["health"], "read": canaries}
     assert not any("administrator" in u.tags for u in PLAN.users)
 
 

@@ -232,3 +232,12 @@ def test_the_probes_identity_reads_the_drill_users_secrets_and_writes_its_result
         "redis/drill",
     }
     assert prod_update.outputs["drill"]["probeImage"].endswith("/scanner/drill-probe")
+    # The replica lives in the last zone only: that zone's drill leaves its probe out.
+    replica = one(prod_update, "aws:rds/instance:Instance", "postgres-replica")["inputs"]
+    assert probes["stores"]["database-replica"]["zone"] == replica["availabilityZone"]
+    assert "zone" not in probes["stores"]["database"]
+    # The drill's own queue, through the exchange its user may write to.
+    broker = probes["stores"]["broker"]
+    assert (broker["queue"], broker["exchange"], broker["routingKey"]) == ("drill.canary", "health", "drill")
+    # Three zones: a canary waits for the one replica a zone's loss leaves beside the primary.
+    assert probes["stores"]["cache"]["replicas"] == 1

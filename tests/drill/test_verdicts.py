@@ -76,9 +76,28 @@ def test_the_broker_verdict_names_a_queue_no_longer_reported(aws):
     assert verdicts.broker(cw, now) == Verdict("broker", False, "not reported in the last 10 min: scan.gitleaks")
 
 
+def test_the_broker_verdict_judges_only_the_queues_reported_when_the_experiment_began(aws):
+    cw = aws["cloudwatch"]
+    now = dt.datetime.now(dt.UTC)
+    began = now - dt.timedelta(minutes=20)
+    # Reported before and during the drill: the broker serves it.
+    queue_datum(cw, "scan.semgrep", 25)
+    queue_datum(cw, "scan.semgrep", 3)
+    # Deleted an hour before the drill: not the drill's doing.
+    queue_datum(cw, "scan.retired", 80)
+    assert verdicts.broker(cw, now, before=began) == Verdict(
+        "broker", True, "all 1 queue(s) reported in the last 10 min"
+    )
+    # Reported when the experiment began, silent since: the drill's doing.
+    queue_datum(cw, "scan.trivy", 22)
+    assert verdicts.broker(cw, now, before=began) == Verdict(
+        "broker", False, "not reported in the last 10 min: scan.trivy"
+    )
+
+
 class Cluster:
-    def __init__(self, ready: dict[str, dict[str, int]], job: list[str] | None = None):
-        self.ready, self.job = ready, list(job or [])
+    def __init__(self, ready: dict[str, dict[str, int]], job: list[str] | None = None, ran_in: str = "us-east-1a"):
+        self.ready, self.job, self.ran_in = ready, list(job or []), ran_in
         self.created: list[dict[str, Any]] = []
         self.deleted: list[str] = []
 
@@ -98,6 +117,9 @@ class Cluster:
     def delete_job(self, namespace, name):
         self.deleted.append(name)
 
+    def job_zones(self, namespace, name):
+        return {self.ran_in}
+
 
 def test_the_services_verdict_wants_ready_pods_in_the_other_zones():
     ok = Cluster({"api": {"us-east-1a": 1, "us-east-1b": 2}, "storage-api": {"us-east-1c": 1}})
@@ -113,16 +135,23 @@ def test_the_scans_verdict_starts_a_job_and_removes_it():
     manifest = {"metadata": {"namespace": "scanner-scans", "name": "drill-scan-start-r1"}}
     ticks = iter(range(0, 100_000, 10))
     clock = lambda: float(next(ticks))  # noqa: E731
+    zone = "us-east-1b"
     pending_then_ok = Cluster({}, ["pending", "pending", "succeeded"])
-    assert verdicts.scans(pending_then_ok, manifest, clock=clock, sleep=lambda _: None).passed
+    found = verdicts.scans(pending_then_ok, manifest, zone, clock=clock, sleep=lambda _: None)
+    assert found.passed and found.detail.endswith("in us-east-1a")
     assert pending_then_ok.deleted == ["drill-scan-start-r1"]
     failing = Cluster({}, ["failed:DeadlineExceeded: no node"])
-    assert verdicts.scans(failing, manifest, clock=clock, sleep=lambda _: None) == Verdict(
+    assert verdicts.scans(failing, manifest, zone, clock=clock, sleep=lambda _: None) == Verdict(
         "scans", False, "the scan pool's Job failed: DeadlineExceeded: no node"
     )
     never = Cluster({}, [])
-    found = verdicts.scans(never, manifest, timeout_s=60, clock=clock, sleep=lambda _: None)
+    found = verdicts.scans(never, manifest, zone, timeout_s=60, clock=clock, sleep=lambda _: None)
     assert found == Verdict("scans", False, "no scan capacity came up within 60 s") and never.deleted
+    # Capacity that came up in the drilled zone proves Karpenter did not keep out of it.
+    inside = Cluster({}, ["succeeded"], ran_in=zone)
+    assert verdicts.scans(inside, manifest, zone, clock=clock, sleep=lambda _: None) == Verdict(
+        "scans", False, "the scan pool's Job ran in us-east-1b"
+    )
 
 
 # ----- the runner and its verdicts -----------------------------------------------------------
@@ -161,14 +190,18 @@ def run_with(aws, tmp_path, checks, polls=20, **options) -> runner.RunResult:
 
 
 def test_the_verdicts_are_taken_once_two_thirds_into_the_outage(aws, tmp_path):
-    taken: list[str] = []
+    taken: list[tuple[str, float | None]] = []
 
-    def checks(zone):
-        taken.append(zone)
+    def checks(zone, started_at, remaining_s):
+        taken.append((zone, remaining_s))
+        assert started_at <= dt.datetime.now(dt.UTC)
         return [Verdict("database", True, "in us-east-1a")]
 
     result = run_with(aws, tmp_path, checks)
-    assert taken == ["us-east-1b"] and result.exit_status == 0
+    ((zone, remaining),) = taken
+    assert zone == "us-east-1b" and result.exit_status == 0
+    # What is left of the 30-minute outage once two thirds have passed: no check may outlast it.
+    assert remaining is not None and 0 < remaining <= 10 * 60
     verified = next(t for t in result.timeline if t["status"] == "verified")
     # The template's longest action lasts 30 minutes: the verdicts come at 20, not before.
     running = next(t for t in result.timeline if t["status"] == "running")
@@ -178,14 +211,14 @@ def test_the_verdicts_are_taken_once_two_thirds_into_the_outage(aws, tmp_path):
 
 
 def test_a_failed_verdict_fails_the_drill(aws, tmp_path):
-    result = run_with(aws, tmp_path, lambda zone: [Verdict("cache", False, "no primary")])
+    result = run_with(aws, tmp_path, lambda *_: [Verdict("cache", False, "no primary")])
     assert result.status == "completed" and result.exit_status == 1
     assert "| cache | FAIL | no primary |" in (tmp_path / "out" / "summary.md").read_text()
 
 
 def test_verdicts_never_taken_fail_the_drill(aws, tmp_path):
     # The experiment ends after two looks, a minute apart: long before two thirds of 30 minutes.
-    result = run_with(aws, tmp_path, lambda zone: [Verdict("cache", True, "")], polls=2)
+    result = run_with(aws, tmp_path, lambda *_: [Verdict("cache", True, "")], polls=2)
     assert result.status == "completed" and result.verdicts == [] and result.exit_status == 1
     assert "The verdicts were not taken" in (tmp_path / "out" / "summary.md").read_text()
 
@@ -210,3 +243,85 @@ def test_run_refuses_missing_probe_inputs_in_one_line(extra, message, tmp_path, 
     assert drill_cli.main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+# ----- the cluster's API, as the kubernetes client returns it --------------------------------
+
+
+def test_the_cluster_api_counts_ready_pods_per_zone_and_where_a_job_ran():
+    """drill/kube.py over the client's own models: a Deployment scaled to zero is not judged, a
+    pod that is not ready is not counted, a Job's pods are found by the label the Job controller
+    gives them."""
+    from types import SimpleNamespace
+
+    from kubernetes.client import (
+        V1Deployment,
+        V1DeploymentSpec,
+        V1Node,
+        V1ObjectMeta,
+        V1OwnerReference,
+        V1Pod,
+        V1PodCondition,
+        V1PodSpec,
+        V1PodStatus,
+        V1ReplicaSet,
+    )
+
+    from drill.kube import ClusterApi
+
+    def owner(kind, name):
+        return [V1OwnerReference(api_version="apps/v1", kind=kind, name=name, uid=name)]
+
+    def pod(name, node, ready, owners, labels=None):
+        condition = V1PodCondition(type="Ready", status="True" if ready else "False")
+        return V1Pod(
+            metadata=V1ObjectMeta(name=name, owner_references=owners, labels=labels),
+            spec=V1PodSpec(containers=[], node_name=node),
+            status=V1PodStatus(conditions=[condition]),
+        )
+
+    nodes = [
+        V1Node(metadata=V1ObjectMeta(name=n, labels={"topology.kubernetes.io/zone": z}))
+        for n, z in (("n-a", "us-east-1a"), ("n-b", "us-east-1b"))
+    ]
+    pods = [
+        pod("api-1", "n-a", True, owner("ReplicaSet", "api-rs")),
+        pod("api-2", "n-b", True, owner("ReplicaSet", "api-rs")),
+        pod("api-3", "n-a", False, owner("ReplicaSet", "api-rs")),
+        pod("scan-1", "n-b", True, None, {"job-name": "drill-scan-start-r1"}),
+    ]
+
+    class Core:
+        def list_node(self):
+            return SimpleNamespace(items=nodes)
+
+        def list_namespaced_pod(self, namespace, label_selector=None):
+            if label_selector:
+                key, value = label_selector.split("=")
+                return SimpleNamespace(items=[p for p in pods if (p.metadata.labels or {}).get(key) == value])
+            return SimpleNamespace(items=pods)
+
+    class Apps:
+        def list_namespaced_replica_set(self, namespace):
+            return SimpleNamespace(
+                items=[V1ReplicaSet(metadata=V1ObjectMeta(name="api-rs", owner_references=owner("Deployment", "api")))]
+            )
+
+        def list_namespaced_deployment(self, namespace):
+            return SimpleNamespace(
+                items=[
+                    V1Deployment(
+                        metadata=V1ObjectMeta(name="api"), spec=V1DeploymentSpec(replicas=3, selector={}, template={})
+                    ),
+                    V1Deployment(
+                        metadata=V1ObjectMeta(name="backfill"),
+                        spec=V1DeploymentSpec(replicas=0, selector={}, template={}),
+                    ),
+                ]
+            )
+
+    api = object.__new__(ClusterApi)
+    api._core, api._apps = Core(), Apps()
+    assert api.ready_zones("scanner-services") == {"api": {"us-east-1a": 1, "us-east-1b": 1}}
+    assert api.job_zones("scanner-scans", "drill-scan-start-r1") == {"us-east-1b"}
+    assert verdicts.services(api, "scanner-services", "us-east-1b").passed
