@@ -24,6 +24,22 @@ ZONE_LABEL = "topology.kubernetes.io/zone"
 CAPACITY_LABEL = "karpenter.sh/capacity-type"
 
 
+#: Both Jobs' containers: no escalation, nothing written outside their volumes, no capability.
+CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+def _labels(run_id: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/part-of": "scanner",
+        "app.kubernetes.io/component": "drill",
+        "scanner.io/drill-run": run_id,
+    }
+
+
 def job_name(run_id: str) -> str:
     return f"drill-probe-{run_id}"
 
@@ -31,16 +47,7 @@ def job_name(run_id: str) -> str:
 def manifest(settings: dict[str, Any], image: str, run_id: str, zone: str, region: str, max_minutes: int) -> dict:
     """The Job for run `run_id` of a drill of `zone`: it probes until the runner writes its stop
     marker, or for `max_minutes` at most, and Kubernetes ends it a few minutes after that."""
-    labels = {
-        "app.kubernetes.io/part-of": "scanner",
-        "app.kubernetes.io/component": "drill",
-        "scanner.io/drill-run": run_id,
-    }
-    security = {
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "capabilities": {"drop": ["ALL"]},
-    }
+    labels = _labels(run_id)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -93,7 +100,7 @@ def manifest(settings: dict[str, Any], image: str, run_id: str, zone: str, regio
                                 "requests": {"cpu": "100m", "memory": "128Mi"},
                                 "limits": {"memory": "256Mi"},
                             },
-                            "securityContext": security,
+                            "securityContext": CONTAINER_SECURITY,
                             "volumeMounts": [
                                 {"name": "repo-cache", "mountPath": CACHE_MOUNT},
                                 {"name": "tmp", "mountPath": "/tmp"},
@@ -118,11 +125,7 @@ def scan_start_manifest(settings: dict[str, Any], image: str, run_id: str) -> di
     """A Job shaped like a scan's where it matters (the scan pool on spot, its taint tolerated, no
     zone chosen) that does nothing but start: that it succeeds during the drill proves scan
     capacity still comes up, in the zones that are left."""
-    labels = {
-        "app.kubernetes.io/part-of": "scanner",
-        "app.kubernetes.io/component": "drill",
-        "scanner.io/drill-run": run_id,
-    }
+    labels = _labels(run_id)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -158,11 +161,7 @@ def scan_start_manifest(settings: dict[str, Any], image: str, run_id: str) -> di
                             "image": image,
                             "args": ["ready"],
                             "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "readOnlyRootFilesystem": True,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
+                            "securityContext": CONTAINER_SECURITY,
                         }
                     ],
                 },

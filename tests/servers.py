@@ -265,18 +265,17 @@ class Postgres:
         log = self.base / "postgres.log"
         return log.read_text(errors="replace")[-3000:] if log.exists() else ""
 
-    def promote(self) -> None:
-        """A standby made primary (what RDS does to the standby on a failover)."""
+    def connect(self, dbname: str = "postgres") -> Any:
+        """A superuser's autocommit connection over TCP (a `psycopg.Connection`)."""
         import psycopg
 
-        with psycopg.connect(
-            host=self.host,
-            port=self.port,
-            user=self.superuser,
-            password=self.password,
-            dbname="postgres",
-            autocommit=True,
-        ) as connection:
+        return psycopg.connect(
+            host=self.host, port=self.port, user=self.superuser, password=self.password, dbname=dbname, autocommit=True
+        )
+
+    def promote(self) -> None:
+        """A standby made primary (what RDS does to the standby on a failover)."""
+        with self.connect() as connection:
             connection.execute("SELECT pg_promote(wait => true, wait_seconds => 30)")
 
     def stop(self) -> None:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import psycopg
 import pytest
 import servers
 from drill_aws import PREFIX, Shifts, alarm, drill_template, queue_datum, tagged_database
@@ -132,24 +131,9 @@ def test_the_probe_without_its_settings_says_so(capsys, monkeypatch):
 @pytest.fixture(scope="module")
 def database(tmp_path_factory):
     server = servers.start_postgres(tmp_path_factory.mktemp("pg"))
-    admin = psycopg.connect(
-        host=server.host,
-        port=server.port,
-        user=server.superuser,
-        password=server.password,
-        dbname="postgres",
-        autocommit=True,
-    )
-    admin.execute("CREATE DATABASE scans")
-    admin.close()
-    with psycopg.connect(
-        host=server.host,
-        port=server.port,
-        user=server.superuser,
-        password=server.password,
-        dbname="scans",
-        autocommit=True,
-    ) as conn:
+    with server.connect() as admin:
+        admin.execute("CREATE DATABASE scans")
+    with server.connect("scans") as conn:
         for statement in DB_PLAN.statements(DB_PASSWORDS):
             conn.execute(statement)
     try:
@@ -225,6 +209,17 @@ class Lasting:
         return found
 
 
+def drill_with(aws, session, tmp_path: Path, fis: Any, poll_s: float) -> runner.RunResult:
+    """A drill of us-east-1b, probed by `session`."""
+    return runner.run(
+        fis,
+        Shifts([]),
+        [aws["cloudwatch"]],
+        runner.RunOptions(prefix=PREFIX, zone="us-east-1b", out_dir=tmp_path / "out", poll_s=poll_s),
+        probes=session,
+    )
+
+
 @pytest.fixture
 def aws():
     with mock_aws():
@@ -274,13 +269,7 @@ def test_a_drill_probed_from_a_job_measures_every_store_and_loses_nothing(aws, d
     session = remote.JobProbes(
         cluster, aws["s3"], found, "img:1", "us-east-1b", "us-east-1", 5, poll_s=0.1, run_id="r1"
     )
-    result = runner.run(
-        Lasting(aws["fis"], 3.0),
-        Shifts([]),
-        [aws["cloudwatch"]],
-        runner.RunOptions(prefix=PREFIX, zone="us-east-1b", out_dir=tmp_path / "out", poll_s=0.2),
-        probes=session,
-    )
+    result = drill_with(aws, session, tmp_path, Lasting(aws["fis"], 3.0), poll_s=0.2)
     assert cluster.exit == [0] and cluster.deleted == ["drill-probe-r1"]
     assert cluster.created[0]["metadata"] == {
         "name": "drill-probe-r1",
@@ -301,9 +290,7 @@ def test_a_drill_probed_from_a_job_measures_every_store_and_loses_nothing(aws, d
     # What the pod wrote is what the runner measured, and the canaries are in the stores.
     body = aws["s3"].get_object(Bucket=BUCKET, Key="probes/r1/result.json")["Body"].read()
     assert len(json.loads(body)["samples"]) > 10
-    with psycopg.connect(
-        host=database.host, port=database.port, user=database.superuser, password=database.password, dbname="scans"
-    ) as conn:
+    with database.connect("scans") as conn:
         (count,) = conn.execute("SELECT count(*) FROM drill.drill_canary").fetchone() or (0,)
     assert count == result.stores["database"].acknowledged
     # The file canaries were read back, then removed from the scans' cache.
@@ -317,13 +304,7 @@ def test_a_probe_job_that_fails_stops_the_drill_before_it_starts(aws, tmp_path, 
     session = remote.JobProbes(
         cluster, aws["s3"], found, "img:1", "us-east-1b", "us-east-1", 5, poll_s=0.01, run_id="r2"
     )
-    result = runner.run(
-        aws["fis"],
-        Shifts([]),
-        [aws["cloudwatch"]],
-        runner.RunOptions(prefix=PREFIX, zone="us-east-1b", out_dir=tmp_path / "out", poll_s=0.01),
-        probes=session,
-    )
+    result = drill_with(aws, session, tmp_path, aws["fis"], poll_s=0.01)
     assert result.experiment_id == "" and result.exit_status == 1
     assert aws["fis"].list_experiments()["experiments"] == []
     assert "the probes did not start" in result.probe_error and "ImagePullBackOff" in result.probe_error
@@ -357,13 +338,7 @@ def test_a_result_that_never_comes_fails_the_drill(aws, tmp_path, monkeypatch):
         clock=lambda: float(next(clock)),
         sleep=lambda _: None,
     )
-    result = runner.run(
-        aws["fis"],
-        Shifts([]),
-        [aws["cloudwatch"]],
-        runner.RunOptions(prefix=PREFIX, zone="us-east-1b", out_dir=tmp_path / "out", poll_s=0.01),
-        probes=session,
-    )
+    result = drill_with(aws, session, tmp_path, aws["fis"], poll_s=0.01)
     assert result.status == "completed" and result.exit_status == 1
     assert "did not write its result within 120 s" in result.probe_error and cluster.deleted == ["drill-probe-r3"]
 
@@ -568,13 +543,7 @@ def test_a_probe_job_that_fails_during_the_experiment_fails_the_drill(aws, tmp_p
     session = remote.JobProbes(
         cluster, aws["s3"], settings({}), "img:1", "us-east-1b", "us-east-1", 5, poll_s=0.1, run_id="r6"
     )
-    result = runner.run(
-        Lasting(aws["fis"], 2.0),
-        Shifts([]),
-        [aws["cloudwatch"]],
-        runner.RunOptions(prefix=PREFIX, zone="us-east-1b", out_dir=tmp_path / "out", poll_s=0.2),
-        probes=session,
-    )
+    result = drill_with(aws, session, tmp_path, Lasting(aws["fis"], 2.0), poll_s=0.2)
     assert result.status == "completed" and result.exit_status == 1
     assert result.probe_error == "the probe Job drill-probe-r6 failed: Evicted: the node was lost"
     assert any(t["status"] == "probes lost" for t in result.timeline)

@@ -150,16 +150,7 @@ def _wait_for_replica(replica, password: str) -> None:
 def _synchronous(primary) -> None:
     """Commits wait for the standby, as on a Multi-AZ instance (the role's setting outranks the
     server's command line, where the tests' servers turn durability off)."""
-    import psycopg
-
-    with psycopg.connect(
-        host=primary.host,
-        port=primary.port,
-        user=primary.superuser,
-        password=primary.password,
-        dbname="postgres",
-        autocommit=True,
-    ) as connection:
+    with primary.connect() as connection:
         connection.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
         connection.execute("SELECT pg_reload_conf()")
         connection.execute(f'ALTER ROLE "{primary.superuser}" SET synchronous_commit = on')
