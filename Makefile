@@ -8,7 +8,7 @@ STACK ?= prod
 # pytest-xdist workers: one per core.
 WORKERS ?= auto
 
-.PHONY: preview test check lint format types servers bench capacity deploy-plan catalogue install clean drill-image
+.PHONY: preview test check lint format types servers bench cost capacity deploy-plan catalogue install clean drill-image
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,12 @@ deploy-plan: $(STAMP)
 SOURCE ?= aws
 catalogue: $(STAMP)
 	$(PY) -m catalogue.refresh --source $(SOURCE) --out catalogue/aws.json
+
+## Monthly cost estimate of a stack, offline (prices, assumptions and figures in the README);
+## `make cost STACK=prod` prints it and writes build/cost-<stack>.json. ARGS passes more flags
+## (--compare dev, -c KEY=VALUE, --usage KEY=N).
+cost: $(STAMP)
+	$(PY) -m cost --stack $(STACK) --json build/cost-$(STACK).json $(ARGS)
 
 ## Capacity model: a week of scans through the prod scan pools (figures in the README).
 capacity: $(STAMP)

@@ -91,6 +91,7 @@ from components.eks import karpenter_plan  # noqa: E402
 from components.scans import scan_job  # noqa: E402
 from components.scans.scaled_jobs import POLLING_INTERVAL  # noqa: E402
 from offline.program import StackFileError, load_stack_config  # noqa: E402
+from policies.common import costing  # noqa: E402
 from stack_config import ConfigError, StackConfig, parse  # noqa: E402
 
 HOUR = 3600.0
@@ -102,20 +103,11 @@ Packing = Literal["spread", "pack"]
 
 # ----- assumptions -------------------------------------------------------------------------
 
-#: (hour of day UTC, fraction of the peak rate); linear in between.
-WEEKDAY_CURVE: tuple[tuple[float, float], ...] = (
-    (0, 0.04),
-    (6, 0.04),
-    (7, 0.15),
-    (9, 0.7),
-    (10, 1.0),
-    (16, 1.0),
-    (18, 0.45),
-    (20, 0.2),
-    (22, 0.08),
-    (24, 0.04),
-)
-DEFAULT_PEAK_LOAD = 0.40
+#: The weekday curve (hour of day UTC, fraction of the peak rate; linear in between) and the
+#: share of the ScaledJob caps busy at the peak: one definition, which the cost estimate's fluid
+#: approximation of this model reads too (policies/common/costing.py).
+WEEKDAY_CURVE = costing.WEEKDAY_CURVE
+DEFAULT_PEAK_LOAD = costing.DEFAULT_PEAK_LOAD
 SIZE_NAMES = {2: "large", 4: "xlarge", 8: "2xlarge", 16: "4xlarge", 32: "8xlarge", 48: "12xlarge", 64: "16xlarge"}
 GIB_PER_VCPU = {"c": 2, "m": 4, "r": 8}
 PRICE_PER_VCPU_HOUR = {"c": 0.0425, "m": 0.048, "r": 0.063}
@@ -152,7 +144,7 @@ class Delays:
 @dataclass(frozen=True)
 class Workload:
     peak_rate_per_min: float
-    weekend_level: float = 0.005
+    weekend_level: float = costing.WEEKEND_LEVEL
     median_duration: float = 150.0
     duration_sigma: float = 1.0
     min_duration: float = 5.0

@@ -1,8 +1,12 @@
-"""Cost rules: scan Jobs on the spot scan pool only, never disrupted mid-scan, and scalers
-sized within the pool's limits."""
+"""Cost rules: scan Jobs on the spot scan pool only, never disrupted mid-scan, scalers sized
+within the pool's limits, and a stack whose monthly estimate stays within its budget."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import costing
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -11,9 +15,10 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 import contract
-from environments import KEYS
+from environments import KEYS, stack_config
 from stack_graph import NODE_POOL, UNKNOWN, Report, StackGraph, known, path, setting
 
 SCALED_JOB = "kubernetes:keda.sh/v1alpha1:ScaledJob"
@@ -83,6 +88,74 @@ def scaled_jobs_within_pool(args: StackValidationArgs, report: Report) -> None:
         )
 
 
+BUDGET_KEY = "scanner:monthlyBudgetUsd"
+
+
+def _plain(value: Any) -> Any:
+    """Inputs as plain data, an unknown value (first preview) as None."""
+    if isinstance(value, Mapping):
+        out = {}
+        for key in value:
+            try:
+                out[key] = _plain(value[key])
+            except UnknownValueError:
+                out[key] = None
+        return out
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        items = []
+        for i in range(len(value)):
+            try:
+                items.append(_plain(value[i]))
+            except UnknownValueError:
+                items.append(None)
+        return items
+    return value
+
+
+def resources_for_costing(resources) -> list[costing.Resource]:
+    return [
+        costing.Resource(
+            r.resource_type,
+            r.name,
+            r.urn,
+            r.parent.urn if r.parent is not None else None,
+            _plain(r.props),
+            {key: [d.urn for d in deps] for key, deps in (r.property_dependencies or {}).items()},
+        )
+        for r in resources
+    ]
+
+
+def within_monthly_budget(args: StackValidationArgs, report: Report) -> None:
+    """The stack's monthly estimate (policies/common/costing.py, the scan pool by its fluid
+    approximation) at most the stack's budget, the same figure AWS Budgets alerts on."""
+    config = stack_config()
+    raw = config.get(BUDGET_KEY)
+    if raw in (None, ""):
+        return
+    try:
+        budget = float(raw)
+    except (TypeError, ValueError):
+        return  # the program refuses a budget that is not a number, naming the key
+    usage = setting(args, "usage", {}) or {}
+    try:
+        found = costing.estimate(
+            resources_for_costing(args.resources), config.get("aws:region", "us-east-1"), usage=usage
+        )
+    except costing.PriceError as exc:
+        report(f"the cost estimate cannot be made: {exc}")
+        return
+    if found.total <= budget:
+        return
+    parts = ", ".join(f"{name} ${value:,.0f}" for name, value in list(found.by("component").items())[:3])
+    items = "; ".join(f"{line.item} [{line.resource}] ${line.monthly:,.0f}" for line in found.top(3))
+    report(
+        f"the stack's monthly estimate is ${found.total:,.0f}, over its budget of ${budget:,.0f} ({BUDGET_KEY}); "
+        f"the largest components: {parts}; the largest items: {items}. Raise the budget, or shrink what costs most "
+        "(`python -m cost --compare -c KEY=VALUE` shows what a change saves)."
+    )
+
+
 POLICIES = [
     ResourceValidationPolicy(
         name="scan-jobs-on-spot-pool",
@@ -105,6 +178,26 @@ POLICIES = [
             properties={
                 "poolLabel": {"type": "string", "default": contract.POOL_LABEL},
                 "scanPool": {"type": "string", "default": contract.SCAN_POOL},
+            }
+        ),
+    ),
+    StackValidationPolicy(
+        name="within-monthly-budget",
+        description=(
+            "Advises when the stack's monthly cost estimate (prices of "
+            f"{costing.load_prices()['date']}, scan capacity by the fluid model) exceeds scanner:monthlyBudgetUsd, "
+            "naming the largest components and items; mandatory where the policy config says so."
+        ),
+        enforcement_level=EnforcementLevel.ADVISORY,
+        validate=within_monthly_budget,
+        config_schema=PolicyConfigSchema(
+            properties={
+                "usage": {
+                    "type": "object",
+                    "description": "usage assumptions of the estimate (python -m cost --usage), by key",
+                    "additionalProperties": {"type": "number", "minimum": 0},
+                    "default": {},
+                }
             }
         ),
     ),

@@ -14,6 +14,7 @@ TESTS = ROOT / "tests"
 #: The whole-program fault tables: each entry names the policies it must trip.
 PROGRAM_TABLES = ("FAULTS", "SECURITY_FAULTS", "ADVISORY_FAULTS")
 PROGRAM_MODULES = [
+    "cost/test_cost_policies.py",
     "data/test_data_policies.py",
     "drill/test_drill_policies.py",
     "eks/test_eks_policies.py",
