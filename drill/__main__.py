@@ -461,12 +461,13 @@ def _drill_parts(args: argparse.Namespace, zone: str, client, kube: Any):
         budget = (
             verdicts.SCAN_START_TIMEOUT_S if remaining_s is None else min(verdicts.SCAN_START_TIMEOUT_S, remaining_s)
         )
+        manifest = probe_job.scan_start_manifest(settings, image, run_id)
         return [
-            verdicts.database(client("rds"), args.prefix, drilled),
-            verdicts.cache(client("elasticache"), args.prefix, drilled),
-            verdicts.broker(client("cloudwatch"), now, before=started_at),
-            verdicts.services(kube, services_namespace, drilled),
-            verdicts.scans(kube, probe_job.scan_start_manifest(settings, image, run_id), drilled, timeout_s=budget),
+            verdicts.safely("database", lambda: verdicts.database(client("rds"), args.prefix, drilled)),
+            verdicts.safely("cache", lambda: verdicts.cache(client("elasticache"), args.prefix, drilled)),
+            verdicts.safely("broker", lambda: verdicts.broker(client("cloudwatch"), now, before=started_at)),
+            verdicts.safely("services", lambda: verdicts.services(kube, services_namespace, drilled)),
+            verdicts.safely("scans", lambda: verdicts.scans(kube, manifest, drilled, timeout_s=budget)),
         ]
 
     return probes, checks

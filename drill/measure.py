@@ -22,6 +22,17 @@ class Sample:
     key: str = ""
     """The canary a write wrote."""
     error: str = ""
+    took: float = 0.0
+    """Seconds the call took: one slower than SLOW_S counts as an outage, even if it succeeded
+    (a proxy that holds a query through a failover answers late, not never)."""
+
+
+#: A call slower than this is part of an outage (twice the probes' own timeouts).
+SLOW_S = 4.0
+
+
+def _bad(sample: Sample) -> bool:
+    return not sample.ok or sample.took > SLOW_S
 
 
 @dataclass(frozen=True)
@@ -51,12 +62,12 @@ class StoreResult:
 
 
 def longest_outage(samples: list[Sample], end: float) -> float:
-    """The longest time from a failed sample to the next good one (or to `end`)."""
+    """The longest time from a failed (or slow) sample to the next good one (or to `end`)."""
     longest, started = 0.0, None
     for sample in sorted(samples, key=lambda s: s.at):
-        if not sample.ok and started is None:
+        if _bad(sample) and started is None:
             started = sample.at
-        elif sample.ok and started is not None:
+        elif not _bad(sample) and started is not None:
             longest = max(longest, sample.at - started)
             started = None
     if started is not None:
@@ -64,9 +75,13 @@ def longest_outage(samples: list[Sample], end: float) -> float:
     return round(longest, 3)
 
 
-def results(samples: Iterable[Sample], survivors: Mapping[str, set[str]], end: float) -> dict[str, StoreResult]:
-    """Per store, from every sample and the canaries each store still holds after the drill."""
-    by_store: dict[str, list[Sample]] = {}
+def results(
+    samples: Iterable[Sample], survivors: Mapping[str, set[str]], end: float, expected: Iterable[str] = ()
+) -> dict[str, StoreResult]:
+    """Per store, from every sample and the canaries each store still holds after the drill; a
+    store in `expected` with no sample at all (its probe stuck in its first call) is there too,
+    and fails."""
+    by_store: dict[str, list[Sample]] = {store: [] for store in expected}
     for sample in samples:
         by_store.setdefault(sample.store, []).append(sample)
     out = {}

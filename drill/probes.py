@@ -25,6 +25,8 @@ from typing import Any, Protocol
 from drill.measure import Sample
 
 TIMEOUT_S = 2.0
+#: How long a cache canary lives (SET ... EX).
+CANARY_TTL_S = 24 * 3600
 
 
 class Probe(Protocol):
@@ -128,6 +130,12 @@ class PostgresProbe:
         rows = self._do(lambda c: c.execute("SELECT key FROM drill_canary WHERE key = ANY(%s)", (wanted,)).fetchall())
         return {r[0] for r in rows}
 
+    def clean(self, keys: Iterable[str]) -> None:
+        """This run's canary rows removed once read."""
+        wanted = list(keys)
+        if self.writes and wanted:
+            self._do(lambda c: c.execute("DELETE FROM drill_canary WHERE key = ANY(%s)", (wanted,)))
+
     def close(self) -> None:
         if self._connection is not None:
             try:
@@ -198,7 +206,8 @@ class RedisProbe:
             raise
 
     def write(self, key: str) -> None:
-        if not self._do(lambda c: c.set(f"drill:canary:{key}", key)):
+        # A day's expiry: a canary outlives any drill, never the next week's.
+        if not self._do(lambda c: c.set(f"drill:canary:{key}", key, ex=CANARY_TTL_S)):
             raise RuntimeError("SET was not acknowledged")
         if self._replicas:
             # WAIT gives up well within the socket's timeout, so a slow replica is a refused
@@ -214,6 +223,11 @@ class RedisProbe:
         wanted = list(keys)
         values = self._do(lambda c: c.mget([f"drill:canary:{k}" for k in wanted])) if wanted else []
         return {k for k, v in zip(wanted, values, strict=True) if v is not None}
+
+    def clean(self, keys: Iterable[str]) -> None:
+        wanted = [f"drill:canary:{k}" for k in keys]
+        if wanted:
+            self._do(lambda c: c.delete(*wanted))
 
     def close(self) -> None:
         if self._client is not None:
@@ -304,12 +318,17 @@ class QueueProbe:
         found: set[str] = set()
 
         def drain(channel) -> None:
+            # Acknowledged together at the end: a connection lost halfway returns every message
+            # to the queue, so the next attempt reads them all again.
+            last = None
             while True:
                 method, _, body = channel.basic_get(self.queue, auto_ack=False)
                 if method is None:
-                    return
+                    break
                 found.add(body.decode())
-                channel.basic_ack(method.delivery_tag)
+                last = method.delivery_tag
+            if last is not None:
+                channel.basic_ack(last, multiple=True)
 
         self._do(drain)
         return found & wanted
@@ -381,12 +400,16 @@ class Prober:
             key = f"{probe.store}-{self.run_id}-{n:05d}"
             calls = [("write", lambda key=key: probe.write(key))] if getattr(probe, "writes", True) else []
             for operation, call in (*calls, ("check", probe.check)):
-                at = time.monotonic() - self._started
+                begun = time.monotonic()
+                at = begun - self._started
                 try:
                     call()
-                    self._record(Sample(at, probe.store, operation, True, key if operation == "write" else ""))  # type: ignore[arg-type]
+                    took = time.monotonic() - begun
+                    written = key if operation == "write" else ""
+                    self._record(Sample(at, probe.store, operation, True, written, "", took))  # type: ignore[arg-type]
                 except Exception as exc:  # noqa: BLE001 (a failure is the sample)
-                    self._record(Sample(at, probe.store, operation, False, "", _short(exc)))  # type: ignore[arg-type]
+                    took = time.monotonic() - begun
+                    self._record(Sample(at, probe.store, operation, False, "", _short(exc), took))  # type: ignore[arg-type]
             n += 1
             self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - tick)))
 

@@ -63,6 +63,8 @@ class Probed:
 class ProbeSession(Protocol):
     left_out: dict[str, str]
     """Stores not probed in this drill, and why (a store that lives in the drilled zone only)."""
+    expected: list[str]
+    """The stores probed: one with no sample at all is judged failed, not forgotten."""
 
     def start(self) -> None:
         """Probing has begun once this returns; raises ProbeError when it cannot."""
@@ -82,6 +84,7 @@ class LocalProbes:
         self._prober = Prober(probes)
         self._patience_s = patience_s
         self.left_out = dict(left_out or {})
+        self.expected = [p.store for p in probes]
 
     def start(self) -> None:
         self._prober.start()
@@ -97,8 +100,8 @@ class LocalProbes:
             if clean is not None:
                 try:
                     clean(self._prober.acknowledged(probe.store))
-                except OSError:
-                    pass  # a leftover canary costs a few bytes; the measurement stands
+                except Exception:  # noqa: BLE001 (a leftover canary costs a few bytes; the measurement stands)
+                    pass
         return Probed(samples, survivors, self._prober.ended)
 
 
@@ -118,14 +121,17 @@ def encode(probed: Probed) -> dict[str, Any]:
         "ended": probed.ended,
         "stopped": probed.stopped,
         "markerErrors": probed.marker_errors,
-        "samples": [[s.at, s.store, s.operation, s.ok, s.key, s.error] for s in probed.samples],
+        "samples": [[s.at, s.store, s.operation, s.ok, s.key, s.error, s.took] for s in probed.samples],
         "survivors": {store: sorted(keys) for store, keys in probed.survivors.items()},
     }
 
 
 def decode(found: Any) -> Probed:
     try:
-        samples = [Sample(float(a), str(st), op, bool(ok), str(k), str(e)) for a, st, op, ok, k, e in found["samples"]]
+        samples = [
+            Sample(float(a), str(st), op, bool(ok), str(k), str(e), float(took))
+            for a, st, op, ok, k, e, took in found["samples"]
+        ]
         survivors = {str(store): set(keys) for store, keys in found["survivors"].items()}
         return Probed(samples, survivors, float(found["ended"]), str(found["stopped"]), int(found["markerErrors"]))
     except (KeyError, TypeError, ValueError) as exc:
@@ -245,6 +251,7 @@ class JobProbes:
 
         self.kube, self.s3 = kube, s3
         self.settings, self.left_out = stores.for_zone(stores.settings(settings), zone)
+        self.expected = sorted(self.settings["stores"])
         self.run_id = run_id or uuid.uuid4().hex[:10]
         self.manifest = probe_job.manifest(self.settings, image, self.run_id, zone, region, max_minutes)
         self._timeouts = (start_timeout_s, result_timeout_s)
@@ -256,24 +263,41 @@ class JobProbes:
         return self.manifest["metadata"]["namespace"], self.manifest["metadata"]["name"]
 
     def _wait_for(self, name: str, timeout_s: float, what: str) -> None:
+        """Until the marker is there; the bucket or the cluster's API not answering for a while
+        is asked again until the timeout, and never escapes as anything but a ProbeError."""
         bucket = self.settings["bucket"]
         key = marker(self.settings, self.run_id, name)
         deadline = self._clock() + timeout_s
-        while not _exists(self.s3, bucket, key):
-            failed = self.kube.job_failed(*self._where)
+        last = ""
+        while True:
+            try:
+                if _exists(self.s3, bucket, key):
+                    return
+                failed = self.kube.job_failed(*self._where)
+            except Exception as exc:  # noqa: BLE001 (asked again until the deadline)
+                failed, last = None, f"{type(exc).__name__}: {exc}"
             if failed is not None:
                 raise ProbeError(f"the probe Job {self._where[1]} failed before {what}: {failed}")
             if self._clock() > deadline:
-                raise ProbeError(f"the probe Job {self._where[1]} did not {what} within {timeout_s:.0f} s")
+                why = f" (last error: {last})" if last else ""
+                raise ProbeError(f"the probe Job {self._where[1]} did not {what} within {timeout_s:.0f} s{why}")
             self._sleep(self._poll_s)
 
-    def start(self) -> None:
-        self.kube.create_job(self.manifest)
+    def _delete(self) -> None:
         try:
-            self._wait_for("started", self._timeouts[0], "start probing")
-        except ProbeError:
             self.kube.delete_job(*self._where)
-            raise
+        except Exception:  # noqa: BLE001 (its activeDeadlineSeconds and TTL end it anyway)
+            pass
+
+    def start(self) -> None:
+        try:
+            self.kube.create_job(self.manifest)
+            self._wait_for("started", self._timeouts[0], "start probing")
+        except Exception as exc:
+            self._delete()
+            if isinstance(exc, ProbeError):
+                raise
+            raise ProbeError(f"the probe Job could not be started: {type(exc).__name__}: {exc}") from exc
         self._started_at = self._clock()
 
     def trouble(self) -> str | None:
@@ -286,20 +310,27 @@ class JobProbes:
     def finish(self) -> Probed:
         bucket = self.settings["bucket"]
         asked_at = self._clock()
-        _retry(
-            lambda: self.s3.put_object(Bucket=bucket, Key=marker(self.settings, self.run_id, "stop"), Body=b""),
-            self._sleep,
-        )
         try:
+            _retry(
+                lambda: self.s3.put_object(Bucket=bucket, Key=marker(self.settings, self.run_id, "stop"), Body=b""),
+                self._sleep,
+            )
             self._wait_for("result.json", self._timeouts[1], "write its result")
-            body = self.s3.get_object(Bucket=bucket, Key=marker(self.settings, self.run_id, "result.json"))
+            body = _retry(
+                lambda: self.s3.get_object(Bucket=bucket, Key=marker(self.settings, self.run_id, "result.json")),
+                self._sleep,
+            )
             try:
                 found = json.loads(body["Body"].read())
             except json.JSONDecodeError as exc:
                 raise ProbeError(f"the probes' result is not JSON ({exc})") from None
             probed = decode(found)
+        except ProbeError:
+            raise
+        except Exception as exc:
+            raise ProbeError(f"the probes' result could not be read: {type(exc).__name__}: {exc}") from exc
         finally:
-            self.kube.delete_job(*self._where)
+            self._delete()
         if probed.stopped != STOPPED_BY_RUNNER:
             raise ProbeError(f"the probes stopped on their own ({probed.stopped}), not when the runner asked")
         wanted = asked_at - (self._started_at if self._started_at is not None else asked_at)

@@ -75,6 +75,10 @@ class RunResult:
     when they ran for the whole drill."""
     left_out: dict[str, str] = field(default_factory=dict)
     """Stores not probed in this drill, and why."""
+    skipped: list[str] = field(default_factory=list)
+    """Actions FIS skipped (no target found in the zone)."""
+    skipped_required: list[str] = field(default_factory=list)
+    """Skipped actions whose targets are named by ARN: the drill did not do what it says."""
 
     @property
     def exit_status(self) -> int:
@@ -83,7 +87,8 @@ class RunResult:
         when asked for, were taken and all passed."""
         stores_ok = all(r.passed for r in self.stores.values())
         verdicts_ok = all(v.passed for v in self.verdicts) and (self.verdicts or not self.verdicts_expected)
-        return 0 if self.status == "completed" and stores_ok and verdicts_ok and not self.probe_error else 1
+        passed = self.status == "completed" and stores_ok and verdicts_ok and not self.probe_error
+        return 0 if passed and not self.skipped_required else 1
 
 
 _DURATION = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?$")
@@ -114,6 +119,27 @@ def template_of(fis: Any, prefix: str, zone: str, seed: int | None) -> tuple[str
     return zone, by_zone[zone]
 
 
+def _managed_arns(template: dict[str, Any]) -> set[str]:
+    return {
+        arn
+        for target in (template.get("targets") or {}).values()
+        if target.get("resourceType") == "aws:arc:zonal-shift-managed-resource"
+        for arn in target.get("resourceArns") or []
+    }
+
+
+def _by_arn(template: dict[str, Any]) -> set[str]:
+    """The template's actions whose targets are named by ARN: they always resolve, so one that
+    was skipped did nothing it should have (a tag-found target may be absent: no spot node in
+    the zone at a weekend, the primary elsewhere)."""
+    targets = template.get("targets") or {}
+    return {
+        name
+        for name, action in (template.get("actions") or {}).items()
+        if any((targets.get(t) or {}).get("resourceArns") for t in (action.get("targets") or {}).values())
+    }
+
+
 def run(
     fis: Any,
     shifts: Any,
@@ -127,15 +153,17 @@ def run(
     """`probes`: the probes to run here, or a session that runs them elsewhere (a Job in the
     cluster). `checks(zone, started_at, remaining_s)`: the verdicts, taken once while the zone is
     out; `started_at` is when the experiment started (UTC), `remaining_s` the outage time left
-    (None when the template's actions give no duration), which no check may outlast."""
+    (None when the template's actions give no duration), which no check may outlast.
+
+    Whatever happens once it has begun (an AWS or cluster error, an interrupt), the experiment
+    is stopped before the probes are, the drill reverted, the alarms this run muted unmuted,
+    and the summary written; the error is raised after."""
     zone, template_id = template_of(fis, options.prefix, options.zone, options.seed)
+    template = fis.get_experiment_template(id=template_id)["experimentTemplate"]
     verify_after = options.verify_after_s
-    outage_s = 0.0
-    if checks is not None:
-        template = fis.get_experiment_template(id=template_id)["experimentTemplate"]
-        outage_s = longest_action_s(template)
-        if verify_after is None:
-            verify_after = outage_s * 2 / 3
+    outage_s = longest_action_s(template)
+    if verify_after is None and checks is not None:
+        verify_after = outage_s * 2 / 3
     options.out_dir.mkdir(parents=True, exist_ok=True)
     home = cloudwatches[0]
 
@@ -146,13 +174,6 @@ def run(
         (options.out_dir / f"{name}.md").write_text(steps.markdown_report(found) + "\n")
         return found
 
-    before = take_report("pre")
-    muted: list[tuple[Any, list[alarm_ops.Alarm]]] = []
-    if options.mute:
-        for cloudwatch in cloudwatches:
-            chosen = [a for a in alarm_ops.alarms(cloudwatch, options.prefix) if a.actions_enabled]
-            alarm_ops.apply(cloudwatch, "mute", chosen)
-            muted.append((cloudwatch, chosen))
     session: ProbeSession | None
     if isinstance(probes, Sequence):
         session = LocalProbes(probes) if probes else None
@@ -161,9 +182,28 @@ def run(
     result = RunResult(zone, "", "not started", "", verdicts_expected=checks is not None)
     if session is not None:
         result.left_out = dict(getattr(session, "left_out", {}) or {})
+    # A zonal shift already active on what the drill shifts (an operator's, a practice run)
+    # would make the experiment's own shift fail: nothing starts.
+    busy = [
+        f"{s.get('resourceIdentifier')} ({s.get('shiftType', 'ZONAL_SHIFT')} away from {s.get('awayFrom')})"
+        for s in (steps._active_shifts(shifts) if shifts is not None else [])
+        if s.get("resourceIdentifier") in _managed_arns(template)
+    ]
+    before = take_report("pre")
+    if busy:
+        result.reason = f"a zonal shift is already active on {', '.join(busy)}: end it, or wait, and run again"
+        result.timeline.append({"at": 0.0, "status": "not started", "reason": result.reason})
+        return _finish(options, result, before, take_report("post"))
+    muted: list[tuple[Any, list[alarm_ops.Alarm]]] = []
     started = clock()
     probing = False
+    failure: BaseException | None = None
     try:
+        if options.mute:
+            for cloudwatch in cloudwatches:
+                chosen = [a for a in alarm_ops.alarms(cloudwatch, options.prefix) if a.actions_enabled]
+                muted.append((cloudwatch, chosen))  # before the call: a half-done mute is undone too
+                alarm_ops.apply(cloudwatch, "mute", chosen)
         if session is not None:
             try:
                 session.start()
@@ -182,14 +222,20 @@ def run(
         stopping = False
         seen = ""
         while True:
-            state = fis.get_experiment(id=result.experiment_id)["experiment"]["state"]
-            result.status, result.reason = state["status"], state.get("reason", "")
+            state = fis.get_experiment(id=result.experiment_id)["experiment"]
+            result.status, result.reason = state["state"]["status"], state["state"].get("reason", "")
             if result.status != seen:
                 seen = result.status
                 result.timeline.append(
                     {"at": round(clock() - started, 1), "status": result.status, "reason": result.reason}
                 )
             if result.status in ENDED:
+                result.skipped = sorted(
+                    name
+                    for name, action in (state.get("actions") or {}).items()
+                    if (action.get("state") or {}).get("status") == "skipped"
+                )
+                result.skipped_required = sorted(set(result.skipped) & _by_arn(template))
                 break
             if probing and session is not None and not result.probe_error:
                 trouble = session.trouble()
@@ -206,9 +252,12 @@ def run(
             ):
                 elapsed = clock() - experiment_started
                 remaining = max(0.0, outage_s - elapsed) if outage_s else None
-                result.verdicts = checks(zone, started_at, remaining) or [
-                    Verdict("verdicts", False, "no check was run")
-                ]
+                try:
+                    result.verdicts = checks(zone, started_at, remaining) or [
+                        Verdict("verdicts", False, "no check was run")
+                    ]
+                except Exception as exc:  # noqa: BLE001 (a check that cannot run is a failed verdict)
+                    result.verdicts = [Verdict("verdicts", False, f"the checks failed: {type(exc).__name__}: {exc}")]
                 result.timeline.append(
                     {
                         "at": round(clock() - started, 1),
@@ -225,28 +274,57 @@ def run(
             sleep(options.poll_s)
     except ProbeError:
         pass
+    except BaseException as exc:  # noqa: BLE001 (cleaned up below, raised after the summary)
+        failure = exc
+        result.reason = f"the runner stopped: {type(exc).__name__}: {exc}"
+        result.timeline.append({"at": round(clock() - started, 1), "status": "runner stopped", "reason": result.reason})
     finally:
-        if session is not None and probing:
+        # The zone back first: an experiment still running when the runner stops is stopped
+        # before anything else, so the probes never stop while the zone is out.
+        if result.experiment_id and result.status not in ENDED:
             try:
-                probed = session.finish()
-                result.stores = measure.results(probed.samples, probed.survivors, probed.ended)
-                events = [(t["at"], t["status"]) for t in result.timeline]
-                (options.out_dir / "timeline.svg").write_text(timeline.svg(probed.samples, probed.ended, events))
-            except ProbeError as exc:
+                fis.stop_experiment(id=result.experiment_id)
                 result.timeline.append(
-                    {"at": round(clock() - started, 1), "status": "no probe result", "reason": str(exc)}
+                    {"at": round(clock() - started, 1), "status": "stop requested", "reason": "the runner stopped"}
                 )
-                result.probe_error = result.probe_error or f"the probes' result is lost: {exc}"
-        # The drill stopped and its shifts cancelled first, then the alarms back: never the
-        # alarms on while the zone is still out.
+            except Exception:  # noqa: BLE001 (revert below tries again)
+                pass
         try:
-            result.reverted = steps.revert(fis, shifts, [], options.prefix)
+            if session is not None and probing:
+                try:
+                    probed = session.finish()
+                    expected = list(getattr(session, "expected", ()) or ())
+                    result.stores = measure.results(probed.samples, probed.survivors, probed.ended, expected)
+                    events = [(t["at"], t["status"]) for t in result.timeline]
+                    (options.out_dir / "timeline.svg").write_text(timeline.svg(probed.samples, probed.ended, events))
+                except Exception as exc:  # noqa: BLE001 (whatever the session let through: no evidence)
+                    result.timeline.append(
+                        {"at": round(clock() - started, 1), "status": "no probe result", "reason": str(exc)}
+                    )
+                    result.probe_error = result.probe_error or f"the probes' result is lost: {exc}"
         finally:
-            for cloudwatch, chosen in muted:
-                alarm_ops.apply(cloudwatch, "unmute", chosen)
-            result.reverted += [f"unmuted {a.name}" for _, chosen in muted for a in chosen]
-    after = take_report("post")
-    rows, result.regressions = steps.compare(before, after)
+            # The drill stopped and its shifts cancelled first, then the alarms back: never the
+            # alarms on while the zone is still out.
+            try:
+                result.reverted = steps.revert(fis, shifts, [], options.prefix)
+            finally:
+                for cloudwatch, chosen in muted:
+                    alarm_ops.apply(cloudwatch, "unmute", chosen)
+                result.reverted += [f"unmuted {a.name}" for _, chosen in muted for a in chosen]
+    try:
+        after = take_report("post")
+    except Exception:  # noqa: BLE001 (the summary is written regardless)
+        if failure is None:
+            raise
+        after = {}
+    _finish(options, result, before, after)
+    if failure is not None:
+        raise failure
+    return result
+
+
+def _finish(options: RunOptions, result: RunResult, before: dict[str, Any], after: dict[str, Any]) -> RunResult:
+    rows, result.regressions = steps.compare(before, after) if after else ([], [])
     (options.out_dir / "comparison.md").write_text(steps.markdown_comparison(rows, result.regressions) + "\n")
     (options.out_dir / "summary.json").write_text(json.dumps(summary(result), indent=2) + "\n")
     (options.out_dir / "summary.md").write_text(markdown(result) + "\n")
@@ -268,6 +346,8 @@ def summary(result: RunResult) -> dict[str, Any]:
         "probed": bool(result.stores),
         "probeError": result.probe_error,
         "leftOut": result.left_out,
+        "skippedActions": result.skipped,
+        "skippedRequired": result.skipped_required,
     }
 
 
@@ -292,6 +372,10 @@ def markdown(result: RunResult) -> str:
         lines += [f"Probes: {result.probe_error}.", ""]
     for store, why in sorted(result.left_out.items()):
         lines += [f"Not probed: {store} ({why}).", ""]
+    if result.skipped:
+        lines += [f"Skipped by FIS (no target in the zone): {', '.join(result.skipped)}.", ""]
+    if result.skipped_required:
+        lines += [f"FAILED: {', '.join(result.skipped_required)} found no target, though named by ARN.", ""]
     if result.stores:
         lines += [measure.markdown(result.stores), ""]
     else:
@@ -301,5 +385,8 @@ def markdown(result: RunResult) -> str:
         if result.regressions
         else "No alarm in ALARM after that was not before."
     )
-    lines.append(f"Verdict: {'PASS' if result.exit_status == 0 else 'FAIL'}")
+    verdict = "PASS" if result.exit_status == 0 else "FAIL"
+    if verdict == "PASS" and not result.stores:
+        verdict = "PASS (the experiment alone: no evidence about data)"
+    lines.append(f"Verdict: {verdict}")
     return "\n".join(lines)

@@ -35,6 +35,15 @@ class Verdict:
     detail: str
 
 
+def safely(check: str, call: Callable[[], Verdict]) -> Verdict:
+    """The check's verdict; a check that cannot be made (an API refusing, a client error) fails
+    with the reason, and the others are still taken."""
+    try:
+        return call()
+    except Exception as exc:  # noqa: BLE001 (a verdict, not a crash)
+        return Verdict(check, False, f"could not be checked: {type(exc).__name__}: {exc}"[:300])
+
+
 def _tags(items: list[dict[str, Any]] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in items or []}
 

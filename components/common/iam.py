@@ -37,9 +37,12 @@ def pod_identity_trust(
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
-def service_trust(service: str, account_id: str) -> str:
+def service_trust(service: str, account_id: str, source_arn: str | None = None) -> str:
     """A role an AWS service (`lambda.amazonaws.com`, `fis.amazonaws.com`) may take on this
-    account's behalf only."""
+    account's behalf only; with `source_arn` (a pattern), for those of its resources only."""
+    condition: dict[str, dict[str, str]] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    if source_arn:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -48,7 +51,7 @@ def service_trust(service: str, account_id: str) -> str:
                     "Effect": "Allow",
                     "Principal": {"Service": service},
                     "Action": "sts:AssumeRole",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                    "Condition": condition,
                 }
             ],
         }

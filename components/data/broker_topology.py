@@ -25,7 +25,7 @@ client that happens to connect:
   | an engine's consumer | nothing | nothing | its own queue | |
   | KEDA | nothing | nothing | nothing | monitoring (queue depth over the management API) |
   | the queue-metrics publisher | nothing | nothing | nothing | monitoring (the same, and the nodes) |
-  | the drill | the canary and drill queues | the canary exchange | the canary and drill queues | |
+  | the drill | nothing | the canary exchange | the canary and drill queues | |
 
 The plan is rendered twice: as Pulumi resources (components/data/broker_clients.py) and as a
 RabbitMQ definitions document (`definitions`), which the tests load into a real server to prove
@@ -279,11 +279,9 @@ def plan(
         User(
             DRILL_USER,
             "drill",
-            Permission(
-                configure=exactly(CANARY_QUEUE, DRILL_QUEUE),
-                write=exactly(HEALTH_EXCHANGE),
-                read=exactly(CANARY_QUEUE, DRILL_QUEUE),
-            ),
+            # No configure: a passive declare (the probe's check) needs none, and configure would
+            # let it delete the queues.
+            Permission(write=exactly(HEALTH_EXCHANGE), read=exactly(CANARY_QUEUE, DRILL_QUEUE)),
             purpose="health checks and the zone drill publish and read their canaries",
         )
     )

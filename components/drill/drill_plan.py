@@ -8,14 +8,20 @@ the stack's own resources (a target per action, at most five ARNs each, the prov
   zone's NAT gateway and load balancer nodes keep working), `aws:network:disrupt-connectivity`
   with scope `all`. It is also the only way to take Amazon MQ's node, EFS's mount target and the
   ALB's nodes in the zone out: FIS has no action for them;
-- `stop-system-nodes`, `stop-karpenter-nodes`: the cluster's running instances in the zone (the
-  managed node group's carry `eks:cluster-name`, Karpenter's `eks:eks-cluster-name`), started
-  again after the outage, and the action complete if their launcher terminated them instead
-  (Karpenter replaces a stopped node; the node group's repair does too);
+- `stop-system-nodes`, `stop-services-nodes`, `stop-scan-fallback-nodes`: the cluster's running
+  on-demand instances in the zone (the managed node group's carry `eks:cluster-name`,
+  Karpenter's `eks:eks-cluster-name` and `karpenter.sh/nodepool`; a target's tags must all
+  match), started again after the outage, and the action complete if their launcher terminated
+  them instead (Karpenter replaces a stopped node; the node group's repair does too);
+- `interrupt-scan-spot-nodes`: the scan pool's spot instances in the zone get the two-minute
+  interruption notice (`aws:ec2:send-spot-instance-interruptions`) and are reclaimed, as a
+  zone's loss reclaims them. EC2 refuses to stop a spot instance of a one-time request, which is
+  what Karpenter's CreateFleet launches: a stop action over them would fail the experiment;
 - `no-launch-capacity`: insufficient-capacity errors in the zone for Karpenter's controller role,
   and `no-node-group-capacity` for the node group's Auto Scaling group, or they would relaunch
   into it at once (Karpenter's CreateFleet requests over several zones are not covered by the
-  action: its nodes launched into the zone cannot join, the network being cut);
+  action; Karpenter honours the cluster's zonal shift, `settings.enableZonalShift`, so it keeps
+  out of the zone once `shift-away` is in place);
 - `fail-over-database`: a forced failover of the Multi-AZ primary (`reboot-db-instances` with
   `forceFailover`) or of the Multi-AZ DB cluster (`failover-db-cluster`), only when its writer is
   in the zone: failing over from another zone would move it into the dead one;
@@ -34,7 +40,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from components.eks.karpenter_plan import SCAN_FALLBACK_POOL, SERVICES_POOL
 from policies.common import contract
+
+#: How Karpenter tags the instances of a pool.
+NODEPOOL_TAG = "karpenter.sh/nodepool"
 
 #: The tag the program puts on what a drill finds by tag (the database, the cache).
 DRILL_TAG = contract.DRILL_TARGET_TAG
@@ -135,16 +145,31 @@ def plan_zone(stack: Drilled, zone: str) -> ZonePlan:
             filters={ZONE_FILTER: (zone,), "State.Name": ("running",)},
             loses=f"the system nodes in {zone} with their pods (the controllers reschedule elsewhere)",
         ),
+        *(
+            Action(
+                f"stop-{what}-nodes",
+                "aws:ec2:stop-instances",
+                "cluster",
+                "Instances",
+                "aws:ec2:instance",
+                parameters={"startInstancesAfterDuration": outage, "completeIfInstancesTerminated": "true"},
+                resource_tags={"eks:eks-cluster-name": stack.cluster_name, NODEPOOL_TAG: pool},
+                filters={ZONE_FILTER: (zone,), "State.Name": ("running",)},
+                loses=f"Karpenter's {pool} nodes in {zone} (on demand), with their pods",
+            )
+            for what, pool in (("services", SERVICES_POOL), ("scan-fallback", SCAN_FALLBACK_POOL))
+        ),
         Action(
-            "stop-karpenter-nodes",
-            "aws:ec2:stop-instances",
+            "interrupt-scan-spot-nodes",
+            "aws:ec2:send-spot-instance-interruptions",
             "cluster",
-            "Instances",
-            "aws:ec2:instance",
-            parameters={"startInstancesAfterDuration": outage, "completeIfInstancesTerminated": "true"},
-            resource_tags={"eks:eks-cluster-name": stack.cluster_name},
+            "SpotInstances",
+            "aws:ec2:spot-instance",
+            parameters={"durationBeforeInterruption": "PT2M"},
+            resource_tags={"eks:eks-cluster-name": stack.cluster_name, NODEPOOL_TAG: contract.SCAN_POOL},
             filters={ZONE_FILTER: (zone,), "State.Name": ("running",)},
-            loses=f"Karpenter's nodes in {zone}, with their pods (scan Jobs restart elsewhere)",
+            loses=f"the scan pool's spot nodes in {zone}, reclaimed after the two-minute notice (their scans "
+            "restart elsewhere)",
         ),
         Action(
             "no-launch-capacity",
@@ -246,7 +271,10 @@ def plan_zone(stack: Drilled, zone: str) -> ZonePlan:
             "loses egress beyond the VPC's endpoints for the drill"
         )
     if stack.replica_zone == zone:
-        keeps.append("reads on the primary: the read replica sits in this zone and is lost with it")
+        keeps.append(
+            "NOT the read replica: it sits in this zone and its readers (postgres-read clients) lose reads "
+            "for the drill; their endpoint does not fall back to the primary"
+        )
     elif stack.replica_zone:
         keeps.append(f"the read replica in {stack.replica_zone}")
     return ZonePlan(zone, tuple(actions), tuple(keeps))

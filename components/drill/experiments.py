@@ -74,7 +74,12 @@ class ZoneDrills(pulumi.ComponentResource):
         bucket = report_bucket(name, stack, keep)
         role = aws.iam.Role(
             name,
-            assume_role_policy=service_trust("fis.amazonaws.com", stack.account_id),
+            # Only FIS's experiments of this account and region (the confused-deputy guard).
+            assume_role_policy=service_trust(
+                "fis.amazonaws.com",
+                stack.account_id,
+                f"arn:{stack.partition}:fis:{stack.region}:{stack.account_id}:experiment/*",
+            ),
             description="AWS FIS: the zone drill's experiments",
             opts=child,
         )

@@ -527,7 +527,15 @@ def helm_values(cluster_name: str, queue_name: str, region: str, custom_networki
     Identity (no role annotation on the service account). The region is given outright: Pod
     Identity supplies credentials but no region, and the nodes' metadata service is out of the
     pods' reach (hop limit 1), where Karpenter would otherwise look it up."""
-    settings: dict[str, Any] = {"clusterName": cluster_name, "interruptionQueue": queue_name}
+    settings: dict[str, Any] = {
+        "clusterName": cluster_name,
+        "interruptionQueue": queue_name,
+        # Honour ARC zonal shifts of the cluster (since 1.12, off by default): while a zone is
+        # shifted away, new nodes go to the other zones, so Pods evicted from the lost zone do
+        # not land on nodes that cannot join. Its controller role reads the shifts
+        # (arc-zonal-shift:GetManagedResource, in the policy above).
+        "enableZonalShift": True,
+    }
     if custom_networking:
         # With VPC CNI custom networking the node's primary ENI holds no pods: Karpenter must
         # leave it out when it computes how many pods an instance type fits.

@@ -637,7 +637,10 @@ def estimate(
             )
     templates = handles("aws:fis/experimentTemplate:ExperimentTemplate")
     for r in templates:
-        minutes = sum(_minutes(_param(a, "duration")) for a in r.inputs.get("actions") or [])
+        lengths = ("duration", "startInstancesAfterDuration", "durationBeforeInterruption")
+        minutes = sum(
+            _minutes(next((_param(a, k) for k in lengths if _param(a, k)), None)) for a in r.inputs.get("actions") or []
+        )
         share = use["drillsPerYear"] / 12 / len(templates)
         add(
             r,

@@ -233,6 +233,9 @@ def test_the_drill_owns_the_canary_and_nothing_else(broker):
         assert body == b"tick"
         assert refused(lambda: publish(_confirming(connection), PLAN.scans_exchange, "sast"))
         assert refused(lambda: connection.channel().basic_get(PLAN.scan_queues["sast"]))
+        # It reads its canaries and checks they are there; it can neither delete nor redeclare them.
+        assert refused(lambda: connection.channel().queue_delete(topology.DRILL_QUEUE))
+        assert refused(lambda: connection.channel().queue_declare("drill.mine", durable=True))
 
 
 def test_the_drill_s_probe_publishes_as_the_drill_user(broker):

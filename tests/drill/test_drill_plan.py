@@ -24,7 +24,9 @@ PROD = Drilled(
 EVERY_TIER = [
     "disrupt-network",
     "stop-system-nodes",
-    "stop-karpenter-nodes",
+    "stop-services-nodes",
+    "stop-scan-fallback-nodes",
+    "interrupt-scan-spot-nodes",
     "no-launch-capacity",
     "no-node-group-capacity",
     "fail-over-database",
@@ -41,12 +43,28 @@ def test_every_zone_gets_every_tier_s_action():
 
 def test_the_zone_is_named_where_fis_needs_it():
     b = drill_plan.plan_zone(PROD, "us-east-1b")
-    for stop in ("stop-system-nodes", "stop-karpenter-nodes"):
+    for stop in ("stop-system-nodes", "stop-services-nodes", "stop-scan-fallback-nodes"):
         assert b.action(stop).filters["Placement.AvailabilityZone"] == ("us-east-1b",)
         # Karpenter and the node group's repair replace a stopped node: that completes the action.
         assert b.action(stop).parameters["completeIfInstancesTerminated"] == "true"
     assert b.action("stop-system-nodes").resource_tags == {"eks:cluster-name": "scanner-prod"}
-    assert b.action("stop-karpenter-nodes").resource_tags == {"eks:eks-cluster-name": "scanner-prod"}
+    # Only on-demand pools are stopped: EC2 refuses to stop the one-time spot instances Karpenter
+    # launches, which would fail the whole experiment; the spot pool is interrupted instead.
+    assert b.action("stop-services-nodes").resource_tags == {
+        "eks:eks-cluster-name": "scanner-prod",
+        "karpenter.sh/nodepool": "services",
+    }
+    assert b.action("stop-scan-fallback-nodes").resource_tags["karpenter.sh/nodepool"] == "scan-jobs-on-demand"
+    spot = b.action("interrupt-scan-spot-nodes")
+    assert (spot.action_id, spot.target_key, spot.resource_type) == (
+        "aws:ec2:send-spot-instance-interruptions",
+        "SpotInstances",
+        "aws:ec2:spot-instance",
+    )
+    assert spot.resource_tags["karpenter.sh/nodepool"] == "scan-jobs" and spot.filters[
+        "Placement.AvailabilityZone"
+    ] == ("us-east-1b",)
+    assert spot.parameters == {"durationBeforeInterruption": "PT2M"}
     assert b.action("no-launch-capacity").parameters["availabilityZoneIdentifiers"] == "us-east-1b"
     assert b.action("no-launch-capacity").resource_arns == ("{launcher:karpenter}",)
     assert b.action("no-node-group-capacity").parameters["availabilityZoneIdentifiers"] == "us-east-1b"
@@ -80,14 +98,14 @@ def test_the_database_fails_over_in_the_form_of_its_deployment():
     bare = drill_plan.plan_zone(
         dataclasses.replace(PROD, database=None, cache=False, managed_resources=(), node_group=False), "us-east-1a"
     )
-    assert [a.name for a in bare.actions] == EVERY_TIER[:4]
+    assert [a.name for a in bare.actions] == EVERY_TIER[:6]
 
 
 def test_durations_come_from_the_setting_and_the_replica_s_zone_is_said():
     longer = drill_plan.plan_zone(dataclasses.replace(PROD, minutes=45), "us-east-1c")
     assert {a.parameters.get("duration") for a in longer.actions} - {None} == {"PT45M"}
-    assert longer.action("stop-karpenter-nodes").parameters["startInstancesAfterDuration"] == "PT45M"
-    assert any("read replica sits in this zone" in k for k in longer.keeps)
+    assert longer.action("stop-services-nodes").parameters["startInstancesAfterDuration"] == "PT45M"
+    assert any(k.startswith("NOT the read replica: it sits in this zone") for k in longer.keeps)
     assert any("read replica in us-east-1c" in k for k in drill_plan.plan_zone(PROD, "us-east-1a").keeps)
 
 

@@ -51,7 +51,10 @@ CASES = {
         ("zone-drill-dropped", lambda r: drop(r, TEMPLATE, "drill-us-east-1c"), "zone us-east-1c has no zone-drill"),
         (
             "nodes-spared",
-            lambda r: [without_action("us-east-1a", a)(r) for a in ("stop-system-nodes", "stop-karpenter-nodes")],
+            lambda r: [
+                without_action("us-east-1a", a)(r)
+                for a in ("stop-system-nodes", "stop-services-nodes", "stop-scan-fallback-nodes")
+            ],
             "leaves out the cluster's nodes",
         ),
         ("launches-allowed", without_action("us-east-1a", "no-launch-capacity"), "launches into the zone"),

@@ -181,3 +181,111 @@ def test_without_probes_the_summary_says_nothing_was_proved(aws, tmp_path):
     fis, cloudwatch = aws
     result = runner.run(fis, Shifts([]), [cloudwatch], options(tmp_path))
     assert "No probe ran" in runner.markdown(result) and runner.summary(result)["probed"] is False
+
+
+# ----- what goes wrong around the experiment ------------------------------------------------
+
+
+class Session:
+    """A probe session whose `finish` raises what a real one may let through (a connection error)."""
+
+    left_out: dict[str, str] = {}
+    expected = ["database"]
+
+    def __init__(self, error: BaseException | None = None):
+        self.error = error
+        self.order: list[str] = []
+
+    def start(self):
+        self.order.append("start")
+
+    def trouble(self):
+        return None
+
+    def finish(self):
+        self.order.append("finish")
+        if self.error:
+            raise self.error
+        from drill.remote import Probed
+
+        return Probed([], {}, 1.0)
+
+
+def test_a_session_error_at_the_end_still_reverts_unmutes_and_writes_the_summary(aws, tmp_path):
+    from botocore.exceptions import EndpointConnectionError
+
+    fis, cloudwatch = aws
+    session = Session(EndpointConnectionError(endpoint_url="https://s3.us-east-1.amazonaws.com"))
+    result = runner.run(fis, Shifts([]), [cloudwatch], options(tmp_path, mute=True), probes=session)
+    assert result.exit_status == 1 and "the probes' result is lost: Could not connect" in result.probe_error
+    assert cloudwatch.describe_alarms()["MetricAlarms"][0]["ActionsEnabled"] is True
+    assert json.loads((tmp_path / "drill" / "summary.json").read_text())["passed"] is False
+
+
+def test_a_store_that_never_answered_once_is_judged_and_fails(aws, tmp_path):
+    """The session probed `database`, and no sample of it came back (a probe stuck in its first call)."""
+    fis, cloudwatch = aws
+    result = runner.run(fis, Shifts([]), [cloudwatch], options(tmp_path), probes=Session())
+    assert set(result.stores) == {"database"} and not result.stores["database"].passed and result.exit_status == 1
+
+
+def test_the_runner_stopping_mid_experiment_stops_it_before_the_probes(aws, tmp_path):
+    fis, cloudwatch = aws
+    session = Session()
+    calls = {"n": 0}
+
+    def interrupted(_):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+
+    class Watching(Stubborn):
+        def stop_experiment(self, id):  # noqa: A002
+            session.order.append("stop experiment")
+            return super().stop_experiment(id)
+
+    watching = Watching(fis)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(watching, Shifts([]), [cloudwatch], options(tmp_path, mute=True), probes=session, sleep=interrupted)
+    assert session.order[:3] == ["start", "stop experiment", "finish"] and watching.stopped
+    assert cloudwatch.describe_alarms()["MetricAlarms"][0]["ActionsEnabled"] is True
+    summary = json.loads((tmp_path / "drill" / "summary.json").read_text())
+    assert summary["passed"] is False and "KeyboardInterrupt" in summary["reason"]
+
+
+def test_an_active_zonal_shift_on_what_the_drill_shifts_keeps_it_from_starting(aws, tmp_path):
+    from drill_aws import CLUSTER
+
+    fis, cloudwatch = aws
+    practice = {
+        "zonalShiftId": "p1",
+        "resourceIdentifier": CLUSTER,
+        "awayFrom": "use1-az1",
+        "status": "ACTIVE",
+        "shiftType": "PRACTICE_RUN",
+    }
+    session = Session()
+    result = runner.run(fis, Shifts([practice]), [cloudwatch], options(tmp_path), probes=session)
+    assert result.experiment_id == "" and result.exit_status == 1 and session.order == []
+    assert "a zonal shift is already active on" in result.reason and "PRACTICE_RUN" in result.reason
+    assert fis.list_experiments()["experiments"] == []
+
+
+def test_an_action_named_by_arn_that_fis_skipped_fails_the_drill(aws, tmp_path):
+    """With emptyTargetResolutionMode skip, an action that found nothing is skipped and the
+    experiment still completes: one whose targets are named by ARN should always find them."""
+    fis, cloudwatch = aws
+
+    class Skipping(Stubborn):
+        def get_experiment(self, id):  # noqa: A002
+            return {
+                "experiment": {
+                    "id": id,
+                    "state": {"status": "completed", "reason": ""},
+                    "actions": {"shift-away": {"state": {"status": "skipped"}}},
+                }
+            }
+
+    result = runner.run(Skipping(fis), Shifts([]), [cloudwatch], options(tmp_path), probes=[MemoryStore("cache")])
+    assert result.status == "completed" and result.skipped_required == ["shift-away"] and result.exit_status == 1
+    assert "FAILED: shift-away found no target, though named by ARN." in (tmp_path / "drill" / "summary.md").read_text()

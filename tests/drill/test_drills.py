@@ -138,7 +138,7 @@ def test_drill_plan_reads_the_preview_record(mode, tmp_path, capsys):
         == 0
     )
     text = capsys.readouterr().out
-    assert "Zone drill of prod, us-east-1b: 8 actions at once" in text
+    assert "Zone drill of prod, us-east-1b: 10 actions at once" in text
     for tier in ("[network]", "[cluster]", "[data]", "[services]"):
         assert tier in text
     assert "keeps serving:" in text and "the read replica in us-east-1c" in text

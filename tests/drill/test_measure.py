@@ -55,3 +55,15 @@ def test_the_report_says_the_same_in_json_and_markdown():
         False,
     )
     assert "| cache | 4 (2) | 0 (0) | 2.0 s | 0.0 s | 1 of 2 |" in measure.markdown(found)
+
+
+def test_a_slow_success_is_part_of_the_outage():
+    """A proxy holding a write through a failover answers after 6 s: the write is acknowledged
+    (its canary is checked for loss), and those 6 s are an outage, not none."""
+    samples = [
+        Sample(0.0, "db", "write", True, "k0", "", 0.01),
+        Sample(1.0, "db", "write", True, "k1", "", 6.0),
+        Sample(7.0, "db", "write", True, "k2", "", 0.01),
+    ]
+    [found] = measure.results(samples, {"db": {"k0", "k1", "k2"}}, 8.0).values()
+    assert found.write_outage_s == 6.0 and found.acknowledged == 3 and found.lost == () and found.passed

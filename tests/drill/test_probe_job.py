@@ -292,7 +292,8 @@ def test_a_drill_probed_from_a_job_measures_every_store_and_loses_nothing(aws, d
     assert len(json.loads(body)["samples"]) > 10
     with database.connect("scans") as conn:
         (count,) = conn.execute("SELECT count(*) FROM drill.drill_canary").fetchone() or (0,)
-    assert count == result.stores["database"].acknowledged
+    # Read back, then removed: the drill leaves no canary row behind (nor cache key, nor file).
+    assert count == 0 and result.stores["database"].acknowledged >= 3
     # The file canaries were read back, then removed from the scans' cache.
     assert result.stores["repo-cache"].acknowledged >= 3
     assert list((tmp_path / "pod" / "repo-cache" / ".drill").glob("*.canary")) == []
@@ -586,3 +587,18 @@ def test_a_refusal_from_the_bucket_ends_probing_and_says_why(aws, tmp_path):
     busy = ClientError({"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "PutObject")
     assert remote.transient(busy) and remote.transient(EndpointConnectionError(endpoint_url="https://s3"))
     assert not remote.transient(NoCredentialsError()) and not remote.transient(ValueError("bad"))
+
+
+def test_a_cluster_api_error_at_the_start_is_a_probe_error_and_leaves_no_job(aws, tmp_path, monkeypatch):
+    from kubernetes.client.exceptions import ApiException
+
+    class Refusing(Cluster):
+        def create_job(self, manifest):
+            self.created.append(manifest)
+            raise ApiException(status=403, reason="Forbidden")
+
+    cluster = Refusing(aws, tmp_path, monkeypatch)
+    session = remote.JobProbes(cluster, aws["s3"], settings({}), "img:1", "us-east-1b", "us-east-1", 5, run_id="r8")
+    with pytest.raises(remote.ProbeError, match=r"could not be started: ApiException: \(403\)"):
+        session.start()
+    assert cluster.deleted == ["drill-probe-r8"]

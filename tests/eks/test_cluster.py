@@ -213,6 +213,7 @@ def test_release_is_pinned_and_points_at_the_cluster_and_queue(prod_update):
     assert inputs["values"]["settings"] == {
         "clusterName": "scanner-prod",
         "interruptionQueue": queue["outputs"]["name"],
+        "enableZonalShift": True,
     }
     assert {"name": "AWS_REGION", "value": "us-east-1"} in inputs["values"]["controller"]["env"]
     # The release itself (a component's depends_on does not reach its children) waits for its

@@ -220,7 +220,12 @@ def test_node_class_requires_imdsv2_and_encrypts_the_root_volume():
 
 def test_helm_values_pin_the_controller_to_system_nodes():
     values = plan.helm_values("scanner-prod", "karpenter-interruption-1", "eu-west-1")
-    assert values["settings"] == {"clusterName": "scanner-prod", "interruptionQueue": "karpenter-interruption-1"}
+    # Zonal shifts of the cluster are honoured: a drilled zone gets no new node while shifted away.
+    assert values["settings"] == {
+        "clusterName": "scanner-prod",
+        "interruptionQueue": "karpenter-interruption-1",
+        "enableZonalShift": True,
+    }
     # Pod Identity gives no region and IMDS is out of reach (hop limit 1): the region is set outright.
     assert {"name": "AWS_REGION", "value": "eu-west-1"} in values["controller"]["env"]
     assert values["serviceAccount"]["name"] == plan.KARPENTER_SERVICE_ACCOUNT
