@@ -14,6 +14,7 @@ their comparison, and the revert that is safe at any time and twice.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -130,6 +131,24 @@ def report(cloudwatch: Any, prefix: str, start: dt.datetime, end: dt.datetime) -
         "end": end.isoformat(),
         "alarms": dict(sorted(alarms_out.items())),
     }
+
+
+def alarm_transitions(
+    cloudwatch: Any, prefix: str, start: dt.datetime, end: dt.datetime
+) -> list[tuple[dt.datetime, str]]:
+    """Every state change of the stack's alarms between `start` and `end`: (when, "name: OK -> ALARM")."""
+    found: list[tuple[dt.datetime, str]] = []
+    for page in cloudwatch.get_paginator("describe_alarm_history").paginate(
+        AlarmNamePrefix=prefix, HistoryItemType="StateUpdate", StartDate=start, EndDate=end
+    ):
+        for item in page.get("AlarmHistoryItems", []):
+            try:
+                data = json.loads(item.get("HistoryData") or "{}")
+                change = f"{data['oldState']['stateValue']} -> {data['newState']['stateValue']}"
+            except (KeyError, TypeError, ValueError):
+                change = str(item.get("HistorySummary", "state changed"))
+            found.append((item["Timestamp"], f"{item['AlarmName']}: {change}"))
+    return sorted(found)
 
 
 def compare(before: dict[str, Any], after: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:

@@ -10,7 +10,7 @@
 6. the revert: drills stopped, zonal shifts cancelled, and the alarms unmuted if this run muted
    them (nothing else is unmuted);
 7. the report after, and the comparison; a summary in JSON and Markdown, and with probes a
-   timeline picture (`timeline.svg`: each store's writes, the experiment's states).
+   timeline picture (`timeline.svg`: each store's writes, the experiment's states, the alarms' changes).
 
 Exit 0 when the experiment completed, no store lost a canary and every verdict passed; 1 when it
 was stopped, failed, timed out, a canary was lost, a verdict failed, or the probes never started.
@@ -195,7 +195,7 @@ def run(
         result.timeline.append({"at": 0.0, "status": "not started", "reason": result.reason})
         return _finish(options, result, before, take_report("post"))
     muted: list[tuple[Any, list[alarm_ops.Alarm]]] = []
-    started = clock()
+    started, wall_started = clock(), dt.datetime.now(dt.UTC)
     probing = False
     failure: BaseException | None = None
     try:
@@ -296,6 +296,7 @@ def run(
                     expected = list(getattr(session, "expected", ()) or ())
                     result.stores = measure.results(probed.samples, probed.survivors, probed.ended, expected)
                     events = [(t["at"], t["status"]) for t in result.timeline]
+                    events += _alarm_events(home, options.prefix, wall_started)
                     (options.out_dir / "timeline.svg").write_text(timeline.svg(probed.samples, probed.ended, events))
                 except Exception as exc:  # noqa: BLE001 (whatever the session let through: no evidence)
                     result.timeline.append(
@@ -321,6 +322,16 @@ def run(
     if failure is not None:
         raise failure
     return result
+
+
+def _alarm_events(cloudwatch: Any, prefix: str, since: dt.datetime) -> list[tuple[float, str]]:
+    """The stack's alarms' state changes over the drill, as timeline events (seconds since the
+    run began); none when the history cannot be read (the picture is drawn without them)."""
+    try:
+        changes = steps.alarm_transitions(cloudwatch, prefix, since, dt.datetime.now(dt.UTC))
+    except Exception:  # noqa: BLE001 (a picture without alarms beats none)
+        return []
+    return [(round((when - since).total_seconds(), 1), label) for when, label in changes]
 
 
 def _finish(options: RunOptions, result: RunResult, before: dict[str, Any], after: dict[str, Any]) -> RunResult:

@@ -289,3 +289,46 @@ def test_an_action_named_by_arn_that_fis_skipped_fails_the_drill(aws, tmp_path):
     result = runner.run(Skipping(fis), Shifts([]), [cloudwatch], options(tmp_path), probes=[MemoryStore("cache")])
     assert result.status == "completed" and result.skipped_required == ["shift-away"] and result.exit_status == 1
     assert "FAILED: shift-away found no target, though named by ARN." in (tmp_path / "drill" / "summary.md").read_text()
+
+
+def test_the_timeline_shows_the_alarms_that_changed_during_the_drill(aws, tmp_path):
+    import datetime as dt
+
+    fis, cloudwatch = aws
+
+    class WithHistory:
+        """moto's CloudWatch, with one alarm having gone into ALARM and back during the drill."""
+
+        def __init__(self, real):
+            self.real = real
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+        def get_paginator(self, name):
+            if name != "describe_alarm_history":
+                return self.real.get_paginator(name)
+            now = dt.datetime.now(dt.UTC)
+
+            def item(state_from, state_to, seconds):
+                data = {"oldState": {"stateValue": state_from}, "newState": {"stateValue": state_to}}
+                return {
+                    "AlarmName": f"{PREFIX}-zone-b-impaired",
+                    "Timestamp": now + dt.timedelta(seconds=seconds),
+                    "HistoryData": json.dumps(data),
+                }
+
+            class Pages:
+                def paginate(self, **kwargs):
+                    assert kwargs["AlarmNamePrefix"] == PREFIX and kwargs["HistoryItemType"] == "StateUpdate"
+                    return [{"AlarmHistoryItems": [item("OK", "ALARM", 1), item("ALARM", "OK", 2)]}]
+
+            return Pages()
+
+    result = runner.run(fis, Shifts([]), [WithHistory(cloudwatch)], options(tmp_path), probes=[MemoryStore("cache")])
+    picture = (tmp_path / "drill" / "timeline.svg").read_text()
+    assert result.exit_status == 0
+    assert (
+        f"{PREFIX}-zone-b-impaired: OK -&gt; ALARM" in picture
+        and f"{PREFIX}-zone-b-impaired: ALARM -&gt; OK" in picture
+    )
