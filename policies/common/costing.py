@@ -29,10 +29,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:  # in the project: a package; in a policy pack, policies/common is on the path
-    from policies.common import contract
-except ImportError:  # pragma: no cover (the pack's import)
-    import contract  # type: ignore[no-redef,import-not-found]
+
+def _contract() -> Any:
+    """The contract module: `policies.common.contract` in the project, `contract` in a policy
+    pack (policies/common on its path). Imported by name, so the type checker sees one module."""
+    import importlib
+
+    try:
+        return importlib.import_module("policies.common.contract")
+    except ImportError:  # pragma: no cover (the pack's import)
+        return importlib.import_module("contract")
+
+
+contract = _contract()
 
 PRICES_PATH = Path(__file__).resolve().with_name("prices.json")
 ZONE_TAG = contract.ZONE_TAG
