@@ -11,7 +11,8 @@ policies/common/costing.py; the scan pool's week comes from the capacity model
 (benchmarks/capacity.py, seeded) unless `--capacity fluid` asks for its quick approximation, the
 one the cost pack's budget rule uses. Every usage assumption is printed beside its value.
 
-Exit 0; 2 on a bad flag, stack, override or usage value, with one line naming it.
+Exit 0; 1 when something has no price in the table (the estimate is partial, and says what);
+2 on a bad flag, stack, override or usage value, with one line naming it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
+EXIT_OK, EXIT_PARTIAL, EXIT_BAD_INPUT = 0, 1, 2
 
 
 class BadInput(Exception):
@@ -81,11 +82,11 @@ def _pairs(items: list[str], flag: str, needs_namespace: bool) -> dict[str, str]
     return out
 
 
-def _config(stack: str, overrides: dict[str, str]) -> dict[str, str]:
+def _config(stack: str, overrides: dict[str, str], flag: str = "--stack") -> dict[str, str]:
     from offline.program import StackFileError, load_stack_config, stack_names
 
     if stack not in stack_names():
-        raise BadInput(f"--stack: {stack!r} has no Pulumi.{stack}.yaml (stacks: {', '.join(stack_names())})")
+        raise BadInput(f"{flag}: {stack!r} has no Pulumi.{stack}.yaml (stacks: {', '.join(stack_names())})")
     try:
         config = load_stack_config(stack)
     except StackFileError as exc:
@@ -104,13 +105,30 @@ def resources_of(stack: str, config: dict[str, str]) -> list[Any]:
     try:
         record = run_program(stack, "preview", config=config)
     except pulumi.RunError as exc:
-        raise BadInput(str(exc)) from None
+        raise BadInput("; ".join(str(exc).splitlines())) from None
     return [
         costing.Resource(
-            r["type"], r["name"], r["urn"], r.get("parent"), r.get("inputs") or {}, r.get("propertyDependencies") or {}
+            r["type"],
+            r["name"],
+            r["urn"],
+            r.get("parent"),
+            _known(r.get("inputs") or {}),
+            r.get("propertyDependencies") or {},
         )
         for r in record.resources
     ]
+
+
+def _known(value: Any) -> Any:
+    """Inputs with a value unknown at preview as None, as the policy engine hands them to the
+    cost pack: both judge the same stack the same way."""
+    from pulumi.runtime.rpc import UNKNOWN
+
+    if isinstance(value, dict):
+        return {k: _known(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_known(v) for v in value]
+    return None if value == UNKNOWN else value
 
 
 def _capacity_module():
@@ -133,7 +151,7 @@ def modelled_scans(stack: str, config: dict[str, str]):
     try:
         typed = parse(config, stack)
     except ConfigError as exc:
-        raise BadInput(str(exc)) from None
+        raise BadInput("; ".join(str(exc).splitlines())) from None
     model = capacity.model_from_config(typed)
     workload = capacity.Workload(peak_rate_per_min=0.0)
     workload = replace(workload, peak_rate_per_min=capacity.default_peak_rate(model, workload))
@@ -141,7 +159,12 @@ def modelled_scans(stack: str, config: dict[str, str]):
         model, capacity.generate(workload, model.engines, capacity.WEEK, model.seed), capacity.WEEK
     )
     figures = capacity.summarize(model, result)
-    return costing.ScanCapacity(figures["vcpu_hours"], figures["spot_share"], "c", "the capacity model's week (seed 7)")
+    # The spot share of vCPU-hours (what is priced), not of node-hours.
+    spot_vcpu = sum((n.ended - n.launched) * n.vcpu for n in result.nodes if n.capacity_type == "spot") / 3600
+    share = spot_vcpu / figures["vcpu_hours"] if figures["vcpu_hours"] else 1.0
+    return costing.ScanCapacity(
+        figures["vcpu_hours"], share, "c", "the capacity model's week (seed 7)", figures["node_hours"]
+    )
 
 
 def estimate_stack(stack: str, config: dict[str, str], usage: dict[str, str], capacity: str):
@@ -184,7 +207,7 @@ def render(stack: str, found, top: int) -> str:
     for c in costing.commitments(found, prices):
         saved += c.saving
         lines.append(
-            f"  {c.item} [{c.component}]: {_money(c.on_demand)} on demand, {_money(c.committed)} committed "
+            f"  {c.item} [{c.resource}]: {_money(c.on_demand)} on demand, {_money(c.committed)} committed "
             f"({c.how}), saves {_money(c.saving)}"
         )
     lines.append(f"  together they save {_money(saved)} a month; the scan pool stays on spot")
@@ -199,9 +222,14 @@ def render(stack: str, found, top: int) -> str:
             f"  scan pool: {found.scans.vcpu_hours_per_week:,.0f} vCPU-hours a week, "
             f"{found.scans.spot_share:.1%} on spot, from {found.scans.source}"
         )
-    if found.unpriced:
-        lines += ["", "Not priced:"] + [f"  {u}" for u in found.unpriced]
+    lines += _unpriced(found)
     return "\n".join(lines)
+
+
+def _unpriced(found) -> list[str]:
+    if not found.unpriced:
+        return []
+    return ["", "Not priced (the total leaves them out: it is partial):"] + [f"  {u}" for u in found.unpriced]
 
 
 def as_json(stack: str, found) -> dict[str, Any]:
@@ -227,14 +255,17 @@ def render_difference(label: str, before, after) -> str:
     from policies.common import costing
 
     rows = costing.difference(before, after)
+    partial = " (partial: see Not priced)" if before.unpriced or after.unpriced else ""
     lines = [
-        f"{label}: {_money(before.total)} -> {_money(after.total)} a month ({after.total - before.total:+,.2f})",
+        f"{label}: {_money(before.total)} -> {_money(after.total)} a month "
+        f"({after.total - before.total:+,.2f}){partial}",
         "",
     ]
     for component, zone, item, a, b in sorted(rows, key=lambda r: -abs(r[4] - r[3])):
         lines.append(f"  {b - a:+12,.2f}  {item} [{component}, {zone}]: {_money(a)} -> {_money(b)}")
     if not rows:
         lines.append("  no line differs")
+    lines += _unpriced(before) + _unpriced(after)
     return "\n".join(lines)
 
 
@@ -252,14 +283,17 @@ def main(argv: list[str] | None = None, out=None) -> int:
             raise BadInput(f"--{exc}") from None
         if args.top < 1:
             raise BadInput("--top: must be at least 1")
-        if args.json is not None and args.json.exists() and args.json.is_dir():
-            raise BadInput(f"--json: {args.json} is a directory")
+        if args.json is not None:
+            _check_writable(args.json)
         if args.compare is not None:
             other = args.compare or args.stack
             if not args.compare and not overrides:
                 raise BadInput("--compare: give a stack, or -c overrides to compare the stack with")
-            before = estimate_stack(args.stack, _config(args.stack, {}), usage, args.capacity)
-            after = estimate_stack(other, _config(other, overrides), usage, args.capacity)
+            before_config = _config(args.stack, {})
+            after_config = _config(other, overrides, "--compare")
+            before = estimate_stack(args.stack, before_config, usage, args.capacity)
+            after = estimate_stack(other, after_config, usage, args.capacity)
+            partial = bool(before.unpriced or after.unpriced)
             label = f"{args.stack} -> {other}" + (f" with {', '.join(args.config)}" if overrides else "")
             print(render_difference(label, before, after), file=out)
             document: dict[str, Any] = {
@@ -271,13 +305,28 @@ def main(argv: list[str] | None = None, out=None) -> int:
             found = estimate_stack(args.stack, _config(args.stack, overrides), usage, args.capacity)
             print(render(args.stack, found, args.top), file=out)
             document = as_json(args.stack, found)
+            partial = bool(found.unpriced)
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(document, indent=2) + "\n")
-    return EXIT_OK
+    # A partial estimate is no estimate to gate on.
+    return EXIT_PARTIAL if partial else EXIT_OK
+
+
+def _check_writable(path: Path) -> None:
+    """Before anything runs: the file can be written (its folder made)."""
+    import os
+
+    if path.exists() and path.is_dir():
+        raise BadInput(f"--json: {path} is a directory")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise BadInput(f"--json: cannot write {path} ({folder} is not a writable directory)")
 
 
 if __name__ == "__main__":

@@ -29,8 +29,8 @@ KARPENTER_SERVICE_ACCOUNT = "karpenter"
 
 NODE_CLASS = "scanner"
 SCAN_POOL = contract.SCAN_POOL
-SCAN_FALLBACK_POOL = "scan-jobs-on-demand"
-SERVICES_POOL = "services"
+SCAN_FALLBACK_POOL = contract.SCAN_FALLBACK_POOL
+SERVICES_POOL = contract.SERVICES_POOL
 
 #: Label every Karpenter node carries with its pool's role; workloads select on it.
 POOL_LABEL = contract.POOL_LABEL

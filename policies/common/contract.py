@@ -23,6 +23,9 @@ NETWORK_NAT_MODE_INPUT = "natMode"
 #: Label every Karpenter pool carries and the scan Jobs select, and the spot scan pool's name.
 POOL_LABEL = "scanner.io/pool"
 SCAN_POOL = "scan-jobs"
+#: The scan pool's on-demand fallback and the services' pool (their NodePools' names).
+SCAN_FALLBACK_POOL = "scan-jobs-on-demand"
+SERVICES_POOL = "services"
 
 #: Tag on every data-tier secret: `<store>/<user>` (`postgres/scans_rw`, `rabbitmq/svc-api`), or
 #: `<store>/administrator` on the master / administrator credentials no workload may read.

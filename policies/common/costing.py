@@ -100,17 +100,33 @@ USAGE: dict[str, Usage] = {
     ),
     "brokerStorageGbPerNode": Usage(20, "GB", "used on each broker node"),
     "databaseExtraBackupGb": Usage(0, "GB", "backup storage beyond the free allowance (the provisioned size)"),
-    "backupGb": Usage(600, "GB", "held in the backup vault (database snapshots and the file system)"),
+    "databaseBackupGb": Usage(300, "GB", "database snapshots held in each backup vault"),
+    "fileSystemBackupGb": Usage(500, "GB", "the file system's AWS Backup recovery points (warm)"),
+    "cacheSnapshotGb": Usage(5, "GB", "each cache snapshot (one per retained day; the first is free)"),
     "backupCopyGbPerMonth": Usage(100, "GB/month", "copied to the backup region"),
     "drillsPerYear": Usage(2, "drills/year", "zone drills run (one template each)"),
     "lambdaRunsPerMonth": Usage(43_800, "runs/month", "runs of each scheduled function (once a minute)"),
     "lambdaSecondsPerRun": Usage(1.0, "s", "each run's duration"),
     "servicesPacking": Usage(0.75, "share", "of a services node's vCPUs the services' requests fill"),
+    "servicesNodeVcpu": Usage(4, "vCPU", "a services node's size (its root volume is priced per node)"),
+    "scanVcpuPerNode": Usage(10, "vCPU", "a scan node's average size (fluid estimate only: the model counts nodes)"),
+    "interAzGb": Usage(
+        500, "GB/month", "crossing zones (to the primaries, the broker, between pods), billed both ways"
+    ),
+    "ecrReplicationGbPerMonth": Usage(10, "GB/month", "images pushed, copied to each replica region"),
+    "containerInsightsUsd": Usage(
+        100, "USD/month", "Container Insights' observations: read the real figure after a day"
+    ),
+    "databaseLogsGbPerInstance": Usage(2, "GB/month", "logs a database instance exports to CloudWatch"),
+    "enhancedMonitoringGbPerInstance": Usage(1, "GB/month", "Enhanced Monitoring's RDSOSMetrics per instance"),
+    "brokerLogsGb": Usage(2, "GB/month", "the broker's general logs"),
+    "logsCompressedShare": Usage(0.2, "share", "of ingested log bytes stored (CloudWatch bills storage compressed)"),
+    "metricsInsightsSeries": Usage(15, "series", "time series each Metrics Insights alarm query analyses"),
     "scanUtilisation": Usage(0.67, "share", "of scan nodes' vCPU-hours running scans (fluid estimate only)"),
     "scanSpotShare": Usage(
         0.95, "share", "of scan node-hours on spot with an on-demand fallback (fluid estimate only)"
     ),
-    "spotDiscount": Usage(-1, "share", "saving of spot over on-demand (default: the table's, per region)"),
+    "spotDiscount": Usage(-1, "share", "saving of spot over on-demand (-1: the table's, per region)"),
 }
 
 
@@ -135,8 +151,11 @@ class Resource:
 class ScanCapacity:
     vcpu_hours_per_week: float
     spot_share: float
+    """Of the vCPU-hours, on spot."""
     category: str = "c"
     source: str = "the capacity model's week"
+    node_hours_per_week: float = 0.0
+    """Node-hours (their root volumes); 0: the vCPU-hours over `scanVcpuPerNode`."""
 
 
 @dataclass(frozen=True)
@@ -197,7 +216,12 @@ def usage_values(overrides: Mapping[str, Any] | None = None) -> dict[str, float]
             value = float(raw)
         except (TypeError, ValueError):
             raise PriceError(f"usage {key}: {raw!r} is not a number") from None
-        if value < 0 or (USAGE[key].unit == "share" and value > 1) or not math.isfinite(value):
+        if not math.isfinite(value):
+            raise PriceError(f"usage {key}: {raw!r} is not a finite number")
+        if key == "spotDiscount" and value == -1:
+            values[key] = value
+            continue
+        if value < 0 or (USAGE[key].unit == "share" and value > 1):
             raise PriceError(
                 f"usage {key}: {raw!r} must be at least 0{' and at most 1' if USAGE[key].unit == 'share' else ''}"
             )
@@ -210,6 +234,40 @@ def free_reason(prices: Mapping[str, Any], resource_type: str) -> str | None:
     if resource_type in free:
         return free[resource_type]
     return free.get(resource_type.split(":", 1)[0] + ":*")
+
+
+#: Sizes by how many `large` they make: within a family, AWS prices grow in step with the size.
+_SIZES = {"nano": 0.0625, "micro": 0.125, "small": 0.25, "medium": 0.5, "large": 1.0, "xlarge": 2.0}
+_CLASS = re.compile(r"^(?P<family>(?:db\.|cache\.|mq\.)?[a-z0-9-]+)\.(?P<size>\d*x?large|nano|micro|small|medium)$")
+
+
+def _size(size: str) -> float | None:
+    if size in _SIZES:
+        return _SIZES[size]
+    found = re.fullmatch(r"(\d+)xlarge", size)
+    return 2.0 * int(found.group(1)) if found else None
+
+
+def class_price(column: Mapping[str, float], name: str) -> float | None:
+    """A class's hourly price: the table's, or a size of the same family in the table scaled to
+    this size (`db.r7g.2xlarge` is four `db.r7g.large`); None when the family is not priced."""
+    if name in column:
+        return float(column[name])
+    wanted = _CLASS.match(name)
+    if not wanted or _size(wanted["size"]) is None:
+        return None
+    for known, price in sorted(column.items()):
+        found = _CLASS.match(known)
+        if found and found["family"] == wanted["family"] and _size(found["size"]):
+            return float(price) * (_size(wanted["size"]) or 0) / (_size(found["size"]) or 1)
+    return None
+
+
+def class_vcpus(name: str) -> int:
+    """vCPUs of a class from its size (large 2, xlarge 4, 2xlarge 8; the small sizes 2)."""
+    found = _CLASS.match(name)
+    size = _size(found["size"]) if found else None
+    return max(2, round(2 * size)) if size else 2
 
 
 # ----- the resources' shape ------------------------------------------------------------------
@@ -329,8 +387,14 @@ def estimate(
     def add(r: Resource, item: str, quantity: float, unit: str, rate: float, zone: str | None = None, **extra: str):
         lines.append(Line(stack.component(r), zone or stack.zone(r), item, r.name, quantity, unit, rate, **extra))
 
+    def _logs(r: Resource, item: str, gb: float, key: str, days: float = 365) -> None:
+        """Logs a service writes to CloudWatch: ingestion, and what a year's retention keeps."""
+        add(r, f"{item}: ingestion", gb, "GB", rates["logsIngestGb"], usage=key)
+        stored = gb * min(days, 365) / 30 * use["logsCompressedShare"]
+        add(r, f"{item}: storage", stored, "GB-month", rates["logsStoreGbMonth"], usage="logsCompressedShare")
+
     def table(section: str, key: str, r: Resource) -> float | None:
-        found = (prices[section].get(region) or {}).get(key)
+        found = class_price(prices[section].get(region) or {}, key)
         if found is None:
             unpriced.append(f"{r.name}: no {section} price for {key} in {region}")
         return found
@@ -410,6 +474,10 @@ def estimate(
             source = next(iter(stack.dep(r, "replicateSourceDb")), None)
             storage = source.inputs.get("allocatedStorage") if source else 0
         add(r, "database storage (gp3)", copies * float(storage or 0), "GB-month", rates["rdsGp3GbMonth"])
+        if r.inputs.get("enabledCloudwatchLogsExports"):
+            _logs(r, "database logs exported", use["databaseLogsGbPerInstance"], "databaseLogsGbPerInstance")
+        if float(r.inputs.get("monitoringInterval") or 0) > 0:
+            _logs(r, "Enhanced Monitoring", use["enhancedMonitoringGbPerInstance"], "enhancedMonitoringGbPerInstance")
         if r.inputs.get("backupRetentionPeriod"):
             add(
                 r,
@@ -442,7 +510,7 @@ def estimate(
         for db in stack.of_type("aws:rds/instance:Instance") + stack.of_type("aws:rds/cluster:Cluster"):
             if stack.component(db) == stack.component(r) and not db.inputs.get("replicateSourceDb"):
                 cls = str(db.inputs.get("instanceClass") or db.inputs.get("dbClusterInstanceClass") or "")
-                vcpus = max(vcpus, int(prices["rdsVcpu"].get(cls, 2)))
+                vcpus = max(vcpus, int(prices["rdsVcpu"].get(cls) or class_vcpus(cls)))
         add(
             r,
             "database proxy (per vCPU of its database, at least 2)",
@@ -454,16 +522,22 @@ def estimate(
         kind = str(r.inputs.get("hostInstanceType") or "")
         nodes = {"CLUSTER_MULTI_AZ": 3, "ACTIVE_STANDBY_MULTI_AZ": 2}.get(str(r.inputs.get("deploymentMode")), 1)
         rate = table("mqHour", kind, r)
-        if rate is not None:
-            add(r, f"broker nodes ({kind} x {nodes})", nodes * hours, "instance-h", rate, baseline="mq")
-        add(
-            r,
-            "broker storage",
-            nodes * use["brokerStorageGbPerNode"],
-            "GB-month",
-            rates["mqStorageGbMonth"],
-            usage="brokerStorageGbPerNode",
-        )
+        # A node in each of its subnets' zones.
+        zones = (stack.subnet_zones(r) + [REGIONAL] * nodes)[:nodes]
+        for zone in zones:
+            if rate is not None:
+                add(r, f"broker node ({kind})", hours, "instance-h", rate, zone=zone, baseline="mq")
+            add(
+                r,
+                "broker storage",
+                use["brokerStorageGbPerNode"],
+                "GB-month",
+                rates["mqStorageGbMonth"],
+                zone=zone,
+                usage="brokerStorageGbPerNode",
+            )
+        if _path(r.inputs, "logs.general"):
+            _logs(r, "broker general logs", use["brokerLogsGb"], "brokerLogsGb")
     for r in handles("aws:elasticache/replicationGroup:ReplicationGroup"):
         kind = str(r.inputs.get("nodeType") or "")
         zones = [str(z) for z in r.inputs.get("preferredCacheClusterAzs") or []]
@@ -473,6 +547,16 @@ def estimate(
         for zone in zones:
             if rate is not None:
                 add(r, f"cache node ({kind})", hours, "node-h", rate, zone=zone, baseline="elasticache")
+        kept = int(r.inputs.get("snapshotRetentionLimit") or 0)
+        if kept > 1:
+            add(
+                r,
+                f"cache snapshots ({kept} kept, the first free)",
+                (kept - 1) * use["cacheSnapshotGb"],
+                "GB-month",
+                rates["elasticacheBackupGbMonth"],
+                usage="cacheSnapshotGb",
+            )
     for r in handles("aws:efs/fileSystem:FileSystem"):
         ia = use["repoCacheIaShare"] if r.inputs.get("lifecyclePolicies") else 0.0
         add(
@@ -510,15 +594,17 @@ def estimate(
             )
     vaults = handles("aws:backup/vault:Vault")
     for r in vaults:
+        # The vaults hold the database's snapshots (the backup selection); the file system's
+        # recovery points go to the vault AWS makes for EFS backups, priced on the file system.
         vault_region = str(r.inputs.get("region") or region)
         other = prices["regions"].get(vault_region, rates)
         add(
             r,
-            f"backup storage ({vault_region})",
-            use["backupGb"],
+            f"database snapshots in the vault ({vault_region})",
+            use["databaseBackupGb"],
             "GB-month",
-            other["backupWarmGbMonth"],
-            usage="backupGb",
+            other["backupRdsGbMonth"],
+            usage="databaseBackupGb",
         )
         if vault_region != region:
             add(
@@ -528,6 +614,16 @@ def estimate(
                 "GB",
                 rates["interRegionGb"],
                 usage="backupCopyGbPerMonth",
+            )
+    for r in handles("aws:efs/backupPolicy:BackupPolicy"):
+        if str(_path(r.inputs, "backupPolicy.status", "")).upper() == "ENABLED":
+            add(
+                r,
+                "file system backups (AWS Backup, warm)",
+                use["fileSystemBackupGb"],
+                "GB-month",
+                rates["backupWarmGbMonth"],
+                usage="fileSystemBackupGb",
             )
 
     # Registry, buckets, edge
@@ -599,7 +695,15 @@ def estimate(
 
     # Keys, secrets, monitoring, drills, functions
     for r in handles("aws:kms/key:Key"):
-        add(r, "KMS key", 1, "key-month", rates["kmsKeyMonth"])
+        # A rotated key bills a month for each of its first two rotations too: 3 from the third year.
+        rotated = bool(r.inputs.get("enableKeyRotation"))
+        add(
+            r,
+            "KMS key, rotated yearly" if rotated else "KMS key",
+            3 if rotated else 1,
+            "key-month",
+            rates["kmsKeyMonth"],
+        )
         add(
             r,
             "KMS requests",
@@ -619,9 +723,29 @@ def estimate(
             usage="secretsApiThousandsPerSecret",
         )
     for r in handles("aws:cloudwatch/metricAlarm:MetricAlarm"):
-        queries = r.inputs.get("metricQueries") or []
-        metrics = sum(1 for q in queries if isinstance(q, Mapping) and q.get("metric")) or 1
-        add(r, "alarm", metrics, "alarm metric-month", rates["alarmMonth"], zone=REGIONAL)
+        queries = [q for q in r.inputs.get("metricQueries") or [] if isinstance(q, Mapping)]
+        # A query over Metrics Insights (SELECT ...); one whose expression is unknown at preview
+        # (it names an ARN) is counted as one too, so both modes price the same.
+        insights = [
+            q
+            for q in queries
+            if not q.get("metric")
+            and (
+                "expression" in q and q.get("expression") is None or "SELECT" in str(q.get("expression") or "").upper()
+            )
+        ]
+        metrics = sum(1 for q in queries if q.get("metric")) + len(insights) * use["metricsInsightsSeries"]
+        periods = [float(r.inputs.get("period") or 60)] + [float(_path(q, "metric.period", 60) or 60) for q in queries]
+        high = min(periods) < 60
+        add(
+            r,
+            "alarm, high resolution" if high else ("alarm (Metrics Insights)" if insights else "alarm"),
+            metrics or 1,
+            "alarm metric-month",
+            rates["alarmHighResMonth" if high else "alarmMonth"],
+            zone=REGIONAL,
+            usage="metricsInsightsSeries" if insights else "",
+        )
     for r in handles("aws:cloudwatch/compositeAlarm:CompositeAlarm"):
         add(r, "composite alarm", 1, "alarm-month", rates["compositeAlarmMonth"], zone=REGIONAL)
     for r in handles("aws:cloudwatch/dashboard:Dashboard"):
@@ -632,7 +756,8 @@ def estimate(
         days = float(r.inputs.get("retentionInDays") or 3653)
         if ingest_key == "logsGbPerGroup":
             add(r, "log ingestion", use[ingest_key], "GB", rates["logsIngestGb"], usage=ingest_key)
-        add(r, "log storage", use[ingest_key] * days / 30, "GB-month", rates["logsStoreGbMonth"], usage=ingest_key)
+        stored = use[ingest_key] * days / 30 * use["logsCompressedShare"]
+        add(r, "log storage (compressed)", stored, "GB-month", rates["logsStoreGbMonth"], usage=ingest_key)
     for r in stack.resources:
         if r.type == "scanner:monitoring:QueueMetricsPublisher":
             add(
@@ -673,6 +798,59 @@ def estimate(
             usage="lambdaSecondsPerRun",
         )
 
+    for r in handles("aws:eks/addon:Addon"):
+        if r.inputs.get("addonName") == "amazon-cloudwatch-observability":
+            add(
+                r,
+                "Container Insights (allowance)",
+                use["containerInsightsUsd"],
+                "USD",
+                1.0,
+                zone=REGIONAL,
+                usage="containerInsightsUsd",
+            )
+    for r in stack.of_type("aws:ec2/vpc:Vpc"):
+        add(
+            r,
+            "data between zones (both ways)",
+            use["interAzGb"],
+            "GB",
+            2 * rates["interAzGb"],
+            zone=REGIONAL,
+            usage="interAzGb",
+        )
+    for cfg in handles("aws:ecr/replicationConfiguration:ReplicationConfiguration"):
+        for other in replicas:
+            add(
+                cfg,
+                f"image replication to {other}",
+                use["ecrReplicationGbPerMonth"],
+                "GB",
+                rates["interRegionGb"],
+                zone=REGIONAL,
+                usage="ecrReplicationGbPerMonth",
+            )
+    for r in handles("kubernetes:core/v1:Service"):
+        if _path(r.inputs, "spec.type") == "LoadBalancer":
+            add(r, "network load balancer", hours, "h", rates["nlbHour"], zone=REGIONAL)
+            add(
+                r,
+                "network load balancer capacity units",
+                use["albLcu"] * hours,
+                "NLCU-h",
+                rates["nlbNlcuHour"],
+                zone=REGIONAL,
+                usage="albLcu",
+            )
+    provisioners = {
+        str(_path(c.inputs, "metadata.name")): str(c.inputs.get("provisioner") or "")
+        for c in stack.of_type("kubernetes:storage.k8s.io/v1:StorageClass")
+    }
+    for r in handles("kubernetes:core/v1:PersistentVolumeClaim"):
+        if "ebs" in provisioners.get(str(_path(r.inputs, "spec.storageClassName")), ""):
+            size = _memory_gib(_path(r.inputs, "spec.resources.requests.storage"))
+            add(r, "volume claim (EBS gp3)", size, "GB-month", rates["ebsGp3GbMonth"], zone=REGIONAL)
+
     for r in stack.resources:
         if (
             r.type not in priced_types
@@ -706,18 +884,22 @@ def _categories(pool: Resource | None) -> list[str]:
 
 def _services_floor(stack: _Stack, prices, region: str, use, hours: float, add) -> None:
     """The services pool at its floor: every service's minimum replicas, packed."""
+    # KEDA's minReplicaCount defaults to 0.
     minimums = {
-        str(_path(s.inputs, "spec.scaleTargetRef.name")): float(_path(s.inputs, "spec.minReplicaCount", 1) or 1)
+        str(_path(s.inputs, "spec.scaleTargetRef.name")): float(_path(s.inputs, "spec.minReplicaCount", 0) or 0)
         for s in stack.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject")
     }
     cpu = memory = 0.0
     for d in stack.of_type("kubernetes:apps/v1:Deployment"):
+        selector = _path(d.inputs, "spec.template.spec.nodeSelector", {}) or {}
+        if selector.get(contract.POOL_LABEL, contract.SERVICES_POOL) != contract.SERVICES_POOL:
+            continue  # a Deployment pinned to another pool is not the services pool's
         name = str(_path(d.inputs, "metadata.name", d.name))
         replicas = minimums.get(name, float(_path(d.inputs, "spec.replicas", 1) or 1))
         for c in _path(d.inputs, "spec.template.spec.containers", []) or []:
             cpu += replicas * _cpu(_path(c, "resources.requests.cpu"))
             memory += replicas * _memory_gib(_path(c, "resources.requests.memory"))
-    pool = _pool(stack, "services")
+    pool = _pool(stack, contract.SERVICES_POOL)
     if not cpu or pool is None:
         return
     fits = [c for c in _categories(pool) if c in GIB_PER_VCPU and GIB_PER_VCPU[c] * cpu >= memory] or ["r"]
@@ -733,6 +915,38 @@ def _services_floor(stack: _Stack, prices, region: str, use, hours: float, add) 
         usage="servicesPacking",
         baseline="ec2",
     )
+    volume = _root_volume_gb(stack)
+    if volume:
+        zones = _pool_zones(pool) or 1
+        nodes = max(zones, math.ceil(vcpus / max(use["servicesNodeVcpu"], 1)))
+        add(
+            pool,
+            f"services nodes' root volumes ({nodes} x {volume:g} GB gp3)",
+            nodes * volume,
+            "GB-month",
+            prices["regions"][region]["ebsGp3GbMonth"],
+            zone=REGIONAL,
+            usage="servicesNodeVcpu",
+        )
+
+
+def _root_volume_gb(stack: _Stack) -> float:
+    """The size of the volumes Karpenter's node class gives each node."""
+    for node_class in stack.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"):
+        total = sum(
+            _memory_gib(_path(m, "ebs.volumeSize"))
+            for m in _path(node_class.inputs, "spec.blockDeviceMappings", []) or []
+        )
+        if total:
+            return total
+    return 0.0
+
+
+def _pool_zones(pool: Resource) -> int:
+    for req in _path(pool.inputs, "spec.template.spec.requirements", []) or []:
+        if req.get("key") == "topology.kubernetes.io/zone" and req.get("operator") == "In":
+            return len(req.get("values") or [])
+    return 0
 
 
 def fluid_scan_capacity(resources: Iterable[Resource], usage: Mapping[str, Any] | None = None) -> ScanCapacity:
@@ -752,7 +966,7 @@ def _fluid(stack: _Stack, use: Mapping[str, float]) -> ScanCapacity:
         jobs += cap
         cpu += cap * each
     # Without an on-demand fallback pool, every scan node is spot.
-    spot_share = use["scanSpotShare"] if _pool(stack, "scan-jobs-on-demand") is not None else 1.0
+    spot_share = use["scanSpotShare"] if _pool(stack, contract.SCAN_FALLBACK_POOL) is not None else 1.0
     if not jobs:
         return ScanCapacity(0.0, spot_share, source="no ScaledJob")
     # The curve's area over a weekday: busy hours at the peak's level.
@@ -768,7 +982,7 @@ def _scan_pool(
     stack: _Stack, prices, region: str, use, hours: float, add, spot_discount: float, scans: ScanCapacity | None
 ) -> ScanCapacity | None:
     """The scan pool's lines; the capacity they were priced from (none without the pool)."""
-    pool = _pool(stack, "scan-jobs")
+    pool = _pool(stack, contract.SCAN_POOL)
     if pool is None:
         return None
     capacity = scans or _fluid(stack, use)
@@ -784,7 +998,7 @@ def _scan_pool(
         zone=REGIONAL,
         usage="spotDiscount",
     )
-    fallback = _pool(stack, "scan-jobs-on-demand") or pool
+    fallback = _pool(stack, contract.SCAN_FALLBACK_POOL) or pool
     add(
         fallback,
         f"scan nodes on demand ({capacity.category} family)",
@@ -793,6 +1007,18 @@ def _scan_pool(
         rate,
         zone=REGIONAL,
     )
+    volume = _root_volume_gb(stack)
+    if volume:
+        node_hours = capacity.node_hours_per_week or capacity.vcpu_hours_per_week / max(use["scanVcpuPerNode"], 1)
+        add(
+            pool,
+            f"scan nodes' root volumes ({volume:g} GB gp3 each)",
+            node_hours * hours / HOURS_PER_WEEK * volume / hours,
+            "GB-month",
+            prices["regions"][region]["ebsGp3GbMonth"],
+            zone=REGIONAL,
+            usage="" if capacity.node_hours_per_week else "scanVcpuPerNode",
+        )
     return capacity
 
 
@@ -810,6 +1036,7 @@ COMMITMENT = {
 class Commitment:
     item: str
     component: str
+    resource: str
     on_demand: float
     committed: float
     how: str
@@ -822,16 +1049,16 @@ class Commitment:
 def commitments(found: Estimate, prices: Mapping[str, Any] | None = None) -> list[Commitment]:
     """The always-on baseline, item by item, on demand and under the commitment that covers it."""
     prices = prices or load_prices()
-    rows: dict[tuple[str, str, str], float] = {}
+    rows: dict[tuple[str, str, str, str], float] = {}
     for line in found.lines:
         if line.baseline:
-            key = (line.baseline, line.component, line.item)
+            key = (line.baseline, line.component, line.resource, line.item)
             rows[key] = rows.get(key, 0.0) + line.monthly
     out = []
-    for (baseline, component, item), monthly in sorted(rows.items(), key=lambda kv: -kv[1]):
+    for (baseline, component, resource, item), monthly in sorted(rows.items(), key=lambda kv: -kv[1]):
         rate_key, how = COMMITMENT[baseline]
         discount = float(prices["commitments"][rate_key]) if rate_key else 0.0
-        out.append(Commitment(item, component, monthly, monthly * (1 - discount), how))
+        out.append(Commitment(item, component, resource, monthly, monthly * (1 - discount), how))
     return out
 
 
@@ -844,7 +1071,9 @@ def difference(before: Estimate, after: Estimate) -> list[tuple[str, str, str, f
     def keyed(found: Estimate) -> dict[tuple[str, str, str], float]:
         out: dict[tuple[str, str, str], float] = {}
         for line in found.lines:
-            key = (line.component, line.zone, f"{line.item} [{line.resource}]")
+            # Keyed without the item's parenthesis (its class, its size): a change of class is one
+            # line that changed, not one gone and one new.
+            key = (line.component, line.zone, f"{line.item.split(' (')[0]} [{line.resource}]")
             out[key] = out.get(key, 0.0) + line.monthly
         return out
 

@@ -145,6 +145,14 @@ def within_monthly_budget(args: StackValidationArgs, report: Report) -> None:
     except costing.PriceError as exc:
         report(f"the cost estimate cannot be made: {exc}")
         return
+    if found.unpriced:
+        # Fail closed: a class the table cannot price would read as free.
+        report(
+            f"the stack's monthly estimate is partial: {len(found.unpriced)} item(s) have no price "
+            f"({'; '.join(found.unpriced[:3])}); add them to policies/common/prices.json before judging the budget "
+            f"({BUDGET_KEY})."
+        )
+        return
     if found.total <= budget:
         return
     parts = ", ".join(f"{name} ${value:,.0f}" for name, value in list(found.by("component").items())[:3])

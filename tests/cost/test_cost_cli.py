@@ -77,8 +77,7 @@ def test_a_change_is_priced_line_by_line(tmp_path, capsys):
     assert found["differenceUsd"] == pytest.approx(
         found["after"]["monthlyUsd"] - found["before"]["monthlyUsd"], abs=0.01
     )
-    assert "database instance (db.t4g.medium) [postgres-replica]" in text
-    assert "+52.56  database instance (db.t4g.medium) [postgres-replica]" in text  # 730 h x $0.072
+    assert "+52.56  database instance [postgres-replica]" in text  # 730 h x $0.072
     assert text.startswith("dev -> dev with scanner:databaseReadReplica=true:")
 
 
@@ -99,3 +98,35 @@ def test_bad_input_is_one_line_exit_2(argv, message, capsys):
     assert cost_cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--usage", "natGbPerGateway=inf"], "--usage natGbPerGateway: 'inf' is not a finite number"),
+        (["--compare", "nope"], "--compare: 'nope' has no Pulumi.nope.yaml"),
+        (["--json", "/proc/version/x.json"], "--json: cannot write /proc/version/x.json"),
+    ],
+)
+def test_more_bad_input_is_one_line_exit_2(argv, message, capsys):
+    assert cost_cli.main(["--stack", "dev", "--capacity", "fluid", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_the_table_s_spot_discount_may_be_asked_for_by_its_default(capsys):
+    assert cost_cli.main(["--stack", "dev", "--capacity", "fluid", "--usage", "spotDiscount=-1"]) == 0
+
+
+def test_a_class_without_a_price_makes_a_partial_estimate_that_says_so(capsys, monkeypatch):
+    """A family the table does not hold: the total leaves it out, says so, and exits 1."""
+    prices = costing.load_prices()
+    for column in prices["rdsHour"].values():
+        if isinstance(column, dict):
+            for name in [n for n in column if n.startswith("db.t4g.")]:
+                del column[name]
+    monkeypatch.setattr(costing, "load_prices", lambda path=costing.PRICES_PATH: prices)
+    assert cost_cli.main(["--stack", "dev", "--capacity", "fluid"]) == 1
+    out = capsys.readouterr().out
+    assert "Not priced (the total leaves them out: it is partial):" in out
+    assert "postgres-primary: no rdsHour price for db.t4g.medium in eu-west-1" in out

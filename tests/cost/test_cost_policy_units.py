@@ -94,3 +94,13 @@ def test_usage_from_the_policy_config_moves_the_estimate(tmp_path):
     heavy.write_text(json.dumps({"within-monthly-budget": {"usage": {"natGbPerGateway": 20000}}}))
     [found] = verdict(record, "within-monthly-budget", heavy)
     assert "NAT gateway data" in found.message or "network $" in found.message
+
+
+def test_a_class_the_table_cannot_price_is_reported_not_free(monkeypatch):
+    """Fail closed: a database of a family the table lacks would read as $0 and pass any budget."""
+    record = run("prod", "preview")
+    budget(100_000)(record)
+    set_value(record, DATABASE, "postgres-*", "instanceClass", "db.z9q.large")
+    [found] = verdict(record, "within-monthly-budget")
+    assert "the stack's monthly estimate is partial: 2 item(s) have no price" in found.message
+    assert "postgres-primary: no rdsHour price for db.z9q.large" in found.message

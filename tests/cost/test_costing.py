@@ -151,12 +151,27 @@ def test_the_price_table_is_dated_and_every_region_prices_the_same_things():
 
 
 def as_resources(record) -> list[costing.Resource]:
+    """As `python -m cost` reads a record (an input unknown at preview as None)."""
     return [
         costing.Resource(
-            r["type"], r["name"], r["urn"], r.get("parent"), r["inputs"], r.get("propertyDependencies") or {}
+            r["type"],
+            r["name"],
+            r["urn"],
+            r.get("parent"),
+            cost_cli._known(r["inputs"]),
+            r.get("propertyDependencies") or {},
         )
         for r in record.resources
     ]
+
+
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+def test_a_first_preview_and_an_update_cost_the_same(stack):
+    """What an id or ARN unknown at preview hides must not change the price: the budget rule
+    judges both."""
+    preview = costing.estimate(as_resources(run(stack, "preview")), run(stack, "preview").config["aws:region"])
+    update = costing.estimate(as_resources(run(stack, "update")), run(stack, "update").config["aws:region"])
+    assert preview.total == pytest.approx(update.total)
 
 
 @pytest.mark.parametrize("stack", ["prod", "dev"])
@@ -220,13 +235,16 @@ def test_one_more_zone_costs_exactly_one_zone_of_network():
 def test_the_commitment_advice_names_every_always_on_item(prod_preview):
     found = costing.estimate(as_resources(prod_preview), "us-east-1")
     advice = {(c.component, c.item): c for c in costing.commitments(found)}
+    # Each row names its resource: the primary and the replica are two rows.
+    by_resource = {c.resource for c in costing.commitments(found) if c.component == "postgres"}
+    assert by_resource == {"postgres-primary", "postgres-replica"}
     assert set(advice) == {
         ("cluster", "system nodes (m7i.large)"),
         ("karpenter", next(i for c, i in advice if i.startswith("services pool at its floor"))),
         ("postgres", "database instance (db.r7g.large, Multi-AZ)"),
         ("postgres", "database instance (db.r7g.large)"),
         ("redis", "cache node (cache.m7g.large)"),
-        ("rabbitmq", "broker nodes (mq.m7g.large x 3)"),
+        ("rabbitmq", "broker node (mq.m7g.large)"),
     }
     rates = PRICES["commitments"]
     primary = advice[("postgres", "database instance (db.r7g.large, Multi-AZ)")]
@@ -240,7 +258,8 @@ def test_the_commitment_advice_names_every_always_on_item(prod_preview):
     assert nodes.on_demand == pytest.approx(3 * 730 * 0.1008) and nodes.saving == pytest.approx(
         nodes.on_demand * rates["computeSavingsPlan"]
     )
-    broker = advice[("rabbitmq", "broker nodes (mq.m7g.large x 3)")]
+    broker = advice[("rabbitmq", "broker node (mq.m7g.large)")]
+    assert broker.on_demand == pytest.approx(3 * 730 * 0.277)
     assert broker.saving == 0 and "no reservations" in broker.how
     # The scan pool is never offered a commitment.
     assert not any("scan" in item for _, item in advice)
@@ -269,3 +288,19 @@ def test_the_fluid_scan_week_stays_near_the_capacity_model_s():
             modelled,
         )
         assert fluid.spot_share == (1.0 if stack == "dev" else 0.95)
+
+
+def test_a_class_the_table_lacks_is_priced_from_its_family_or_named():
+    """db.r7g.2xlarge is four db.r7g.large: priced by size within the family, never as free."""
+    base = costing.estimate(
+        [resource("aws:rds/instance:Instance", "db", {"instanceClass": "db.r7g.large"})], "us-east-1"
+    )
+    big = costing.estimate(
+        [resource("aws:rds/instance:Instance", "db", {"instanceClass": "db.r7g.2xlarge"})], "us-east-1"
+    )
+    assert big.total == pytest.approx(4 * base.total) and big.unpriced == []
+    assert costing.class_vcpus("db.r7g.2xlarge") == 8 and costing.class_vcpus("db.t4g.medium") == 2
+    unknown = costing.estimate(
+        [resource("aws:rds/instance:Instance", "db", {"instanceClass": "db.z9q.large"})], "us-east-1"
+    )
+    assert unknown.unpriced == ["db: no rdsHour price for db.z9q.large in us-east-1"]
