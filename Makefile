@@ -8,7 +8,7 @@ STACK ?= prod
 # pytest-xdist workers: one per core.
 WORKERS ?= auto
 
-.PHONY: preview test check lint format types servers bench cost capacity deploy-plan catalogue install clean drill-image
+.PHONY: preview test check lint format types servers bench packs cost capacity deploy-plan catalogue install clean drill-image
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,11 @@ deploy-plan: $(STAMP)
 SOURCE ?= aws
 catalogue: $(STAMP)
 	$(PY) -m catalogue.refresh --source $(SOURCE) --out catalogue/aws.json
+
+## The policy packs as self-contained directories under build/packs/ (policies/common copied
+## into each): what `pulumi preview --policy-pack` and `pulumi policy publish` take unchanged.
+packs: $(STAMP)
+	$(PY) -m offline.packs --out build/packs
 
 ## Monthly cost estimate of a stack, offline (prices, assumptions and figures in the README);
 ## `make cost STACK=prod` prints it and writes build/cost-<stack>.json. ARGS passes more flags
