@@ -86,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
         help="directory of <pack-dir>.json overrides (the --policy-pack-config format) used "
         "instead of the environment's and the stack's (offline/policy_config.py)",
     )
+    parser.add_argument(
+        "--sarif", type=Path, metavar="PATH", help="write the gate's verdicts as SARIF 2.1.0 (every stack and mode run)"
+    )
+    parser.add_argument(
+        "--junit", type=Path, metavar="PATH", help="write the gate's verdicts as JUnit XML (a case per policy)"
+    )
     parser.add_argument("--no-gate", action="store_true", help="record and summarise only, run no policy pack")
     parser.add_argument("--quiet", action="store_true", help="print only the gate's verdict and violations")
     return parser
@@ -164,7 +170,7 @@ def preview_stack(stack: str, mode: str, args, out, packs: list[Path]) -> int:
     """One stack in one mode. Returns the exit status; raises BadInput or Broken."""
     import pulumi
 
-    from offline import report
+    from offline import report, reports
     from offline.gate import GateError, PackStartError, PolicyConfigError
     from offline.policy_config import stack_layers
     from offline.program import run_program
@@ -221,7 +227,10 @@ def preview_stack(stack: str, mode: str, args, out, packs: list[Path]) -> int:
 
     outputs = {(args.diagram or PROJECT_DIR / "build" / f"{stack}-diagram.md"): ("--diagram", report.diagram(record))}
     if args.json:
-        outputs[args.json] = ("--json", json.dumps(record.to_json(), indent=2, sort_keys=False) + "\n")
+        document = {**record.to_json(), "gate": reports.diagnostics_json(result)}
+        outputs[args.json] = ("--json", json.dumps(document, indent=2, sort_keys=False) + "\n")
+    if result is not None:
+        JUDGED.append(reports.Judged(stack, mode, result))
     write_all(outputs)
 
     text = report.summary(record, result)
@@ -229,6 +238,10 @@ def preview_stack(stack: str, mode: str, args, out, packs: list[Path]) -> int:
         text = report.quiet(text)
     print(text, file=out)
     return EXIT_OK if result is None or result.passed else EXIT_VIOLATION
+
+
+#: What the gate said in this command's runs, for --sarif and --junit.
+JUDGED: list = []
 
 
 def main(argv: list[str] | None = None, out=None) -> int:
@@ -242,14 +255,22 @@ def main(argv: list[str] | None = None, out=None) -> int:
         if args.policy_config_dir and not args.policy_config_dir.is_dir():
             raise BadInput(f"--policy-config-dir: {args.policy_config_dir} is not a directory")
         packs = [] if args.no_gate else check_packs(args.policy_pack or default_packs())
-        for path, flag in ((args.json, "--json"), (args.diagram, "--diagram")):
+        for path, flag in (
+            (args.json, "--json"),
+            (args.diagram, "--diagram"),
+            (args.sarif, "--sarif"),
+            (args.junit, "--junit"),
+        ):
             if path is not None:
                 check_writable(path, flag)
+        if args.no_gate and (args.sarif or args.junit):
+            raise BadInput("arguments: --sarif and --junit report the gate; drop --no-gate")
         stacks = stack_names() if args.all_stacks else [args.stack]
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
+    JUDGED.clear()
     modes = ["preview", "update"] if args.mode == "both" or args.all_stacks else [args.mode]
     runs = [(stack, mode) for stack in stacks for mode in modes]
     verdicts: list[tuple[str, str, int]] = []
@@ -277,6 +298,19 @@ def main(argv: list[str] | None = None, out=None) -> int:
         print("\nStacks:", file=out)
         for stack, mode, status in verdicts:
             print(f"  {stack:<12} {mode:<8} {names[status]}", file=out)
+    if args.sarif or args.junit:
+        from offline import reports
+
+        files = {}
+        if args.sarif:
+            files[args.sarif] = ("--sarif", json.dumps(reports.sarif(JUDGED), indent=2) + "\n")
+        if args.junit:
+            files[args.junit] = ("--junit", reports.junit(JUDGED))
+        try:
+            write_all(files)
+        except BadInput as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     # The worst outcome decides: a gate that could not finish over a bad input over a violation.
     return max(status for _, _, status in verdicts)
 
