@@ -100,12 +100,18 @@ def resources_of(stack: str, config: dict[str, str]) -> list[Any]:
     import pulumi
 
     from offline.program import run_program
-    from policies.common import costing
 
     try:
         record = run_program(stack, "preview", config=config)
     except pulumi.RunError as exc:
         raise BadInput("; ".join(str(exc).splitlines())) from None
+    return from_record(record.resources)
+
+
+def from_record(resources: list[dict[str, Any]]) -> list[Any]:
+    """The record's resources as costing reads them (an input unknown at preview as None)."""
+    from policies.common import costing
+
     return [
         costing.Resource(
             r["type"],
@@ -115,7 +121,7 @@ def resources_of(stack: str, config: dict[str, str]) -> list[Any]:
             _known(r.get("inputs") or {}),
             r.get("propertyDependencies") or {},
         )
-        for r in record.resources
+        for r in resources
     ]
 
 

@@ -80,6 +80,31 @@ def setting(args: Any, key: str, default: Any) -> Any:
     return default if value is None else whole(value)
 
 
+def plain(value: Any) -> Any:
+    """A property as plain data, each part that is unknown (a first preview) as None."""
+    try:
+        if hasattr(value, "keys"):
+            keys = list(value.keys())
+            out: Any = {}
+            for key in keys:
+                try:
+                    out[key] = plain(value[key])
+                except UnknownValueError:
+                    out[key] = None
+            return out
+        if isinstance(value, str) or not hasattr(value, "__len__"):
+            return value
+        items = []
+        for i in range(len(value)):
+            try:
+                items.append(plain(value[i]))
+            except UnknownValueError:
+                items.append(None)
+        return items
+    except UnknownValueError:
+        return None
+
+
 #: What `path` returns, when asked to, for a value unknown during preview.
 UNKNOWN = object()
 

@@ -3,9 +3,6 @@ within the pool's limits, and a stack whose monthly estimate stays within its bu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 import costing
 from pulumi_policy import (
     EnforcementLevel,
@@ -15,11 +12,10 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.proxy import UnknownValueError
 
 import contract
 from environments import KEYS, stack_config
-from stack_graph import NODE_POOL, UNKNOWN, Report, StackGraph, known, path, setting
+from stack_graph import NODE_POOL, UNKNOWN, Report, StackGraph, known, path, plain, setting
 
 SCALED_JOB = "kubernetes:keda.sh/v1alpha1:ScaledJob"
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
@@ -91,27 +87,6 @@ def scaled_jobs_within_pool(args: StackValidationArgs, report: Report) -> None:
 BUDGET_KEY = "scanner:monthlyBudgetUsd"
 
 
-def _plain(value: Any) -> Any:
-    """Inputs as plain data, an unknown value (first preview) as None."""
-    if isinstance(value, Mapping):
-        out = {}
-        for key in value:
-            try:
-                out[key] = _plain(value[key])
-            except UnknownValueError:
-                out[key] = None
-        return out
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        items = []
-        for i in range(len(value)):
-            try:
-                items.append(_plain(value[i]))
-            except UnknownValueError:
-                items.append(None)
-        return items
-    return value
-
-
 def resources_for_costing(resources) -> list[costing.Resource]:
     return [
         costing.Resource(
@@ -119,7 +94,7 @@ def resources_for_costing(resources) -> list[costing.Resource]:
             r.name,
             r.urn,
             r.parent.urn if r.parent is not None else None,
-            _plain(r.props),
+            plain(r.props),
             {key: [d.urn for d in deps] for key, deps in (r.property_dependencies or {}).items()},
         )
         for r in resources

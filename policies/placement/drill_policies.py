@@ -27,6 +27,7 @@ from stack_graph import (
     Report,
     StackGraph,
     known,
+    plain,
     stack_zones,
     tag,
 )
@@ -35,33 +36,8 @@ TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
 STOP_KEY = "scanner:drillStopConditions"
 
 
-def _plain(value: Any) -> Any:
-    """A property as plain data, each part that is unknown (a first preview) as None."""
-    try:
-        if hasattr(value, "keys"):
-            keys = list(value.keys())
-            out: Any = {}
-            for key in keys:
-                try:
-                    out[key] = _plain(value[key])
-                except UnknownValueError:
-                    out[key] = None
-            return out
-        if isinstance(value, str) or not hasattr(value, "__len__"):
-            return value
-        items = []
-        for i in range(len(value)):
-            try:
-                items.append(_plain(value[i]))
-            except UnknownValueError:
-                items.append(None)
-        return items
-    except UnknownValueError:
-        return None
-
-
 def _actions(template: PolicyResource) -> list[dict[str, Any]]:
-    actions = _plain(known(template, "actions")) or []
+    actions = plain(known(template, "actions")) or []
     return [a for a in actions if isinstance(a, dict)]
 
 
@@ -137,7 +113,7 @@ def _missing(graph: StackGraph, template: PolicyResource, zone: str) -> list[str
 
 
 def _stops(template: PolicyResource) -> bool:
-    conditions = _plain(known(template, "stopConditions")) or []
+    conditions = plain(known(template, "stopConditions")) or []
     return any(isinstance(c, dict) and c.get("source") == "aws:cloudwatch:alarm" for c in conditions)
 
 

@@ -151,18 +151,8 @@ def test_the_price_table_is_dated_and_every_region_prices_the_same_things():
 
 
 def as_resources(record) -> list[costing.Resource]:
-    """As `python -m cost` reads a record (an input unknown at preview as None)."""
-    return [
-        costing.Resource(
-            r["type"],
-            r["name"],
-            r["urn"],
-            r.get("parent"),
-            cost_cli._known(r["inputs"]),
-            r.get("propertyDependencies") or {},
-        )
-        for r in record.resources
-    ]
+    """As `python -m cost` reads a record."""
+    return cost_cli.from_record(record.resources)
 
 
 @pytest.mark.parametrize("stack", ["prod", "dev"])
