@@ -486,6 +486,16 @@ def assert_gate_refuses_all(
     return result
 
 
+def assert_advisory_fault(fault: tuple, mode: str, packs) -> None:
+    """An advisory fault (stack overrides, policies, message) on prod through the pack
+    processes: it passes, and exactly those policies report, advisory, saying `message`."""
+    overrides, policies, message = fault
+    result = gate(run("prod", mode, **overrides), packs=packs)
+    assert result.passed
+    assert {(d.policy, d.level) for d in result.diagnostics} == {(p, "advisory") for p in policies}
+    assert all(message in d.message for d in result.diagnostics), [d.message for d in result.diagnostics]
+
+
 def assert_preview_refuses_all(faults: dict, monkeypatch, capsys, tmp_path) -> None:
     """The command a user runs, with every fault injected at once: exit 1, each policy named."""
     for inject, *_ in faults.values():

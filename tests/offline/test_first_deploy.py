@@ -148,13 +148,9 @@ ADVISORY_FAULTS = {
 @pytest.mark.parametrize("mode", ["preview", "update"])
 @pytest.mark.parametrize("fault", sorted(ADVISORY_FAULTS))
 def test_advisory_faults_are_reported_and_pass(fault, mode):
-    from conftest import PLACEMENT, gate
+    from conftest import PLACEMENT, assert_advisory_fault
 
-    overrides, policies, message = ADVISORY_FAULTS[fault]
-    result = gate(run("prod", mode, **overrides), packs=(PLACEMENT,))
-    assert result.passed
-    assert {(d.policy, d.level) for d in result.diagnostics} == {(p, "advisory") for p in policies}
-    assert all(message in d.message for d in result.diagnostics), [d.message for d in result.diagnostics]
+    assert_advisory_fault(ADVISORY_FAULTS[fault], mode, (PLACEMENT,))
 
 
 def test_first_deploy_stage_passes_the_gate_with_an_advisory(capsys, tmp_path):
