@@ -102,7 +102,16 @@ class ZoneDrills(pulumi.ComponentResource):
             name,
             role=role.id,
             policy=pulumi.Output.all(pulumi.Output.all(*(args.arns[a] for a in launchers)), bucket.arn).apply(
-                lambda v: json.dumps(role_policy(v[0], cache_tags, v[1]))
+                lambda v: json.dumps(
+                    role_policy(
+                        v[0],
+                        cache_tags,
+                        v[1],
+                        # EKS names a managed node group's Auto Scaling group eks-<node group>-<id>.
+                        f"arn:{stack.partition}:autoscaling:{stack.region}:{stack.account_id}:autoScalingGroup:*:"
+                        "autoScalingGroupName/eks-*",
+                    )
+                )
             ),
             opts=pulumi.ResourceOptions(parent=role),
         )
@@ -193,7 +202,7 @@ def _target(a: Action, zone: str, arns: Mapping[str, pulumi.Input[str]]) -> aws.
     )
 
 
-def role_policy(launcher_arns: list[str], cache_tags: list[str], bucket_arn: str) -> dict:
+def role_policy(launcher_arns: list[str], cache_tags: list[str], bucket_arn: str, node_group_asgs: str = "*") -> dict:
     """What the managed policies do not grant: the insufficient-capacity errors on the launchers
     only (Karpenter's role, the node group's Auto Scaling group), the cache's power interruption
     on the stack's cache only (by its drill tag), zonal shifts, logging and the experiment report."""
@@ -220,7 +229,9 @@ def role_policy(launcher_arns: list[str], cache_tags: list[str], bucket_arn: str
                 "Condition": {
                     "ForAnyValue:StringEquals": {
                         "ec2:FisActionId": ["aws:ec2:asg-insufficient-instance-capacity-error"]
-                    }
+                    },
+                    # The FIS reference: ec2:FisTargetArns set to the target Auto Scaling groups.
+                    "ForAllValues:ArnLike": {"ec2:FisTargetArns": node_group_asgs},
                 },
             },
             {

@@ -73,10 +73,16 @@ def test_the_fis_role_injects_capacity_errors_for_the_launchers_only(prod_update
     role = one(prod_update, "aws:iam/role:Role", "drill")
     trust = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "fis.amazonaws.com"}
+    # Only FIS's experiments of this account and region may take the role.
+    assert trust["Condition"]["ArnLike"] == {"aws:SourceArn": "arn:aws:fis:us-east-1:123456789012:experiment/*"}
     policy = json.loads(one(prod_update, "aws:iam/rolePolicy:RolePolicy", "drill")["inputs"]["policy"])
     ice = next(s for s in policy["Statement"] if s["Sid"] == "InsufficientCapacityForTheLaunchers")
     karpenter = one(prod_update, "aws:iam/role:Role", "karpenter-controller")["outputs"]["arn"]
     assert ice["Condition"]["ForAllValues:StringEquals"]["ec2:FisTargetArns"] == [karpenter]
+    asg = next(s for s in policy["Statement"] if s["Sid"] == "InsufficientCapacityForTheNodeGroup")
+    assert asg["Condition"]["ForAllValues:ArnLike"] == {
+        "ec2:FisTargetArns": "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/eks-*"
+    }
     cache = next(s for s in policy["Statement"] if s["Sid"] == "CachePowerInterruption")
     assert cache["Condition"] == {"StringEquals": {"aws:ResourceTag/scanner.io/drill-target": ["scanner-prod-cache"]}}
     reports = next(s for s in policy["Statement"] if s["Sid"] == "ExperimentReportObjects")
