@@ -82,9 +82,10 @@ catalogue: $(STAMP)
 	$(PY) -m catalogue.refresh --source $(SOURCE) --out catalogue/aws.json
 
 ## The policy packs as self-contained directories under build/packs/ (policies/common copied
-## into each): what `pulumi preview --policy-pack` and `pulumi policy publish` take unchanged.
+## into each): what `pulumi preview --policy-pack` and `pulumi policy publish` take unchanged;
+## PACK_VENVS=1 also gives each its virtualenv (the CLI runs a local pack in it).
 packs: $(STAMP)
-	$(PY) -m offline.packs --out build/packs
+	$(PY) -m offline.packs --out build/packs $(if $(PACK_VENVS),--venv)
 
 ## Monthly cost estimate of a stack, offline (prices, assumptions and figures in the README);
 ## `make cost STACK=prod` prints it and writes build/cost-<stack>.json. ARGS passes more flags

@@ -67,7 +67,11 @@ def digest(pack: Path) -> str:
     return sha.hexdigest()
 
 
-def build(out: Path) -> list[Path]:
+def build(out: Path, with_venv: bool = False) -> list[Path]:
+    """Each pack into `out/<pack>`. The Pulumi CLI runs a local pack with the virtualenv its
+    PulumiPolicy.yaml names (`venv`) and does not make one: `with_venv` makes it, with the pack's
+    pinned requirements (as `pulumi install -C <pack>` would); `.gitignore` keeps it out of what
+    `pulumi policy publish` uploads."""
     built = []
     for pack in pack_dirs():
         target = out / pack.name
@@ -76,6 +80,15 @@ def build(out: Path) -> list[Path]:
         target.mkdir(parents=True)
         for name, source in shipped(pack).items():
             shutil.copyfile(source, target / name)
+        (target / ".gitignore").write_text("venv/\n__pycache__/\n")
+        if with_venv:
+            import subprocess
+
+            subprocess.run([sys.executable, "-m", "venv", str(target / "venv")], check=True)
+            pip = [str(target / "venv" / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+            subprocess.run(
+                [*pip, "-r", str(target / "requirements.txt"), "-c", str(ROOT / "constraints.txt")], check=True
+            )
         built.append(target)
     return built
 
@@ -105,15 +118,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline.packs", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "packs", help="where (default build/packs)")
     parser.add_argument("--lock", action="store_true", help="record the packs' versions and digests")
+    parser.add_argument("--venv", action="store_true", help="give each built pack its virtualenv (needs the index)")
     args = parser.parse_args(argv)
     if args.lock:
+        recorded = json.loads(LOCK.read_text()) if LOCK.exists() else {}
+        unbumped = [p for p in stale(recorded) if "its version is still" in p]
+        if unbumped:
+            # Recording a change under a version already recorded would hide it.
+            for problem in unbumped:
+                print(f"error: {problem}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         LOCK.write_text(json.dumps(lock(), indent=2, sort_keys=True) + "\n")
         print(f"wrote {LOCK.relative_to(ROOT)}")
         return EXIT_OK
     if args.out.exists() and not args.out.is_dir():
         print(f"error: --out: {args.out} is not a directory", file=sys.stderr)
         return EXIT_BAD_INPUT
-    for target in build(args.out):
+    for target in build(args.out, with_venv=args.venv):
         print(f"{target}: {version(target)}")
     return EXIT_OK
 

@@ -298,7 +298,12 @@ def main(argv: list[str] | None = None, out=None) -> int:
         print("\nStacks:", file=out)
         for stack, mode, status in verdicts:
             print(f"  {stack:<12} {mode:<8} {names[status]}", file=out)
-    if args.sarif or args.junit:
+    # Reports only of runs that all reached a verdict: an empty report of a gate that could not
+    # run would close every open alert and read as green.
+    reached = all(status in (EXIT_OK, EXIT_VIOLATION) for _, _, status in verdicts)
+    if (args.sarif or args.junit) and not reached:
+        print("error: --sarif/--junit: not written, a run did not reach the gate's verdict", file=sys.stderr)
+    if (args.sarif or args.junit) and reached:
         from offline import reports
 
         files = {}

@@ -14,6 +14,7 @@ failure (its messages in the failure), an advisory one passes with its messages 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
@@ -74,12 +75,22 @@ def sarif(judged: Sequence[Judged]) -> dict[str, Any]:
                     },
                 )
     order = {rule_id: i for i, rule_id in enumerate(rules)}
-    results = []
+    # One result per stack, rule, resource and message: a violation seen in both modes is one
+    # alert, with the modes that saw it; its fingerprint stays when lines move or others go.
+    merged: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for one in judged:
         keys = _key_lines(one.stack)
         stack_file = f"Pulumi.{one.stack}.yaml"
         for d in one.result.diagnostics:
             rule_id = _rule_id(d.pack, d.policy)
+            key = (one.stack, rule_id, d.urn, d.message)
+            if key in merged:
+                modes = merged[key]["properties"]["modes"]
+                if one.mode not in modes:
+                    modes.append(one.mode)
+                if d.level == "mandatory":
+                    merged[key]["level"] = "error"
+                continue
             named = next((k for k in _KEY.findall(d.message) if k in keys), None)
             line = keys[named] if named else 1
             location: dict[str, Any] = {
@@ -90,16 +101,17 @@ def sarif(judged: Sequence[Judged]) -> dict[str, Any]:
             }
             if d.urn:
                 location["logicalLocations"] = [{"fullyQualifiedName": d.urn, "kind": "resource"}]
-            results.append(
-                {
-                    "ruleId": rule_id,
-                    **({"ruleIndex": order[rule_id]} if rule_id in order else {}),
-                    "level": "error" if d.level == "mandatory" else "warning",
-                    "message": {"text": f"{one.stack} ({one.mode}): {d.message}"},
-                    "locations": [location],
-                    "properties": {"stack": one.stack, "mode": one.mode, "resource": d.resource_name},
-                }
-            )
+            fingerprint = hashlib.sha256(f"{one.stack}|{rule_id}|{d.urn}".encode()).hexdigest()[:32]
+            merged[key] = {
+                "ruleId": rule_id,
+                **({"ruleIndex": order[rule_id]} if rule_id in order else {}),
+                "level": "error" if d.level == "mandatory" else "warning",
+                "message": {"text": f"{one.stack}: {d.message}"},
+                "locations": [location],
+                "partialFingerprints": {"primaryLocationLineHash": f"{fingerprint}:1"},
+                "properties": {"stack": one.stack, "modes": [one.mode], "resource": d.resource_name},
+            }
+    results = list(merged.values())
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",

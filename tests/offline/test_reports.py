@@ -93,3 +93,37 @@ def test_reports_without_a_gate_are_refused_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == "error: arguments: --sarif and --junit report the gate; drop --no-gate\n"
     assert not (tmp_path / "g.sarif").exists()
+
+
+def test_a_violation_in_both_modes_is_one_result_with_a_stable_fingerprint(tmp_path, capsys):
+    config = tmp_path / "policy-config"
+    config.mkdir()
+    (config / "cost.json").write_text(json.dumps({"within-monthly-budget": "mandatory"}))
+    sarif = tmp_path / "g.sarif"
+    argv = ["--stack", "prod", "--mode", "both", "-c", "scanner:monthlyBudgetUsd=1000"]
+    argv += ["--policy-config-dir", str(config), "--sarif", str(sarif), "--diagram", str(tmp_path / "d.md")]
+    assert preview.main(argv) == 1
+    capsys.readouterr()
+    (result,) = json.loads(sarif.read_text())["runs"][0]["results"]
+    assert result["properties"]["modes"] == ["preview", "update"]
+    assert len(result["partialFingerprints"]["primaryLocationLineHash"]) == 34
+
+
+def test_a_run_that_did_not_reach_a_verdict_writes_no_report(tmp_path, capsys):
+    config = tmp_path / "policy-config"
+    config.mkdir()
+    (config / "cost.json").write_text(json.dumps({"no-such-policy": "mandatory"}))
+    sarif = tmp_path / "g.sarif"
+    argv = [
+        "--stack",
+        "dev",
+        "--policy-config-dir",
+        str(config),
+        "--sarif",
+        str(sarif),
+        "--diagram",
+        str(tmp_path / "d.md"),
+    ]
+    assert preview.main(argv) == 2
+    assert "not written, a run did not reach the gate's verdict" in capsys.readouterr().err
+    assert not sarif.exists()

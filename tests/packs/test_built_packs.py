@@ -98,3 +98,19 @@ def test_the_changelog_names_the_project_s_and_every_pack_s_version():
         assert name and f"{packs.version(pack)}" in text, pack.name
     # The newest entry is the project's version.
     assert text.split("\n## ", 2)[1].startswith(project)
+
+
+def test_lock_refuses_to_record_a_change_under_the_same_version(tmp_path, monkeypatch, capsys):
+    recorded = json.loads(packs.LOCK.read_text())
+    recorded["cost"]["digest"] = "0" * 64
+    lock = tmp_path / "versions.json"
+    lock.write_text(json.dumps(recorded))
+    monkeypatch.setattr(packs, "LOCK", lock)
+    assert packs.main(["--lock"]) == 2
+    assert "cost: its policies changed but its version is still" in capsys.readouterr().err
+    assert json.loads(lock.read_text()) == recorded
+
+
+def test_a_built_pack_keeps_its_virtualenv_out_of_what_it_publishes(built):
+    for target in built.values():
+        assert (target / ".gitignore").read_text().splitlines()[0] == "venv/"
