@@ -52,12 +52,16 @@ def test_every_action_is_pinned_to_a_commit(workflow):
 
 def test_prod_deploys_after_dev_behind_its_environment_inside_the_vpc():
     deploy = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
-    job = deploy["jobs"]["up"]
-    assert [s["stack"] for s in job["strategy"]["matrix"]["include"]] == ["dev", "prod"]
-    assert job["strategy"]["max-parallel"] == 1
-    assert {s["environment"] for s in job["strategy"]["matrix"]["include"]} == {"development", "production"}
-    assert job["runs-on"][0] == "self-hosted"
-    assert job["permissions"]["id-token"] == "write"
+    dev, prod = deploy["jobs"]["up-dev"], deploy["jobs"]["up-prod"]
+    assert prod["needs"] == "up-dev" and "needs" not in dev
+    assert (dev["environment"], prod["environment"]) == ("development", "production")
+    for job, stack in ((dev, "dev"), (prod, "prod")):
+        assert job["runs-on"] == ["self-hosted", f"scanner-deploy-{stack}"] and job["env"]["STACK"] == stack
+        assert job["permissions"]["id-token"] == "write"
+        # The same group as the drill of the stack: never both at once.
+        assert job["concurrency"]["group"] == f"stack-{stack}"
+    drill = yaml.safe_load((ROOT / ".github" / "workflows" / "zone-drill.yml").read_text())
+    assert drill["concurrency"]["group"] == "stack-${{ inputs.stack }}"
 
 
 def test_the_pull_request_gate_reports_sarif_and_junit_for_every_stack():
