@@ -127,10 +127,39 @@ _SHAPES: dict[str, tuple[str, str | None, str | None]] = {
 }
 
 
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
+
+def referenced_outputs(name: str) -> dict[str, Any]:
+    """The outputs a stack reference reads from a main stack (`org/scanner/<stack>`): the ones a
+    reader of them takes (the VPC and its subnets per tier and zone), shaped as `__main__.py`
+    exports them, for the zones its stack file names (else its region's catalogued ones)."""
+    from offline.program import StackFileError, load_stack_config
+
+    stack = name.rsplit("/", 1)[-1]
+    try:
+        config = load_stack_config(stack)
+    except StackFileError:
+        return {}
+    zones = json.loads(config.get("scanner:availabilityZones", "null")) or [
+        z["name"] for z in region_zones(config.get("aws:region", "us-east-1")) if z["optInStatus"] != "opted-in"
+    ]
+    tiers = ("private", "public", "isolated")
+    return {
+        "availabilityZones": zones,
+        "vpcId": "vpc-" + _hex(f"{name}::vpc", 17),
+        "subnetIds": {
+            tier: {zone: "subnet-" + _hex(f"{name}::{tier}::{zone}", 17) for zone in zones} for tier in tiers
+        },
+    }
+
+
 class ScannerMocks(mocks.Mocks):
     def __init__(self, region: str, preview: bool):
         self.region = region
         self.preview = preview
+        #: Every invoke the program made, by token (the preview role is written from them).
+        self.invoked: set[str] = set()
         #: The emulated child of the remote component being registered (see offline/remote.py).
         self.pending_child: dict[str, Any] | None = None
 
@@ -138,6 +167,7 @@ class ScannerMocks(mocks.Mocks):
 
     def call(self, args: mocks.MockCallArgs):
         token, a = args.token, args.args
+        self.invoked.add(token)
         region = a.get("region") or self.region
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             zones = region_zones(region)
@@ -187,6 +217,10 @@ class ScannerMocks(mocks.Mocks):
     # ----- resources -----------------------------------------------------------------------
 
     def new_resource(self, args: mocks.MockResourceArgs):
+        if args.typ == STACK_REFERENCE:
+            # A read, answered in preview too (the engine reads the referenced stack's outputs).
+            name = args.inputs.get("name") or args.name
+            return name, {"name": name, "outputs": referenced_outputs(name), "secretOutputNames": []}
         if args.typ == remote.EKS_CLUSTER:
             return "", remote.eks_cluster_outputs(self.pending_child, self.preview)
         if not args.custom:

@@ -2,6 +2,7 @@
 
     python -m offline.preview --stack prod [--mode preview|update|both] [--json PATH]
     python -m offline.preview --all-stacks
+    python -m offline.preview --project bootstrap --all-stacks    (the bootstrap program)
 
 Exit status, what CI can rely on:
   0  every mandatory policy passes
@@ -49,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--stack", default="prod", help="stack to preview (Pulumi.<stack>.yaml); default prod")
     target.add_argument("--all-stacks", action="store_true", help="every Pulumi.<stack>.yaml in the project")
+    parser.add_argument(
+        "--project",
+        type=Path,
+        default=PROJECT_DIR,
+        metavar="DIR",
+        help="the Pulumi project to run (a directory with Pulumi.yaml and __main__.py); default the "
+        "main program, `bootstrap` for the pipeline's",
+    )
     parser.add_argument(
         "--mode",
         choices=["preview", "update", "both"],
@@ -110,6 +119,16 @@ def check_packs(packs: list[Path]) -> list[Path]:
     return [p.resolve() for p in packs]
 
 
+def check_project(path: Path) -> Path:
+    """--project must be a Pulumi project directory with its program."""
+    if not path.is_dir():
+        raise BadInput(f"--project: {path} is not a directory")
+    if not (path / "Pulumi.yaml").is_file() or not (path / "__main__.py").is_file():
+        raise BadInput(f"--project: {path} is not a Pulumi project (no Pulumi.yaml and __main__.py)")
+    resolved = path.resolve()
+    return PROJECT_DIR if resolved == PROJECT_DIR else resolved
+
+
 def check_writable(path: Path, flag: str) -> None:
     """Refuse an output path that cannot be written, before the run (so nothing is written and
     no verdict is printed for a run whose output would be lost)."""
@@ -146,8 +165,8 @@ def write_all(files: dict[Path, tuple[str, str]]) -> None:
             temporary.unlink(missing_ok=True)
 
 
-def config_for(stack: str, overrides: list[str]) -> dict[str, str]:
-    config = load_stack_config(stack)
+def config_for(stack: str, overrides: list[str], project_dir: Path = PROJECT_DIR) -> dict[str, str]:
+    config = load_stack_config(stack, project_dir)
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or ":" not in key:
@@ -175,7 +194,9 @@ def preview_stack(stack: str, mode: str, args, out, packs: list[Path]) -> int:
     from offline.policy_config import stack_layers
     from offline.program import run_program
 
-    config = config_for(stack, args.config)
+    project_dir = args.project
+    main_project = project_dir == PROJECT_DIR
+    config = config_for(stack, args.config, project_dir)
     try:
         if args.policy_config_dir:
             policy_configs = {
@@ -184,7 +205,8 @@ def preview_stack(stack: str, mode: str, args, out, packs: list[Path]) -> int:
                 if (args.policy_config_dir / f"{p.name}.json").exists()
             }
         else:
-            found = stack_layers(stack, config)
+            # Another project's stacks are not the main program's: only its environment's layer.
+            found = stack_layers(stack if main_project else f"{load_project(project_dir)['name']}.{stack}", config)
             policy_configs = {p: found.get(p.name, []) for p in packs}
     except PolicyConfigError as exc:
         raise BadInput(str(exc)) from None
@@ -192,7 +214,7 @@ def preview_stack(stack: str, mode: str, args, out, packs: list[Path]) -> int:
     gate = (
         gate_class()(
             packs,
-            project=load_project()["name"],
+            project=load_project(project_dir)["name"],
             stack=stack,
             dry_run=mode == "preview",
             stack_config=config,
@@ -205,7 +227,7 @@ def preview_stack(stack: str, mode: str, args, out, packs: list[Path]) -> int:
         if gate:
             gate.start()  # packs boot while the program runs
         try:
-            record = run_program(stack, mode, config=config)  # type: ignore[arg-type]
+            record = run_program(stack, mode, project_dir, config=config)  # type: ignore[arg-type]
         except pulumi.RunError as exc:
             raise BadInput(str(exc)) from None
         except Exception as exc:  # noqa: BLE001 (a defect of the program: one line, exit 3)
@@ -225,7 +247,10 @@ def preview_stack(stack: str, mode: str, args, out, packs: list[Path]) -> int:
         if gate:
             gate.close()
 
-    outputs = {(args.diagram or PROJECT_DIR / "build" / f"{stack}-diagram.md"): ("--diagram", report.diagram(record))}
+    default_diagram = (
+        PROJECT_DIR / "build" / (f"{stack}-diagram.md" if main_project else f"{record.project}-{stack}-diagram.md")
+    )
+    outputs = {(args.diagram or default_diagram): ("--diagram", report.diagram(record))}
     if args.json:
         document = {**record.to_json(), "gate": reports.diagnostics_json(result)}
         outputs[args.json] = ("--json", json.dumps(document, indent=2, sort_keys=False) + "\n")
@@ -265,7 +290,8 @@ def main(argv: list[str] | None = None, out=None) -> int:
                 check_writable(path, flag)
         if args.no_gate and (args.sarif or args.junit):
             raise BadInput("arguments: --sarif and --junit report the gate; drop --no-gate")
-        stacks = stack_names() if args.all_stacks else [args.stack]
+        args.project = check_project(args.project)
+        stacks = stack_names(args.project) if args.all_stacks else [args.stack]
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -29,6 +29,8 @@ class StackRecord:
     config: dict[str, str]
     resources: list[dict[str, Any]] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    invokes: list[str] = field(default_factory=list)
+    """The invoke tokens the program called (not part of the JSON record)."""
 
     def to_json(self) -> dict[str, Any]:
         keys = (
@@ -180,6 +182,7 @@ def run_program(
         if added_path:
             sys.path.remove(str(project_dir))
     record.resources = monitor.records
+    record.invokes = sorted(monitor.mocks.invoked)
     root = next((r for r in record.resources if r["type"] == "pulumi:pulumi:Stack"), None)
     if root is not None:
         root["outputs"] = record.outputs

@@ -1,5 +1,5 @@
 """The settings every private bucket of the stack gets: the owner enforced (no ACLs), no public
-access, versioning, and server-side encryption with S3's key (bucket keys on)."""
+access, versioning, and server-side encryption with S3's key or a KMS key (bucket keys on)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import pulumi
 import pulumi_aws as aws
 
 
-def private_bucket(name: str, bucket: aws.s3.Bucket, opts: pulumi.ResourceOptions) -> None:
-    """The four settings of `bucket`, each a resource named `name` under `opts`."""
+def private_bucket(
+    name: str, bucket: aws.s3.Bucket, opts: pulumi.ResourceOptions, kms_key_arn: pulumi.Input[str] | None = None
+) -> None:
+    """The four settings of `bucket`, each a resource named `name` under `opts`; objects are
+    encrypted with `kms_key_arn` when given, else with S3's own key."""
     aws.s3.BucketOwnershipControls(
         name,
         bucket=bucket.id,
@@ -37,7 +40,8 @@ def private_bucket(name: str, bucket: aws.s3.Bucket, opts: pulumi.ResourceOption
             aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
                 apply_server_side_encryption_by_default=(
                     aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256"
+                        sse_algorithm="aws:kms" if kms_key_arn is not None else "AES256",
+                        kms_master_key_id=kms_key_arn,
                     )
                 ),
                 bucket_key_enabled=True,

@@ -28,12 +28,16 @@ from stack_graph import (
     tag,
 )
 
+VPC = "aws:ec2/vpc:Vpc"
+
 
 def subnet_tiers_every_az(args: StackValidationArgs, report: Report) -> None:
     graph = StackGraph(args.resources)
     tiers = setting(args, "requiredTiers", ["public", "private", "isolated"])
     environment, rules = stack_environment()
     minimum = setting(args, "minimumZones", rules.minimum_zones)
+    if not graph.networks() and not graph.of_type(VPC) and not graph.of_type(SUBNET):
+        return  # a stack that declares no network (the bootstrap program) has no tiers to spread
     for network in scopes(graph):
         where = short(network) if network else "the stack"
         zones = network_zones(graph, network)

@@ -254,3 +254,34 @@ def test_setting_decides(label, mode, tmp_path):
         config = tmp_path / "policy-config.json"
         config.write_text(json.dumps({policy: setting}))
     expect(verdict(record, policy, config), after)
+
+
+# ----- a stack with no network: nothing to spread, but a VPC declared outside the component is judged
+
+
+def unwrap(record):
+    """The network's children declared at the stack's top level, the component gone."""
+    [network] = named(record, NETWORK, "network")
+    root = next(r for r in record.resources if r["type"] == "pulumi:pulumi:Stack")["urn"]
+    for resource in record.resources:
+        if resource["parent"] == network["urn"]:
+            resource["parent"] = root
+    record.resources.remove(network)
+    return record
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_subnets_outside_a_network_component_are_still_judged(mode):
+    record = drop(unwrap(run("prod", mode)), SUBNET, "network-isolated-us-east-1c")
+    messages = [d.message for d in verdict(record, "network-subnet-tiers-every-az")]
+    assert any("zone us-east-1c of the stack has no isolated subnet" in m for m in messages), messages
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_stack_that_declares_no_network_has_no_tiers_to_spread(mode):
+    from conftest import ROOT, _run_program, stack_config
+
+    bootstrap = ROOT / "bootstrap"
+    record = _run_program("prod", mode, bootstrap, stack_config("prod", bootstrap))
+    assert not [r for r in record.resources if r["type"] in (SUBNET, "aws:ec2/vpc:Vpc", NETWORK)]
+    assert verdict(record, "network-subnet-tiers-every-az") == []

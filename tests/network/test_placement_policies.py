@@ -23,7 +23,7 @@ def test_prod_passes_and_every_policy_decides(mode):
     # Nothing skipped as "can't run during preview": the rules decide on unknown ids too.
     assert result.diagnostics == []
     [pack] = result.packs
-    assert (pack.name, pack.version) == ("scanner-placement", "0.7.0")
+    assert (pack.name, pack.version) == ("scanner-placement", "0.7.1")
     assert set(pack.policies) == {
         "network-subnet-tiers-every-az",
         "network-nat-per-az",

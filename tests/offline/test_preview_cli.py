@@ -59,7 +59,7 @@ def test_summary_counts_by_zone_and_diagram(tmp_path, capsys):
         row = next(line for line in out.splitlines() if line.strip().startswith(zone))
         public, private, isolated, pods, nat, tables = map(int, row.split()[1:7])
         assert (public, private, isolated, nat, tables) == (1, 1, 1, 1, 3), row
-    assert "scanner-placement 0.7.0: 22 policies, 0 mandatory violation(s)" in out
+    assert "scanner-placement 0.7.1: 22 policies, 0 mandatory violation(s)" in out
     text = diagram.read_text()
     assert text.count('subgraph nnetworkus_east_1') == 3 and "```mermaid" in text
     # The replica is drawn in its pinned zone (the Multi-AZ primary's zones are AWS's choice).

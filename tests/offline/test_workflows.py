@@ -56,7 +56,7 @@ def test_prod_deploys_after_dev_behind_its_environment_inside_the_vpc():
     assert prod["needs"] == "up-dev" and "needs" not in dev
     assert (dev["environment"], prod["environment"]) == ("development", "production")
     for job, stack in ((dev, "dev"), (prod, "prod")):
-        assert job["runs-on"] == ["self-hosted", f"scanner-deploy-{stack}"] and job["env"]["STACK"] == stack
+        assert job["runs-on"].startswith(f"codebuild-scanner-{stack}-deploy-") and job["env"]["STACK"] == stack
         assert job["permissions"]["id-token"] == "write"
         # The same group as the drill of the stack: never both at once.
         assert job["concurrency"]["group"] == f"stack-{stack}"

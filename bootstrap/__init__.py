@@ -1,0 +1,1 @@
+"""The bootstrap program (its own Pulumi project): see __main__.py."""
