@@ -8,7 +8,7 @@ STACK ?= prod
 # pytest-xdist workers: one per core.
 WORKERS ?= auto
 
-.PHONY: preview test check lint format types servers bench packs cost capacity deploy-plan catalogue install clean drill-image
+.PHONY: bootstrap preview test check lint format types servers bench packs cost capacity deploy-plan catalogue install clean drill-image
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ install: $(STAMP)
 ## Offline preview of a stack (default prod) with the policy gate; exits non-zero on a violation.
 preview: $(STAMP)
 	$(PY) -m offline.preview --stack $(STACK) --json build/$(STACK).json
+
+## The bootstrap program's stacks (bootstrap/Pulumi.<stack>.yaml), offline, through the packs.
+bootstrap: $(STAMP)
+	$(PY) -m offline.preview --project bootstrap --all-stacks --quiet
 
 ## Everything CI runs: lint, types, every test layer (the gate over every stack file in both
 ## modes included, as a test), on both cores.

@@ -642,3 +642,60 @@ def codebuild_trust(account_id: str, project_arn: str) -> dict:
             }
         ]
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print a stack's deploy or preview policy, as the bootstrap program writes it."""
+    import argparse
+    import re
+    import sys
+
+    from bootstrap import settings
+
+    class BadArguments(Exception):
+        pass
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str):  # one line, no usage dump
+            raise BadArguments(message)
+
+    parser = Parser(prog="python -m bootstrap.permissions", description=main.__doc__)
+    parser.add_argument("--stack", default="prod", help="main stack (its Pulumi.<stack>.yaml gives the regions)")
+    parser.add_argument("--role", choices=["deploy", "preview"], default="deploy")
+    parser.add_argument("--account", default="123456789012", help="12-digit account id; default a placeholder")
+    parser.add_argument("--partition", default="aws", choices=["aws", "aws-cn", "aws-us-gov"])
+    parser.add_argument("--state-bucket", help="the self-managed backend's bucket; default none (Pulumi Cloud)")
+    try:
+        args = parser.parse_args(argv)
+    except BadArguments as exc:
+        print(f"error: arguments: {exc}", file=sys.stderr)
+        return 2
+    if not re.fullmatch(r"\d{12}", args.account):
+        print(f"error: --account: {args.account!r} is not a 12-digit account id", file=sys.stderr)
+        return 2
+    try:
+        found = settings.main_stack_file(args.stack, settings.MAIN_DIR)
+    except ValueError as exc:
+        print(f"error: --stack: {exc}", file=sys.stderr)
+        return 2
+    regions = (found["region"], found["backup_region"]) if found["backup_region"] else (found["region"],)
+    pipeline = Pipeline(
+        stack=args.stack,
+        account_id=args.account,
+        partition=args.partition,
+        regions=regions,
+        managed_policies=PROGRAM_MANAGED_POLICIES,
+        state_bucket=args.state_bucket,
+        hosted_zone_id=found["hosted_zone_id"],
+    )
+    document = (
+        deploy_policy(pipeline, PROGRAM_SERVICES)
+        if args.role == "deploy"
+        else preview_policy(pipeline, PROGRAM_INVOKES)
+    )
+    print(json.dumps(document, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -157,7 +157,7 @@ def _decode(key: str, raw: Any) -> Any:
     return raw
 
 
-def _main_stack(name: str, main_dir: Path) -> dict[str, Any]:
+def main_stack_file(name: str, main_dir: Path) -> dict[str, Any]:
     """The main stack's region, backup-copy region and hosted zone, from its stack file."""
     path = main_dir / f"Pulumi.{name}.yaml"
     try:
@@ -206,7 +206,7 @@ def parse(raw: Mapping[str, Any], stack: str, main_dir: Path = MAIN_DIR) -> Boot
                     problems.append(f"{PROJECT}:stacks[{index}]: region is read from the stack file; remove it")
                     continue
                 try:
-                    entry.update(_main_stack(entry["name"], main_dir))
+                    entry.update(main_stack_file(entry["name"], main_dir))
                 except ValueError as exc:
                     problems.append(f"{PROJECT}:stacks[{index}].name: {exc}")
     if not problems:

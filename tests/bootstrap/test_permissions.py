@@ -292,3 +292,27 @@ def test_iam_takes_the_roles_and_policies():
             PolicyName="broken",
             PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Acton": "s3:*"}]}),
         )
+
+
+def test_the_printed_policy_is_the_one_written(capsys):
+    assert permissions.main(["--stack", "prod", "--account", ACCOUNT]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    regions = statements(printed)["StackServicesInItsRegions"]["Condition"]["StringEquals"]["aws:RequestedRegion"]
+    assert regions == ["us-east-1", "us-west-2"]
+    assert "TheStacksState" not in statements(printed)  # no bucket named: Pulumi Cloud
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--stack", "staging"], "error: --stack: no main stack file Pulumi.staging.yaml beside bootstrap/"),
+        (["--account", "12"], "error: --account: '12' is not a 12-digit account id"),
+        (
+            ["--role", "admin"],
+            "error: arguments: argument --role: invalid choice: 'admin' (choose from 'deploy', 'preview')",
+        ),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(argv, line, capsys):
+    assert permissions.main(argv) == 2
+    assert capsys.readouterr().err.strip() == line
