@@ -58,6 +58,23 @@ def _rule_id(pack: str, policy: str) -> str:
     return f"{pack}/{policy}"
 
 
+def _help(pack: str, version: str, name: str, policy: dict[str, Any], level: str) -> dict[str, str]:
+    """What code review shows beside an alert: the rule, who enforces it, how to change its level."""
+    enforcement = "mandatory (a violation fails the gate)" if level == "error" else "advisory"
+    directory = pack.removeprefix("scanner-")
+    text = (
+        f"{policy.get('description') or name}\n\n{pack} {version}, {enforcement}. A stack's level or settings "
+        f"change in policies/config/<environment>/{directory}.json or policies/config/stacks/<stack>/{directory}.json "
+        f"(README, Policy packs); the message names the stack key to change."
+    )
+    markdown = (
+        f"**{name}**: {policy.get('description') or name}\n\n`{pack}` {version}, {enforcement}. Its level or "
+        f"settings for a stack: `policies/config/<environment>/{directory}.json` or "
+        f"`policies/config/stacks/<stack>/{directory}.json`; the message names the stack key to change."
+    )
+    return {"text": text, "markdown": markdown}
+
+
 def sarif(judged: Sequence[Judged]) -> dict[str, Any]:
     rules: dict[str, dict[str, Any]] = {}
     for one in judged:
@@ -70,8 +87,14 @@ def sarif(judged: Sequence[Judged]) -> dict[str, Any]:
                         "id": _rule_id(pack.name, name),
                         "name": name,
                         "shortDescription": {"text": policy.get("description") or name},
+                        "help": _help(pack.name, pack.version, name, policy, level),
                         "defaultConfiguration": {"level": level},
-                        "properties": {"pack": pack.name, "packVersion": pack.version},
+                        # Code scanning filters alerts by these tags.
+                        "properties": {
+                            "pack": pack.name,
+                            "packVersion": pack.version,
+                            "tags": ["infrastructure", "pulumi-policy", pack.name.removeprefix("scanner-")],
+                        },
                     },
                 )
     order = {rule_id: i for i, rule_id in enumerate(rules)}

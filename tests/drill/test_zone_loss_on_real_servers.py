@@ -59,6 +59,7 @@ def drill(tmp_path_factory):
             },
         )
         assert status in (200, 201, 204), (status, body)
+        _vhost_running(a, [n.name for n in broker])
         # Both queues are declared on node b: the quorum queue's leader and the classic queue live
         # there, so b's loss is felt by both (the quorum queue elects a leader among a and c).
         params = pika.ConnectionParameters(
@@ -211,6 +212,20 @@ def test_the_timeline_shows_each_store_s_failures_when_the_zone_went(drill, tmp_
     assert sum(at >= removed_at - 0.01 for at in failed) >= 3, failed
     assert [e.get("class") for e in root.findall("svg:line", ns)] == ["event"]
     (tmp_path / "timeline.svg").write_text(picture)
+
+
+def _vhost_running(node, names: list[str], timeout: float = 90.0) -> None:
+    """Wait until the imported vhost runs on every node: a connection to a node where it has not
+    started yet is closed during the handshake (on a busy machine that takes seconds)."""
+    deadline = time.monotonic() + timeout
+    state: object = None
+    while time.monotonic() < deadline:
+        status, vhost = node.api("GET", f"/api/vhosts/{VHOST}", ("guest", "guest"))
+        state = vhost.get("cluster_state") if status == 200 and isinstance(vhost, dict) else (status, vhost)
+        if isinstance(state, dict) and all(state.get(name) == "running" for name in names):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"vhost {VHOST} not running on every node after {timeout:.0f} s: {state}")
 
 
 def test_a_classic_queue_on_the_lost_node_loses_its_canaries_and_the_drill_fails(drill):

@@ -52,6 +52,12 @@ def test_the_sarif_report_is_valid_and_locates_each_violation(broken):
     # The rule's default is the pack's (advisory); the policy config made this run's mandatory.
     assert rules["scanner-cost/within-monthly-budget"]["defaultConfiguration"]["level"] == "warning"
     assert rules["scanner-cost/scan-jobs-on-spot-pool"]["defaultConfiguration"]["level"] == "error"
+    # Code review shows each rule's help: who enforces it and where its level is changed.
+    budget = rules["scanner-cost/within-monthly-budget"]
+    assert "scanner-cost" in budget["help"]["text"] and "advisory" in budget["help"]["text"]
+    assert "policies/config/<environment>/cost.json" in budget["help"]["markdown"]
+    assert budget["properties"]["tags"] == ["infrastructure", "pulumi-policy", "cost"]
+    assert {r["properties"]["tags"][-1] for r in rules.values()} == {"placement", "security", "data-safety", "cost"}
     (result,) = run["results"]
     assert result["ruleId"] in rules and result["level"] == "error"
     [location] = result["locations"]
