@@ -250,14 +250,17 @@ def _stack_tags(prefix: str, pipeline: Pipeline) -> dict[str, str]:
 
 
 def state_objects(pipeline: Pipeline, bucket: str) -> list[str]:
-    """The object ARNs of one stack in a self-managed backend (`.pulumi/<kind>/<project>/<stack>`)."""
+    """The object ARNs of one stack in a self-managed backend (`.pulumi/<kind>/<project>/<stack>`; locks
+    under `.pulumi/locks/organization/`). A preview reads them and writes none, not even a lock."""
     base = f"arn:{pipeline.partition}:s3:::{bucket}/.pulumi"
     project, stack = pipeline.project, pipeline.stack
     return [
         f"{base}/stacks/{project}/{stack}.json*",
         f"{base}/history/{project}/{stack}/*",
         f"{base}/backups/{project}/{stack}/*",
-        f"{base}/locks/{project}/{stack}/*",
+        f"{base}/journal/{project}/{stack}/*",
+        # Locks sit under the backend's one organization, `organization`.
+        f"{base}/locks/organization/{project}/{stack}/*",
     ]
 
 
@@ -267,7 +270,6 @@ def _state_statements(pipeline: Pipeline, *, write: bool) -> list[dict]:
     bucket = f"arn:{pipeline.partition}:s3:::{pipeline.state_bucket}"
     meta = f"{bucket}/.pulumi/meta.yaml"
     objects = state_objects(pipeline, pipeline.state_bucket)
-    locks = [o for o in objects if "/locks/" in o]
     statements: list[dict] = [
         {
             "Sid": "TheStacksState",
@@ -282,23 +284,13 @@ def _state_statements(pipeline: Pipeline, *, write: bool) -> list[dict]:
             "Resource": bucket,
         },
     ]
-    if not write:
-        # A preview takes the stack's lock like an update does: it writes and removes its lock file.
-        statements.append(
-            {
-                "Sid": "TheStacksLock",
-                "Effect": "Allow",
-                "Action": ["s3:PutObject", "s3:DeleteObject"],
-                "Resource": locks,
-            }
-        )
     if pipeline.state_key_arn:
         statements.append(
             {
                 "Sid": "StateKey",
                 "Effect": "Allow",
                 # SSE-KMS: a put asks for a data key, a get decrypts it.
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"] if write else ["kms:Decrypt"],
                 "Resource": pipeline.state_key_arn,
             }
         )
